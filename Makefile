@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= data/synth-ballroom
+PORT ?= 8501
+
+.PHONY: run test venv data bench checkpoints table1 clean
+
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+data: venv
+	test -f $(DATA)/metadata.csv || $(BIN)/python -m tfcnn synth $(DATA)
+
+run: data
+	$(BIN)/python -m streamlit run app.py --server.port $(PORT) --server.headless true \
+		--browser.gatherUsageStats false
+
+test: venv
+	$(BIN)/python tests/ensure_chromium.py
+	$(BIN)/python -m pytest -q tests
+
+bench: data
+	$(BIN)/python -m bench
+
+# Shipped models and Table 1 on the default SynthBallroom (long: see README).
+checkpoints: data
+	$(BIN)/python -m scripts.train_shipped --data $(DATA)
+
+clean:
+	rm -rf runs .pytest_cache

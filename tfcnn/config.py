@@ -1,0 +1,153 @@
+"""The paper's constants, in one place (Pons, Lidy & Serra 2016).
+
+Every number of the paper lives in a frozen dataclass here; function bodies elsewhere take
+them from these objects instead of repeating them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from tfcnn.errors import ConfigError
+
+#: Ballroom's 8 dances, in the fixed order used for labels, outputs and tables.
+CLASSES: tuple[str, ...] = (
+    "ChaChaCha",
+    "Jive",
+    "Quickstep",
+    "Rumba",
+    "Samba",
+    "Tango",
+    "VienneseWaltz",
+    "Waltz",
+)
+
+
+@dataclass(frozen=True)
+class FrontEnd:
+    """Log-mel front end of the original Essentia pipeline (paper §2).
+
+    Blackman-Harris window of 2048 samples, 50 % overlap at 44.1 kHz, 40 HTK mel bands,
+    compression log10(1 + C x) with C = 10 000, patches of 80 frames.
+    """
+
+    sample_rate: int = 44100
+    n_fft: int = 2048
+    hop_length: int = 1024
+    n_mels: int = 40
+    f_min_hz: float = 0.0
+    f_max_hz: float = 22050.0
+    compression: float = 10000.0
+    window_sum: float = 2.0
+    patch_frames: int = 80
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0:
+            raise ConfigError(f"sample_rate must be > 0, got {self.sample_rate}")
+        if self.n_fft <= 0 or self.hop_length <= 0:
+            raise ConfigError(
+                f"n_fft and hop_length must be > 0, got {self.n_fft} and {self.hop_length}"
+            )
+        if not 0.0 <= self.f_min_hz < self.f_max_hz <= self.sample_rate / 2:
+            raise ConfigError(
+                f"require 0 <= f_min_hz < f_max_hz <= sample_rate/2, got "
+                f"{self.f_min_hz}, {self.f_max_hz}, sample_rate {self.sample_rate}"
+            )
+        if self.n_mels <= 0 or self.patch_frames <= 0:
+            raise ConfigError(
+                f"n_mels and patch_frames must be > 0, got {self.n_mels}, {self.patch_frames}"
+            )
+
+    @property
+    def frame_rate_hz(self) -> float:
+        """Frames per second (44100 / 1024 ≈ 43.07)."""
+        return self.sample_rate / self.hop_length
+
+    @property
+    def patch_seconds(self) -> float:
+        """Duration covered by one patch (80 frames ≈ 1.86 s)."""
+        return self.patch_frames * self.hop_length / self.sample_rate
+
+    @property
+    def min_patch_samples(self) -> int:
+        """Fewest samples that give one full patch: T = 1 + floor(len / hop) >= patch_frames."""
+        return (self.patch_frames - 1) * self.hop_length
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training recipe (paper §2 and the original code's schedule).
+
+    Plain SGD, mean cross-entropy. After each epoch: if the training loss rose above the
+    reference loss, a counter goes up and training stops once it passes ``stop_patience``;
+    otherwise, if the counter is above ``halve_patience`` the learning rate halves and the
+    counter resets, and the reference becomes this epoch's loss. The model with the best
+    validation accuracy is kept.
+    """
+
+    preset: str = "paper"
+    lr: float = 0.01
+    batch_size: int = 10
+    max_epochs: int = 2000
+    stop_patience: int = 40
+    halve_patience: int = 20
+    seed: int = 0
+    amp: bool = False
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.batch_size <= 0:
+            raise ConfigError(f"batch_size must be > 0, got {self.batch_size}")
+        if self.max_epochs <= 0:
+            raise ConfigError(f"max_epochs must be > 0, got {self.max_epochs}")
+
+    def with_overrides(self, **overrides) -> "TrainConfig":
+        """A copy with the given non-None fields replaced (CLI ``--epochs`` etc.)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: ``paper`` is the original recipe; ``quick`` keeps its rules with few epochs, for CPUs and demos.
+PRESETS: dict[str, TrainConfig] = {
+    "paper": TrainConfig(preset="paper"),
+    "quick": TrainConfig(preset="quick", max_epochs=25, stop_patience=8, halve_patience=4),
+}
+
+
+def preset(name: str) -> TrainConfig:
+    """The training preset called ``name``; an unknown name lists the valid ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    """One row of the paper's Table 1 (10-fold accuracy on Ballroom)."""
+
+    params: int
+    mean: float
+    std: float
+
+
+#: Table 1 of the paper: #params and accuracy mean ± std (%) over 10 folds.
+PAPER_TABLE1: dict[str, PaperRow] = {
+    "blackbox": PaperRow(3_275_312, 87.25, 3.39),
+    "timefreq": PaperRow(196_816, 86.54, 4.29),
+    "time": PaperRow(7_336, 81.79, 4.72),
+    "frequency": PaperRow(3_368, 59.59, 5.82),
+}
+
+#: Tempo range of the Ballroom data set discussed in the paper (§3).
+BALLROOM_BPM_RANGE: tuple[float, float] = (60.0, 224.0)
+
+FRONT_END = FrontEnd()
