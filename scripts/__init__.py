@@ -1,0 +1,1 @@
+"""Maintenance scripts (``python -m scripts.<name>``): recipes that regenerate shipped files."""

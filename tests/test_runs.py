@@ -1,0 +1,134 @@
+"""Reading run folders: status from status.json and live pids, progress tail, Table 1 rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tfcnn.errors import RunError
+from tfcnn.runs import (
+    append_event,
+    complete_folds,
+    fold_states,
+    format_table,
+    list_runs,
+    read_progress,
+    read_results,
+    run_status,
+    table_row,
+    write_json_atomic,
+)
+
+
+def _make_run(root, name, *, arch="time", state="finished", pid=None, n_folds=3,
+              done=(0, 1), results=True):
+    run = root / name
+    run.mkdir(parents=True)
+    write_json_atomic(run / "config.json", {
+        "arch": arch, "preset": "quick", "protocol": "clean", "n_folds": n_folds,
+        "n_params": 7336, "dataset": {"name": "SynthBallroom", "kind": "synth"},
+    })
+    write_json_atomic(run / "status.json", {
+        "state": state, "pid": os.getpid() if pid is None else pid,
+        "started": f"2026-01-0{len(name) % 9 + 1}T00:00:00+00:00", "finished": None,
+        "error": None, "wall_s": 12.0,
+    })
+    for k in range(n_folds):
+        append_event(run, {"event": "fold_start", "fold": k, "max_epochs": 5})
+    for k in done:
+        write_json_atomic(run / f"fold-{k:02d}" / "result.json", {"fold": k, "accuracy": 80.0})
+    if results:
+        write_json_atomic(run / "results.json", {
+            "arch": arch, "n_params": 7336, "mean": 81.5, "std": 2.25, "wall_s": 12.0,
+            "trained_on": "trained on SynthBallroom (synthetic)", "folds": list(done)})
+    return run
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_status_states(tmp_path):
+    assert run_status(_make_run(tmp_path, "a", state="finished")) == "finished"
+    assert run_status(_make_run(tmp_path, "b", state="failed")) == "failed"
+    assert run_status(_make_run(tmp_path, "c", state="cancelled")) == "cancelled"
+    # "running" is believed only while its process lives.
+    assert run_status(_make_run(tmp_path, "d", state="running")) == "running"
+    assert run_status(_make_run(tmp_path, "e", state="running", pid=_dead_pid())) == "interrupted"
+
+
+def test_status_without_status_file_uses_events(tmp_path):
+    run = _make_run(tmp_path, "r", state="finished")
+    (run / "status.json").unlink()
+    assert run_status(run) == "interrupted"
+    append_event(run, {"event": "run_end"})
+    assert run_status(run) == "finished"
+
+
+def test_fold_states_and_complete_folds(tmp_path):
+    run = _make_run(tmp_path, "r", state="running", done=(0,))
+    assert complete_folds(run) == [0]
+    assert fold_states(run) == {0: "complete", 1: "running", 2: "running"}
+    stopped = _make_run(tmp_path, "s", state="running", pid=_dead_pid(), done=(0,))
+    assert fold_states(stopped) == {0: "complete", 1: "pending", 2: "pending"}
+
+
+def test_read_progress_skips_a_half_written_last_line(tmp_path):
+    run = _make_run(tmp_path, "r")
+    with open(run / "progress.jsonl", "a") as fh:
+        fh.write('{"event": "epoch", "fold": 0, "ep')  # trainer is mid-write
+    events = read_progress(run)
+    assert [e["event"] for e in events] == ["fold_start"] * 3
+    # A broken line in the middle is damage, not a race: named in the error.
+    with open(run / "progress.jsonl", "a") as fh:
+        fh.write('\n{"event": "run_end"}\n')
+    with pytest.raises(RunError, match="line 4"):
+        read_progress(run)
+
+
+def test_list_runs_skips_non_runs_and_missing_root(tmp_path):
+    assert list_runs(tmp_path / "nope") == []
+    _make_run(tmp_path, "one")
+    _make_run(tmp_path, "three", arch="frequency", results=False)
+    (tmp_path / "not-a-run").mkdir()
+    runs = list_runs(tmp_path)
+    assert sorted(r.name for r in runs) == ["one", "three"]
+    one = next(r for r in runs if r.name == "one")
+    assert (one.arch, one.status, one.n_complete, one.n_folds, one.mean) == \
+        ("time", "finished", 2, 3, 81.5)
+    assert next(r for r in runs if r.name == "three").mean is None
+
+
+def test_missing_run_folder_is_a_run_error(tmp_path):
+    with pytest.raises(RunError, match="does not exist"):
+        run_status(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunError, match="not a run folder"):
+        table_row(tmp_path / "empty")
+    assert read_results(tmp_path / "empty") is None
+
+
+def test_table_row_pairs_ours_with_the_paper(tmp_path):
+    row = table_row(_make_run(tmp_path, "tfi", arch="timefreq-init"))
+    assert (row["paper_params"], row["paper_mean"], row["paper_std"]) == (196_816, 86.54, 4.29)
+    text = format_table([row, table_row(_make_run(tmp_path, "t"))])
+    assert "81.50 ± 2.25 %" in text and "81.79 ± 4.72 %" in text and "86.54 ± 4.29 %" in text
+    assert "synthetic" in text and "2/3" in text
+
+
+def test_write_json_atomic_leaves_no_temporary_files(tmp_path):
+    target = tmp_path / "x.json"
+    write_json_atomic(target, {"a": 1})
+    write_json_atomic(target, {"a": 2})
+    assert json.loads(target.read_text()) == {"a": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+    with pytest.raises(ValueError):
+        write_json_atomic(target, {"a": float("nan")})  # not JSON: old content kept
+    assert json.loads(target.read_text()) == {"a": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]

@@ -1,0 +1,324 @@
+"""Checkpoints: weights + everything needed to rebuild and use a model, in one safetensors file.
+
+The file is a plain safetensors file (no pickle: safe to load from an untrusted download).
+Its header metadata ``"tfcnn"`` holds JSON with the format version, architecture and its
+parameters, class list, normalisation mean/std, front-end config, training config, metrics,
+code version and free-form extras. :func:`load_checkpoint` rebuilds the model alone from it
+and raises :class:`~tfcnn.errors.CheckpointError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+import tfcnn
+from tfcnn.config import FrontEnd
+from tfcnn.errors import CheckpointError, ConfigError, TfcnnError
+from tfcnn.models import ARCHITECTURES, build_model
+
+#: Version of the metadata layout; files with a larger number need a newer tfcnn.
+FORMAT_VERSION = 1
+FORMAT_NAME = "tfcnn-checkpoint"
+META_KEY = "tfcnn"
+SUFFIX = ".safetensors"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        Rebuilt model with its weights, in eval mode, on the requested device.
+    arch : str
+        Architecture name (``"timefreq-init"`` kept as trained).
+    arch_params : dict
+        Resolved architecture parameters (``build_model(arch, len(classes), **arch_params)``).
+    classes : tuple of str
+        Class names in output order.
+    norm_mean, norm_std : float
+        Scalar normalisation of the log-mel input: ``(x - norm_mean) / norm_std``.
+    front_end : FrontEnd
+        Front end the model was trained with.
+    train_config : dict
+    metrics : dict
+    meta : dict
+        The whole metadata (format version, code version, extra, ...).
+    path : Path or None
+        File it was read from (None when loaded from bytes).
+    """
+
+    model: torch.nn.Module
+    arch: str
+    arch_params: dict
+    classes: tuple[str, ...]
+    norm_mean: float
+    norm_std: float
+    front_end: FrontEnd
+    train_config: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def extra(self) -> dict:
+        return self.meta.get("extra") or {}
+
+
+def _jsonable(value):
+    """``json.dumps`` default: numpy scalars/arrays, paths, tuples of dataclasses."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _as_dict(name: str, value) -> dict:
+    if value is None:
+        return {}
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return dict(value)
+    raise ConfigError(f"{name} must be a dict or have .to_dict(), got {type(value).__name__}")
+
+
+def _finite_float(name: str, value, *, positive: bool = False) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = float("nan")
+    if not math.isfinite(x) or (positive and x <= 0):
+        need = "a finite number > 0" if positive else "a finite number"
+        raise ConfigError(f"{name} must be {need}, got {value!r}")
+    return x
+
+
+def save_checkpoint(path, model: torch.nn.Module, *, classes, norm_mean: float, norm_std: float,
+                    front_end, train_config=None, metrics=None, extra=None) -> Path:
+    """Write ``model`` and its metadata to a safetensors file, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination (parent folders are created). Written to a temporary file in the same
+        folder, then renamed, so a reader never sees half a file.
+    model : torch.nn.Module
+        A model from :func:`tfcnn.models.build_model` (has ``.arch``, ``.arch_params``).
+    classes : sequence of str
+        Class names in output order (length = the model's output size).
+    norm_mean, norm_std : float
+        Input normalisation computed on the training data.
+    front_end : FrontEnd or dict
+    train_config : TrainConfig or dict, optional
+    metrics : dict, optional
+    extra : dict, optional
+        Anything else JSON-able (fold index, data set, run id, ...).
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    arch = getattr(model, "arch", None)
+    if arch not in ARCHITECTURES:
+        raise ConfigError(
+            f"model has no known .arch ({arch!r}); build it with tfcnn.models.build_model"
+        )
+    classes = [str(c) for c in classes]
+    n_out = getattr(model, "n_classes", None)
+    if n_out is not None and len(classes) != n_out:
+        raise ConfigError(f"{len(classes)} class names for a model with {n_out} outputs")
+    meta = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "arch": arch,
+        "arch_params": dict(model.arch_params),
+        "classes": classes,
+        "norm_mean": _finite_float("norm_mean", norm_mean),
+        "norm_std": _finite_float("norm_std", norm_std, positive=True),
+        "front_end": _as_dict("front_end", front_end),
+        "train_config": _as_dict("train_config", train_config),
+        "metrics": dict(metrics or {}),
+        "code_version": tfcnn.__version__,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "extra": dict(extra or {}),
+    }
+    try:
+        meta_json = json.dumps(meta, default=_jsonable, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"checkpoint metadata is not JSON-able: {exc}") from None
+    # safetensors wants contiguous CPU tensors that share no storage
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    data = save_safetensors_bytes(tensors, metadata={META_KEY: meta_json})
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _read_header(data: bytes, where: str) -> dict:
+    """The safetensors JSON header, checked against the file length."""
+    if len(data) < 8:
+        raise CheckpointError(
+            f"{where}: not a safetensors checkpoint (only {len(data)} bytes)"
+        )
+    (n_header,) = struct.unpack("<Q", data[:8])
+    if n_header > len(data) - 8:
+        raise CheckpointError(
+            f"{where}: truncated or not a safetensors checkpoint (header of {n_header} bytes, "
+            f"file has {len(data)} bytes)"
+        )
+    try:
+        header = json.loads(data[8:8 + n_header].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CheckpointError(
+            f"{where}: corrupt header, not a safetensors checkpoint"
+        ) from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{where}: corrupt header, not a safetensors checkpoint")
+    return header
+
+
+def _read_meta(header: dict, where: str) -> dict:
+    raw = (header.get("__metadata__") or {}).get(META_KEY)
+    if raw is None:
+        raise CheckpointError(
+            f"{where}: a safetensors file without tfcnn metadata; not a tfcnn checkpoint"
+        )
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError:
+        raise CheckpointError(f"{where}: corrupt tfcnn metadata (invalid JSON)") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{where}: corrupt tfcnn metadata (not an object)")
+    version = meta.get("format_version")
+    if not isinstance(version, int):
+        raise CheckpointError(f"{where}: tfcnn metadata without a format version")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{where}: written by a newer tfcnn (checkpoint format {version}, this code "
+            f"reads up to {FORMAT_VERSION}; code version {meta.get('code_version')!r}); "
+            "upgrade tfcnn"
+        )
+    missing = [k for k in ("arch", "arch_params", "classes", "norm_mean", "norm_std",
+                           "front_end") if k not in meta]
+    if missing:
+        raise CheckpointError(f"{where}: tfcnn metadata lacks {', '.join(missing)}")
+    return meta
+
+
+def load_checkpoint(path, *, device="cpu") -> Checkpoint:
+    """Read a checkpoint and rebuild its model.
+
+    Parameters
+    ----------
+    path : str, Path or bytes
+        The ``.safetensors`` file, or its content (e.g. an upload).
+    device : str or torch.device
+        Where to put the model.
+
+    Returns
+    -------
+    Checkpoint
+        With ``.model`` in eval mode.
+
+    Raises
+    ------
+    CheckpointError
+        Missing file, not a safetensors file, truncated or corrupt, no tfcnn metadata, newer
+        format, unknown architecture, or weights that do not fit the architecture.
+    """
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        data, where, file_path = bytes(path), "checkpoint", None
+    else:
+        file_path = Path(path)
+        where = str(file_path)
+        if not file_path.exists():
+            raise CheckpointError(f"{where}: no such checkpoint file")
+        if file_path.is_dir():
+            raise CheckpointError(f"{where}: is a directory, not a checkpoint file")
+        try:
+            data = file_path.read_bytes()
+        except OSError as exc:
+            raise CheckpointError(f"{where}: cannot read ({exc.strerror or exc})") from None
+
+    meta = _read_meta(_read_header(data, where), where)
+    arch = meta["arch"]
+    if arch not in ARCHITECTURES:
+        raise CheckpointError(
+            f"{where}: unknown architecture {arch!r}; this code knows "
+            f"{', '.join(ARCHITECTURES)}"
+        )
+    classes = meta["classes"]
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise CheckpointError(
+            f"{where}: classes must be a non-empty list of names, got {classes!r}"
+        )
+    try:
+        norm_mean = _finite_float("norm_mean", meta["norm_mean"])
+        norm_std = _finite_float("norm_std", meta["norm_std"], positive=True)
+        front_end = FrontEnd(**meta["front_end"])
+        if not isinstance(meta["arch_params"], dict):
+            raise ConfigError(f"arch_params must be an object, got {meta['arch_params']!r}")
+        model = build_model(arch, len(classes), **meta["arch_params"])
+    except (TfcnnError, TypeError) as exc:
+        raise CheckpointError(f"{where}: incompatible metadata: {exc}") from None
+
+    try:
+        tensors = load_safetensors_bytes(data)
+    except Exception as exc:  # safetensors raises its own error type for any corruption
+        raise CheckpointError(f"{where}: truncated or corrupt tensor data ({exc})") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{where}: weights do not match architecture {arch!r}: "
+            f"missing {missing or 'none'}, unexpected {unexpected or 'none'}"
+        )
+    for name, ref in expected.items():
+        if tuple(tensors[name].shape) != tuple(ref.shape):
+            raise CheckpointError(
+                f"{where}: weights do not match architecture {arch!r}: {name} has shape "
+                f"{tuple(tensors[name].shape)}, expected {tuple(ref.shape)}"
+            )
+        if not torch.isfinite(tensors[name]).all():
+            raise CheckpointError(f"{where}: weight {name} contains non-finite values")
+    model.load_state_dict({k: v.to(ref.dtype) for k, v in tensors.items()
+                           for ref in [expected[k]]})
+    model.to(device).eval()
+    return Checkpoint(
+        model=model, arch=arch, arch_params=dict(model.arch_params), classes=tuple(classes),
+        norm_mean=norm_mean, norm_std=norm_std, front_end=front_end,
+        train_config=dict(meta.get("train_config") or {}),
+        metrics=dict(meta.get("metrics") or {}), meta=meta, path=file_path,
+    )

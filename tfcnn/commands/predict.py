@@ -1,0 +1,72 @@
+"""``python -m tfcnn predict AUDIO... [--checkpoint P] [--json]``: classify audio files.
+
+Per file: the class chosen by the song vote and the mean probability of every class. A file
+that fails prints one ``error: <file>: problem`` line on stderr; the others are still
+processed and the exit code is 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from tfcnn.errors import TfcnnError
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "predict",
+        help="predict the dance class of audio files",
+        description="Predict the class of each audio file (majority vote over 1.86 s patches). "
+                    "Default model: the shipped checkpoint trained on synthetic data.",
+    )
+    p.add_argument("audio", nargs="+", metavar="AUDIO", help="audio files (WAV/FLAC/OGG/MP3)")
+    p.add_argument("--checkpoint", metavar="P",
+                   help="model file (.safetensors); default checkpoints/synth-<arch>.safetensors")
+    p.add_argument("--arch", default="timefreq",
+                   help="which shipped checkpoint to use without --checkpoint (default timefreq)")
+    p.add_argument("--json", action="store_true", help="print a JSON list instead of text")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
+    p.set_defaults(run=run)
+
+
+def _format(pred) -> str:
+    lines = [f"{pred.path}: {pred.prediction}  ({pred.n_patches} patches of "
+             f"{pred.patch_seconds:.2f} s)"]
+    for name, p in zip(pred.classes, pred.probabilities):
+        mark = "*" if name == pred.prediction else " "
+        lines.append(f"  {mark} {name:<16s} {p:.4f}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tfcnn.checkpoint import load_checkpoint
+    from tfcnn.inference import default_checkpoint, predict
+
+    device = args.device
+    if device == "auto":
+        from tfcnn.train import select_device
+
+        device = select_device("auto")
+    # A broken checkpoint fails every file: raise, and __main__ prints one error line.
+    ckpt = load_checkpoint(args.checkpoint or default_checkpoint(args.arch), device=device)
+
+    results, failed = [], 0
+    for path in args.audio:
+        try:
+            pred = predict(path, ckpt, device=device)
+        except TfcnnError as exc:
+            failed += 1
+            message = str(exc)
+            if not message.startswith(str(path)):
+                message = f"{path}: {message}"
+            print(f"error: {message}", file=sys.stderr, flush=True)
+            continue
+        if args.json:
+            results.append(pred.to_dict())
+        else:
+            print(_format(pred), flush=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 2 if failed else 0

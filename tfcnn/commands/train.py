@@ -1,0 +1,186 @@
+"""``python -m tfcnn train DATA_DIR --arch NAME ...``: the paper's K-fold cross-validation.
+
+Only wiring: arguments → :func:`tfcnn.train.train_run`, its progress events → tqdm bars.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from tfcnn.config import PRESETS
+from tfcnn.errors import ConfigError
+
+
+def _filter_shape(text: str) -> tuple[int, int]:
+    """``"1x60"`` → ``(1, 60)`` (frequency bins × time frames)."""
+    import argparse
+
+    try:
+        height, width = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"filter shape must be HxW in bins x frames, e.g. 1x60, got {text!r}"
+        ) from None
+    if height <= 0 or width <= 0:
+        raise argparse.ArgumentTypeError(f"filter shape must be positive, got {text!r}")
+    return height, width
+
+
+def _fold_list(text: str) -> list[int]:
+    import argparse
+
+    try:
+        folds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--only-folds takes comma-separated fold indices like 0,3, got {text!r}"
+        ) from None
+    if not folds:
+        raise argparse.ArgumentTypeError(f"--only-folds got no fold index in {text!r}")
+    return folds
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="cross-validate one architecture on a data set (writes a run folder)",
+        description="K-fold cross-validation of one architecture (Pons et al. 2016, §2). "
+                    "Writes config.json, progress.jsonl, fold-XX/model.safetensors + "
+                    "result.json and results.json into the run folder.",
+    )
+    p.add_argument("data_dir", metavar="DATA_DIR", help="data set folder")
+    p.add_argument("--arch", required=True,
+                   help="blackbox, timefreq, time, frequency or timefreq-init")
+    p.add_argument("--folds", type=int, default=10, help="number of folds K (default 10)")
+    p.add_argument("--only-folds", type=_fold_list, default=None, metavar="I,J",
+                   help="train only these folds (0-based), e.g. 0,3")
+    p.add_argument("--preset", default="quick",
+                   help=f"training recipe: {' | '.join(PRESETS)} (default quick)")
+    p.add_argument("--protocol", default="clean",
+                   help="clean (stratified, train-only normalisation; default) or paper")
+    p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, mps")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--epochs", type=int, default=None, help="override the preset's max epochs")
+    p.add_argument("--lr", type=float, default=None, help="override the initial learning rate")
+    p.add_argument("--batch-size", type=int, default=None, help="override the minibatch size")
+    p.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA only)")
+    p.add_argument("--time-filter", type=_filter_shape, default=None, metavar="HxW",
+                   help="temporal filter shape, bins x frames (paper: 1x60)")
+    p.add_argument("--freq-filter", type=_filter_shape, default=None, metavar="HxW",
+                   help="frequency filter shape, bins x frames (paper: 32x1)")
+    p.add_argument("--out", default=None, metavar="RUN_DIR",
+                   help="run folder (default runs/<date>-<arch>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out: keep complete folds, redo the rest")
+    p.add_argument("--sequential", action="store_true",
+                   help="train folds one after another (no fold-parallel training)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for torch (default: torch's choice; 1 is often fastest "
+                        "for these small models on a busy machine)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=run)
+
+
+class _Bars:
+    """tqdm bars fed by the run's progress events: one bar per fold (stage), over epochs."""
+
+    def __init__(self, *, enabled: bool, out=None):
+        self.enabled = enabled
+        self.out = out
+        self.bars: dict[tuple, object] = {}
+
+    def __call__(self, event: dict) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if self.out is not None:  # the first event: the run folder is set up
+            tqdm.write(f"run folder: {self.out}", file=sys.stderr)
+            self.out = None
+
+        kind = event.get("event")
+        if kind == "fold_start":
+            self._max_epochs = event.get("max_epochs")
+        elif kind == "epoch":
+            key = (event["fold"], event.get("stage"))
+            bar = self.bars.get(key)
+            if bar is None:
+                # timefreq-init: this fold's previous stage (time, frequency) has ended
+                for other in [k for k in self.bars if k[0] == key[0]]:
+                    self.bars.pop(other).close()
+                label = f"fold {event['fold']}"
+                if event.get("stage"):
+                    label += f" {event['stage']}"
+                bar = tqdm(total=getattr(self, "_max_epochs", None), desc=label, unit="ep",
+                           file=sys.stderr, leave=True, dynamic_ncols=True)
+                self.bars[key] = bar
+            val = event.get("val_acc")
+            bar.set_postfix(loss=f"{event['train_loss']:.3f}" if event.get("train_loss")
+                            is not None else "nan",
+                            val_acc="-" if val is None else f"{val:.3f}",
+                            lr=f"{event['lr']:.2g}", refresh=False)
+            bar.update(1)
+        elif kind == "features" and event.get("done") == event.get("total"):
+            tqdm.write(f"features: {event['total']} tracks ready", file=sys.stderr)
+        elif kind == "fold_end":
+            for (fold, _), bar in list(self.bars.items()):
+                if fold == event["fold"]:
+                    bar.close()
+                    del self.bars[(fold, _)]
+            acc = event.get("accuracy")
+            tqdm.write(f"fold {event['fold']}: song accuracy "
+                       f"{'-' if acc is None else f'{acc:.2f} %'}", file=sys.stderr)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()
+
+
+def run(args) -> int:
+    from tfcnn.train import RunCancelled, train_run
+
+    if args.preset not in PRESETS:
+        raise ConfigError(f"unknown preset {args.preset!r}; valid presets: {', '.join(PRESETS)}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    out = args.out
+    if out is None:
+        if args.resume:
+            raise ConfigError("--resume needs --out RUN_DIR (the run folder to continue)")
+        out = Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-{args.arch}"
+    arch_params = {}
+    if args.time_filter is not None:
+        arch_params["time_filter"] = args.time_filter
+    if args.freq_filter is not None:
+        arch_params["freq_filter"] = args.freq_filter
+    overrides = {"max_epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
+                 "amp": True if args.amp else None}
+    bars = _Bars(enabled=not args.quiet, out=out)
+    try:
+        results = train_run(
+            args.data_dir, arch=args.arch, out_dir=out, n_folds=args.folds,
+            only_folds=args.only_folds, preset=args.preset, protocol=args.protocol,
+            device=args.device, seed=args.seed, overrides=overrides,
+            arch_params=arch_params or None, resume=args.resume, progress=bars,
+            sequential=args.sequential,
+        )
+    except RunCancelled as exc:
+        bars.close()
+        print(f"cancelled: {exc}; resume with --resume --out {out}", file=sys.stderr)
+        return 143
+    finally:
+        bars.close()
+    mean, std = results.get("mean"), results.get("std")
+    folds = results.get("folds", [])
+    if mean is not None:
+        print(f"{results['arch']}: {mean:.2f} ± {std:.2f} % song accuracy over "
+              f"{len(folds)} fold(s) ({results.get('protocol')} protocol, "
+              f"{results.get('wall_s', 0):.0f} s) -> {out}")
+    return 0

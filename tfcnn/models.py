@@ -1,0 +1,478 @@
+"""The paper's four architectures and a registry of them (Pons, Lidy & Serra 2016, §1).
+
+Every model takes normalised log-mel patches ``(batch, 1, n_mels, patch_frames)`` and returns
+**logits** ``(batch, n_classes)``; callers apply the softmax (cross-entropy works on logits).
+
+| name      | layers                                                            | #params   |
+| --------- | ----------------------------------------------------------------- | --------- |
+| blackbox  | conv 32×(12×8) → maxpool (4,1) → dense 200 → dropout → dense      | 3,275,312 |
+| timefreq  | [conv 32×(1×60) → pool (40,1)] ‖ [conv 32×(32×1) → pool (1,80)]   | 196,816   |
+|           | → concat 960 → dense 200 → dropout → dense                        |           |
+| time      | conv 32×(1×60) → maxpool (40,1) → dropout → dense                 | 7,336     |
+| frequency | conv 32×(32×1) → maxpool (1,80) → dropout → dense                 | 3,368     |
+
+``timefreq-init`` is a ``timefreq`` whose conv branches start from the trained ``time`` and
+``frequency`` models of the same fold (:func:`init_timefreq_from`); ``model.arch`` keeps the
+name for bookkeeping.
+
+The modules hold only parameters and constant layer sizes (no BatchNorm, no buffers, no
+in-place operations), so fold models can be stacked with ``torch.func.stack_module_state``
+and run with ``torch.func.functional_call`` / ``vmap``.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tfcnn.config import FRONT_END
+from tfcnn.errors import ConfigError
+
+#: Paper defaults shared by the architectures (§1, §2).
+N_FILTERS = 32
+HIDDEN_UNITS = 200
+DROPOUT = 0.5
+TIME_FILTER = (1, 60)  # 60 frames ≈ 1.4 s: one beat at 60 BPM (§3)
+FREQ_FILTER = (32, 1)  # 32 of 40 bands: the filter can still slide in pitch (§3)
+BLACKBOX_FILTER = (12, 8)
+BLACKBOX_POOL = (4, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# validation helpers
+# --------------------------------------------------------------------------------------------
+def _shape2(name: str, value, *, limit: tuple[int, int]) -> tuple[int, int]:
+    """``value`` as a (height, width) pair of positive ints no larger than ``limit``."""
+    try:
+        h, w = (int(v) for v in value)
+        ok = (h, w) == tuple(value)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or h < 1 or w < 1:
+        raise ConfigError(f"{name} must be two positive integers (height, width), got {value!r}")
+    if h > limit[0] or w > limit[1]:
+        raise ConfigError(
+            f"{name} {(h, w)} does not fit its input of {limit[0]} x {limit[1]} "
+            "(bands x frames)"
+        )
+    return h, w
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _probability(name: str, value) -> float:
+    try:
+        p = float(value)
+    except (TypeError, ValueError):
+        p = float("nan")
+    if not 0.0 <= p < 1.0:
+        raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
+    return p
+
+
+def _glorot_init(module: nn.Module) -> None:
+    """Glorot-uniform weights and zero biases, as Lasagne's defaults in the original code."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+
+class _Base(nn.Module):
+    """Common bookkeeping: ``arch``, ``arch_params`` (JSON-able) and ``n_classes``."""
+
+    arch: str = ""
+
+    def _finish(self, arch_params: dict, n_classes: int) -> None:
+        self.arch = type(self).arch
+        # Lists, not tuples: identical after a JSON round trip (checkpoint metadata).
+        self.arch_params = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in arch_params.items()
+        }
+        self.n_classes = n_classes
+        _glorot_init(self)
+
+
+# --------------------------------------------------------------------------------------------
+# architectures
+# --------------------------------------------------------------------------------------------
+class BlackBox(_Base):
+    """Black-box CNN: 32 filters of 12×8 → max-pool 4×1 → dense 200 → dropout → output (§1).
+
+    Parameters
+    ----------
+    n_classes : int
+        Output units (8 for Ballroom).
+    conv_filter : (int, int)
+        Filter (bands, frames); paper 12×8.
+    pool : (int, int)
+        Max-pool (bands, frames); paper 4×1. The remainder is dropped (floor).
+    n_filters, hidden, dropout, n_mels, patch_frames
+        See the module defaults.
+    """
+
+    arch = "blackbox"
+
+    def __init__(self, n_classes: int = 8, *, conv_filter=BLACKBOX_FILTER, pool=BLACKBOX_POOL,
+                 n_filters: int = N_FILTERS, hidden: int = HIDDEN_UNITS,
+                 dropout: float = DROPOUT, n_mels: int = FRONT_END.n_mels,
+                 patch_frames: int = FRONT_END.patch_frames) -> None:
+        super().__init__()
+        n_classes = _positive_int("n_classes", n_classes)
+        n_mels = _positive_int("n_mels", n_mels)
+        patch_frames = _positive_int("patch_frames", patch_frames)
+        conv_filter = _shape2("conv_filter", conv_filter, limit=(n_mels, patch_frames))
+        conv_h, conv_w = n_mels - conv_filter[0] + 1, patch_frames - conv_filter[1] + 1
+        pool = _shape2("pool", pool, limit=(conv_h, conv_w))
+        n_filters = _positive_int("n_filters", n_filters)
+        hidden = _positive_int("hidden", hidden)
+        dropout = _probability("dropout", dropout)
+
+        self.pool = pool
+        self.conv = nn.Conv2d(1, n_filters, conv_filter)
+        # (batch, n_filters, conv_h // pool_h, conv_w // pool_w) flattened
+        n_flat = n_filters * (conv_h // pool[0]) * (conv_w // pool[1])
+        self.hidden = nn.Linear(n_flat, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(hidden, n_classes)
+        self._finish(dict(conv_filter=conv_filter, pool=pool, n_filters=n_filters,
+                          hidden=hidden, dropout=dropout, n_mels=n_mels,
+                          patch_frames=patch_frames), n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x (batch, 1, n_mels, patch_frames)`` → logits ``(batch, n_classes)``."""
+        h = F.relu(self.conv(x))                  # (batch, n_filters, conv_h, conv_w)
+        h = F.max_pool2d(h, self.pool)            # floor: remainder dropped
+        h = torch.flatten(h, 1)                   # (batch, n_flat)
+        h = F.relu(self.hidden(h))                # (batch, hidden)
+        return self.output(self.dropout(h))       # (batch, n_classes)
+
+
+class _TimeBranch(nn.Module):
+    """Temporal filters (1×n) and a max-pool over every band of the feature map.
+
+    The pool spans all bands and a single frame: only temporal cues propagate while the
+    frame resolution is kept (Pons et al. 2016, §1, Time architecture).
+    """
+
+    def __init__(self, *, time_filter, n_filters: int, n_mels: int, patch_frames: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, n_filters, time_filter)
+        self.pool = (n_mels - time_filter[0] + 1, 1)  # (40, 1) for 1×n filters on 40 bands
+        self.n_out = n_filters * (patch_frames - time_filter[1] + 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.conv(x))                  # (batch, n_filters, n_mels, frames - w + 1)
+        h = F.max_pool2d(h, self.pool)            # (batch, n_filters, 1, frames - w + 1)
+        return torch.flatten(h, 1)                # (batch, n_out)
+
+
+class _FreqBranch(nn.Module):
+    """Frequency filters (m×1) and a max-pool over every frame of the feature map.
+
+    The pool summarises in time so the branch learns only frequency cues (§1, Frequency
+    architecture); m < n_mels lets a filter slide in pitch.
+    """
+
+    def __init__(self, *, freq_filter, n_filters: int, n_mels: int, patch_frames: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, n_filters, freq_filter)
+        self.pool = (1, patch_frames - freq_filter[1] + 1)  # (1, 80) for m×1 filters
+        self.n_out = n_filters * (n_mels - freq_filter[0] + 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.conv(x))                  # (batch, n_filters, n_mels - m + 1, frames)
+        h = F.max_pool2d(h, self.pool)            # (batch, n_filters, n_mels - m + 1, 1)
+        return torch.flatten(h, 1)                # (batch, n_out)
+
+
+class Time(_Base):
+    """Time architecture: 32 temporal filters (1×60) → max-pool (40,1) → dropout → output.
+
+    Parameters
+    ----------
+    n_classes : int
+        Output units.
+    time_filter : (int, int)
+        Filter (bands, frames); paper 1×60. Longer filters (e.g. 1×120) hold more beats of
+        slow tempi (§3).
+    n_filters, dropout, n_mels, patch_frames
+        See the module defaults.
+    """
+
+    arch = "time"
+
+    def __init__(self, n_classes: int = 8, *, time_filter=TIME_FILTER,
+                 n_filters: int = N_FILTERS, dropout: float = DROPOUT,
+                 n_mels: int = FRONT_END.n_mels,
+                 patch_frames: int = FRONT_END.patch_frames) -> None:
+        super().__init__()
+        n_classes = _positive_int("n_classes", n_classes)
+        n_mels = _positive_int("n_mels", n_mels)
+        patch_frames = _positive_int("patch_frames", patch_frames)
+        time_filter = _shape2("time_filter", time_filter, limit=(n_mels, patch_frames))
+        n_filters = _positive_int("n_filters", n_filters)
+        dropout = _probability("dropout", dropout)
+
+        self.time_branch = _TimeBranch(time_filter=time_filter, n_filters=n_filters,
+                                       n_mels=n_mels, patch_frames=patch_frames)
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(self.time_branch.n_out, n_classes)
+        self._finish(dict(time_filter=time_filter, n_filters=n_filters, dropout=dropout,
+                          n_mels=n_mels, patch_frames=patch_frames), n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x (batch, 1, n_mels, patch_frames)`` → logits ``(batch, n_classes)``."""
+        return self.output(self.dropout(self.time_branch(x)))
+
+
+class Frequency(_Base):
+    """Frequency architecture: 32 filters (32×1) → max-pool (1,80) → dropout → output.
+
+    Parameters
+    ----------
+    n_classes : int
+        Output units.
+    freq_filter : (int, int)
+        Filter (bands, frames); paper 32×1.
+    n_filters, dropout, n_mels, patch_frames
+        See the module defaults.
+    """
+
+    arch = "frequency"
+
+    def __init__(self, n_classes: int = 8, *, freq_filter=FREQ_FILTER,
+                 n_filters: int = N_FILTERS, dropout: float = DROPOUT,
+                 n_mels: int = FRONT_END.n_mels,
+                 patch_frames: int = FRONT_END.patch_frames) -> None:
+        super().__init__()
+        n_classes = _positive_int("n_classes", n_classes)
+        n_mels = _positive_int("n_mels", n_mels)
+        patch_frames = _positive_int("patch_frames", patch_frames)
+        freq_filter = _shape2("freq_filter", freq_filter, limit=(n_mels, patch_frames))
+        n_filters = _positive_int("n_filters", n_filters)
+        dropout = _probability("dropout", dropout)
+
+        self.freq_branch = _FreqBranch(freq_filter=freq_filter, n_filters=n_filters,
+                                       n_mels=n_mels, patch_frames=patch_frames)
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(self.freq_branch.n_out, n_classes)
+        self._finish(dict(freq_filter=freq_filter, n_filters=n_filters, dropout=dropout,
+                          n_mels=n_mels, patch_frames=patch_frames), n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x (batch, 1, n_mels, patch_frames)`` → logits ``(batch, n_classes)``."""
+        return self.output(self.dropout(self.freq_branch(x)))
+
+
+class TimeFreq(_Base):
+    """Time-Frequency architecture: the Time and Frequency branches fused late (§1, Fig. 1).
+
+    [conv 1×60 → pool (40,1)] ‖ [conv 32×1 → pool (1,80)] → concat (672 + 288 = 960)
+    → dense 200 → dropout → output.
+
+    Parameters
+    ----------
+    n_classes : int
+        Output units.
+    time_filter, freq_filter : (int, int)
+        Branch filters (bands, frames); paper 1×60 and 32×1.
+    n_filters : int
+        Filters per branch (paper 32).
+    hidden, dropout, n_mels, patch_frames
+        See the module defaults.
+    """
+
+    arch = "timefreq"
+
+    def __init__(self, n_classes: int = 8, *, time_filter=TIME_FILTER, freq_filter=FREQ_FILTER,
+                 n_filters: int = N_FILTERS, hidden: int = HIDDEN_UNITS,
+                 dropout: float = DROPOUT, n_mels: int = FRONT_END.n_mels,
+                 patch_frames: int = FRONT_END.patch_frames) -> None:
+        super().__init__()
+        n_classes = _positive_int("n_classes", n_classes)
+        n_mels = _positive_int("n_mels", n_mels)
+        patch_frames = _positive_int("patch_frames", patch_frames)
+        time_filter = _shape2("time_filter", time_filter, limit=(n_mels, patch_frames))
+        freq_filter = _shape2("freq_filter", freq_filter, limit=(n_mels, patch_frames))
+        n_filters = _positive_int("n_filters", n_filters)
+        hidden = _positive_int("hidden", hidden)
+        dropout = _probability("dropout", dropout)
+
+        self.time_branch = _TimeBranch(time_filter=time_filter, n_filters=n_filters,
+                                       n_mels=n_mels, patch_frames=patch_frames)
+        self.freq_branch = _FreqBranch(freq_filter=freq_filter, n_filters=n_filters,
+                                       n_mels=n_mels, patch_frames=patch_frames)
+        self.hidden = nn.Linear(self.time_branch.n_out + self.freq_branch.n_out, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(hidden, n_classes)
+        self._finish(dict(time_filter=time_filter, freq_filter=freq_filter,
+                          n_filters=n_filters, hidden=hidden, dropout=dropout,
+                          n_mels=n_mels, patch_frames=patch_frames), n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x (batch, 1, n_mels, patch_frames)`` → logits ``(batch, n_classes)``."""
+        h = torch.cat([self.time_branch(x), self.freq_branch(x)], dim=1)  # (batch, 960)
+        h = F.relu(self.hidden(h))                                          # (batch, hidden)
+        return self.output(self.dropout(h))                                 # (batch, n_classes)
+
+
+class TimeFreqInit(TimeFreq):
+    """``timefreq`` whose branches start from trained ``time`` and ``frequency`` models.
+
+    Same layers and parameters as :class:`TimeFreq`; only ``arch`` differs, for bookkeeping.
+    The branches are copied by :func:`init_timefreq_from`.
+    """
+
+    arch = "timefreq-init"
+
+
+#: name → model class; ``build_model`` is the way to instantiate them.
+ARCHITECTURES: dict[str, type[_Base]] = {
+    "blackbox": BlackBox,
+    "timefreq": TimeFreq,
+    "time": Time,
+    "frequency": Frequency,
+    "timefreq-init": TimeFreqInit,
+}
+
+
+def arch_param_names(name: str) -> tuple[str, ...]:
+    """Keyword parameters (besides ``n_classes``) that architecture ``name`` accepts."""
+    cls = _lookup(name)
+    params = inspect.signature(cls.__init__).parameters
+    return tuple(p for p in params if p not in ("self", "n_classes"))
+
+
+def _lookup(name: str) -> type[_Base]:
+    try:
+        return ARCHITECTURES[name]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"unknown architecture {name!r}; valid architectures: {', '.join(ARCHITECTURES)}"
+        ) from None
+
+
+def build_model(name: str, n_classes: int = 8, **arch_params) -> nn.Module:
+    """A freshly initialised model of architecture ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`ARCHITECTURES`.
+    n_classes : int
+        Output units.
+    **arch_params
+        Architecture parameters (e.g. ``time_filter=(1, 120)``); the paper's values otherwise.
+
+    Returns
+    -------
+    torch.nn.Module
+        Input ``(batch, 1, n_mels, patch_frames)``, output logits ``(batch, n_classes)``; with
+        ``.arch``, ``.arch_params`` (resolved, JSON-able) and ``.n_classes``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown architecture or parameter, or a parameter value that does not fit.
+    """
+    cls = _lookup(name)
+    valid = arch_param_names(name)
+    unknown = sorted(set(arch_params) - set(valid))
+    if unknown:
+        raise ConfigError(
+            f"unknown parameter(s) {', '.join(unknown)} for architecture {name!r}; "
+            f"valid parameters: {', '.join(valid)}"
+        )
+    return cls(n_classes, **arch_params)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters (Table 1's ``#params``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@torch.no_grad()
+def init_timefreq_from(timefreq: nn.Module, time_model: nn.Module,
+                       frequency_model: nn.Module) -> nn.Module:
+    """Copy the trained conv branches of a ``time`` and a ``frequency`` model into a timefreq.
+
+    Only the two convolution layers are copied; the dense layers keep their fresh Glorot
+    initialisation. This is the original code's active configuration, where the Time-Frequency
+    branches were initialised from the Time and Frequency models trained on the *same fold*
+    (Pons et al.'s released code; training code must pass models of the same fold).
+
+    Parameters
+    ----------
+    timefreq : TimeFreq
+        Model to initialise, modified in place and returned.
+    time_model : Time
+    frequency_model : Frequency
+
+    Raises
+    ------
+    ConfigError
+        Wrong architectures or branch shapes that differ.
+    """
+    for model, cls, what in ((timefreq, TimeFreq, "timefreq"), (time_model, Time, "time"),
+                             (frequency_model, Frequency, "frequency")):
+        if not isinstance(model, cls):
+            raise ConfigError(
+                f"init_timefreq_from needs a {what} model, got {getattr(model, 'arch', model)!r}"
+            )
+    pairs = ((timefreq.time_branch.conv, time_model.time_branch.conv, "time"),
+             (timefreq.freq_branch.conv, frequency_model.freq_branch.conv, "frequency"))
+    for dst, src, what in pairs:
+        if dst.weight.shape != src.weight.shape:
+            raise ConfigError(
+                f"{what} branch filters differ: timefreq has {tuple(dst.weight.shape)}, "
+                f"the {what} model {tuple(src.weight.shape)}"
+            )
+    for dst, src, _ in pairs:
+        dst.weight.copy_(src.weight)
+        dst.bias.copy_(src.bias)
+    return timefreq
+
+
+def _conv_numpy(conv: nn.Conv2d) -> np.ndarray:
+    return conv.weight.detach().to("cpu", torch.float32).numpy()  # (n_filters, 1, h, w)
+
+
+def temporal_filters(model: nn.Module) -> np.ndarray | None:
+    """The 1×n temporal filters, ``(n_filters, width)``; None if the model has none.
+
+    Defined for ``time``, ``timefreq`` and ``timefreq-init`` with a one-band ``time_filter``.
+    """
+    branch = getattr(model, "time_branch", None)
+    if branch is None:
+        return None
+    w = _conv_numpy(branch.conv)
+    if w.shape[2] != 1:
+        return None
+    return w[:, 0, 0, :].copy()  # (n_filters, width)
+
+
+def frequency_filters(model: nn.Module) -> np.ndarray | None:
+    """The m×1 frequency filters, ``(n_filters, height)`` (low band first); None if none."""
+    branch = getattr(model, "freq_branch", None)
+    if branch is None:
+        return None
+    w = _conv_numpy(branch.conv)
+    if w.shape[3] != 1:
+        return None
+    return w[:, 0, :, 0].copy()  # (n_filters, height)
+
+
+def conv_filters(model: nn.Module) -> np.ndarray | None:
+    """The black-box filters, ``(n_filters, height, width)``; None for other models."""
+    if not isinstance(model, BlackBox):
+        return None
+    return _conv_numpy(model.conv)[:, 0].copy()
