@@ -1,0 +1,103 @@
+"""Results: our Table 1 beside the paper's, per-fold accuracies, confusion, curves, tests."""
+
+import json
+
+import streamlit as st
+
+from tfcnn import appstate, plots
+from tfcnn.errors import TfcnnError
+
+st.set_page_config(page_title="tfcnn · Results", page_icon="📊", layout="wide")
+st.title("Results (Table 1)")
+appstate.data_sidebar()
+
+shipped = appstate.shipped_results()
+run_sets = {}
+for folder in appstate.run_folders():
+    try:
+        rs = appstate.run_results(folder)
+    except TfcnnError as exc:
+        st.warning(str(exc))
+        continue
+    if rs is not None:
+        run_sets[rs.label] = rs
+
+with st.sidebar:
+    st.header("Results to compare")
+    use_shipped = st.checkbox("Shipped SynthBallroom results", value=bool(shipped),
+                              disabled=not shipped)
+    chosen = st.multiselect("Training runs", list(run_sets), default=list(run_sets)[:4])
+
+sets = (shipped if use_shipped else []) + [run_sets[label] for label in chosen]
+if not shipped:
+    st.info("The shipped SynthBallroom results (`checkpoints/table1-synth.json`) are not "
+            "available yet.")
+if not sets:
+    st.info("No results to show: train on the Train page (a run appears here once a fold "
+            "is complete).")
+    st.stop()
+
+st.subheader("Table 1: ours beside the paper's")
+table = appstate.results_table(sets)
+st.dataframe(table.drop(columns=["mean", "std"]), hide_index=True,
+             column_config={"#params": st.column_config.NumberColumn(format="localized"),
+                            "paper #params": st.column_config.NumberColumn(format="localized")})
+st.caption("Accuracy: song-level majority vote over 1.86 s patches, mean ± std (np.std) over "
+           "folds. The paper's column is the real Ballroom data set (10 folds); shipped "
+           "results are trained on synthetic data (SynthBallroom).")
+
+left, right = st.columns(2)
+left.plotly_chart(plots.fold_strip({rs.label: rs.accuracies for rs in sets if rs.accuracies}))
+right.plotly_chart(plots.accuracy_vs_params(
+    table.dropna(subset=["#params", "mean"])
+    .rename(columns={"architecture": "label", "run": "hover", "#params": "params"})
+    .fillna({"std": 0.0})))
+right.caption("The paper's efficiency argument: Time-Frequency reaches Black-box accuracy "
+              "with 16× fewer parameters.")
+
+st.subheader("Is the difference real? (paired test over folds)")
+paired = [rs for rs in sets if len(rs.accuracies) >= 2]
+if len(paired) < 2:
+    st.info("Choose two result sets with at least 2 folds each to compare them.")
+else:
+    labels = [rs.label for rs in paired]
+    c1, c2 = st.columns(2)
+    a = c1.selectbox("A", labels, index=0)
+    b = c2.selectbox("B", labels, index=1)
+    try:
+        test = appstate.paired_test(paired[labels.index(a)].accuracies,
+                                    paired[labels.index(b)].accuracies)
+        verdict = ("**significant** (p < 0.05)" if test.significant
+                   else "**not significant** (p ≥ 0.05): the folds do not show a real "
+                        "difference")
+        fmt = lambda p: "—" if p is None else f"{p:.4f}"  # noqa: E731
+        st.markdown(f"A − B = {test.mean_difference:+.2f} accuracy points over "
+                    f"{test.n_folds} folds · Wilcoxon signed-rank p = {fmt(test.wilcoxon_p)} · "
+                    f"paired t-test p = {fmt(test.ttest_p)} → {verdict}")
+        if test.note:
+            st.caption(test.note)
+    except TfcnnError as exc:
+        st.warning(str(exc))
+
+st.subheader("One result in detail")
+own = [i for i, r in enumerate(sets) if r.source == "run"]
+detail = st.selectbox("Result", [rs.label for rs in sets], index=own[0] if own else 0)
+rs = next(r for r in sets if r.label == detail)
+left, right = st.columns(2)
+if rs.confusion is not None:
+    left.plotly_chart(plots.confusion_heatmap(rs.confusion, rs.classes))
+else:
+    left.info("No confusion matrix in these results.")
+if not rs.history.empty:
+    right.plotly_chart(plots.training_curves(rs.history))
+else:
+    right.info("No training curves for these results.")
+
+st.subheader("Export")
+c1, c2 = st.columns(2)
+c1.download_button("Table as CSV", table.to_csv(index=False), file_name="table1.csv",
+                   mime="text/csv")
+c2.download_button("Results as JSON", json.dumps(
+    [{"label": r.label, "arch": r.arch, "n_params": r.n_params, "mean": r.mean, "std": r.std,
+      "per_fold": r.accuracies, "source": r.source} for r in sets], indent=2),
+    file_name="results.json", mime="application/json")

@@ -1,0 +1,287 @@
+"""The Streamlit pages, run for real by streamlit.testing.v1.AppTest (no mocks).
+
+Every test points the app at a tiny SynthBallroom, a fresh runs folder and a checkpoints
+folder written here (``TFCNN_DATA_DIR``, ``TFCNN_RUNS_DIR``, ``TFCNN_CHECKPOINTS_DIR``), so
+nothing of the repository's data, runs or shipped models is read or written.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from streamlit.testing.v1 import AppTest
+
+from tfcnn import appstate
+from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
+from tfcnn.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+SR = 44100
+TIMEOUT_S = 60
+
+
+@pytest.fixture(scope="module")
+def tiny_synth(tmp_path_factory) -> Path:
+    """SynthBallroom with 2 tracks of 6 s per dance (the embedded data set, in small)."""
+    from tfcnn.synth import generate
+
+    root = tmp_path_factory.mktemp("app") / "synth-ballroom"
+    generate(root, per_class=2, seconds=6.0, seed=0, workers=2, progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> Path:
+    """A checkpoints folder like the shipped one: an (untrained) time model + a Table 1."""
+    from tfcnn.checkpoint import save_checkpoint
+    from tfcnn.models import build_model
+
+    folder = tmp_path_factory.mktemp("checkpoints")
+    save_checkpoint(folder / "synth-time.safetensors", build_model("time", len(CLASSES)),
+                    classes=CLASSES, norm_mean=0.0, norm_std=1.0, front_end=FRONT_END)
+    rng = np.random.default_rng(0)
+    table = {"runs": {
+        arch: {"arch": arch, "n_params": row.params, "classes": list(CLASSES),
+               "mean": row.mean - 5, "std": row.std,
+               "per_fold": list(row.mean - 5 + rng.normal(0, row.std, 10)),
+               "confusion": (np.eye(8, dtype=int) * 5 + 1).tolist()}
+        for arch, row in PAPER_TABLE1.items()
+    }}
+    (folder / "table1-synth.json").write_text(json.dumps(table))
+    return folder
+
+
+@pytest.fixture
+def app_env(tiny_synth, checkpoints, tmp_path, monkeypatch) -> dict[str, Path]:
+    runs = tmp_path / "runs"
+    monkeypatch.setenv(appstate.ENV_DATA_DIR, str(tiny_synth))
+    monkeypatch.setenv(appstate.ENV_RUNS_DIR, str(runs))
+    monkeypatch.setenv(appstate.ENV_CHECKPOINTS_DIR, str(checkpoints))
+    return {"data": tiny_synth, "runs": runs, "checkpoints": checkpoints, "tmp": tmp_path}
+
+
+def page(name: str) -> AppTest:
+    """The app with page ``name`` (relative to app.py) selected, as after a click on its link."""
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT_S)
+    if name != "app.py":
+        at.switch_page(name)
+    return at
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+# ----------------------------------------------------------------------------- pages
+
+
+def test_home_shows_architectures_and_active_data_set(app_env):
+    at = page("app.py").run()
+    no_exception(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Data set"] == "SynthBallroom"
+    assert metrics["Tracks"] == "16"
+    assert metrics["Features cached"] == "0 / 16"
+    arch = at.dataframe[0].value
+    assert dict(zip(arch["architecture"], arch["#params"])) == {
+        name: row.params for name, row in PAPER_TABLE1.items()}
+
+
+def test_data_choice_persists_and_bad_folder_is_an_error(app_env, tmp_path):
+    at = page("app.py").run()
+    at.sidebar.radio[0].set_value("folder").run()
+    at.sidebar.text_input[0].set_value(str(tmp_path / "nowhere")).run()
+    no_exception(at)
+    assert any("nowhere" in e.value for e in at.error)
+    # A new session (another page, or after a restart) starts from the saved choice.
+    other = page("pages/1_Data.py").run()
+    assert other.sidebar.radio[0].value == "folder"
+    assert other.sidebar.text_input[0].value == str(tmp_path / "nowhere")
+    assert any("nowhere" in e.value for e in other.error)
+
+
+def test_data_page_plots_and_builds_the_cache(app_env):
+    at = page("pages/1_Data.py").run()
+    no_exception(at)
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 4  # counts, tempo, two log-mels
+    assert len(at.get("audio")) == 2
+    build = [b for b in at.button if b.label == "Build the feature cache"]
+    assert build, "cache is empty, the build button must be offered"
+    build[0].click().run()
+    no_exception(at)
+    assert not [b for b in at.button if b.label == "Build the feature cache"]
+    assert "16 / 16" in at.get("progress")[0].proto.text
+
+
+def test_results_page_shows_shipped_table_and_paired_test(app_env):
+    at = page("pages/3_Results.py").run()
+    no_exception(at)
+    table = at.dataframe[0].value
+    assert list(table["architecture"]) == list(PAPER_TABLE1)
+    assert list(table["paper #params"]) == [row.params for row in PAPER_TABLE1.values()]
+    assert "p =" in "".join(m.value for m in at.markdown)
+    assert len(at.get("download_button")) == 2
+
+
+def write_wav(path: Path, y: np.ndarray) -> Path:
+    sf.write(path, y.astype(np.float32), SR, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture
+def predict_page(app_env) -> AppTest:
+    at = page("pages/4_Predict.py").run()
+    no_exception(at)
+    assert at.sidebar.selectbox[0].options[0] == "shipped: synth-time"
+    at.sidebar.radio[1].set_value("A file on this machine").run()
+    return at
+
+
+def test_predict_a_wav_shows_prediction(predict_page, tmp_path):
+    t = np.arange(int(5.0 * SR)) / SR
+    path = write_wav(tmp_path / "song.wav", 0.3 * np.sin(2 * np.pi * 440 * t))
+    at = predict_page
+    at.text_input[0].set_value(str(path)).run()
+    no_exception(at)
+    assert not at.error
+    (success,) = at.success
+    predicted = at.metric[0].value
+    assert predicted in CLASSES and predicted in success.value
+    assert at.metric[1].value == "2 / 2" or at.metric[1].value.endswith("/ 2")
+    assert len(at.get("plotly_chart")) == 3
+
+
+def test_predict_track_of_the_data_set(app_env):
+    at = page("pages/4_Predict.py").run()
+    at.sidebar.radio[1].set_value("A track of the data set").run()
+    no_exception(at)
+    assert at.metric[0].value in CLASSES
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"this is not audio at all" * 50, "cannot decode"),
+    (b"", "empty"),
+    ("short", "1.86 s"),
+    ("silent", "silent"),
+])
+def test_predict_bad_audio_shows_error(predict_page, tmp_path, content, message):
+    path = tmp_path / "bad.wav"
+    if content == "short":
+        write_wav(path, 0.3 * np.sin(np.arange(SR) / 10.0))  # 1 s < one patch
+    elif content == "silent":
+        write_wav(path, np.zeros(4 * SR))
+    else:
+        path.write_bytes(content)
+    at = predict_page
+    at.text_input[0].set_value(str(path)).run()
+    no_exception(at)
+    (error,) = at.error
+    assert message in error.value and "bad.wav" in error.value
+    # the page keeps working: a good file next
+    t = np.arange(int(3.0 * SR)) / SR
+    good = write_wav(tmp_path / "good.wav", 0.3 * np.sin(2 * np.pi * 220 * t))
+    at.text_input[0].set_value(str(good)).run()
+    assert not at.error and at.metric[0].value in CLASSES
+
+
+def run_states(at: AppTest) -> str:
+    return " ".join(m.value for m in at.markdown if "folds" in m.value)
+
+
+def poll(at: AppTest, *, until: str, timeout_s: float) -> str:
+    """Rerun the page (as the 2 s fragment timer would) until a run shows ``until``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        at.run()
+        no_exception(at)
+        states = run_states(at)
+        if until in states:
+            return states
+        time.sleep(1.0)
+    raise AssertionError(f"no run reached {until} within {timeout_s} s: {states!r}")
+
+
+def test_train_launches_a_run_and_shows_it_finishing(app_env):
+    at = page("pages/2_Train.py").run()
+    no_exception(at)
+    assert any("No runs yet" in i.value for i in at.info)
+    at.sidebar.multiselect[0].set_value(["time"])
+    inputs = {n.label: n for n in at.sidebar.number_input}
+    inputs["Folds"].set_value(2)
+    inputs["Max epochs (0 = preset's)"].set_value(1)
+    at.sidebar.button[0].click().run()
+    no_exception(at)
+    states = poll(at, until="`finished`", timeout_s=120)
+    assert "2/2 folds" in states and "accuracy" in states
+    run_dir = next(p for p in app_env["runs"].iterdir() if p.name.endswith("-time-quick"))
+    assert (run_dir / "results.json").is_file()
+    # the app's log of the subprocess
+    assert (appstate.launch_dir(run_dir) / appstate.LOG_FILE).is_file()
+    # the finished run is now a result and a model
+    results = page("pages/3_Results.py").run()
+    no_exception(results)
+    assert run_dir.name in list(results.dataframe[0].value["run"])
+    predict = page("pages/4_Predict.py").run()
+    assert f"run {run_dir.name} (time) fold 0" in predict.sidebar.selectbox[0].options
+
+
+def test_train_cancel_stops_the_subprocess(app_env):
+    at = page("pages/2_Train.py").run()
+    at.sidebar.multiselect[0].set_value(["blackbox"])
+    inputs = {n.label: n for n in at.sidebar.number_input}
+    inputs["Folds"].set_value(2)
+    inputs["Max epochs (0 = preset's)"].set_value(500)
+    at.sidebar.button[0].click().run()
+    no_exception(at)
+    poll(at, until="`running`", timeout_s=60)
+    run_dir = next(p for p in app_env["runs"].iterdir() if p.name.endswith("-blackbox-quick"))
+    pid = json.loads((run_dir / "status.json").read_text())["pid"]
+    cancel = [b for b in at.button if b.label == "Cancel"]
+    assert cancel
+    cancel[0].click().run()
+    states = poll(at, until="`cancelled`", timeout_s=60)
+    assert "`running`" not in states and "`starting`" not in states
+    assert any("--resume" in c.value for c in at.caption)
+    from tfcnn.runs import _pid_alive
+
+    deadline = time.monotonic() + 20
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.5)  # the trainer writes "cancelled", then exits
+    assert not _pid_alive(pid)
+    appstate.run_view(run_dir)  # reaps the child
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def test_paired_test_says_when_folds_are_too_few():
+    few = appstate.paired_test([80, 82, 85, 79, 90], [70, 71, 72, 69, 75])
+    assert few.wilcoxon_p == pytest.approx(0.0625)
+    assert not few.significant and "6 folds" in few.note
+    many = appstate.paired_test(np.arange(10) + 80.0, np.arange(10) + 70.0 - np.arange(10) / 10)
+    assert many.significant and many.wilcoxon_p < 0.05 and many.ttest_p < 0.05
+    same = appstate.paired_test([80, 81], [80, 81])
+    assert same.wilcoxon_p is None and not same.significant and "identical" in same.note
+    with pytest.raises(ConfigError, match="same folds"):
+        appstate.paired_test([1, 2, 3], [1, 2])
+
+
+def test_fold_accuracies_reads_several_layouts():
+    assert appstate.fold_accuracies({"per_fold": [80.0, 90.0], "mean": 85.0}) == [80.0, 90.0]
+    assert appstate.fold_accuracies({"folds": [{"fold": 1, "accuracy": 0.9},
+                                               {"fold": 0, "accuracy": 0.8}],
+                                     "mean": 85.0}) == pytest.approx([80.0, 90.0])
+    assert appstate.fold_accuracies({}) == []
+
+
+def test_format_seconds():
+    assert appstate.format_seconds(None) == "—"
+    assert appstate.format_seconds(12.4) == "12 s"
+    assert appstate.format_seconds(185) == "3 min 05 s"
+    assert appstate.format_seconds(3720) == "1 h 02 min"

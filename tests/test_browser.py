@@ -1,0 +1,208 @@
+"""End to end in a real browser: `streamlit run app.py` + headless Chromium via Playwright.
+
+Opens every page, uploads a WAV on Predict through the real file uploader and checks that the
+predicted dance appears and no exception box is shown. Screenshots go to test-artifacts/
+and, when ``TFCNN_SCREENSHOTS`` names a folder (e.g. docs/screenshots), there too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tfcnn import appstate
+from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+SERVER_START_S = 90
+PAGE_TIMEOUT_MS = 60_000
+#: The repository's own data set and shipped models, used read-only for README screenshots.
+REPO_DATA = REPO / "data" / "synth-ballroom"
+REPO_CHECKPOINT = REPO / "checkpoints" / "synth-timefreq.safetensors"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_checkpoints(folder: Path) -> Path:
+    """An untrained ``time`` model and a Table 1 file, shaped like ``checkpoints/``."""
+    from tfcnn.checkpoint import save_checkpoint
+    from tfcnn.models import build_model
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(folder / "synth-time.safetensors", build_model("time", len(CLASSES)),
+                    classes=CLASSES, norm_mean=0.0, norm_std=1.0, front_end=FRONT_END)
+    # made-up accuracies (not the paper's, so the two traces of the plot stay distinct)
+    table = {"runs": {arch: {"arch": arch, "n_params": row.params, "mean": row.mean - 8,
+                             "std": row.std, "per_fold": [row.mean - 8 - row.std,
+                                                          row.mean - 8, row.mean - 8 + row.std]}
+                      for arch, row in PAPER_TABLE1.items()}}
+    (folder / "table1-synth.json").write_text(json.dumps(table))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real `streamlit run app.py` on a free local port, stopped at the end."""
+    tmp = tmp_path_factory.mktemp("browser")
+    screenshots = os.environ.get("TFCNN_SCREENSHOTS")
+    if screenshots and (REPO_DATA / "metadata.csv").is_file() and REPO_CHECKPOINT.is_file():
+        data, checkpoints = REPO_DATA, REPO_CHECKPOINT.parent  # read-only: nicer screenshots
+    else:
+        from tfcnn.synth import generate
+
+        data = generate(tmp / "synth-ballroom", per_class=2, seconds=6.0, seed=0, workers=2,
+                        progress=False)
+        checkpoints = make_checkpoints(tmp / "checkpoints")
+    runs = tmp / "runs"
+    if screenshots:  # a finished run, so Train and Results have curves to show
+        subprocess.run([sys.executable, "-m", "tfcnn", "train", str(data), "--arch", "time",
+                        "--folds", "2", "--epochs", "3", "--quiet",
+                        "--out", str(runs / "demo-time-quick")],
+                       cwd=REPO, check=True, timeout=300, capture_output=True)
+    port = free_port()
+    env = dict(os.environ, **{appstate.ENV_DATA_DIR: str(data), appstate.ENV_RUNS_DIR: str(runs),
+                              appstate.ENV_CHECKPOINTS_DIR: str(checkpoints)})
+    log = open(tmp / "streamlit.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"streamlit exited: {(tmp / 'streamlit.log').read_text()}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"streamlit did not answer within {SERVER_START_S} s")
+            time.sleep(0.5)
+        yield {"url": url, "tmp": tmp, "data": data}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser_page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1500})
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            yield page
+        finally:
+            browser.close()
+
+
+def screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    target = ARTIFACTS / f"{name}.png"
+    # Streamlit scrolls inside its main block, so grow the window to the content instead.
+    size = page.viewport_size
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]')"
+                           ".scrollHeight")
+    page.set_viewport_size({"width": size["width"],
+                            "height": max(size["height"], min(int(height), 4000))})
+    page.wait_for_timeout(800)  # plotly re-lays out after the resize
+    page.screenshot(path=str(target), full_page=True)
+    page.set_viewport_size(size)
+    extra = os.environ.get("TFCNN_SCREENSHOTS")
+    if extra:
+        folder = Path(extra) if Path(extra).is_absolute() else REPO / extra
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(target, folder / f"{name}.png")
+
+
+def settle(page) -> None:
+    """Wait until the script run is over (no running indicator) and plots are drawn."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]',
+                           timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_timeout(1500)  # plotly and graphviz draw after the script run
+
+
+def assert_no_exception(page) -> None:
+    boxes = page.locator('[data-testid="stException"]')
+    assert boxes.count() == 0, boxes.first.inner_text()
+
+
+@pytest.mark.parametrize("path, text, last, name", [
+    ("", "The four architectures", "Pages", "home"),
+    ("Data", "Tracks per class", "Listen", "data"),
+    ("Train", "Max epochs", "Runs", "train"),
+    ("Results", "Table 1: ours beside the paper", "Export", "results"),
+])
+def test_pages_render_without_exception(server, browser_page, path, text, last, name):
+    page = browser_page
+    page.goto(f"{server['url']}/{path}")
+    page.get_by_text(text).first.wait_for()
+    # the app's state is "notRunning" for a moment before the first run starts
+    page.get_by_text(last).first.wait_for()
+    settle(page)
+    assert_no_exception(page)
+    screenshot(page, name)
+
+
+def test_predict_upload_shows_the_predicted_dance(server, browser_page, tmp_path):
+    t = np.arange(int(8.0 * 44100)) / 44100
+    beat = (np.sin(2 * np.pi * 2.0 * t) > 0.95).astype(float)  # 120 BPM clicks
+    y = 0.3 * np.sin(2 * np.pi * 330 * t) * (0.3 + beat)
+    wav = tmp_path / "my song.wav"
+    sf.write(wav, y.astype(np.float32), 44100, subtype="PCM_16")
+
+    page = browser_page
+    page.goto(f"{server['url']}/Predict")
+    uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+    uploader.wait_for(state="attached")
+    uploader.set_input_files(str(wav))
+    result = page.get_by_text("Predicted dance:")
+    result.wait_for()
+    predicted = result.inner_text().split(":", 1)[1].strip()
+    assert predicted in CLASSES
+    settle(page)
+    assert_no_exception(page)
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+    screenshot(page, "predict")
+
+    # A corrupt upload: an error message, no exception, and the page keeps working.
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF not really a wave file" * 20)
+    uploader.set_input_files(str(bad))
+    error = page.get_by_text("cannot decode audio")
+    error.wait_for()
+    assert "broken.wav" in error.inner_text()
+    assert_no_exception(page)

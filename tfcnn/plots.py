@@ -1,0 +1,259 @@
+"""Plotly figure builders for the app and notebooks: each returns a figure, none shows it.
+
+Every builder takes plain arrays/tables (never a Streamlit object) so it is testable on its
+data: traces, x/y values and axis types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
+from tfcnn.errors import ConfigError
+
+#: One stable colour per dance, used by every figure so a class looks the same everywhere.
+CLASS_COLOURS: tuple[str, ...] = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
+    "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf",
+)
+
+_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), template="plotly_white")
+
+
+def class_colour(index: int) -> str:
+    """The colour of class number ``index`` (cycled when there are more than 10 classes)."""
+    return CLASS_COLOURS[index % len(CLASS_COLOURS)]
+
+
+def class_counts_bar(tracks: pd.DataFrame, *, classes: Sequence[str] = CLASSES) -> go.Figure:
+    """Tracks per class as a bar chart.
+
+    Parameters
+    ----------
+    tracks : DataFrame with a ``dance`` column, one row per track.
+    classes : class order of the x axis (classes without tracks show 0).
+    """
+    counts = tracks["dance"].value_counts()
+    y = [int(counts.get(c, 0)) for c in classes]
+    fig = go.Figure(go.Bar(x=list(classes), y=y, text=y, textposition="outside",
+                           marker_color=[class_colour(i) for i in range(len(classes))]))
+    fig.update_layout(title="Tracks per class", xaxis_title="class",
+                      yaxis_title="tracks", **_LAYOUT)
+    return fig
+
+
+def tempo_box(tracks: pd.DataFrame, *, classes: Sequence[str] = CLASSES) -> go.Figure:
+    """Tempo (BPM) distribution per class: one box with all points per class.
+
+    Parameters
+    ----------
+    tracks : DataFrame with ``dance`` and ``bpm`` columns (NaN tempos are left out).
+    classes : class order; a class with no known tempo gets no trace.
+    """
+    fig = go.Figure()
+    known = tracks.dropna(subset=["bpm"])
+    for i, dance in enumerate(classes):
+        bpm = known.loc[known["dance"] == dance, "bpm"].to_numpy(dtype=float)
+        if bpm.size == 0:
+            continue
+        fig.add_trace(go.Box(y=bpm, name=dance, boxpoints="all", jitter=0.4, pointpos=0,
+                             marker=dict(size=4, color=class_colour(i)),
+                             line=dict(color=class_colour(i))))
+    fig.update_layout(title="Tempo per class", yaxis_title="tempo (BPM)", showlegend=False,
+                      **_LAYOUT)
+    return fig
+
+
+def log_mel_heatmap(spec: np.ndarray, *, frame_rate_hz: float = FRONT_END.frame_rate_hz,
+                    patch_frames: int | None = FRONT_END.patch_frames,
+                    title: str = "Log-mel spectrogram") -> go.Figure:
+    """A log-mel spectrogram as a heatmap, time in seconds on x, mel band on y.
+
+    Parameters
+    ----------
+    spec : np.ndarray, shape (n_mels, T)
+        Log-compressed mel energies (normalised or not).
+    frame_rate_hz : frames per second (44100 / 1024 for the paper's front end).
+    patch_frames : draw a dotted line at every patch boundary (80 frames ≈ 1.86 s, the
+        network's input width, paper §2); ``None`` draws none.
+    """
+    spec = np.asarray(spec)
+    if spec.ndim != 2:
+        raise ConfigError(f"log-mel must be 2-D (n_mels, T), got shape {spec.shape}")
+    n_mels, n_frames = spec.shape
+    t = np.arange(n_frames) / frame_rate_hz  # (T,) frame times in seconds
+    fig = go.Figure(go.Heatmap(z=spec, x=t, y=np.arange(n_mels), colorscale="Viridis",
+                               colorbar=dict(title="log")))
+    if patch_frames:
+        for start in range(patch_frames, n_frames, patch_frames):
+            fig.add_vline(x=start / frame_rate_hz, line=dict(color="white", dash="dot",
+                                                             width=1))
+    fig.update_layout(title=title, xaxis_title="time (s)", yaxis_title="mel band", **_LAYOUT)
+    return fig
+
+
+def patch_timeline(patch_probs: np.ndarray, classes: Sequence[str], *,
+                   patch_seconds: float = FRONT_END.patch_seconds) -> go.Figure:
+    """Which patch voted for what: per-patch class probabilities along the track.
+
+    A heatmap of probabilities (class × patch) with a marker on each patch's winning class;
+    the song label is the majority vote of these winners (paper §2).
+
+    Parameters
+    ----------
+    patch_probs : np.ndarray, shape (n_patches, n_classes)
+    classes : class names, length n_classes.
+    patch_seconds : duration of one patch (80 frames ≈ 1.86 s).
+    """
+    probs = np.asarray(patch_probs, dtype=float)
+    if probs.ndim != 2 or probs.shape[1] != len(classes):
+        raise ConfigError(f"patch_probs must have shape (n_patches, {len(classes)}), "
+                          f"got {probs.shape}")
+    centres = (np.arange(probs.shape[0]) + 0.5) * patch_seconds  # (n_patches,) seconds
+    winners = probs.argmax(axis=1)
+    fig = go.Figure(go.Heatmap(z=probs.T, x=centres, y=list(classes), zmin=0.0, zmax=1.0,
+                               colorscale="Blues", colorbar=dict(title="p")))
+    fig.add_trace(go.Scatter(x=centres, y=[classes[k] for k in winners], mode="markers",
+                             name="patch vote",
+                             marker=dict(symbol="x", size=9, color="#d62728")))
+    fig.update_layout(title=f"Per-patch predictions ({patch_seconds:.2f} s patches)",
+                      xaxis_title="time (s)", yaxis_title="class", showlegend=False, **_LAYOUT)
+    return fig
+
+
+def class_probability_bar(probabilities: np.ndarray, classes: Sequence[str], *,
+                          predicted: str | None = None) -> go.Figure:
+    """Probability per class as horizontal bars; the predicted class is highlighted.
+
+    Parameters
+    ----------
+    probabilities : np.ndarray, shape (n_classes,)
+    classes : class names, length n_classes.
+    predicted : class to highlight (the song vote); defaults to the most probable class.
+    """
+    p = np.asarray(probabilities, dtype=float)
+    if p.shape != (len(classes),):
+        raise ConfigError(f"probabilities must have shape ({len(classes)},), got {p.shape}")
+    if predicted is None:
+        predicted = classes[int(p.argmax())]
+    colours = ["#d62728" if c == predicted else "#9fb7d6" for c in classes]
+    fig = go.Figure(go.Bar(x=p, y=list(classes), orientation="h", marker_color=colours,
+                           text=[f"{v:.1%}" for v in p], textposition="outside"))
+    fig.update_layout(title="Probability per class", xaxis=dict(range=[0, 1.1],
+                      title="mean patch probability"), yaxis=dict(autorange="reversed"),
+                      **_LAYOUT)
+    return fig
+
+
+def training_curves(history: pd.DataFrame | Sequence[Mapping]) -> go.Figure:
+    """Loss and accuracy per epoch, one line per fold and split (train solid, val dashed).
+
+    Parameters
+    ----------
+    history : epoch records as written to ``progress.jsonl`` (``fold``, ``epoch``,
+        ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``), as a table or a list.
+    """
+    df = pd.DataFrame(list(history) if not isinstance(history, pd.DataFrame) else history)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    if not df.empty:
+        for i, (fold, part) in enumerate(df.sort_values("epoch").groupby("fold")):
+            colour = class_colour(i)
+            for col, (metric, split) in enumerate(
+                    [("loss", "train"), ("loss", "val"), ("acc", "train"), ("acc", "val")]):
+                key = f"{split}_{metric}"
+                if key not in part:
+                    continue
+                fig.add_trace(go.Scatter(
+                    x=part["epoch"], y=part[key], mode="lines",
+                    name=f"fold {int(fold)} {split}", legendgroup=f"fold {int(fold)}",
+                    showlegend=metric == "loss",  # one legend entry per line pair
+                    line=dict(color=colour, dash="solid" if split == "train" else "dash"),
+                ), row=1, col=1 if metric == "loss" else 2)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(title="Training curves (solid: train, dashed: validation)", **_LAYOUT)
+    return fig
+
+
+def fold_strip(per_fold: Mapping[str, Sequence[float]]) -> go.Figure:
+    """Per-fold test accuracies (%) per run: a box with every fold as a point.
+
+    Parameters
+    ----------
+    per_fold : ``{run label: [accuracy of fold 0, fold 1, ...]}`` in percent.
+    """
+    fig = go.Figure()
+    for i, (label, acc) in enumerate(per_fold.items()):
+        fig.add_trace(go.Box(y=np.asarray(acc, dtype=float), name=label, boxpoints="all",
+                             jitter=0.3, pointpos=0, marker=dict(color=class_colour(i)),
+                             line=dict(color=class_colour(i))))
+    fig.update_layout(title="Test accuracy per fold", yaxis_title="accuracy (%)",
+                      showlegend=False, **_LAYOUT)
+    return fig
+
+
+def confusion_heatmap(confusion: np.ndarray, classes: Sequence[str], *,
+                      normalise: bool = True) -> go.Figure:
+    """Song-level confusion matrix (rows: true class, columns: predicted class).
+
+    Parameters
+    ----------
+    confusion : np.ndarray, shape (n_classes, n_classes), counts summed over folds.
+    classes : class names.
+    normalise : show each row as fractions of that class's tracks (counts in the hover).
+    """
+    counts = np.asarray(confusion, dtype=float)
+    if counts.shape != (len(classes), len(classes)):
+        raise ConfigError(f"confusion must have shape ({len(classes)}, {len(classes)}), "
+                          f"got {counts.shape}")
+    z = counts
+    if normalise:
+        rows = counts.sum(axis=1, keepdims=True)
+        z = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    text = [[f"{int(c)}" for c in row] for row in counts]
+    fig = go.Figure(go.Heatmap(z=z, x=list(classes), y=list(classes), colorscale="Blues",
+                               text=text, texttemplate="%{text}",
+                               colorbar=dict(title="fraction" if normalise else "tracks")))
+    fig.update_layout(title="Confusion matrix (songs)", xaxis_title="predicted",
+                      yaxis=dict(title="true", autorange="reversed"), **_LAYOUT)
+    return fig
+
+
+def accuracy_vs_params(rows: pd.DataFrame, *, include_paper: bool = True) -> go.Figure:
+    """Accuracy versus number of parameters on a log x axis (the paper's efficiency argument).
+
+    Parameters
+    ----------
+    rows : table with ``label`` (text next to the point), ``params``, ``mean`` and ``std``
+        (accuracy %) columns; an optional ``hover`` column is shown on hover.
+    include_paper : add the paper's Table 1 (Ballroom) as a first trace (names on hover).
+    """
+    fig = go.Figure()
+    params = [float(p) for p in rows["params"]] if len(rows) else []
+    if include_paper:  # first, so our points are drawn on top
+        names = list(PAPER_TABLE1)
+        params += [float(PAPER_TABLE1[n].params) for n in names]
+        fig.add_trace(go.Scatter(
+            x=[float(PAPER_TABLE1[n].params) for n in names],
+            y=[PAPER_TABLE1[n].mean for n in names],
+            error_y=dict(type="data", array=[PAPER_TABLE1[n].std for n in names]),
+            mode="markers", hovertext=names, name="paper (Ballroom)",
+            marker=dict(size=11, symbol="diamond", color="#ff7f0e")))
+    if len(rows):
+        hover = list(rows["hover"]) if "hover" in rows else list(rows["label"])
+        fig.add_trace(go.Scatter(
+            x=[float(p) for p in rows["params"]], y=rows["mean"].astype(float),
+            error_y=dict(type="data", array=rows["std"].astype(float)),
+            mode="markers+text", text=list(rows["label"]), textposition="middle right",
+            hovertext=hover, name="ours", marker=dict(size=11, color="#1f77b4")))
+    xaxis = dict(type="log", title="parameters (log scale)")
+    if params:  # room for the labels right of the points (log axis range is in decades)
+        xaxis["range"] = [np.log10(min(params)) - 0.3, np.log10(max(params)) + 0.8]
+    fig.update_layout(title="Accuracy vs. number of parameters", xaxis=xaxis,
+                      yaxis_title="accuracy (%)", **_LAYOUT)
+    return fig
