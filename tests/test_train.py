@@ -404,5 +404,14 @@ def test_shipped_recipe_script_on_a_tiny_set(folder_dataset, tmp_path):
     assert [r["arch"] for r in table["rows"]] == ["time", "frequency"]
     assert all(r["n_folds_complete"] == 3 and r["wall_s"] > 0 for r in table["rows"])
     assert table["machine"]["cpu_count"] >= 1
+    assert set(table["runs"]) == {"time", "frequency"}
+    assert len(table["runs"]["time"]["per_fold"]) == 3
     ckpt = load_checkpoint(ckpts / "synth-time.safetensors")
     assert ckpt.arch == "time" and ckpt.extra["fold"] == 0
+
+    # Rebuilding the table from the finished runs keeps every row (no training).
+    (ckpts / "table1-synth.json").unlink()
+    assert main(["--archs", "time,frequency", "--folds", "3", "--table-only",
+                 "--runs", str(tmp_path / "runs"), "--checkpoints", str(ckpts)]) == 0
+    rebuilt = json.loads((ckpts / "table1-synth.json").read_text())
+    assert rebuilt["rows"] == table["rows"] and rebuilt["runs"] == table["runs"]
