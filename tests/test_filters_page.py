@@ -1,0 +1,189 @@
+"""The Filters page (AppTest, real checkpoints on disk) and its figure builders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from tfcnn import appstate, interpret
+from tfcnn import interpret_plots as iplots
+from tfcnn.checkpoint import save_checkpoint
+from tfcnn.config import CLASSES, FRONT_END, PRESETS
+from tfcnn.errors import ConfigError
+from tfcnn.models import build_model
+
+REPO = Path(__file__).resolve().parents[1]
+PAGE = "pages/5_Filters.py"
+TIMEOUT_S = 300
+FRAME_RATE = FRONT_END.frame_rate_hz
+
+
+def cosine(bpm: float, phase: float = 0.0) -> np.ndarray:
+    return np.cos(2 * np.pi * np.arange(60) * bpm / (60 * FRAME_RATE) + phase)
+
+
+def save(model, path: Path) -> Path:
+    save_checkpoint(path, model, classes=CLASSES, norm_mean=0.3, norm_std=1.1,
+                    front_end=FRONT_END, train_config=PRESETS["quick"], metrics={})
+    return path
+
+
+def planted_time_model():
+    torch.manual_seed(1)
+    model = build_model("time", len(CLASSES))
+    with torch.no_grad():
+        for i, bpm in enumerate((100, 120, 176, 204)):
+            model.time_branch.conv.weight[i, 0, 0] = torch.from_numpy(0.1 * cosine(bpm)).float()
+    return model
+
+
+# ------------------------------------------------------------------ figures
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> interpret.TempoStudy:
+    path = save(planted_time_model(), tmp_path_factory.mktemp("fig") / "time.safetensors")
+    return interpret.tempo_study(path, probe_bpms=tuple(range(60, 225, 20)), probe_seconds=4.0,
+                                 n_baseline_models=10)
+
+
+def test_filters_over_time_has_seconds_axis_and_beat_grid(study):
+    fig = iplots.filters_over_time(study.filters["temporal"], grid_bpm=120.0, table=study.table)
+    assert len(fig.data) == 32
+    assert fig.data[0].x[-1] == pytest.approx(59 / FRAME_RATE)            # seconds, ≈ 1.37
+    lines = [s for s in fig.layout.shapes if s.xref == "x"]               # first subplot
+    assert [s.x0 for s in lines] == pytest.approx([0.0, 0.5, 1.0])        # 120 BPM = 0.5 s
+    assert len(fig.layout.shapes) == 32 * 3
+    assert fig.data[1].line.color == iplots.TUNED_COLOUR                  # planted 120 BPM
+    fast = iplots.filters_over_time(study.filters["temporal"], grid_bpm=224.0)
+    assert len(fast.layout.shapes) == 32 * 6                               # 0 .. 1.34 s
+    with pytest.raises(ConfigError, match="bpm"):
+        iplots.filters_over_time(study.filters["temporal"], grid_bpm=-5)
+
+
+def test_heatmap_histogram_and_baseline_figures(study):
+    bpms, scores = study.heatmap
+    heat = iplots.periodicity_heatmap(bpms, scores, table=study.table)
+    assert np.asarray(heat.data[0].z).shape == (32, len(bpms))
+    marked = dict(zip(heat.data[1].y, heat.data[1].x))
+    assert marked[1] == pytest.approx(120, abs=2) and marked[3] == pytest.approx(204, abs=2)
+
+    hist = iplots.dominant_bpm_histogram(study.table, study.tempi, classes=study.classes,
+                                         baseline=study.baseline)
+    bars = [t for t in hist.data if isinstance(t, go.Bar)]
+    assert sum(sum(b.y) for b in bars) == 32                               # every filter once
+    boxes = [t for t in hist.data if isinstance(t, go.Box)]
+    assert [b.name for b in boxes] == list(CLASSES)
+
+    base = iplots.baseline_strengths(study.table, study.baseline)
+    assert len(base.data[0].x) == len(study.baseline.strengths) and len(base.data[1].x) == 32
+
+
+def test_probe_figures(study):
+    tuning = iplots.tuning_curves(study.probes, table=study.table)
+    z = np.asarray(tuning.data[0].z)
+    assert z.shape == (32, len(study.probes.bpms))
+    assert np.nanmax(z) <= 1.0 + 1e-9 and np.nanmin(z) >= -1e-9
+    tmap = iplots.tempo_class_map(study.probes, study.ranges)
+    scatters = [t for t in tmap.data if isinstance(t, go.Scatter)]
+    assert [s.name for s in scatters] == ["click probes", "drums probes"]
+    assert set(scatters[0].y) <= set(CLASSES)
+
+
+def test_filter_images_for_models_without_temporal_filters():
+    freq = iplots.filter_images(np.random.default_rng(0).standard_normal((32, 32)),
+                                kind="frequency")
+    assert np.asarray(freq.data[0].z).shape == (32, 32)
+    box = iplots.filter_images(np.random.default_rng(0).standard_normal((32, 12, 8)),
+                               kind="blackbox")
+    z = np.asarray(box.data[0].z, dtype=float)
+    assert z.shape == (4 * 13 - 1, 8 * 9 - 1) and np.isnan(z).sum() > 0
+    with pytest.raises(ConfigError, match="kind"):
+        iplots.filter_images(np.zeros((3, 4)), kind="time")
+
+
+# ------------------------------------------------------------------ the page
+
+@pytest.fixture
+def page_env(tmp_path, monkeypatch) -> Path:
+    checkpoints = tmp_path / "checkpoints"
+    save(planted_time_model(), checkpoints / "synth-time.safetensors")
+    torch.manual_seed(0)
+    save(build_model("frequency", len(CLASSES)), checkpoints / "synth-frequency.safetensors")
+    monkeypatch.setenv(appstate.ENV_CHECKPOINTS_DIR, str(checkpoints))
+    monkeypatch.setenv(appstate.ENV_RUNS_DIR, str(tmp_path / "runs"))
+    monkeypatch.setenv(appstate.ENV_DATA_DIR, str(tmp_path / "no-data"))
+    return checkpoints
+
+
+def filters_page() -> AppTest:
+    """The app with the Filters page selected, as after a click on its sidebar link.
+
+    (The sidebar's ``st.page_link``s need the app's entry point, so the page is not run alone.)
+    """
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT_S)
+    at.switch_page(PAGE)
+    return at
+
+
+def figures(at: AppTest) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def test_page_shows_the_study_of_a_time_checkpoint(page_env):
+    at = filters_page().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.sidebar.selectbox[0].value == "shipped: synth-time"       # the Time model first
+    verdict = at.info[0].value
+    assert "temporal filters are significantly periodic" in verdict and "Answer:" in verdict
+    figs = figures(at)
+    assert len(figs) == 7                 # trained, untrained, strengths, heatmap, hist, 2 probes
+    assert len(figs[0]["layout"]["shapes"]) == 32 * 3                    # grid at 120 BPM
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 32
+
+    at.sidebar.slider[0].set_value(224).run()                            # grid follows the slider
+    assert not at.exception
+    assert len(figures(at)[0]["layout"]["shapes"]) == 32 * 6
+
+
+def test_page_shows_filter_images_for_a_frequency_model(page_env):
+    at = filters_page().run()
+    at.sidebar.selectbox[0].select("shipped: synth-frequency").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "no 1×n temporal filters" in at.info[0].value
+    titles = [f["layout"]["title"]["text"] for f in figures(at)]
+    assert any("frequency filters (32×1)" in t for t in titles)
+    assert any("Tempo → class map" in t for t in titles)
+    assert len(at.dataframe) == 0
+
+
+def test_page_without_checkpoints_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv(appstate.ENV_CHECKPOINTS_DIR, str(tmp_path / "empty"))
+    monkeypatch.setenv(appstate.ENV_RUNS_DIR, str(tmp_path / "runs"))
+    monkeypatch.setenv(appstate.ENV_DATA_DIR, str(tmp_path / "no-data"))
+    at = filters_page().run()
+    assert not at.exception
+    assert "No model yet" in at.info[0].value
+
+
+def test_page_uses_the_chosen_data_sets_tempi(page_env, synth_dataset, folder_dataset,
+                                              monkeypatch):
+    monkeypatch.setenv(appstate.ENV_DATA_DIR, str(synth_dataset))      # exact tempi
+    at = filters_page().run()
+    tempi_radio = next(r for r in at.sidebar.radio if r.label == "Class tempi")
+    tempi_radio.set_value("data").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "data-set class tempo range" in at.info[0].value
+    assert not at.warning
+
+    monkeypatch.setenv(appstate.ENV_DATA_DIR, str(folder_dataset))     # no tempo annotations
+    at = filters_page().run()
+    next(r for r in at.sidebar.radio if r.label == "Class tempi").set_value("data").run()
+    assert not at.exception
+    assert "no tempo annotations" in at.warning[0].value
+    assert "Ballroom class tempo range" in at.info[0].value
