@@ -23,7 +23,7 @@ run: data
 
 test: venv
 	$(BIN)/python tests/ensure_chromium.py
-	$(BIN)/python -m pytest -q tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q --durations=15 tests
 
 bench: data
 	$(BIN)/python -m bench
