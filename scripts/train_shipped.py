@@ -15,11 +15,8 @@ Re-running continues unfinished runs (``--resume`` semantics); ``--fresh`` start
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 SHIPPED_ARCHS: tuple[str, ...] = ("blackbox", "timefreq", "time", "frequency", "timefreq-init")
@@ -30,15 +27,10 @@ EPOCH_CAPS: dict[str, int] = {"blackbox": 10}
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    try:
+    from tfcnn.atomic import atomic_path
+
+    with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _previous_table(path: Path) -> dict:
@@ -80,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     from tfcnn.commands.train import _Bars
     from tfcnn.errors import ConfigError, TfcnnError
     from tfcnn.models import ARCHITECTURES
-    from tfcnn.runs import (FOLD_MODEL_FILE, fold_dir, read_results, table_row,
-                            write_json_atomic)
+    from tfcnn.atomic import write_json_atomic
+    from tfcnn.runs import FOLD_MODEL_FILE, fold_dir, read_results, table_row
     from tfcnn.train import code_version, machine_info, select_device, train_run
 
     args = build_parser().parse_args(argv)
@@ -102,7 +94,6 @@ def main(argv: list[str] | None = None) -> int:
         previous = _previous_table(ckpt_root / "table1-synth.json")
         rows = {r["arch"]: r for r in previous.get("rows", []) if isinstance(r, dict)}
         results_by_arch = dict(previous.get("runs", {}))
-        t_all = time.perf_counter()
         for arch in archs:
             out = runs_root / f"shipped-{arch}"
             if args.table_only:
@@ -146,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                        "epochs": args.epochs, "epoch_caps": EPOCH_CAPS},
             "code_version": code_version(),
             "machine": machine_info(device),
+            "total_wall_s": sum(rows[a].get("wall_s") or 0.0 for a in order),
             "rows": [rows[a] for a in order],
             "runs": {a: results_by_arch[a] for a in order if a in results_by_arch},
         }

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from tfcnn.atomic import write_json_atomic
 from tfcnn.errors import RunError
 from tfcnn.runs import (
     append_event,
@@ -20,7 +21,6 @@ from tfcnn.runs import (
     read_results,
     run_status,
     table_row,
-    write_json_atomic,
 )
 
 

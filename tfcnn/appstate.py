@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from tfcnn.atomic import write_json_atomic
 from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
 from tfcnn.errors import AudioError, ConfigError, RunError, TfcnnError
 
@@ -113,12 +114,6 @@ def checkpoints_dir() -> Path:
     return _from_env(ENV_CHECKPOINTS_DIR, Path("checkpoints"))
 
 
-def _write_json_atomic(path: Path, obj) -> None:
-    from tfcnn.runs import write_json_atomic
-
-    write_json_atomic(path, obj)
-
-
 def _read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -138,7 +133,7 @@ def _load_choice() -> dict:
 
 def _save_choice(choice: dict) -> None:
     try:
-        _write_json_atomic(runs_root() / SETTINGS_FILE, {"data": choice})
+        write_json_atomic(runs_root() / SETTINGS_FILE, {"data": choice})
     except OSError:
         pass  # a read-only runs folder only loses persistence across restarts
 
@@ -520,7 +515,7 @@ def launch_training(data_dir: str | os.PathLike, *, arch: str, n_folds: int, pre
                                 stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=env,
                                 start_new_session=True)
     _CHILDREN[proc.pid] = proc
-    _write_json_atomic(side / LAUNCH_FILE, {
+    write_json_atomic(side / LAUNCH_FILE, {
         "pid": proc.pid, "command": cmd, "arch": arch, "n_folds": n_folds,
         "preset": preset, "protocol": protocol, "data_dir": str(data_dir),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "cancelled": False,
@@ -546,7 +541,7 @@ def cancel_run(run_dir: str | os.PathLike) -> bool:
     pid = _pid_of(run_dir)
     launch = _read_json(launch_dir(run_dir) / LAUNCH_FILE)
     if launch is not None:
-        _write_json_atomic(launch_dir(run_dir) / LAUNCH_FILE, {**launch, "cancelled": True})
+        write_json_atomic(launch_dir(run_dir) / LAUNCH_FILE, {**launch, "cancelled": True})
     if pid is None:
         return False
     try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import BinaryIO, Union
 
@@ -21,6 +20,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from tfcnn.atomic import atomic_path
 from tfcnn.config import FRONT_END, FrontEnd
 from tfcnn.errors import AudioError
 
@@ -213,14 +213,6 @@ def write_wav(path: str | os.PathLike, y: np.ndarray, *, sample_rate: int) -> Pa
     if not np.isfinite(y).all():
         raise AudioError(f"{path}: refusing to write non-finite samples (NaN or inf)")
     _check_rate(sample_rate, str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a data set should be readable
+    with atomic_path(path) as tmp:
         sf.write(tmp, np.clip(y, -1.0, 1.0), int(sample_rate), subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

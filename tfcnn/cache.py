@@ -23,8 +23,8 @@ import hashlib
 import json
 import multiprocessing
 import os
+import tempfile
 import threading
-import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,7 @@ from typing import Callable
 
 import numpy as np
 
+from tfcnn.atomic import atomic_path, write_bytes_atomic
 from tfcnn.audio import load_audio
 from tfcnn.config import FRONT_END, FrontEnd
 from tfcnn.datasets import Dataset
@@ -100,10 +101,8 @@ def _writable_dir(path: Path) -> bool:
     """Create ``path`` if needed and check a file can be written there (works as root too)."""
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".probe-{os.getpid()}-{uuid.uuid4().hex}.tmp"
-        probe.write_bytes(b"")
-        probe.unlink()
-        return True
+        with tempfile.TemporaryFile(dir=path):
+            return True
     except OSError:
         return False
 
@@ -120,7 +119,7 @@ def cache_dir(dataset: Dataset, *, front_end: FrontEnd = FRONT_END) -> Path:
     for path in (primary, fallback):
         if _writable_dir(path):
             if not (path / "front_end.json").exists():
-                _atomic_write_bytes(path / "front_end.json", json.dumps(
+                write_bytes_atomic(path / "front_end.json", json.dumps(
                     {"front_end": front_end.to_dict(), "format": FORMAT_VERSION,
                      "data_root": str(Path(dataset.root).resolve())}, indent=2).encode())
             return path
@@ -146,26 +145,13 @@ def _entry_name(root: Path, path: str | os.PathLike) -> str:
 
 # --------------------------------------------------------------------------- entries
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_entry(path: Path, spec: np.ndarray) -> None:
     """Store one spectrogram atomically (tmp file in the same folder + ``os.replace``)."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.save(f, spec, allow_pickle=False)
-        os.replace(tmp, path)
     except OSError:
         pass  # a full or vanished disk costs a recomputation later, never a corrupt entry
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _read_entry(path: Path, front_end: FrontEnd) -> np.ndarray | None:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +22,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 import tfcnn
+from tfcnn.atomic import write_bytes_atomic
 from tfcnn.config import FrontEnd
 from tfcnn.errors import CheckpointError, ConfigError, TfcnnError
 from tfcnn.models import ARCHITECTURES, build_model
@@ -170,18 +169,7 @@ def save_checkpoint(path, model: torch.nn.Module, *, classes, norm_mean: float, 
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     data = save_safetensors_bytes(tensors, metadata={META_KEY: meta_json})
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, data, fsync=True)
     return path
 
 

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from tfcnn import __version__
 from tfcnn.config import FRONT_END, TrainConfig, preset as get_preset
 from tfcnn.errors import ConfigError, DatasetError, RunError, TfcnnError
+from tfcnn.atomic import write_json_atomic
 from tfcnn.runs import (
     CONFIG_FILE,
     FOLD_MODEL_FILE,
@@ -42,7 +43,6 @@ from tfcnn.runs import (
     STATUS_FILE,
     append_event,
     fold_dir,
-    write_json_atomic,
 )
 
 #: ``timefreq-init``: a ``timefreq`` model whose two branches start from the ``time`` and

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from tfcnn.atomic import write_text_atomic
 from tfcnn.audio import write_wav
 from tfcnn.config import CLASSES, FRONT_END
 from tfcnn.errors import ConfigError
@@ -81,18 +81,6 @@ def _is_complete(path: Path, n_samples: int, sample_rate: int) -> bool:
     except (OSError, RuntimeError, sf.SoundFileError):
         return False
     return info.frames == n_samples and info.samplerate == sample_rate and info.channels == 1
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def generate(out_dir: str | os.PathLike, *, per_class: int = 60, seconds: float = 30.0,
@@ -163,7 +151,7 @@ def generate(out_dir: str | os.PathLike, *, per_class: int = 60, seconds: float 
         keep = set(plan.loc[plan.dance == dance, "track"]) if same_params else set()
         _remove_surplus(out / dance, dance, keep)
     if not same_params:
-        _write_text_atomic(stamp_path, stamp)  # after the stale WAVs are gone
+        write_text_atomic(stamp_path, stamp)  # after the stale WAVs are gone
     todo = [r for r in plan.itertuples()
             if not _is_complete(out / r.dance / f"{r.track}.wav", n_samples, sample_rate)]
     args = [(str(out), r.track, r.dance, float(r.bpm), int(r.seed), float(seconds),
@@ -189,7 +177,7 @@ def generate(out_dir: str | os.PathLike, *, per_class: int = 60, seconds: float 
     finally:
         if bar is not None:
             bar.close()
-    _write_text_atomic(meta_path, metadata_text)  # last: the set is complete
+    write_text_atomic(meta_path, metadata_text)  # last: the set is complete
     return out
 
 
