@@ -18,7 +18,7 @@ data: venv
 	test -f $(DATA)/metadata.csv || $(BIN)/python -m tfcnn synth $(DATA)
 
 run: data
-	$(BIN)/python -m streamlit run app.py --server.port $(PORT) --server.headless true \
+	TFCNN_DATA_DIR=$(abspath $(DATA)) $(BIN)/python -m streamlit run app.py --server.port $(PORT) --server.headless true \
 		--browser.gatherUsageStats false
 
 test: venv
