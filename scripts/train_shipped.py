@@ -21,9 +21,6 @@ from pathlib import Path
 
 SHIPPED_ARCHS: tuple[str, ...] = ("blackbox", "timefreq", "time", "frequency", "timefreq-init")
 LABEL = "trained on SynthBallroom (synthetic)"
-#: Epoch caps of the recipe beyond the preset's. Black-box trains at ~250 patches/s on a 2-core
-#: CPU (3.3M parameters), 25x slower than Time; 10 epochs keep the whole recipe near an hour.
-EPOCH_CAPS: dict[str, int] = {"blackbox": 10}
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
@@ -111,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                         args.data, arch=arch, out_dir=out, n_folds=args.folds,
                         preset=args.preset, protocol=args.protocol, device=str(device),
                         seed=args.seed, resume=resume, progress=bars,
-                        overrides={"max_epochs": args.epochs or EPOCH_CAPS.get(arch)},
+                        overrides={"max_epochs": args.epochs},
                         sequential=args.sequential,
                     )
                 finally:
@@ -134,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             "recipe": {"command": "python -m scripts.train_shipped --data " + str(args.data),
                        "archs": list(SHIPPED_ARCHS), "n_folds": args.folds,
                        "preset": args.preset, "protocol": args.protocol, "seed": args.seed,
-                       "epochs": args.epochs, "epoch_caps": EPOCH_CAPS},
+                       "epochs": args.epochs},
             "code_version": code_version(),
             "machine": machine_info(device),
             "total_wall_s": sum(rows[a].get("wall_s") or 0.0 for a in order),
