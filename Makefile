@@ -25,7 +25,7 @@ test: venv
 	$(BIN)/python tests/ensure_chromium.py
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q --durations=15 tests
 
-bench: data
+bench: venv
 	$(BIN)/python -m bench
 
 # Shipped models and Table 1 on the default SynthBallroom (long: see README).

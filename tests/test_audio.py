@@ -210,3 +210,12 @@ def test_write_wav_replaces_atomically_and_rejects_bad_input(tmp_path):
         write_wav(path, _sine(100.0), sample_rate=44100.5)
     assert sf.info(path).frames == SR // 4  # the failed writes left the old file intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.wav"]
+
+
+def test_corrupt_mp3_leaves_no_decoder_chatter_on_stderr(tmp_path, capfd):
+    """mpg123 prints "Note: ... resync" on fd 2 for junk; the user should see one error line."""
+    bad = tmp_path / "x.mp3"
+    bad.write_bytes(b"hello\n")
+    with pytest.raises(AudioError, match=r"x\.mp3: cannot decode audio"):
+        load_audio(bad)
+    assert capfd.readouterr().err == ""

@@ -11,8 +11,10 @@ their mean; any other sample rate is resampled with soxr (high quality).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import threading
 from pathlib import Path
 from typing import BinaryIO, Union
 
@@ -35,6 +37,28 @@ RESAMPLE_QUALITY = "HQ"
 # libsndfile raises these for bytes it cannot decode (and ValueError / EOFError for some
 # truncated headers); they all mean "not audio we can read".
 _DECODE_ERRORS = (sf.SoundFileError, RuntimeError, ValueError, EOFError, TypeError)
+
+
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _quiet_c_stderr():
+    """Silence what the C decoders print on fd 2 (mpg123's "Note: Trying to resync..." on a
+    corrupt MP3), so a bad file gives one error line, not decoder chatter."""
+    with _STDERR_LOCK:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no fd 2 (some embedded interpreters): nothing to silence
+            yield
+            return
+        try:
+            with open(os.devnull, "wb") as devnull:
+                os.dup2(devnull.fileno(), 2)
+                yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _label(source: AudioSource, name: str | None) -> str:
@@ -141,14 +165,16 @@ def load_audio(
     raw = _read_source(source, label)
     try:
         # always_2d: (frames, channels) for every file, so the mix-down has one code path.
-        data, file_rate = sf.read(
-            io.BytesIO(raw) if isinstance(raw, bytes) else str(raw),
-            dtype="float32",
-            always_2d=True,
-        )
-    except _DECODE_ERRORS as exc:
+        with _quiet_c_stderr():
+            data, file_rate = sf.read(
+                io.BytesIO(raw) if isinstance(raw, bytes) else str(raw),
+                dtype="float32",
+                always_2d=True,
+            )
+    except _DECODE_ERRORS:
+        # libsndfile's own text ("File does not exist or is not a regular file") misleads here.
         raise AudioError(
-            f"{label}: cannot decode audio (not WAV/FLAC/OGG/Opus/MP3, or corrupt): {exc}"
+            f"{label}: cannot decode audio (not a WAV/FLAC/OGG/Opus/MP3 file, or corrupt)"
         ) from None
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise AudioError(f"{label}: audio has zero length (no samples)")
