@@ -348,6 +348,21 @@ def test_fold_parallel_path_completes_the_same_run_folder(folder_dataset, tmp_pa
     assert {e["fold"] for e in events if e["event"] == "epoch"} == {0, 1, 2}
     assert sorted(e["fold"] for e in events if e["event"] == "fold_end") == [0, 1, 2]
     assert all((out / f"fold-{k:02d}" / "model.safetensors").is_file() for k in range(N_FOLDS))
+    # Stacked folds: every fold starts before the first one ends.
+    kinds = [(e["event"], e["fold"]) for e in events if e["event"] in ("fold_start", "fold_end")]
+    assert kinds[:N_FOLDS] == [("fold_start", k) for k in range(N_FOLDS)]
+
+
+def test_where_stacking_does_not_pay_each_fold_is_saved_as_it_ends(folder_dataset, tmp_path):
+    """Black-box on a CPU trains fold after fold even by default, so an interrupted run keeps
+    every fold finished so far (stacking its 12x8 convolution measured slower here)."""
+    out = tmp_path / "blackbox"
+    train_run(folder_dataset, out_dir=out, sequential=False,
+              **{**RUN_ARGS, "arch": "blackbox", "n_folds": 2,
+                 "overrides": {"max_epochs": 1}})
+    kinds = [(e["event"], e["fold"]) for e in read_progress(out)
+             if e["event"] in ("fold_start", "fold_end")]
+    assert kinds == [("fold_start", 0), ("fold_end", 0), ("fold_start", 1), ("fold_end", 1)]
 
 
 # --------------------------------------------------------------------------- CLI errors

@@ -786,6 +786,10 @@ def _train_folds(run: _Run, dataset, *, arch: str, arch_params: dict, n_params: 
     pending = [folds[k] for k in folds_wanted if k not in done]
 
     trainer = None if sequential else _parallel_trainer()
+    if trainer is not None and not _stacking_pays(arch, arch_params, len(dataset.classes),
+                                                  device):
+        # One fold after another, saving each as it ends: an interrupted run keeps them.
+        trainer = None
     context = dict(bank=bank, labels=labels, track_ids=track_ids, classes=dataset.classes,
                    arch=arch, arch_params=arch_params, config=config, protocol=protocol,
                    seed=seed, device=device, dataset=dataset)
@@ -796,6 +800,19 @@ def _train_folds(run: _Run, dataset, *, arch: str, arch_params: dict, n_params: 
         _run_folds_together(run, pending, trainer=trainer, **context)
     return _write_results(run, dataset, arch=arch, n_params=n_params, protocol=protocol,
                           preset=preset, n_folds=n_folds, config=config, device=device)
+
+
+def _stacking_pays(arch: str, arch_params: dict, n_classes: int, device: torch.device) -> bool:
+    """Whether training the folds together beats one after another for every stage of ``arch``
+    (``tfcnn.parallel.choose_kernel`` falls back to a plain loop where it does not)."""
+    from tfcnn.models import build_model
+    from tfcnn.parallel import choose_kernel
+
+    return all(
+        choose_kernel(build_model(stage, n_classes, **_stage_params(stage, arch_params)),
+                      device) != "loop"
+        for stage in _stage_archs(arch)
+    )
 
 
 def _parallel_trainer():
