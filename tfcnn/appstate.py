@@ -37,6 +37,7 @@ import streamlit as st
 from tfcnn.atomic import write_json_atomic
 from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
 from tfcnn.errors import AudioError, ConfigError, RunError, TfcnnError
+from tfcnn.runs import paper_row_for
 
 #: The repository root (``app.py`` lives here); relative default paths resolve against it.
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -799,7 +800,7 @@ def results_table(sets: Sequence[ResultSet]) -> pd.DataFrame:
     """Our Table 1 beside the paper's: one row per result set."""
     rows = []
     for rs in sets:
-        paper = PAPER_TABLE1.get(rs.arch)
+        paper = paper_row_for(rs.arch)  # timefreq-init reproduces the timefreq row
         rows.append({
             "run": rs.label, "architecture": rs.arch, "#params": rs.n_params,
             "accuracy (%)": (f"{rs.mean:.2f} ± {rs.std:.2f}" if rs.mean is not None
