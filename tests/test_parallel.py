@@ -8,6 +8,7 @@ agree statistically.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -119,18 +120,22 @@ def test_early_stopped_fold_stops_updating():
     """With lr 0.3 some folds diverge (stop after epoch 2) while others train on.
 
     A stopped fold leaves the stack: its history ends, its final weights are those of its
-    last epoch (as train_fold's), and its kept state is its best epoch's.
+    last epoch (as train_fold's), and its kept state is its best epoch's. In float64: a
+    diverging fold amplifies the two kernels' float32 rounding differences (summation order)
+    to a few per cent of its weights within two epochs.
     """
-    datas = fold_datas(sizes=(95, 120, 101))
+    datas = [dataclasses.replace(d, train_x=d.train_x.double(), val_x=d.val_x.double())
+             for d in fold_datas(sizes=(95, 120, 101))]
     config = TrainConfig(lr=0.3, max_epochs=4, stop_patience=0, halve_patience=0)
-    seq_models, seq = sequential("time", datas, config, dropout=0.0)
-    par_models = fresh_models("time", datas, dropout=0.0)
+    seq_models = [m.double() for m in fresh_models("time", datas, dropout=0.0)]
+    seq = [train_fold(m, d, config, device="cpu") for m, d in zip(seq_models, datas)]
+    par_models = [m.double() for m in fresh_models("time", datas, dropout=0.0)]
     par = train_folds_parallel(par_models, datas, config, device="cpu")
     lengths = [len(r.history) for r in par]
     assert min(lengths) < config.max_epochs == max(lengths), lengths
     assert_same_training(seq, par, seq_models, par_models, atol=1e-3)
     for result, data in zip(par, datas):
-        model = build_model("time", 8, dropout=0.0)
+        model = build_model("time", 8, dropout=0.0).double()
         model.load_state_dict(result.state_dict)
         _, val_acc = evaluate_patches(model, data.val_x, data.val_y)
         assert val_acc == result.history[result.best_epoch - 1]["val_acc"]
@@ -218,3 +223,152 @@ def test_bad_inputs():
     with pytest.raises(ConfigError, match="fold 4: no training patches"):
         train_folds_parallel(fresh_models("time", [datas[0], empty]), [datas[0], empty],
                              config, device="cpu")
+
+
+# --------------------------------------------------------------------------- kernel pieces
+
+
+def dense_conv_maxpool(weight: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Reference for the banded kernel: conv1d of every row, then max over the rows.
+
+    weight (K, F, width), rows (K, B, R, L) → (K, B, P, F), through autograd's own
+    conv1d and amax backward (ties aside).
+    """
+    k, n_filters, width = weight.shape
+    _, batch, n_rows, length = rows.shape
+    out = torch.stack([
+        torch.nn.functional.conv1d(rows[i].reshape(batch * n_rows, 1, length),
+                                   weight[i].unsqueeze(1))  # (B*R, F, P)
+        for i in range(k)])
+    return out.view(k, batch, n_rows, n_filters, -1).amax(dim=2).transpose(2, 3)
+
+
+@pytest.mark.parametrize("rows_shape,width", [((3, 4, 40, 80), 60), ((2, 5, 80, 40), 32),
+                                              ((2, 3, 7, 12), 12)])
+def test_banded_kernel_matches_dense_reference(rows_shape, width):
+    """Values and the weights' gradient equal a dense conv1d + max-pool (float64)."""
+    from tfcnn.parallel import _ConvMaxOverRows, _Workspace
+
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randn(rows_shape, generator=g, dtype=torch.float64)
+    weight = torch.randn((rows_shape[0], 6, width), generator=g, dtype=torch.float64)
+    w1, w2 = weight.clone().requires_grad_(), weight.clone().requires_grad_()
+    got = _ConvMaxOverRows.apply(w1, rows, _Workspace())
+    want = dense_conv_maxpool(w2, rows)
+    torch.testing.assert_close(got, want)
+    upstream = torch.randn(want.shape, generator=g, dtype=torch.float64)
+    got.backward(upstream)
+    want.backward(upstream)
+    torch.testing.assert_close(w1.grad, w2.grad)
+
+
+def test_banded_kernel_ties_go_to_the_first_row():
+    """Identical rows (silence): the gradient goes to the first row, as max_pool2d's does."""
+    from tfcnn.parallel import _ConvMaxOverRows, _Workspace
+
+    rows = torch.zeros(1, 1, 4, 10)
+    rows[0, 0, :] = torch.arange(10.0)  # 4 identical rows: every position ties
+    rows[0, 0, 0] = torch.arange(10.0) - 100.0  # row 0 loses; rows 1-3 tie
+    weight = torch.ones(1, 2, 3, requires_grad=True)
+    out = _ConvMaxOverRows.apply(weight, rows, _Workspace())
+    out.sum().backward()
+    # Each position p gets d/dw_j of rows[1, p + j], counted once (not split over the ties).
+    want = torch.stack([rows[0, 0, 1, j:j + 8].sum() for j in range(3)]).expand(2, 3)
+    torch.testing.assert_close(weight.grad[0], want)
+
+    module = torch.nn.Conv2d(1, 2, (1, 3), bias=False)
+    with torch.no_grad():
+        module.weight.fill_(1.0)
+    ref = torch.nn.functional.max_pool2d(module(rows[0].unsqueeze(1)), (4, 1))
+    ref.sum().backward()
+    torch.testing.assert_close(weight.grad[0], module.weight.grad.view(2, 3))
+
+
+def test_first_max_rows_with_nan_stays_in_range():
+    """A NaN column (a diverged fold) gives a valid row index, never garbage."""
+    from tfcnn.parallel import _first_max_rows
+
+    h = torch.randn(2, 3, 5, 4)
+    h[1, 2, 3, 1] = float("nan")
+    values = h.amax(dim=2)
+    winners = _first_max_rows(h.clone(), values)
+    assert winners.dtype == torch.int64 and winners.shape == (2, 3, 4)
+    assert int(winners.min()) >= 0 and int(winners.max()) <= 4
+    finite = torch.isfinite(values)
+    torch.testing.assert_close(
+        torch.gather(h, 2, winners.unsqueeze(2)).squeeze(2)[finite], values[finite])
+
+
+def test_band_matrix_is_the_convolution_matrix():
+    from tfcnn.parallel import _band_matrix, _Workspace
+
+    weight = torch.randn(2, 3, 5)
+    signal = torch.randn(2, 7, 12)  # (K, n, L)
+    work = _Workspace()
+    band = _band_matrix(weight, 12, work, torch.float32)  # (K, L, P*F), P = 8
+    want = torch.stack([torch.nn.functional.conv1d(signal[k].unsqueeze(1),
+                                                   weight[k].unsqueeze(1))  # (n, F, P)
+                        for k in range(2)]).transpose(2, 3).reshape(2, 7, 8 * 3)
+    torch.testing.assert_close(torch.bmm(signal, band), want)
+    # The buffer is reused: a second call with new weights leaves no stale taps.
+    band2 = _band_matrix(weight * 2, 12, work, torch.float32)
+    assert band2.data_ptr() == band.data_ptr()
+    torch.testing.assert_close(torch.bmm(signal, band2), 2 * want)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.3])
+def test_dropout_keeps_units_with_probability_one_minus_p(p):
+    from tfcnn.parallel import _dropout
+
+    h = torch.ones(10, 10, 672)  # K=10 folds, batch 10, 672 units
+    out = _dropout(h, p, True)
+    kept = out != 0
+    values = out.unique().tolist()
+    assert len(values) == 2 and values[0] == 0.0 and values[1] == pytest.approx(1 / (1 - p))
+    assert kept.float().mean().item() == pytest.approx(1 - p, abs=0.01)
+    # Folds and units draw independently: no two folds share a mask.
+    masks = kept.view(10, -1)
+    assert all(not torch.equal(masks[0], masks[k]) for k in range(1, 10))
+    assert _dropout(h, p, False) is h
+
+
+def test_amp_product_dtype():
+    from tfcnn.parallel import amp_product_dtype, cpu_has_native_bf16
+
+    assert amp_product_dtype(torch.device("cpu"), TrainConfig(amp=False)) is None
+    assert amp_product_dtype(torch.device("cuda"), TrainConfig(amp=True)) == torch.bfloat16
+    native = cpu_has_native_bf16()
+    assert amp_product_dtype(torch.device("cpu"), TrainConfig(amp=True)) == (
+        torch.bfloat16 if native else None)
+
+
+def test_bfloat16_products_stay_close():
+    """bf16 products (AMP): the forward within bf16 rounding of the float32 one."""
+    from torch.func import stack_module_state
+
+    models = []
+    for k in range(2):
+        torch.manual_seed(k)
+        models.append(build_model("timefreq", 8).eval())
+    stacked, buffers = stack_module_state(models)
+    x = torch.randn(2, 6, 1, 40, 80)
+    with torch.no_grad():
+        full = stacked_forward(models[0], "banded")(stacked, buffers, x)
+        half = stacked_forward(models[0], "banded", torch.bfloat16)(stacked, buffers, x)
+    assert half.dtype == torch.float32
+    torch.testing.assert_close(half, full, atol=0.05, rtol=0.02)
+    assert not torch.equal(half, full)  # the products really were bf16
+
+
+def test_dense_weights_keep_their_layout_through_a_restack():
+    """Stacked dense weights are stored (in, out)-major, also after stopped folds leave."""
+    from tfcnn.parallel import _matmul_layout, _restack
+
+    params = _matmul_layout({"hidden.weight": torch.randn(3, 200, 960, requires_grad=True),
+                             "hidden.bias": torch.randn(3, 200, requires_grad=True)})
+    for stacked in (params, _restack(params, torch.tensor([0, 2]))):
+        weight = stacked["hidden.weight"]
+        assert weight.is_leaf and weight.requires_grad
+        assert weight.transpose(1, 2).is_contiguous()
+    torch.testing.assert_close(_restack(params, torch.tensor([2]))["hidden.weight"][0],
+                               params["hidden.weight"][2])

@@ -65,7 +65,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the preset's max epochs")
     p.add_argument("--lr", type=float, default=None, help="override the initial learning rate")
     p.add_argument("--batch-size", type=int, default=None, help="override the minibatch size")
-    p.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA only)")
+    p.add_argument("--amp", action="store_true",
+                   help="bfloat16 where it pays: autocast on CUDA, and the fold-parallel "
+                        "kernel's products on CPUs with native bf16 (AVX512-BF16, AMX)")
     p.add_argument("--time-filter", type=_filter_shape, default=None, metavar="HxW",
                    help="temporal filter shape, bins x frames (paper: 1x60)")
     p.add_argument("--freq-filter", type=_filter_shape, default=None, metavar="HxW",
