@@ -5,6 +5,7 @@ import json
 import streamlit as st
 
 from tfcnn import appstate, plots
+from tfcnn.evaluate import paired_test
 from tfcnn.errors import TfcnnError
 
 st.set_page_config(page_title="tfcnn · Results", page_icon="📊", layout="wide")
@@ -65,8 +66,8 @@ else:
     a = c1.selectbox("A", labels, index=0)
     b = c2.selectbox("B", labels, index=1)
     try:
-        test = appstate.paired_test(paired[labels.index(a)].accuracies,
-                                    paired[labels.index(b)].accuracies)
+        test = paired_test(paired[labels.index(a)].accuracies,
+                           paired[labels.index(b)].accuracies)
         verdict = ("**significant** (p < 0.05)" if test.significant
                    else "**not significant** (p ≥ 0.05): the folds do not show a real "
                         "difference")

@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from tfcnn import appstate
 from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
+from tfcnn.evaluate import paired_test
 from tfcnn.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -261,15 +262,15 @@ def test_train_cancel_stops_the_subprocess(app_env):
 
 
 def test_paired_test_says_when_folds_are_too_few():
-    few = appstate.paired_test([80, 82, 85, 79, 90], [70, 71, 72, 69, 75])
+    few = paired_test([80, 82, 85, 79, 90], [70, 71, 72, 69, 75])
     assert few.wilcoxon_p == pytest.approx(0.0625)
     assert not few.significant and "6 folds" in few.note
-    many = appstate.paired_test(np.arange(10) + 80.0, np.arange(10) + 70.0 - np.arange(10) / 10)
+    many = paired_test(np.arange(10) + 80.0, np.arange(10) + 70.0 - np.arange(10) / 10)
     assert many.significant and many.wilcoxon_p < 0.05 and many.ttest_p < 0.05
-    same = appstate.paired_test([80, 81], [80, 81])
+    same = paired_test([80, 81], [80, 81])
     assert same.wilcoxon_p is None and not same.significant and "identical" in same.note
     with pytest.raises(ConfigError, match="same folds"):
-        appstate.paired_test([1, 2, 3], [1, 2])
+        paired_test([1, 2, 3], [1, 2])
 
 
 def test_fold_accuracies_reads_several_layouts():

@@ -7,6 +7,9 @@ Accuracies are in percent; the spread over folds is ``np.std`` (population), as 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 
 from tfcnn.errors import ConfigError
@@ -123,3 +126,54 @@ def summarise(per_fold: list[dict]) -> dict:
     confusions = [np.asarray(f["confusion"]) for f in per_fold if f.get("confusion") is not None]
     out["confusion"] = np.sum(confusions, axis=0).tolist() if confusions else None
     return out
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """Paired comparison of two result sets over the same folds."""
+
+    n_folds: int
+    mean_difference: float  # a - b, accuracy points
+    wilcoxon_p: float | None
+    ttest_p: float | None
+    note: str
+
+    @property
+    def significant(self) -> bool:
+        """Whether the Wilcoxon test (or the t-test without it) gives p < 0.05."""
+        p = self.wilcoxon_p if self.wilcoxon_p is not None else self.ttest_p
+        return p is not None and p < 0.05
+
+
+def paired_test(a: Sequence[float], b: Sequence[float]) -> PairedTest:
+    """Wilcoxon signed-rank and paired t-test of per-fold accuracies ``a`` vs ``b``.
+
+    Raises :class:`ConfigError` when the two runs do not have the same number of folds.
+    """
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ConfigError(f"a paired test needs the same folds on both sides, got {a.size} "
+                          f"and {b.size} folds")
+    n = a.size
+    if n < 2:
+        raise ConfigError(f"a paired test needs at least 2 folds, got {n}")
+    diff = a - b
+    notes = []
+    wilcoxon_p = ttest_p = None
+    if np.allclose(diff, 0.0):
+        notes.append("the two runs have identical per-fold accuracies")
+    else:
+        try:
+            wilcoxon_p = float(stats.wilcoxon(a, b).pvalue)
+        except ValueError as exc:
+            notes.append(f"Wilcoxon test not available: {exc}")
+        if np.std(diff) > 0:
+            ttest_p = float(stats.ttest_rel(a, b).pvalue)
+    if n < 6:
+        # With n <= 5 pairs the smallest two-sided Wilcoxon p is 2 / 2**n >= 0.0625.
+        notes.append(f"only {n} folds: the Wilcoxon test cannot reach p < 0.05 with fewer "
+                     f"than 6 folds; train 10 folds for a meaningful test")
+    return PairedTest(n_folds=n, mean_difference=float(diff.mean()), wilcoxon_p=wilcoxon_p,
+                      ttest_p=ttest_p, note="; ".join(notes))
