@@ -37,6 +37,11 @@ with st.sidebar:
     cuda = appstate.cuda_available()
     device = st.selectbox("Device", ["auto", "cpu", "cuda", "mps"])
     st.caption("CUDA GPU: **available**" if cuda else "CUDA GPU: not available (CPU training)")
+    amp = st.checkbox("AMP (bfloat16)", value=False,
+                      help="Faster, with bfloat16 rounding: autocast on CUDA, and the "
+                           "fold-parallel kernel's products on CPUs with native bf16. "
+                           + ("It pays on this machine." if appstate.amp_pays_here() else
+                              "No effect on this machine (no CUDA GPU, no native bf16)."))
     seed = st.number_input("Seed", min_value=0, value=0)
     epochs = st.number_input("Max epochs (0 = preset's)", min_value=0, value=0,
                              help=f"quick: {PRESETS['quick'].max_epochs}, paper: "
@@ -56,7 +61,8 @@ if launch:
         try:
             run_dir = appstate.launch_training(
                 dataset.root, arch=arch, n_folds=int(n_folds), preset=preset,
-                protocol=protocol, device=device, seed=int(seed), epochs=int(epochs) or None)
+                protocol=protocol, device=device, seed=int(seed), epochs=int(epochs) or None,
+                amp=amp)
             st.toast(f"Started {run_dir.name}")
         except TfcnnError as exc:
             st.error(str(exc))

@@ -216,12 +216,17 @@ def test_train_launches_a_run_and_shows_it_finishing(app_env):
     inputs = {n.label: n for n in at.sidebar.number_input}
     inputs["Folds"].set_value(2)
     inputs["Max epochs (0 = preset's)"].set_value(1)
+    next(c for c in at.sidebar.checkbox if c.label == "AMP (bfloat16)").check()
     at.sidebar.button[0].click().run()
     no_exception(at)
     states = poll(at, until="`finished`", timeout_s=120)
     assert "2/2 folds" in states and "accuracy" in states
     run_dir = next(p for p in app_env["runs"].iterdir() if p.name.endswith("-time-quick"))
     assert (run_dir / "results.json").is_file()
+    # The AMP box reaches the trainer: on its command line and in the run's config.
+    launch = json.loads((appstate.launch_dir(run_dir) / appstate.LAUNCH_FILE).read_text())
+    assert "--amp" in launch["command"]
+    assert json.loads((run_dir / "config.json").read_text())["train_config"]["amp"] is True
     # the app's log of the subprocess
     assert (appstate.launch_dir(run_dir) / appstate.LOG_FILE).is_file()
     # the finished run is now a result and a model

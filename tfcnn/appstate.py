@@ -478,19 +478,22 @@ def new_run_dir(arch: str, *, preset: str, root: Path | None = None) -> Path:
 
 def train_command(data_dir: str | os.PathLike, *, arch: str, run_dir: str | os.PathLike,
                   n_folds: int, preset: str, protocol: str, device: str, seed: int,
-                  epochs: int | None = None) -> list[str]:
+                  epochs: int | None = None, amp: bool = False) -> list[str]:
     """The ``python -m tfcnn train ...`` command line of one run."""
     cmd = [sys.executable, "-m", "tfcnn", "train", str(data_dir), "--arch", arch,
            "--out", str(run_dir), "--folds", str(n_folds), "--preset", preset,
            "--protocol", protocol, "--device", device, "--seed", str(seed)]
     if epochs:
         cmd += ["--epochs", str(int(epochs))]
+    if amp:
+        cmd.append("--amp")
     return cmd
 
 
 def launch_training(data_dir: str | os.PathLike, *, arch: str, n_folds: int, preset: str,
                     protocol: str, device: str = "auto", seed: int = 0,
-                    epochs: int | None = None, root: Path | None = None) -> Path:
+                    epochs: int | None = None, amp: bool = False,
+                    root: Path | None = None) -> Path:
     """Start one training run as a subprocess in its own session; return its run folder.
 
     The process creates and writes the run folder (config, progress, folds, results)
@@ -505,7 +508,7 @@ def launch_training(data_dir: str | os.PathLike, *, arch: str, n_folds: int, pre
     side.mkdir(parents=True)
     cmd = train_command(data_dir, arch=arch, run_dir=run_dir, n_folds=n_folds,
                         preset=preset, protocol=protocol, device=device, seed=seed,
-                        epochs=epochs)
+                        epochs=epochs, amp=amp)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT),
                                                       env.get("PYTHONPATH", "")]))
@@ -700,6 +703,13 @@ def cuda_available() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
+
+
+def amp_pays_here() -> bool:
+    """Whether ``--amp`` speeds training up on this machine (CUDA, or a CPU with native bf16)."""
+    from tfcnn.parallel import cpu_has_native_bf16
+
+    return cuda_available() or cpu_has_native_bf16()
 
 
 # ----------------------------------------------------------------------------- results
