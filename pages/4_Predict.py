@@ -5,6 +5,7 @@ import time
 import streamlit as st
 
 from tfcnn import appstate, plots
+from tfcnn.config import FRONT_END
 from tfcnn.errors import TfcnnError
 
 st.set_page_config(page_title="tfcnn · Predict", page_icon="🔮", layout="wide")
@@ -30,7 +31,8 @@ if source == SOURCES[0]:
     upload = st.file_uploader(
         f"WAV, FLAC, OGG, MP3 or Opus; any sample rate and channels; at most "
         f"{appstate.MAX_UPLOAD_MB} MB and {appstate.MAX_DURATION_S / 60:.0f} min, at least "
-        f"1.86 s (one patch)", type=list(appstate.AUDIO_TYPES))
+        f"{FRONT_END.min_patch_samples / FRONT_END.sample_rate:.2f} s (one patch)",
+        type=list(appstate.AUDIO_TYPES))
     if upload is not None:
         audio = (upload.getvalue(), upload.name)
 elif source == SOURCES[1]:

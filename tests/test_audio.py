@@ -173,9 +173,9 @@ def test_bad_source_types_and_rate():
 def test_require_patch_names_the_needed_duration():
     need = FRONT_END.min_patch_samples  # (80 - 1) * 1024: T = 1 + n // 1024 = 80
     require_patch(np.zeros(need, np.float32))
-    with pytest.raises(AudioError, match=r"short\.wav: .*0\.50 s.*at least 1\.86 s \(80 frames\)"):
+    with pytest.raises(AudioError, match=r"short\.wav: .*0\.50 s.*at least 1\.83 s \(one patch of 80 frames\)"):
         require_patch(np.zeros(SR // 2, np.float32), name="short.wav")
-    with pytest.raises(AudioError, match=r"79 frames.*1\.86 s"):
+    with pytest.raises(AudioError, match=r"79 frames.*1\.83 s"):
         require_patch(np.zeros(need - 1, np.float32))
 
 

@@ -191,7 +191,9 @@ def require_patch(
     """Raise :class:`AudioError` if ``y`` is too short to give one patch of the front end.
 
     A signal of ``n`` samples gives ``T = 1 + n // hop_length`` frames, and a prediction
-    needs one patch of ``patch_frames`` frames (80 frames ≈ 1.86 s, Pons et al. 2016 §2).
+    needs one patch of ``patch_frames`` frames (Pons et al. 2016 §2): at least
+    ``(patch_frames - 1) * hop_length`` samples, 1.83 s for the paper's 80 frames (the patch
+    itself spans 80 hops, 1.86 s, since frames are centred).
 
     Parameters
     ----------
@@ -209,7 +211,8 @@ def require_patch(
     got_frames = 1 + n // front_end.hop_length
     raise AudioError(
         f"{label}: audio is too short ({got_s:.2f} s, {got_frames} frames); a prediction "
-        f"needs at least {front_end.patch_seconds:.2f} s ({front_end.patch_frames} frames)"
+        f"needs at least {front_end.min_patch_samples / front_end.sample_rate:.2f} s "
+        f"(one patch of {front_end.patch_frames} frames)"
     )
 
 

@@ -186,7 +186,8 @@ def predict_features(spec: np.ndarray, checkpoint, *, name: str | None = None,
     if patches.shape[0] == 0:
         raise AudioError(
             f"{label}: audio is too short ({spec.shape[1]} frames); a prediction needs at "
-            f"least {fe.patch_seconds:.2f} s ({fe.patch_frames} frames)"
+            f"least {fe.min_patch_samples / fe.sample_rate:.2f} s (one patch of "
+            f"{fe.patch_frames} frames)"
         )
     probs = patch_probabilities(ckpt.model, patches, device=device)          # (n, n_classes)
     vote = song_vote(probs)
@@ -217,7 +218,7 @@ def predict(source, checkpoint=None, *, name: str | None = None, device="cpu") -
     Raises
     ------
     AudioError
-        Unreadable audio or shorter than one patch (≈ 1.86 s).
+        Unreadable audio or too short for one patch (< 1.83 s).
     CheckpointError
         Missing or broken checkpoint.
     """
