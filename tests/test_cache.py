@@ -21,6 +21,7 @@ from tfcnn.cache import (
     cache_state,
     front_end_key,
     load_features,
+    prune_cache,
 )
 from tfcnn.config import FRONT_END, FrontEnd
 from tfcnn.datasets import load_dataset
@@ -192,3 +193,39 @@ def test_cli_features_builds_then_reuses(small_dataset, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "tfcnn", "features", str(tmp_path / "nope")],
                          cwd=REPO, capture_output=True, text=True, timeout=180)
     assert bad.returncode == 2 and bad.stderr.startswith("error: data set folder")
+
+
+def test_prune_removes_only_entries_no_track_uses(small_dataset):
+    ds = load_dataset(small_dataset)
+    out = load_features(ds, workers=1)
+    victim = Path(ds.tracks["path"][2])
+    st = victim.stat()
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # edited: a new entry
+    gone = Path(ds.tracks["path"][4])
+    gone.unlink()  # removed from the data set
+    (out.cache_dir / "x.npy.1234-deadbeef.tmp").write_bytes(b"half")  # a crash's leftover
+    other = small_dataset / CACHE_DIRNAME / "other-front-end"
+    other.mkdir()
+    (other / "a.npy").write_bytes(b"kept")
+    ds2 = load_dataset(small_dataset)
+    assert load_features(ds2, workers=1).n_computed == 1  # the edited file
+    before = set(entries(small_dataset))
+    assert len(before) == 6 + 1 + 1  # 6 original + 1 new + other front end's
+    n_files, n_bytes = prune_cache(ds2)
+    assert n_files == 3 and n_bytes > 0  # the edited file's old entry, the removed one's, tmp
+    after = entries(small_dataset)
+    assert "a.npy" in after and len(after) == 5 + 1
+    assert not list(out.cache_dir.glob("*.tmp"))
+    # What remains is exactly what the data set reads: nothing recomputed, nothing missing.
+    assert cache_state(ds2) == (5, 5)
+    assert load_features(ds2, workers=1).n_computed == 0
+    assert prune_cache(ds2) == (0, 0)
+
+
+def test_cli_features_prune(small_dataset):
+    load_features(load_dataset(small_dataset), workers=1)
+    Path(load_dataset(small_dataset).tracks["path"][0]).unlink()
+    cmd = [sys.executable, "-m", "tfcnn", "features", str(small_dataset), "--prune", "--quiet"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "pruned 1 stale cache entries" in proc.stdout

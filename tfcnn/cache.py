@@ -248,6 +248,33 @@ def cache_state(dataset: Dataset, *, front_end: FrontEnd = FRONT_END) -> tuple[i
     return n_cached, len(dataset.tracks)
 
 
+def prune_cache(dataset: Dataset, *, front_end: FrontEnd = FRONT_END) -> tuple[int, int]:
+    """Delete cache entries that no track of ``dataset`` uses any more; ``(files, bytes)``.
+
+    An edited, replaced or removed file leaves its old entry behind (entries are keyed by
+    path, size and mtime); so does a crash mid-write (``*.tmp``). This removes, from this
+    front end's folders of this data set, every ``*.npy`` whose name no current track has and
+    every ``*.tmp``. Other front ends' folders are left alone. Run it on the whole data set
+    (a :class:`Dataset` restricted to some tracks would lose the others' entries).
+    """
+    keep = set()
+    for path in dataset.tracks["path"]:
+        with contextlib.suppress(AudioError):  # a missing track has no entry to keep
+            keep.add(_entry_name(dataset.root, path))
+    n_files = n_bytes = 0
+    for folder in _candidate_dirs(Path(dataset.root), front_end):
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            stale = entry.suffix == ".tmp" or (entry.suffix == ".npy" and entry.name not in keep)
+            if entry.is_file() and stale:
+                size = entry.stat().st_size
+                with contextlib.suppress(FileNotFoundError):
+                    entry.unlink()
+                    n_files, n_bytes = n_files + 1, n_bytes + size
+    return n_files, n_bytes
+
+
 def load_features(
     dataset: Dataset,
     *,

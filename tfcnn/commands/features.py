@@ -1,4 +1,5 @@
-"""``python -m tfcnn features DATA_DIR [--workers 2]``: build the feature cache of a data set."""
+"""``python -m tfcnn features DATA_DIR [--workers 2] [--prune]``: build the feature cache of a
+data set (and drop the entries of files that changed or went)."""
 
 from __future__ import annotations
 
@@ -23,13 +24,20 @@ def add_parser(subparsers) -> None:
                    help=f"data set folder (default: {DEFAULT_DATA_DIR})")
     p.add_argument("--workers", type=int, default=2,
                    help="processes decoding and computing in parallel (default: 2)")
+    p.add_argument("--prune", action="store_true",
+                   help="afterwards delete cache entries of files that were edited, replaced "
+                        "or removed (and leftovers of interrupted writes)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.data_dir)
-    from tfcnn.cache import cache_state, load_features  # torch: only once the data set reads
+    from tfcnn.cache import (  # torch: only once the data set reads
+        cache_state,
+        load_features,
+        prune_cache,
+    )
     info = describe(dataset)
     print(f"{info['name']} ({info['kind']}): {info['n_tracks']} tracks, "
           f"{info['n_classes']} classes at {dataset.root}")
@@ -52,4 +60,7 @@ def run(args: argparse.Namespace) -> int:
           f"(cached before: {n_cached}/{n_total}) in {seconds:.1f} s")
     print(f"{frames} frames = {frames / FRONT_END.frame_rate_hz / 60:.1f} min of audio, "
           f"{patches} patches of {FRONT_END.patch_frames} frames; cache: {features.cache_dir}")
+    if args.prune:
+        n_files, n_bytes = prune_cache(dataset, front_end=FRONT_END)
+        print(f"pruned {n_files} stale cache entries ({n_bytes / 1e6:.1f} MB)")
     return 0
