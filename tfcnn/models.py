@@ -194,7 +194,42 @@ class _FreqBranch(nn.Module):
         return torch.flatten(h, 1)                # (batch, n_out)
 
 
-class Time(_Base):
+class _OneBranch(_Base):
+    """One branch → dropout → output: the Time and Frequency architectures.
+
+    A subclass names its branch: ``branch_attr`` (the attribute, hence the state-dict prefix
+    ``time_branch.`` / ``freq_branch.`` that checkpoints and :mod:`tfcnn.parallel` use),
+    ``branch_type`` and ``filter_param`` (the keyword of its filter shape).
+    """
+
+    branch_attr: str
+    branch_type: type
+    filter_param: str
+
+    def _build(self, n_classes: int, filter_shape, n_filters: int, dropout: float,
+               n_mels: int, patch_frames: int) -> None:
+        n_classes = _positive_int("n_classes", n_classes)
+        n_mels = _positive_int("n_mels", n_mels)
+        patch_frames = _positive_int("patch_frames", patch_frames)
+        filter_shape = _shape2(self.filter_param, filter_shape, limit=(n_mels, patch_frames))
+        n_filters = _positive_int("n_filters", n_filters)
+        dropout = _probability("dropout", dropout)
+
+        branch = self.branch_type(**{self.filter_param: filter_shape}, n_filters=n_filters,
+                                  n_mels=n_mels, patch_frames=patch_frames)
+        setattr(self, self.branch_attr, branch)  # registered first: state-dict order
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(branch.n_out, n_classes)
+        self._finish({self.filter_param: filter_shape, "n_filters": n_filters,
+                      "dropout": dropout, "n_mels": n_mels, "patch_frames": patch_frames},
+                     n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x (batch, 1, n_mels, patch_frames)`` → logits ``(batch, n_classes)``."""
+        return self.output(self.dropout(getattr(self, self.branch_attr)(x)))
+
+
+class Time(_OneBranch):
     """Time architecture: 32 temporal filters (1×60) → max-pool (40,1) → dropout → output.
 
     Parameters
@@ -209,32 +244,17 @@ class Time(_Base):
     """
 
     arch = "time"
+    branch_attr, branch_type, filter_param = "time_branch", _TimeBranch, "time_filter"
 
     def __init__(self, n_classes: int = 8, *, time_filter=TIME_FILTER,
                  n_filters: int = N_FILTERS, dropout: float = DROPOUT,
                  n_mels: int = FRONT_END.n_mels,
                  patch_frames: int = FRONT_END.patch_frames) -> None:
         super().__init__()
-        n_classes = _positive_int("n_classes", n_classes)
-        n_mels = _positive_int("n_mels", n_mels)
-        patch_frames = _positive_int("patch_frames", patch_frames)
-        time_filter = _shape2("time_filter", time_filter, limit=(n_mels, patch_frames))
-        n_filters = _positive_int("n_filters", n_filters)
-        dropout = _probability("dropout", dropout)
-
-        self.time_branch = _TimeBranch(time_filter=time_filter, n_filters=n_filters,
-                                       n_mels=n_mels, patch_frames=patch_frames)
-        self.dropout = nn.Dropout(dropout)
-        self.output = nn.Linear(self.time_branch.n_out, n_classes)
-        self._finish(dict(time_filter=time_filter, n_filters=n_filters, dropout=dropout,
-                          n_mels=n_mels, patch_frames=patch_frames), n_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x (batch, 1, n_mels, patch_frames)`` → logits ``(batch, n_classes)``."""
-        return self.output(self.dropout(self.time_branch(x)))
+        self._build(n_classes, time_filter, n_filters, dropout, n_mels, patch_frames)
 
 
-class Frequency(_Base):
+class Frequency(_OneBranch):
     """Frequency architecture: 32 filters (32×1) → max-pool (1,80) → dropout → output.
 
     Parameters
@@ -248,29 +268,14 @@ class Frequency(_Base):
     """
 
     arch = "frequency"
+    branch_attr, branch_type, filter_param = "freq_branch", _FreqBranch, "freq_filter"
 
     def __init__(self, n_classes: int = 8, *, freq_filter=FREQ_FILTER,
                  n_filters: int = N_FILTERS, dropout: float = DROPOUT,
                  n_mels: int = FRONT_END.n_mels,
                  patch_frames: int = FRONT_END.patch_frames) -> None:
         super().__init__()
-        n_classes = _positive_int("n_classes", n_classes)
-        n_mels = _positive_int("n_mels", n_mels)
-        patch_frames = _positive_int("patch_frames", patch_frames)
-        freq_filter = _shape2("freq_filter", freq_filter, limit=(n_mels, patch_frames))
-        n_filters = _positive_int("n_filters", n_filters)
-        dropout = _probability("dropout", dropout)
-
-        self.freq_branch = _FreqBranch(freq_filter=freq_filter, n_filters=n_filters,
-                                       n_mels=n_mels, patch_frames=patch_frames)
-        self.dropout = nn.Dropout(dropout)
-        self.output = nn.Linear(self.freq_branch.n_out, n_classes)
-        self._finish(dict(freq_filter=freq_filter, n_filters=n_filters, dropout=dropout,
-                          n_mels=n_mels, patch_frames=patch_frames), n_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x (batch, 1, n_mels, patch_frames)`` → logits ``(batch, n_classes)``."""
-        return self.output(self.dropout(self.freq_branch(x)))
+        self._build(n_classes, freq_filter, n_filters, dropout, n_mels, patch_frames)
 
 
 class TimeFreq(_Base):
