@@ -10,6 +10,7 @@ import streamlit as st
 from tfcnn import appstate, plots
 from tfcnn.config import PRESETS
 from tfcnn.errors import TfcnnError
+from tfcnn.parallel import cpu_has_native_bf16
 
 st.set_page_config(page_title="tfcnn · Train", page_icon="🏋️", layout="wide")
 st.title("Train")
@@ -40,7 +41,7 @@ with st.sidebar:
     amp = st.checkbox("AMP (bfloat16)", value=False,
                       help="Faster, with bfloat16 rounding: autocast on CUDA, and the "
                            "fold-parallel kernel's products on CPUs with native bf16. "
-                           + ("It pays on this machine." if appstate.amp_pays_here() else
+                           + ("It pays on this machine." if cuda or cpu_has_native_bf16() else
                               "No effect on this machine (no CUDA GPU, no native bf16)."))
     seed = st.number_input("Seed", min_value=0, value=0)
     epochs = st.number_input("Max epochs (0 = preset's)", min_value=0, value=0,

@@ -705,13 +705,6 @@ def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def amp_pays_here() -> bool:
-    """Whether ``--amp`` speeds training up on this machine (CUDA, or a CPU with native bf16)."""
-    from tfcnn.parallel import cpu_has_native_bf16
-
-    return cuda_available() or cpu_has_native_bf16()
-
-
 # ----------------------------------------------------------------------------- results
 
 

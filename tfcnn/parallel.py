@@ -136,10 +136,6 @@ class _Workspace:
             buffer = self._buffers[key] = make(shape, dtype=dtype, device=device)
         return buffer
 
-    def clear(self) -> None:
-        """Drop every buffer (the stack changed size: the old shapes will not recur)."""
-        self._buffers.clear()
-
 
 def _band_matrix(weight: torch.Tensor, length: int, work: _Workspace, dtype: torch.dtype
                  ) -> torch.Tensor:
@@ -154,7 +150,7 @@ def _band_matrix(weight: torch.Tensor, length: int, work: _Workspace, dtype: tor
     weight : torch.Tensor, shape (K, F, width)
     length : int
         Signal length L.
-    scratch : _Workspace
+    work : _Workspace
         Holds the matrix between calls: its zeros never change, so a call only rewrites the
         taps.
     dtype : torch.dtype
@@ -163,7 +159,7 @@ def _band_matrix(weight: torch.Tensor, length: int, work: _Workspace, dtype: tor
     Returns
     -------
     torch.Tensor, shape (K, L, P * F)
-        A view of a scratch buffer, valid until the next call with the same shapes.
+        A view of a workspace buffer, valid until the next call with the same shapes.
     """
     k, n_filters, width = weight.shape
     n_pos = length - width + 1
@@ -188,7 +184,8 @@ def _position_blocks(n_pos: int) -> list[tuple[int, int]]:
     band matrix's columns skips most of its structural zeros (1×60 filters on 80 frames in
     blocks of 7: 66 of 80 rows) and keeps each block's activations in cache.
     """
-    return [(first, min(first + POSITION_BLOCK, n_pos)) for first in range(0, n_pos, POSITION_BLOCK)]
+    return [(first, min(first + POSITION_BLOCK, n_pos))
+            for first in range(0, n_pos, POSITION_BLOCK)]
 
 
 def _first_max_rows(h: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -330,7 +327,7 @@ class _ConvMaxOverRows(torch.autograd.Function):
         windows = rows.reshape(-1).unfold(0, width, 1)  # (numel - width + 1, width), a view
         g = grad.permute(0, 3, 1, 2).reshape(k, n_filters, 1, batch * n_pos).to(rows.dtype)
         picked = ctx.work.get("picked", (k * n_filters * batch * n_pos, width), rows.dtype,
-                                 device)
+                              device)
         torch.index_select(windows, 0, start.reshape(-1), out=picked)
         grad_weight = torch.bmm(g.flatten(0, 1), picked.view(k * n_filters, batch * n_pos, width))
         return grad_weight.view(k, n_filters, width).to(ctx.weight_dtype), None, None
@@ -346,8 +343,8 @@ def _banded_conv_maxpool(weight: torch.Tensor, bias: torch.Tensor, rows: torch.T
     bias : torch.Tensor, shape (K, n_filters)
     rows : torch.Tensor, shape (K, B, R, L)
         Filters run along L (length); the pool spans all R rows.
-    scratch : _Workspace
-        The training loop's reusable buffers.
+    work : _Workspace
+        The training loop's product dtype and reusable buffers.
 
     Returns
     -------
@@ -383,20 +380,17 @@ def _dropout(h: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     return h * keep.mul_(1.0 / (1.0 - p))  # (shape of h): 0 or 1 / (1 - p)
 
 
-def _time_branch(p: dict, prefix: str, x: torch.Tensor, work: _Workspace) -> torch.Tensor:
-    """Stacked ``_TimeBranch``: 1×n filters, pool over all bands. x (K, B, 1, M, N)."""
-    weight = p[prefix + "conv.weight"]  # (K, F, 1, 1, n)
-    k, n_filters = weight.shape[:2]
-    rows = x.squeeze(2)  # (K, B, M, N): filters along frames, pool over bands
-    return _banded_conv_maxpool(weight.reshape(k, n_filters, -1), p[prefix + "conv.bias"], rows,
-                                work)
+def _branch(p: dict, prefix: str, x: torch.Tensor, work: _Workspace) -> torch.Tensor:
+    """Stacked ``_TimeBranch`` or ``_FreqBranch``, by ``prefix``. x (K, B, 1, M, N).
 
-
-def _freq_branch(p: dict, prefix: str, x: torch.Tensor, work: _Workspace) -> torch.Tensor:
-    """Stacked ``_FreqBranch``: m×1 filters, pool over all frames. x (K, B, 1, M, N)."""
-    weight = p[prefix + "conv.weight"]  # (K, F, 1, m, 1)
+    ``time_branch.``: 1×n filters along frames, pool over all bands; ``freq_branch.``: m×1
+    filters along bands, pool over all frames (the patch transposed: rows are frames).
+    """
+    weight = p[prefix + "conv.weight"]  # (K, F, 1, 1, n) or (K, F, 1, m, 1)
     k, n_filters = weight.shape[:2]
-    rows = x.squeeze(2).transpose(2, 3)  # (K, B, N, M): filters along bands, pool over frames
+    rows = x.squeeze(2)  # (K, B, M, N)
+    if prefix == "freq_branch.":
+        rows = rows.transpose(2, 3)  # (K, B, N, M)
     return _banded_conv_maxpool(weight.reshape(k, n_filters, -1), p[prefix + "conv.bias"], rows,
                                 work)
 
@@ -413,22 +407,22 @@ def _linear(p: dict, prefix: str, h: torch.Tensor) -> torch.Tensor:
 
 def _stacked_time(model: nn.Module, p: dict, x: torch.Tensor, work: _Workspace
                   ) -> torch.Tensor:
-    h = _time_branch(p, "time_branch.", x, work)  # (K, B, 32 * 21)
+    h = _branch(p, "time_branch.", x, work)  # (K, B, 32 * 21)
     h = _dropout(h, model.dropout.p, model.training)
     return _linear(p, "output.", h)
 
 
 def _stacked_frequency(model: nn.Module, p: dict, x: torch.Tensor, work: _Workspace
                        ) -> torch.Tensor:
-    h = _freq_branch(p, "freq_branch.", x, work)  # (K, B, 32 * 9)
+    h = _branch(p, "freq_branch.", x, work)  # (K, B, 32 * 9)
     h = _dropout(h, model.dropout.p, model.training)
     return _linear(p, "output.", h)
 
 
 def _stacked_timefreq(model: nn.Module, p: dict, x: torch.Tensor, work: _Workspace
                       ) -> torch.Tensor:
-    h = torch.cat([_time_branch(p, "time_branch.", x, work),
-                   _freq_branch(p, "freq_branch.", x, work)], dim=2)  # (K, B, 960)
+    h = torch.cat([_branch(p, "time_branch.", x, work),
+                   _branch(p, "freq_branch.", x, work)], dim=2)  # (K, B, 960)
     h = F.relu(_linear(p, "hidden.", h))  # (K, B, hidden)
     h = _dropout(h, model.dropout.p, model.training)
     return _linear(p, "output.", h)
@@ -578,7 +572,8 @@ def _check_inputs(models: Sequence[nn.Module], datas: Sequence[FoldData]) -> Non
 
 
 def _restack(stacked: dict[str, torch.Tensor], keep: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Rows ``keep`` of every stacked tensor, as fresh leaves (``requires_grad`` and layout kept)."""
+    """Rows ``keep`` of every stacked tensor, as fresh leaves (``requires_grad`` and layout
+    kept)."""
     return _matmul_layout({
         name: t.detach().index_select(0, keep).requires_grad_(t.requires_grad)
         for name, t in stacked.items()
@@ -845,6 +840,8 @@ def train_folds_parallel(
             rows = torch.tensor(keep, dtype=torch.int64, device=device)
             params, buffers = _restack(params, rows), _restack(buffers, rows)
             active = [active[row] for row in keep]
+            # A fresh workspace: the old one's buffers have the old fold count's shapes.
+            forward = stacked_forward(template, kernel, amp_product_dtype(device, config))
 
     return [FoldTraining(state_dict=f.best_state, history=f.history, best_epoch=f.best_epoch)
             for f in folds]
