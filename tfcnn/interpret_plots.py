@@ -25,6 +25,16 @@ BASELINE_COLOUR = "#7f7f7f"
 GRID_COLOUR = "rgba(44, 160, 44, 0.55)"
 
 
+def _mark_tuned(fig: go.Figure, table, name: str, colour: str) -> None:
+    """Mark each tuned filter's dominant BPM (an x on a filter × BPM heatmap), if ``table``
+    has the ``significant`` column of :func:`tfcnn.interpret.filter_table`."""
+    if table is None or "significant" not in table:
+        return
+    tuned = table[table["significant"]]
+    fig.add_trace(go.Scatter(x=tuned["peak_bpm"], y=tuned["filter"], mode="markers", name=name,
+                             marker=dict(symbol="x", color=colour, size=9)))
+
+
 def _filters_2d(filters) -> np.ndarray:
     f = np.asarray(filters, dtype=float)
     if f.ndim != 2 or f.shape[0] == 0:
@@ -114,11 +124,7 @@ def periodicity_heatmap(bpms, scores, *, table: pd.DataFrame | None = None,
     fig = go.Figure(go.Heatmap(x=bpms, y=np.arange(len(scores)), z=scores, zmin=0, zmax=1,
                                colorscale="Viridis", colorbar=dict(title="strength"),
                                name="periodicity"))
-    if table is not None and "significant" in table:
-        tuned = table[table["significant"]]
-        fig.add_trace(go.Scatter(x=tuned["peak_bpm"], y=tuned["filter"], mode="markers",
-                                 name="tuned (above random 95 %)",
-                                 marker=dict(symbol="x", color=TUNED_COLOUR, size=9)))
+    _mark_tuned(fig, table, "tuned (above random 95 %)", TUNED_COLOUR)
     fig.update_layout(title=title, xaxis_title="BPM", yaxis_title="filter",
                       height=520, **_LAYOUT)
     return fig
@@ -179,11 +185,7 @@ def tuning_curves(probes: Probes, *, table: pd.DataFrame | None = None,
     fig = go.Figure(go.Heatmap(x=probes.bpms, y=np.arange(len(curves)), z=(curves - lo) / span,
                                colorscale="Magma", colorbar=dict(title="scaled act."),
                                name="activation"))
-    if table is not None and "significant" in table:
-        tuned = table[table["significant"]]
-        fig.add_trace(go.Scatter(x=tuned["peak_bpm"], y=tuned["filter"], mode="markers",
-                                 name="dominant BPM of the weights (tuned)",
-                                 marker=dict(symbol="x", color="#17becf", size=9)))
+    _mark_tuned(fig, table, "dominant BPM of the weights (tuned)", "#17becf")
     fig.update_layout(title=title, xaxis_title="probe BPM", yaxis_title="filter", height=520,
                       **_LAYOUT)
     return fig
