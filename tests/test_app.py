@@ -168,7 +168,7 @@ def test_predict_track_of_the_data_set(app_env):
 @pytest.mark.parametrize("content, message", [
     (b"this is not audio at all" * 50, "cannot decode"),
     (b"", "empty"),
-    ("short", "1.83 s"),
+    ("short", "1.81 s"),
     ("silent", "silent"),
 ])
 def test_predict_bad_audio_shows_error(predict_page, tmp_path, content, message):

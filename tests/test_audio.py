@@ -171,11 +171,12 @@ def test_bad_source_types_and_rate():
 # --- one patch ---------------------------------------------------------------------------
 
 def test_require_patch_names_the_needed_duration():
-    need = FRONT_END.min_patch_samples  # (80 - 1) * 1024: T = 1 + n // 1024 = 80
+    need = FRONT_END.min_patch_samples  # 78 * 1024 + 1: T = 1 + ceil(n / 1024) = 80
+    assert need == 79_873  # the shortest clip with 80 frames under Essentia's framing
     require_patch(np.zeros(need, np.float32))
-    with pytest.raises(AudioError, match=r"short\.wav: .*0\.50 s.*at least 1\.83 s \(one patch of 80 frames\)"):
+    with pytest.raises(AudioError, match=r"short\.wav: .*0\.50 s.*at least 1\.81 s \(one patch of 80 frames\)"):
         require_patch(np.zeros(SR // 2, np.float32), name="short.wav")
-    with pytest.raises(AudioError, match=r"79 frames.*1\.83 s"):
+    with pytest.raises(AudioError, match=r"79 frames.*1\.81 s"):
         require_patch(np.zeros(need - 1, np.float32))
 
 

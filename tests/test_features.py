@@ -68,8 +68,8 @@ def _ref_log_mel(y: np.ndarray) -> np.ndarray:
     """(n_samples,) -> (40, T), float64: frames centred on k·1024, zero padding 1024."""
     y = np.asarray(y, dtype=np.float64)
     n_fft, hop = 2048, 1024
-    padded = np.concatenate([np.zeros(n_fft // 2), y, np.zeros(n_fft // 2)])
-    n_out = 1 + len(y) // hop
+    n_out = 1 + int(np.ceil(len(y) / hop))  # Essentia: the last frame is centred at/past the end
+    padded = np.concatenate([np.zeros(n_fft // 2), y, np.zeros(n_out * hop)])
     window, fb = _ref_window(n_fft), _ref_filterbank()
     out = np.empty((40, n_out))
     for t in range(n_out):
@@ -119,17 +119,17 @@ def test_filterbank_matches_definition_with_unit_rows():
 
 
 @pytest.mark.parametrize("n_samples", [1, 1023, 1024, 1025, 2047, 2048, 44100, 80896])
-def test_frame_count_is_one_plus_floor_len_over_hop(n_samples):
+def test_frame_count_is_one_plus_ceil_len_over_hop(n_samples):
     y = np.full(n_samples, 0.1, dtype=np.float32)
-    assert log_mel(y, SR).shape == (40, 1 + n_samples // 1024)
-    assert n_frames(n_samples) == 1 + n_samples // 1024
+    assert log_mel(y, SR).shape == (40, 1 + -(-n_samples // 1024))
+    assert n_frames(n_samples) == 1 + -(-n_samples // 1024)
 
 
 def test_equals_float64_reference_to_1e4():
     y = _signal(6.0)
     ours = log_mel(y, SR)
     ref = _ref_log_mel(y)
-    assert ours.dtype == np.float32 and ours.shape == ref.shape == (40, 259)
+    assert ours.dtype == np.float32 and ours.shape == ref.shape == (40, 260)
     assert np.abs(ours - ref).max() <= 1e-4
     assert ref.min() < 1e-3 and ref.max() > 3.0  # the test covered quiet and loud cells
 
@@ -151,7 +151,7 @@ def test_batched_equals_one_by_one():
     module = LogMel()
     with torch.no_grad():
         batched = module(torch.from_numpy(ys)).numpy()  # (3, 40, T)
-    assert batched.shape == (3, 40, 1 + ys.shape[1] // 1024)
+    assert batched.shape == (3, 40, 1 + -(-ys.shape[1] // 1024))
     for i in range(3):
         np.testing.assert_allclose(batched[i], log_mel(ys[i], SR), rtol=0, atol=1e-5)
 
@@ -174,7 +174,7 @@ def test_resamples_other_rates_to_44100():
     t = np.arange(2 * sr) / sr
     y = (0.5 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
     spec = log_mel(y, sr)
-    assert spec.shape == (40, 1 + 2 * SR // 1024)
+    assert spec.shape == (40, 1 + -(-2 * SR // 1024))
     direct = log_mel((0.5 * np.sin(2 * np.pi * 1000.0 * np.arange(2 * SR) / SR))
                      .astype(np.float32), SR)
     assert int(np.argmax(spec.mean(axis=1))) == int(np.argmax(direct.mean(axis=1)))

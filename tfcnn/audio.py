@@ -190,10 +190,10 @@ def require_patch(
 ) -> None:
     """Raise :class:`AudioError` if ``y`` is too short to give one patch of the front end.
 
-    A signal of ``n`` samples gives ``T = 1 + n // hop_length`` frames, and a prediction
-    needs one patch of ``patch_frames`` frames (Pons et al. 2016 §2): at least
-    ``(patch_frames - 1) * hop_length`` samples, 1.83 s for the paper's 80 frames (the patch
-    itself spans 80 hops, 1.86 s, since frames are centred).
+    A signal of ``n`` samples gives ``T = 1 + ceil(n / hop_length)`` frames (Essentia's
+    framing), and a prediction needs one patch of ``patch_frames`` frames (Pons et al. 2016
+    §2): at least :attr:`FrontEnd.min_patch_samples` samples, 79,873 (1.81 s) for the paper's
+    80 frames (the patch itself spans 80 hops, 1.86 s, since frames are centred).
 
     Parameters
     ----------
@@ -208,7 +208,7 @@ def require_patch(
         return
     label = name or "audio"
     got_s = n / front_end.sample_rate
-    got_frames = 1 + n // front_end.hop_length
+    got_frames = front_end.n_frames(n)
     raise AudioError(
         f"{label}: audio is too short ({got_s:.2f} s, {got_frames} frames); a prediction "
         f"needs at least {front_end.min_patch_samples / front_end.sample_rate:.2f} s "

@@ -40,7 +40,7 @@ from tfcnn.errors import AudioError, ConfigError
 from tfcnn.features import log_mel
 
 #: Bumped whenever the stored arrays change meaning or format; part of the folder hash.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: Essentia framing, T = 1 + ceil(n / hop)
 #: Name of the cache folder inside a data set's root (hidden, so readers skip it).
 CACHE_DIRNAME = ".tfcnn-cache"
 

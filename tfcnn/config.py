@@ -68,10 +68,21 @@ class FrontEnd:
         """Duration covered by one patch (80 frames ≈ 1.86 s)."""
         return self.patch_frames * self.hop_length / self.sample_rate
 
+    def n_frames(self, n_samples: int) -> int:
+        """Frames of a signal of ``n_samples``: ``1 + ceil(n_samples / hop_length)``.
+
+        Essentia's ``FrameGenerator(startFromZero=False)`` rule, as the original pipeline: the
+        first frame is centred on sample 0, the last is the first centred at or past the end.
+        """
+        return 1 + -(-int(n_samples) // self.hop_length)
+
     @property
     def min_patch_samples(self) -> int:
-        """Fewest samples that give one full patch: T = 1 + floor(len / hop) >= patch_frames."""
-        return (self.patch_frames - 1) * self.hop_length
+        """Fewest samples that give one full patch: ``T = 1 + ceil(n / hop) >= patch_frames``.
+
+        79,873 samples (1.81 s) for the paper's 80 frames of 1024 samples.
+        """
+        return (self.patch_frames - 2) * self.hop_length + 1
 
     def to_dict(self) -> dict:
         return asdict(self)

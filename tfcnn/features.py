@@ -10,7 +10,9 @@ log10(1 + 10000·x)). This module reproduces that definition exactly (to float32
 without depending on Essentia:
 
 - frames of ``n_fft`` samples every ``hop_length``; the first frame is centred on sample 0
-  (``n_fft // 2`` zeros padded at both ends), so ``T = 1 + n_samples // hop_length``;
+  (``n_fft // 2`` zeros before it) and frames go on, zero-padded, until one is centred at or
+  past the last sample, so ``T = 1 + ceil(n_samples / hop_length)`` as Essentia's
+  ``FrameGenerator`` with its defaults (checked against Essentia in ``tests/test_essentia.py``);
 - symmetric 3-term Blackman-Harris window ("blackmanharris62"), scaled to sum 2;
 - power spectrum ``|rfft|²`` (``n_fft // 2 + 1`` bins);
 - 40 triangular HTK-mel bands, evaluated in the mel domain, rows of unit sum;
@@ -56,8 +58,8 @@ def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
 
 
 def n_frames(n_samples: int, *, front_end: FrontEnd = FRONT_END) -> int:
-    """Number of frames of a signal: ``1 + n_samples // hop_length`` (first frame centred on 0)."""
-    return 1 + int(n_samples) // front_end.hop_length
+    """Number of frames of a signal: ``1 + ceil(n_samples / hop_length)`` (:meth:`FrontEnd.n_frames`)."""
+    return front_end.n_frames(n_samples)
 
 
 def blackman_harris_window(front_end: FrontEnd = FRONT_END) -> np.ndarray:
@@ -197,7 +199,7 @@ class LogMel(torch.nn.Module):
         Returns
         -------
         torch.Tensor, shape (batch, n_mels, T) or (n_mels, T), float32
-            ``T = 1 + n_samples // hop_length``.
+            ``T = 1 + ceil(n_samples / hop_length)`` (:func:`n_frames`).
         """
         if waveforms.ndim not in (1, 2) or waveforms.shape[-1] == 0:
             raise AudioError(
@@ -207,7 +209,7 @@ class LogMel(torch.nn.Module):
         if waveforms.ndim == 1:
             return self(waveforms[None])[0]
         fe = self.front_end
-        n_out = n_frames(waveforms.shape[-1], front_end=fe)
+        n_out = fe.n_frames(waveforms.shape[-1])
         # The FFT runs on blocks of about _CHUNK_FRAMES frames (whole tracks when they are
         # short, slices of one track when it is long), so intermediates stay in cache and
         # memory is bounded for any batch or track length. Every frame is computed
@@ -224,10 +226,14 @@ class LogMel(torch.nn.Module):
     def _mel_of_tracks(self, waveforms: torch.Tensor, rows: int) -> torch.Tensor:
         """Mel band energies of a few tracks: (k, n_samples) -> (k, T, n_mels)."""
         fe = self.front_end
-        pad = fe.n_fft // 2
-        # Frames centred on multiples of hop with n_fft/2 zeros at both ends (Essentia's
-        # FrameGenerator(startFromZero=False)), so T = 1 + n // hop. unfold is a view.
-        padded = torch.nn.functional.pad(waveforms.to(self.window.dtype), (pad, pad))
+        n_samples = waveforms.shape[-1]
+        n_out = fe.n_frames(n_samples)
+        # Frames centred on multiples of hop: n_fft/2 zeros before the signal, and after it
+        # as many as the last frame needs (Essentia's FrameGenerator(startFromZero=False),
+        # T = 1 + ceil(n / hop)). unfold is a view.
+        left = fe.n_fft // 2
+        right = (n_out - 1) * fe.hop_length + fe.n_fft - left - n_samples
+        padded = torch.nn.functional.pad(waveforms.to(self.window.dtype), (left, right))
         frames = padded.unfold(-1, fe.n_fft, fe.hop_length)  # (k, T, n_fft)
         k, n_out, _ = frames.shape
         if n_out <= rows:
@@ -288,7 +294,7 @@ def log_mel(
     Returns
     -------
     np.ndarray, shape (n_mels, T), float32
-        ``T = 1 + n_samples // hop_length`` (after resampling).
+        ``T = 1 + ceil(n_samples / hop_length)`` (after resampling; :func:`n_frames`).
     """
     y = np.asarray(y)
     if y.ndim != 1 or y.size == 0:

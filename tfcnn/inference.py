@@ -218,7 +218,7 @@ def predict(source, checkpoint=None, *, name: str | None = None, device="cpu") -
     Raises
     ------
     AudioError
-        Unreadable audio or too short for one patch (< 1.83 s).
+        Unreadable audio or too short for one patch (< 1.81 s).
     CheckpointError
         Missing or broken checkpoint.
     """

@@ -5,9 +5,9 @@ Every model takes normalised log-mel patches ``(batch, 1, n_mels, patch_frames)`
 
 | name      | layers                                                            | #params   |
 | --------- | ----------------------------------------------------------------- | --------- |
-| blackbox  | conv 32×(12×8) → maxpool (4,1) → dense 200 → dropout → dense      | 3,275,312 |
+| blackbox  | conv 32×(12×8) → maxpool (4,1) → dropout → dense 200 → dropout → dense | 3,275,312 |
 | timefreq  | [conv 32×(1×60) → pool (40,1)] ‖ [conv 32×(32×1) → pool (1,80)]   | 196,816   |
-|           | → concat 960 → dense 200 → dropout → dense                        |           |
+|           | → concat 960 → dropout → dense 200 → dropout → dense              |           |
 | time      | conv 32×(1×60) → maxpool (40,1) → dropout → dense                 | 7,336     |
 | frequency | conv 32×(32×1) → maxpool (1,80) → dropout → dense                 | 3,368     |
 
@@ -105,7 +105,7 @@ class _Base(nn.Module):
 # architectures
 # --------------------------------------------------------------------------------------------
 class BlackBox(_Base):
-    """Black-box CNN: 32 filters of 12×8 → max-pool 4×1 → dense 200 → dropout → output (§1).
+    """Black-box CNN: 32 filters of 12×8 → max-pool 4×1 → dropout → dense 200 → dropout → output.
 
     Parameters
     ----------
@@ -152,7 +152,9 @@ class BlackBox(_Base):
         h = F.relu(self.conv(x))                  # (batch, n_filters, conv_h, conv_w)
         h = F.max_pool2d(h, self.pool)            # floor: remainder dropped
         h = torch.flatten(h, 1)                   # (batch, n_flat)
-        h = F.relu(self.hidden(h))                # (batch, hidden)
+        # Dropout before both dense layers, as the original buildArchitecture.py: the dense
+        # layer holds 3,270,600 of the 3,275,312 weights and this is its regulariser.
+        h = F.relu(self.hidden(self.dropout(h)))  # (batch, hidden)
         return self.output(self.dropout(h))       # (batch, n_classes)
 
 
@@ -282,7 +284,8 @@ class TimeFreq(_Base):
     """Time-Frequency architecture: the Time and Frequency branches fused late (§1, Fig. 1).
 
     [conv 1×60 → pool (40,1)] ‖ [conv 32×1 → pool (1,80)] → concat (672 + 288 = 960)
-    → dense 200 → dropout → output.
+    → dropout → dense 200 → dropout → output (dropout before both dense layers, as the
+    original ``buildArchitecture.py``).
 
     Parameters
     ----------
@@ -326,7 +329,8 @@ class TimeFreq(_Base):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x (batch, 1, n_mels, patch_frames)`` → logits ``(batch, n_classes)``."""
         h = torch.cat([self.time_branch(x), self.freq_branch(x)], dim=1)  # (batch, 960)
-        h = F.relu(self.hidden(h))                                          # (batch, hidden)
+        h = F.relu(self.hidden(self.dropout(h)))  # dropout before both dense layers (original)
+        # (batch, hidden)
         return self.output(self.dropout(h))                                 # (batch, n_classes)
 
 

@@ -423,6 +423,7 @@ def _stacked_timefreq(model: nn.Module, p: dict, x: torch.Tensor, work: _Workspa
                       ) -> torch.Tensor:
     h = torch.cat([_branch(p, "time_branch.", x, work),
                    _branch(p, "freq_branch.", x, work)], dim=2)  # (K, B, 960)
+    h = _dropout(h, model.dropout.p, model.training)  # before both dense layers, as the module
     h = F.relu(_linear(p, "hidden.", h))  # (K, B, hidden)
     h = _dropout(h, model.dropout.p, model.training)
     return _linear(p, "output.", h)
