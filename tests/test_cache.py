@@ -66,7 +66,7 @@ def test_cached_features_equal_fresh_ones_and_are_reused(small_dataset):
     np.testing.assert_array_equal(first.labels, ds.tracks["label"].to_numpy())
     assert first.labels.dtype == np.int64
     for spec, path in zip(first.specs, ds.tracks["path"]):
-        assert spec.dtype == np.float32 and spec.shape == (40, 1 + 6 * SR // 1024)
+        assert spec.dtype == np.float32 and spec.shape == (40, 1 + -(-6 * SR // 1024))
         np.testing.assert_array_equal(spec, fresh(path))
     assert first.cache_dir == small_dataset / CACHE_DIRNAME / front_end_key(FRONT_END)
     assert cache_state(ds) == (6, 6)
@@ -143,7 +143,7 @@ def test_another_front_end_gets_its_own_entries(small_dataset):
     assert front_end_key(fe) != front_end_key(FRONT_END)
     assert cache_state(ds, front_end=fe) == (0, 6)
     out = load_features(ds, front_end=fe, workers=1)
-    assert out.n_computed == 6 and out.specs[0].shape == (20, 1 + 6 * SR // 1024)
+    assert out.n_computed == 6 and out.specs[0].shape == (20, 1 + -(-6 * SR // 1024))
     np.testing.assert_array_equal(out.specs[0], fresh(ds.tracks["path"][0], fe))
 
 

@@ -92,7 +92,7 @@ def test_predict_features_is_the_same_path(files):
 
 def test_other_formats_rates_and_channels(files):
     pred = predict(files["stereo"], files["ckpt"])
-    assert pred.n_patches == (1 + (5 * SAMPLE_RATE) // 1024) // 80
+    assert pred.n_patches == (1 + -(-(5 * SAMPLE_RATE) // 1024)) // 80
     assert pred.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
 
 
