@@ -27,7 +27,8 @@ import torch
 from bench.synthetic import BALLROOM_TRACKS, ballroom_sized_features, bench_config, fold_datas
 from tfcnn.models import build_model
 from tfcnn.parallel import KERNELS, amp_product_dtype, choose_kernel, train_folds_parallel
-from tfcnn.train import select_device, train_fold
+from tfcnn.device import select_device
+from tfcnn.fold_training import train_fold
 
 #: Issue 6 targets (parallel vs sequential wall time, 10 folds, this 2-core CPU).
 TARGETS = {"time": 4.0, "timefreq": 3.0}

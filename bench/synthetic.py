@@ -18,7 +18,9 @@ import torch
 
 from tfcnn.cache import FeatureSet
 from tfcnn.config import CLASSES, FRONT_END, TrainConfig
-from tfcnn.train import FoldData
+from tfcnn.fold_training import FoldData, fold_seed
+from tfcnn.folds import make_folds
+from tfcnn.patch_bank import PatchBank, fold_data
 
 #: Ballroom's size: tracks, and frames of a 30 s track (1 + 30 * 44100 // 1024).
 BALLROOM_TRACKS = 698
@@ -56,10 +58,9 @@ def fold_datas(features: FeatureSet, *, n_folds: int = 10, seed: int = 0,
                device: torch.device | str = "cpu") -> list[FoldData]:
     """Folds as :func:`tfcnn.train.train_run` trains them (``clean`` protocol).
 
-    Song-level stratified folds (:func:`tfcnn.folds.make_folds`), non-overlapping 80-frame
-    patches (:func:`tfcnn.features.to_patches`), one scalar mean/std per fold from its
-    training songs (paper §2: not attribute-wise), tensors on ``device``, seeds from
-    :func:`tfcnn.train.fold_seed`.
+    Song-level stratified folds (:func:`tfcnn.folds.make_folds`), each fold's normalised
+    patches from :func:`tfcnn.patch_bank.fold_data` (one scalar mean/std from its training
+    songs), tensors on ``device``, seeds from :func:`tfcnn.fold_training.fold_seed`.
 
     Returns
     -------
@@ -67,30 +68,13 @@ def fold_datas(features: FeatureSet, *, n_folds: int = 10, seed: int = 0,
         ``train_x (n_train_k, 1, n_mels, 80)`` float32, ``train_y (n_train_k,)`` int64, and
         the validation songs' patches likewise, one per fold.
     """
-    from tfcnn.features import to_patches
-    from tfcnn.folds import make_folds
-    from tfcnn.train import fold_seed
-
     device = torch.device(device)
     labels = np.asarray(features.labels, dtype=np.int64)
-    patches = [to_patches(s, patch_frames=FRONT_END.patch_frames) for s in features.specs]
+    bank = PatchBank(features.specs, list(features.track_ids),
+                     patch_frames=FRONT_END.patch_frames, device=device)
     folds = make_folds(labels, n_folds=n_folds, seed=seed, protocol="clean")
-    datas = []
-    for fold in folds:
-        train_specs = np.stack([features.specs[i] for i in fold.train])  # (n, n_mels, T)
-        mean, std = float(train_specs.mean()), float(train_specs.std()) or 1.0
-
-        def tensors(tracks):
-            x = np.concatenate([patches[i] for i in tracks])  # (n, n_mels, 80)
-            y = np.repeat(labels[tracks], [patches[i].shape[0] for i in tracks])  # (n,)
-            x = torch.from_numpy((x - mean) / std).unsqueeze(1).to(device)  # (n, 1, n_mels, 80)
-            return x, torch.from_numpy(y).to(device)
-
-        train_x, train_y = tensors(fold.train)
-        val_x, val_y = tensors(fold.val)
-        datas.append(FoldData(fold=fold.index, train_x=train_x, train_y=train_y, val_x=val_x,
-                              val_y=val_y, seed=fold_seed(seed, fold.index)))
-    return datas
+    return [fold_data(bank, fold, labels, protocol="clean", seed=fold_seed(seed, fold.index))[0]
+            for fold in folds]
 
 
 def bench_config(*, epochs: int) -> TrainConfig:

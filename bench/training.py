@@ -5,7 +5,7 @@ For each architecture and batch size (10, the paper's, and a large one), the sam
 two ways in this process:
 
 - **resident**: the patches are one tensor on the device and a minibatch is an
-  ``index_select`` of a per-epoch ``randperm`` (what ``tfcnn.train`` does);
+  ``index_select`` of a per-epoch ``randperm`` (what ``tfcnn.fold_training`` does);
 - **DataLoader**: a plain ``torch.utils.data.DataLoader`` (shuffle, default collate, no
   workers) over a NumPy array, each batch copied to the device.
 
@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from tfcnn.config import FRONT_END, TrainConfig
 from tfcnn.models import build_model
-from tfcnn.train import _autocast, select_device
+from tfcnn.device import autocast, select_device
 
 ARCHS: tuple[str, ...] = ("time", "frequency", "timefreq", "blackbox")
 BATCHES: tuple[int, ...] = (10, 256)
@@ -52,7 +52,7 @@ def _sync(device: torch.device) -> None:
 
 def _step(model, optimizer, xb, yb, device, config) -> None:
     """One SGD step on a minibatch, as ``train_fold`` takes it."""
-    with _autocast(device, config):
+    with autocast(device, config):
         logits = model(xb)  # (b, n_classes)
     loss = F.cross_entropy(logits.float(), yb)
     optimizer.zero_grad(set_to_none=True)

@@ -24,7 +24,7 @@ from tfcnn.parallel import (
     stacked_forward,
     train_folds_parallel,
 )
-from tfcnn.train import FoldData, evaluate_patches, train_fold
+from tfcnn.fold_training import FoldData, evaluate_patches, train_fold
 
 #: Training sizes that differ and are not multiples of the batch (10): uneven step counts
 #: and partial last minibatches.

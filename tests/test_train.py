@@ -21,14 +21,9 @@ from tfcnn.checkpoint import load_checkpoint
 from tfcnn.config import PRESETS
 from tfcnn.errors import ConfigError, RunError
 from tfcnn.runs import read_progress, read_results, run_status
-from tfcnn.train import (
-    FoldData,
-    LossSchedule,
-    RunCancelled,
-    select_device,
-    train_fold,
-    train_run,
-)
+from tfcnn.device import select_device
+from tfcnn.fold_training import FoldData, LossSchedule, train_fold
+from tfcnn.train import RunCancelled, train_run
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -309,4 +310,16 @@ def load_checkpoint(path, *, device="cpu") -> Checkpoint:
         norm_mean=norm_mean, norm_std=norm_std, front_end=front_end,
         train_config=dict(meta.get("train_config") or {}),
         metrics=dict(meta.get("metrics") or {}), meta=meta, path=file_path,
+    )
+
+
+def as_checkpoint(checkpoint, *, device="cpu") -> Checkpoint:
+    """``checkpoint`` itself when it is a loaded :class:`Checkpoint`, else
+    :func:`load_checkpoint` of it (a path or the file's bytes) onto ``device``."""
+    if isinstance(checkpoint, Checkpoint):
+        return checkpoint
+    if isinstance(checkpoint, (str, os.PathLike, bytes, bytearray, memoryview)):
+        return load_checkpoint(checkpoint, device=device)
+    raise CheckpointError(
+        f"expected a checkpoint path or a loaded Checkpoint, got {type(checkpoint).__name__}"
     )

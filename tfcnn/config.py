@@ -158,6 +158,22 @@ PAPER_TABLE1: dict[str, PaperRow] = {
     "frequency": PaperRow(3_368, 59.59, 5.82),
 }
 
+#: The trainable architectures (keys of :data:`tfcnn.models.ARCHITECTURES`), in menu order.
+#: ``timefreq-init``: a ``timefreq`` whose branches start from the ``time`` and ``frequency``
+#: models trained on the same fold (the original code's active configuration).
+ARCHS: tuple[str, ...] = ("blackbox", "timefreq", "time", "frequency", "timefreq-init")
+TIMEFREQ_INIT = "timefreq-init"
+
+#: Fold protocols (:mod:`tfcnn.folds`): ``clean`` (stratified song-level folds, replica groups
+#: kept together, normalisation on training songs) or ``paper`` (as the original code).
+PROTOCOLS: tuple[str, ...] = ("clean", "paper")
+
+
+def training_stages(arch: str) -> tuple[str, ...]:
+    """The models trained, in order, for one fold of ``arch`` (the last one is tested)."""
+    return ("time", "frequency", TIMEFREQ_INIT) if arch == TIMEFREQ_INIT else (arch,)
+
+
 #: Tempo range of the Ballroom data set discussed in the paper (§3).
 BALLROOM_BPM_RANGE: tuple[float, float] = (60.0, 224.0)
 

@@ -23,9 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import KFold
 
+from tfcnn.config import PROTOCOLS
 from tfcnn.errors import ConfigError
-
-PROTOCOLS: tuple[str, ...] = ("clean", "paper")
 
 #: The original held out 1/9 of the training patches for validation (80/10/10 overall).
 PAPER_VALIDATION_FRACTION = 1 / 9

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from tfcnn.audio import load_audio, require_patch
-from tfcnn.checkpoint import Checkpoint, load_checkpoint
+from tfcnn.checkpoint import Checkpoint, as_checkpoint
 from tfcnn.errors import AudioError, CheckpointError, ConfigError
 from tfcnn.evaluate import song_vote
 from tfcnn.features import log_mel, to_patches
@@ -133,11 +133,9 @@ def patch_probabilities(model: torch.nn.Module, patches, *, batch_size: int = BA
 
 
 def _as_checkpoint(checkpoint, device) -> Checkpoint:
-    if isinstance(checkpoint, Checkpoint):
-        return checkpoint
-    if checkpoint is None:
-        checkpoint = default_checkpoint()
-    return load_checkpoint(checkpoint, device=device)
+    """A loaded checkpoint; None means the shipped default."""
+    return as_checkpoint(default_checkpoint() if checkpoint is None else checkpoint,
+                         device=device)
 
 
 def _label(source, name: str | None) -> str | None:
@@ -146,6 +144,61 @@ def _label(source, name: str | None) -> str | None:
     if isinstance(source, (str, os.PathLike)):
         return str(source)
     return getattr(source, "name", None)
+
+
+def normalised_patches(spec: np.ndarray, *, mean: float, std: float,
+                       patch_frames: int) -> np.ndarray:
+    """``(spec - mean) / std`` cut into non-overlapping patches.
+
+    Parameters
+    ----------
+    spec : np.ndarray, shape (n_mels, T)
+        A log-mel spectrogram (not normalised).
+    mean, std : float, keyword-only
+        The scalar normalisation of the model (paper §2: one value over all bins and frames).
+    patch_frames : int, keyword-only
+
+    Returns
+    -------
+    np.ndarray, shape (T // patch_frames, n_mels, patch_frames), float32
+    """
+    x = (np.asarray(spec, dtype=np.float32) - np.float32(mean)) / np.float32(std)  # (n_mels, T)
+    return to_patches(x, patch_frames=patch_frames)
+
+
+def song_probabilities(model: torch.nn.Module, specs, *, mean: float, std: float,
+                       patch_frames: int, batch_size: int = BATCH_SIZE,
+                       device=None) -> list[np.ndarray]:
+    """Log-mel → normalised patches → per-patch probabilities, for each of several songs.
+
+    The one path from a spectrogram to the model's output: training's test pass,
+    :func:`predict`, the app and the tempo probes all go through it.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    specs : sequence of np.ndarray, each (n_mels, T_i)
+        Log-mel spectrograms (not normalised).
+    mean, std : float, keyword-only
+        The model's normalisation.
+    patch_frames : int, keyword-only
+    batch_size : int, keyword-only
+        Patches per forward pass (patches of several songs share a batch).
+    device : str or torch.device, optional, keyword-only
+        Where to compute (see :func:`patch_probabilities`).
+
+    Returns
+    -------
+    list of np.ndarray, each (n_patches_i, n_classes), float32
+        In the order of ``specs``; a song shorter than one patch gets 0 rows.
+    """
+    patches = [normalised_patches(s, mean=mean, std=std, patch_frames=patch_frames)
+               for s in specs]  # each (n_i, n_mels, patch_frames)
+    if not patches:
+        return []
+    probs = patch_probabilities(model, np.concatenate(patches), batch_size=batch_size,
+                                device=device)  # (sum n_i, n_classes)
+    return np.split(probs, np.cumsum([len(p) for p in patches])[:-1])
 
 
 def predict_features(spec: np.ndarray, checkpoint, *, name: str | None = None,
@@ -181,15 +234,14 @@ def predict_features(spec: np.ndarray, checkpoint, *, name: str | None = None,
             f"checkpoint {ckpt.path}: model input {want} differs from its front end "
             f"({fe.n_mels} bands, {fe.patch_frames} frames)"
         )
-    x = (spec - np.float32(ckpt.norm_mean)) / np.float32(ckpt.norm_std)     # (n_mels, T)
-    patches = to_patches(x, patch_frames=fe.patch_frames)                    # (n, n_mels, frames)
-    if patches.shape[0] == 0:
+    if spec.shape[1] < fe.patch_frames:
         raise AudioError(
             f"{label}: audio is too short ({spec.shape[1]} frames); a prediction needs at "
             f"least {fe.min_patch_samples / fe.sample_rate:.2f} s (one patch of "
             f"{fe.patch_frames} frames)"
         )
-    probs = patch_probabilities(ckpt.model, patches, device=device)          # (n, n_classes)
+    probs, = song_probabilities(ckpt.model, [spec], mean=ckpt.norm_mean, std=ckpt.norm_std,
+                                patch_frames=fe.patch_frames, device=device)  # (n, n_classes)
     vote = song_vote(probs)
     return Prediction(
         path=name, classes=tuple(ckpt.classes), patch_probs=probs,

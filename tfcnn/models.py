@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tfcnn.config import FRONT_END
+from tfcnn.config import ARCHS, FRONT_END, TIMEFREQ_INIT
 from tfcnn.errors import ConfigError
 
 #: Paper defaults shared by the architectures (§1, §2).
@@ -341,16 +341,14 @@ class TimeFreqInit(TimeFreq):
     The branches are copied by :func:`init_timefreq_from`.
     """
 
-    arch = "timefreq-init"
+    arch = TIMEFREQ_INIT
 
 
-#: name → model class; ``build_model`` is the way to instantiate them.
+#: name → model class, keyed and ordered by :data:`tfcnn.config.ARCHS`; ``build_model`` is
+#: the way to instantiate them.
 ARCHITECTURES: dict[str, type[_Base]] = {
-    "blackbox": BlackBox,
-    "timefreq": TimeFreq,
-    "time": Time,
-    "frequency": Frequency,
-    "timefreq-init": TimeFreqInit,
+    cls.arch: cls for cls in sorted((BlackBox, TimeFreq, Time, Frequency, TimeFreqInit),
+                                    key=lambda cls: ARCHS.index(cls.arch))
 }
 
 
@@ -359,6 +357,12 @@ def arch_param_names(name: str) -> tuple[str, ...]:
     cls = _lookup(name)
     params = inspect.signature(cls.__init__).parameters
     return tuple(p for p in params if p not in ("self", "n_classes"))
+
+
+def stage_params(stage: str, arch_params: dict) -> dict:
+    """The subset of ``arch_params`` that the stage model ``stage`` accepts."""
+    valid = set(arch_param_names(stage))
+    return {k: v for k, v in arch_params.items() if k in valid}
 
 
 def _lookup(name: str) -> type[_Base]:

@@ -8,21 +8,21 @@ active folds. Kernels (:data:`KERNELS`): for the musically motivated models (tim
 frequency, timefreq) a stacked forward that writes each 1×n / m×1 convolution as one batched
 matrix product with a banded matrix and pools before bias and ReLU (:data:`STACKED_FORWARDS`,
 exact rewrites); for any other model ``torch.vmap(functional_call)`` of its own forward
-(grouped convolutions) on an accelerator, and plain :func:`tfcnn.train.train_fold` per fold
+(grouped convolutions) on an accelerator, and plain :func:`tfcnn.fold_training.train_fold` per fold
 on a CPU, where the black-box model is compute-bound already at batch 10 and stacking it
 measured slower.
 
-Each fold keeps the semantics of :func:`tfcnn.train.train_fold` (independent training):
+Each fold keeps the semantics of :func:`tfcnn.fold_training.train_fold` (independent training):
 
 - its own model, trained only on its own training patches: the loss is the sum over folds of
   each fold's mean cross-entropy, so fold k's gradient is exactly the gradient of its own loss;
-- its own data order, drawn from its own generator (:func:`tfcnn.train.fold_generator`,
-  :func:`tfcnn.train.epoch_order`), and the same number of SGD steps per epoch as
+- its own data order, drawn from its own generator (:func:`tfcnn.fold_training.fold_generator`,
+  :func:`tfcnn.fold_training.epoch_order`), and the same number of SGD steps per epoch as
   ``train_fold``;
 - its own learning rate (a tensor of shape ``(K,)``) driven by its own
-  :class:`tfcnn.train.LossSchedule`, plain SGD ``p_k -= lr_k * g_k`` done by hand on the
+  :class:`tfcnn.fold_training.LossSchedule`, plain SGD ``p_k -= lr_k * g_k`` done by hand on the
   stacked parameters;
-- its own validation after every epoch: the numbers :func:`tfcnn.train.evaluate_patches`
+- its own validation after every epoch: the numbers :func:`tfcnn.fold_training.evaluate_patches`
   gives on the fold's own model, computed for all folds in one stacked forward per batch
   (:func:`_evaluate_stacked`), and its own best-validation weights (copied out of the stack
   to CPU, same tie rule as ``train_fold``);
@@ -44,7 +44,6 @@ native bf16: :func:`amp_product_dtype`); the rest stays float32 on a CPU.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import math
@@ -57,37 +56,30 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state
 
-from tfcnn.config import TrainConfig
+from tfcnn.config import TrainConfig, training_stages
+from tfcnn.device import autocast, no_autocast
 from tfcnn.errors import ConfigError
-from tfcnn.train import (
+from tfcnn.fold_training import (
     FoldData,
+    FoldTracker,
     FoldTraining,
-    LossSchedule,
-    _autocast,
-    _cpu_state_dict,
-    _finite_or_none,
-    _is_better,
     epoch_order,
     fold_generator,
     train_fold,
 )
+from tfcnn.models import build_model, stage_params
 
 
 @dataclass
 class _Fold:
-    """Bookkeeping of one fold while it trains in the stack (what ``train_fold`` keeps)."""
+    """One fold while it trains in the stack: its module, data order and bookkeeping."""
 
     model: nn.Module  # the fold's own module: validated and returned with its weights
     data: FoldData
     generator: torch.Generator
-    schedule: LossSchedule
+    tracker: FoldTracker
     n_train: int
     n_steps: int  # SGD steps per epoch, ceil(n_train / batch) as in train_fold
-    history: list
-    best_state: dict | None = None
-    best_epoch: int = 0
-    best_acc: float = -math.inf
-    best_loss: float = math.inf
 
 
 # --------------------------------------------------------------------------- stacked kernels
@@ -110,9 +102,8 @@ class _Workspace:
     """What the banded kernels share within one training loop: the dtype of their matrix
     products, and buffers for their large temporaries, reused from step to step.
 
-    On a CPU a fresh multi-megabyte tensor costs page faults every step: the backward's
-    16 MB gather took 1.2 ms into a fresh tensor and 0.26 ms into a reused one. Buffers are
-    only for values that do not outlive the call that fills them; one workspace per training
+    On a CPU a fresh multi-megabyte tensor costs page faults every step (the backward's
+    gather is several megabytes), so they are reused. Buffers are only for values that do not outlive the call that fills them; one workspace per training
     loop (not shared between threads). They are keyed by tag, shape, dtype and device.
 
     Parameters
@@ -191,7 +182,7 @@ def _position_blocks(n_pos: int) -> list[tuple[int, int]]:
 def _first_max_rows(h: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """Index of the first row holding each column's maximum (``max_pool2d``'s tie rule).
 
-    ``Tensor.max(dim)`` and ``argmax`` over a middle axis are ~15× slower than ``amax`` on a
+    ``Tensor.max(dim)`` and ``argmax`` over a middle axis are much slower than ``amax`` on a
     CPU; here the winner comes from two vectorised elementwise passes and one ``amax``:
     ``h >= max`` is 1 on a maximum and 0 elsewhere, so ``(h >= max) * (R - r)`` peaks at the
     first maximum's row r. Overwrites ``h``.
@@ -208,17 +199,10 @@ def _first_max_rows(h: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """
     n_rows = h.shape[2]
     rank = torch.arange(n_rows, 0, -1, device=h.device, dtype=h.dtype).view(1, 1, -1, 1)
-    # ge into h's own float storage: a bool output is ~4× slower on a CPU.
+    # ge into h's own float storage: a bool output is slower on a CPU.
     is_max = torch.ge(h, values.unsqueeze(2), out=h)  # 1.0 on a maximum, 0.0 below
     first = is_max.mul_(rank).amax(dim=2)  # (K, B, C): R - r of the first maximum
     return (n_rows - first).long().clamp_(0, n_rows - 1)
-
-
-def _no_autocast(device: torch.device):
-    """Autocast off on ``device`` (a no-op context where autocast does not exist)."""
-    if device.type in ("cuda", "cpu", "mps", "xpu"):
-        return torch.autocast(device.type, enabled=False)
-    return contextlib.nullcontext()
 
 
 def _pooled_products(flat: torch.Tensor, band: torch.Tensor, work: _Workspace, batch: int,
@@ -238,7 +222,7 @@ def _pooled_products(flat: torch.Tensor, band: torch.Tensor, work: _Workspace, b
         B, F and the filters' width.
     dtype : torch.dtype
         dtype of the pooling and of ``values`` (the activations'). Products in another dtype
-        (bfloat16) are converted first: on a CPU max and compare run ~3× slower on bf16.
+        (bfloat16) are converted first: on a CPU max and compare run slower on bf16.
     need_winners : bool
         Also return each maximum's row (for the backward).
 
@@ -301,7 +285,7 @@ class _ConvMaxOverRows(torch.autograd.Function):
         # Autocast off: the products' dtype is the workspace's (an out= product under
         # autocast would clash with a buffer of the activations' dtype).
         device = rows.device
-        with _no_autocast(device):
+        with no_autocast(device):
             dtype = work.product_dtype or rows.dtype
             band = _band_matrix(weight, length, work, dtype)  # (K, L, P*F)
             flat = rows.view(k, batch * n_rows, length).to(dtype)
@@ -362,9 +346,8 @@ def _dropout(h: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """``F.dropout(h, p, training)`` with a mask drawn faster on a CPU.
 
     The same distribution (each unit kept with probability 1 - p, scaled by 1 / (1 - p)).
-    ``F.dropout`` draws one ``bernoulli_`` sample per unit: 0.8 ms for K=10 folds × batch 10
-    × 672 units per step. For the paper's p = 0.5 each unit takes one bit of a 32-bit random
-    word (0.05 ms); for other p, ``uniform >= p`` (0.2 ms).
+    ``F.dropout`` draws one ``bernoulli_`` sample per unit; for the paper's p = 0.5 each unit
+    here takes one bit of a 32-bit random word, for other p ``uniform >= p``.
     """
     if not training or p == 0.0:
         return h
@@ -440,7 +423,7 @@ STACKED_FORWARDS: dict[str, Callable] = {
 
 #: ``kernel`` choices of :func:`train_folds_parallel`: ``banded`` (:data:`STACKED_FORWARDS`),
 #: ``vmap`` (``torch.vmap(functional_call)``: grouped convolutions, batched matmuls), ``loop``
-#: (:func:`tfcnn.train.train_fold` on each fold in turn) and ``auto`` (see :func:`choose_kernel`).
+#: (:func:`tfcnn.fold_training.train_fold` on each fold in turn) and ``auto`` (see :func:`choose_kernel`).
 KERNELS: tuple[str, ...] = ("auto", "banded", "vmap", "loop")
 
 
@@ -468,7 +451,7 @@ def amp_product_dtype(device: torch.device, config: TrainConfig) -> torch.dtype 
 
     ``config.amp`` on CUDA (as autocast elsewhere in training), or on a CPU that multiplies
     bfloat16 natively (:func:`cpu_has_native_bf16`): there a bf16 product of the 1×60
-    filters runs ~2.4× faster than a float32 one. Otherwise None (the activations' dtype).
+    filters runs faster than a float32 one (``python -m bench.crossval --amp``). Otherwise None (the activations' dtype).
     Winners of the max-pool are picked on the bf16 products; the weights' gradient is taken
     from the float32 input.
     """
@@ -515,6 +498,19 @@ def choose_kernel(template: nn.Module, device: torch.device, kernel: str = "auto
             f"filters, got {getattr(template, 'arch', type(template).__name__)!r}"
         )
     return kernel
+
+
+def stacking_pays(arch: str, arch_params: dict, n_classes: int, device: torch.device) -> bool:
+    """Whether training the folds of ``arch`` together beats one after another on ``device``.
+
+    True when :func:`choose_kernel` picks a stacked kernel (not ``loop``) for every model a
+    fold of ``arch`` trains (:func:`tfcnn.config.training_stages`).
+    """
+    return all(
+        choose_kernel(build_model(stage, n_classes, **stage_params(stage, arch_params)),
+                      device) != "loop"
+        for stage in training_stages(arch)
+    )
 
 
 def stacked_forward(template: nn.Module, kernel: str,
@@ -642,7 +638,7 @@ def _evaluate_stacked(forward: Callable, params: dict, buffers: dict, template: 
                       ) -> list[tuple[float, float]]:
     """Each fold's validation loss and accuracy, all folds in one forward per batch.
 
-    The same numbers as :func:`tfcnn.train.evaluate_patches` on each fold's own model (to
+    The same numbers as :func:`tfcnn.fold_training.evaluate_patches` on each fold's own model (to
     float rounding: sums taken in another order): mean cross-entropy over the fold's
     validation patches and the fraction classified right. Folds with fewer patches are
     padded and masked; a fold without validation patches gets ``(nan, nan)``.
@@ -666,7 +662,7 @@ def _evaluate_stacked(forward: Callable, params: dict, buffers: dict, template: 
             xb[row, :m] = fold.data.val_x[start:start + m]
             yb[row, :m] = fold.data.val_y[start:start + m]
             mask[row, :m] = True
-        with _autocast(device, config):
+        with autocast(device, config):
             logits = forward(params, buffers, xb)  # (K, width, n_classes)
         logits = logits.float()
         ce = F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="none").view(k, width)
@@ -687,7 +683,7 @@ def train_folds_parallel(
     on_epoch: Callable[[dict], None] | None = None,
     kernel: str = "auto",
 ) -> list[FoldTraining]:
-    """Train K folds of one architecture at once, each as :func:`tfcnn.train.train_fold` would.
+    """Train K folds of one architecture at once, each as :func:`tfcnn.fold_training.train_fold` would.
 
     Parameters
     ----------
@@ -709,7 +705,7 @@ def train_folds_parallel(
         ``seconds`` is the fold's share of the shared epoch's wall time.
     kernel : {"auto", "banded", "vmap", "loop"}
         How the folds are computed (see :data:`KERNELS`, :func:`choose_kernel`); results
-        agree to float rounding. (Keyword-only addition to the seam of docs/design.md.)
+        agree to float rounding.
 
     Returns
     -------
@@ -737,10 +733,9 @@ def train_folds_parallel(
             model=model.to(device),
             data=data,
             generator=fold_generator(data.seed),
-            schedule=LossSchedule.from_config(config),
+            tracker=FoldTracker(data, config, on_epoch),
             n_train=n_train,
             n_steps=math.ceil(n_train / batch),
-            history=[],
         ))
     # Dropout draws from the global generator (per fold through vmap): seeded, so repeatable.
     torch.manual_seed(int(datas[0].seed))
@@ -756,7 +751,7 @@ def train_folds_parallel(
     for epoch in range(1, int(config.max_epochs) + 1):
         t0 = time.perf_counter()
         k = len(active)
-        lr = torch.tensor([f.schedule.lr for f in active], device=device)  # (K,)
+        lr = torch.tensor([f.tracker.lr for f in active], device=device)  # (K,)
         index, mask, n_steps = _epoch_indices(active, batch, device)  # (K, S*B) each
         train_x = [f.data.train_x for f in active]
         train_y = [f.data.train_y for f in active]
@@ -773,7 +768,7 @@ def train_folds_parallel(
             for row, (x, y, i) in enumerate(zip(train_x, train_y, idx)):
                 torch.index_select(x, 0, i, out=xb[row])
                 torch.index_select(y, 0, i, out=yb[row])
-            with _autocast(device, config):
+            with autocast(device, config):
                 logits = forward(params, buffers, xb)  # (K, B, n_classes)
             logits = logits.float()
             ce = F.cross_entropy(logits.flatten(0, 1), yb.flatten(),
@@ -808,31 +803,11 @@ def train_folds_parallel(
             t1 = time.perf_counter()
             _copy_out(params, row, fold.model)
             val_loss, val_acc = validation[row]
-            if int(fold.data.val_y.shape[0]) > 0:
-                score_acc, score_loss = val_acc, val_loss
-            else:
-                score_acc, score_loss = -train_loss[row], train_loss[row]
-            if fold.best_state is None or _is_better(score_acc, score_loss,
-                                                     fold.best_acc, fold.best_loss):
-                # The best model in the validation set is kept for testing (paper §2).
-                fold.best_acc, fold.best_loss = score_acc, score_loss
-                fold.best_state = _cpu_state_dict(fold.model)
-                fold.best_epoch = epoch
-            record = {
-                "event": "epoch",
-                "fold": fold.data.fold,
-                "epoch": epoch,
-                "train_loss": _finite_or_none(train_loss[row]),
-                "train_acc": train_acc[row],
-                "val_loss": _finite_or_none(val_loss),
-                "val_acc": _finite_or_none(val_acc),
-                "lr": fold.schedule.lr,
-                "seconds": share + share_val + time.perf_counter() - t1,
-            }
-            fold.history.append(record)
-            if on_epoch is not None:
-                on_epoch(record)
-            if fold.schedule.step(train_loss[row]) != "stop":
+            # The fold's share of the shared epoch, plus its own bookkeeping from t1 on.
+            action = fold.tracker.end_epoch(
+                fold.model, epoch=epoch, train_loss=train_loss[row], train_acc=train_acc[row],
+                val_loss=val_loss, val_acc=val_acc, started=t1 - share - share_val)
+            if action != "stop":
                 keep.append(row)
         if not keep:
             break
@@ -844,5 +819,4 @@ def train_folds_parallel(
             # A fresh workspace: the old one's buffers have the old fold count's shapes.
             forward = stacked_forward(template, kernel, amp_product_dtype(device, config))
 
-    return [FoldTraining(state_dict=f.best_state, history=f.history, best_epoch=f.best_epoch)
-            for f in folds]
+    return [f.tracker.result() for f in folds]

@@ -1,24 +1,41 @@
-"""Reading (and atomically writing) run folders: what the CLI and the app show about a run.
+"""The run folder: its format, written by the trainer and read by the CLI, the app and scripts.
 
-A run folder (``runs/<id>/``, written by :func:`tfcnn.train.train_run`) holds::
+A run folder (``runs/<id>/``) holds::
 
     config.json        data set, arch, preset + resolved TrainConfig, protocol, seed, ...
-    status.json        {"state", "pid", "started", "finished", "error", "wall_s"}
-    progress.jsonl     one JSON event per line (fold_start, epoch, fold_end, run_end, error)
+    status.json        {"state", "pid", "host", "started", "finished", "error", "wall_s"}
+    progress.jsonl     one JSON event per line (features, fold_start, epoch, fold_end,
+                       run_end, cancelled, error)
     fold-XX/model.safetensors, fold-XX/result.json   (a fold is complete iff result.json exists)
     results.json       summary over the complete folds (mean ± std in percent, confusion)
 
-Everything here only reads, except the two small atomic writers used by the trainer, so the
-app can poll a folder while a training subprocess writes it.
+A run started from the app also has a launch record beside it,
+``<runs>/.launches/<id>/launch.json`` (command, pid, cancelled) and ``log.txt`` (the
+process's output): the trainer requires a new or empty run folder, and the log must exist
+before the trainer starts.
+
+Writing: :class:`RunFolder`, the one object a training run writes through (every file
+atomically, events appended one line at a time). Reading: :func:`read_run` gives a
+:class:`Run`, one snapshot of everything a folder says; the smaller readers below it are safe
+to call while a trainer writes (a torn last line of ``progress.jsonl`` is skipped).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-from dataclasses import dataclass
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
+
+from tfcnn.atomic import write_json_atomic
+from tfcnn.config import PAPER_TABLE1, TIMEFREQ_INIT, training_stages
 from tfcnn.errors import RunError
 
 #: The states :func:`run_status` can return.
@@ -30,11 +47,29 @@ PROGRESS_FILE = "progress.jsonl"
 RESULTS_FILE = "results.json"
 FOLD_RESULT_FILE = "result.json"
 FOLD_MODEL_FILE = "model.safetensors"
+#: Launch records of runs started from the app: ``<runs>/.launches/<run name>/``.
+LAUNCHES_DIR = ".launches"
+LAUNCH_FILE = "launch.json"
+LOG_FILE = "log.txt"
+
+#: config.json keys that must agree for ``--resume`` (device, code version may change).
+RESUME_KEYS: tuple[str, ...] = ("data", "arch", "arch_params", "train_config", "protocol",
+                                "n_folds", "seed", "front_end")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def fold_dir(run_dir: str | os.PathLike, fold: int) -> Path:
     """``<run_dir>/fold-XX`` for fold index ``fold`` (0-based)."""
     return Path(run_dir) / f"fold-{fold:02d}"
+
+
+def launch_dir(run_dir: str | os.PathLike) -> Path:
+    """``<runs>/.launches/<run name>``: the app's launch record and log of a run."""
+    run_dir = Path(run_dir)
+    return run_dir.parent / LAUNCHES_DIR / run_dir.name
 
 
 # --------------------------------------------------------------------------- writing
@@ -47,6 +82,145 @@ def append_event(run_dir: str | os.PathLike, event: dict) -> None:
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(line + "\n")
         fh.flush()
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut an unterminated last line (a writer killed mid-line) off ``path``, if any."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as fh:
+            fh.truncate(data.rfind(b"\n") + 1)
+
+
+class RunFolder:
+    """The run folder of one training invocation, as the trainer writes it.
+
+    Create it with :meth:`create` (a new run) or :meth:`reopen` (``--resume``). Every file
+    is written atomically; events go to ``progress.jsonl`` and to ``progress`` (the CLI's
+    bars).
+
+    Parameters
+    ----------
+    path : Path
+    progress : callable, optional
+        Called with every event written.
+    prior : dict
+        The previous ``status.json`` of a resumed run (its start time and wall time carry
+        over); ``{}`` for a new run.
+    """
+
+    def __init__(self, path: Path, progress: Callable[[dict], None] | None = None,
+                 prior: dict | None = None) -> None:
+        prior = prior or {}
+        self.path = Path(path)
+        self.progress = progress
+        self.t0 = time.perf_counter()
+        self.prior_wall_s = float(prior.get("wall_s") or 0.0)
+        self.started = prior.get("started") or _now()
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, config: dict, *,
+               progress: Callable[[dict], None] | None = None) -> "RunFolder":
+        """A new run in ``path`` (absent or empty): writes ``config.json``."""
+        path = Path(path)
+        if path.exists():
+            if not path.is_dir():
+                raise RunError(f"run folder {path} exists and is not a folder")
+            if any(path.iterdir()):
+                raise RunError(
+                    f"run folder {path} already exists and is not empty; use --resume to "
+                    f"continue it or choose another --out"
+                )
+        path.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path / CONFIG_FILE, config)
+        return cls(path, progress)
+
+    @classmethod
+    def reopen(cls, path: str | os.PathLike, config: dict, *,
+               progress: Callable[[dict], None] | None = None) -> "RunFolder":
+        """The run in ``path`` to continue; its config must agree on :data:`RESUME_KEYS`.
+
+        Raises :class:`RunError` for a folder that is not a run, a different configuration,
+        or a run whose trainer is still alive.
+        """
+        path = Path(path)
+        if not (path / CONFIG_FILE).is_file():
+            raise RunError(f"cannot resume {path}: no {CONFIG_FILE} there (not a run folder)")
+        old = read_config(path)
+        diffs = [f"{k}: run has {old.get(k)!r}, now {config.get(k)!r}"
+                 for k in RESUME_KEYS if old.get(k) != config.get(k)]
+        if diffs:
+            raise RunError(f"cannot resume {path}: configuration differs ({'; '.join(diffs)})")
+        status = read_status(path) or {}
+        pid = status.get("pid")
+        if run_status(path) == "running" and pid != os.getpid():
+            raise RunError(f"cannot resume {path}: it is still running (pid {pid})")
+        _drop_torn_tail(path / PROGRESS_FILE)
+        return cls(path, progress, status)
+
+    def emit(self, event: dict) -> None:
+        """Append ``event`` to ``progress.jsonl`` and pass it to ``progress``."""
+        append_event(self.path, event)
+        if self.progress is not None:
+            self.progress(event)
+
+    def wall_s(self) -> float:
+        """Seconds this run has trained, over all its invocations."""
+        return self.prior_wall_s + (time.perf_counter() - self.t0)
+
+    def set_status(self, state: str, *, error: str | None = None) -> None:
+        """Write ``status.json``: ``state`` (one of :data:`RUN_STATES`), this process, times."""
+        write_json_atomic(self.path / STATUS_FILE, {
+            "state": state,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": self.started,
+            "finished": None if state == "running" else _now(),
+            "error": error,
+            "wall_s": self.wall_s(),
+        })
+
+    def fold_dir(self, fold: int) -> Path:
+        """``fold-XX``, created."""
+        directory = fold_dir(self.path, fold)
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    def model_path(self, fold: int) -> Path:
+        """Where fold ``fold``'s checkpoint goes (written before its result)."""
+        return self.fold_dir(fold) / FOLD_MODEL_FILE
+
+    def write_fold_result(self, fold: int, result: dict) -> None:
+        """``fold-XX/result.json``, last: from then on the fold is complete."""
+        write_json_atomic(self.fold_dir(fold) / FOLD_RESULT_FILE, result)
+
+    def complete_folds(self) -> list[int]:
+        return complete_folds(self.path)
+
+    def fold_results(self) -> list[dict]:
+        """The ``result.json`` of every complete fold, in fold order."""
+        return [read_fold_result(self.path, k) for k in self.complete_folds()]
+
+    def write_results(self, results: dict) -> None:
+        """``results.json``."""
+        write_json_atomic(self.path / RESULTS_FILE, results)
+
+
+def write_launch(run_dir: str | os.PathLike, record: dict) -> None:
+    """The app's launch record of ``run_dir`` (command, pid, ...), in :func:`launch_dir`."""
+    write_json_atomic(launch_dir(run_dir) / LAUNCH_FILE, record)
+
+
+def read_launch(run_dir: str | os.PathLike) -> dict:
+    """The launch record of ``run_dir``; ``{}`` when the app did not start it."""
+    try:
+        record = json.loads((launch_dir(run_dir) / LAUNCH_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 # --------------------------------------------------------------------------- reading
@@ -131,7 +305,8 @@ def complete_folds(run_dir: str | os.PathLike) -> list[int]:
     return sorted(done)
 
 
-def _pid_alive(pid) -> bool:
+def pid_alive(pid) -> bool:
+    """Whether process ``pid`` runs (exists and is not a zombie)."""
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
@@ -162,7 +337,7 @@ def run_status(run_dir: str | os.PathLike) -> str:
     if status is not None:
         state = status.get("state")
         if state == "running":
-            return "running" if _pid_alive(status.get("pid")) else "interrupted"
+            return "running" if pid_alive(status.get("pid")) else "interrupted"
         if state in RUN_STATES:
             return state
         raise RunError(f"{path / STATUS_FILE}: unknown state {state!r}")
@@ -198,115 +373,270 @@ def fold_states(run_dir: str | os.PathLike) -> dict[int, str]:
     return states
 
 
-@dataclass(frozen=True)
-class RunInfo:
-    """One row of the run list (what the app's run picker and ``table`` need)."""
-
-    path: Path
-    name: str
-    arch: str
-    preset: str
-    protocol: str
-    dataset: str
-    n_folds: int
-    n_complete: int
-    status: str
-    started: str | None
-    mean: float | None  # song accuracy over complete folds, percent
-    std: float | None
-    n_params: int | None
-
-
-def run_info(run_dir: str | os.PathLike) -> RunInfo:
-    """Summary of one run folder; raises :class:`RunError` when it is not a run."""
-    path = _require_run_dir(run_dir)
-    config = read_config(path)
-    status = read_status(path) or {}
-    results = read_results(path) or {}
-    return RunInfo(
-        path=path,
-        name=path.name,
-        arch=str(config.get("arch", "?")),
-        preset=str(config.get("preset", "?")),
-        protocol=str(config.get("protocol", "?")),
-        dataset=str(config.get("dataset", {}).get("name", "?")),
-        n_folds=int(config.get("n_folds", 0)),
-        n_complete=len(complete_folds(path)),
-        status=run_status(path),
-        started=status.get("started"),
-        mean=results.get("mean"),
-        std=results.get("std"),
-        n_params=config.get("n_params"),
-    )
-
-
-def list_runs(root: str | os.PathLike = "runs") -> list[RunInfo]:
-    """Every run folder directly under ``root`` (newest first); [] when ``root`` is missing.
-
-    Folders without a readable ``config.json`` are not runs and are left out.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    infos = []
-    for child in root.iterdir():
-        if not (child / CONFIG_FILE).is_file():
-            continue
+def log_tail(run_dir: str | os.PathLike, *, lines: int = 15) -> str:
+    """Last lines of the run's process output (the launch log, or a ``log.txt`` in the run)."""
+    run_dir = Path(run_dir)
+    for path in (launch_dir(run_dir) / LOG_FILE, run_dir / LOG_FILE):
         try:
-            infos.append(run_info(child))
-        except RunError:
-            continue  # a folder being created or damaged: not listable
-    infos.sort(key=lambda info: (info.started or "", info.name), reverse=True)
-    return infos
+            text = path.read_text(encoding="utf-8", errors="replace")
+            break
+        except OSError:
+            continue
+    else:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-# --------------------------------------------------------------------------- Table 1
+# --------------------------------------------------------------------------- one run
 
 
 def paper_row_for(arch: str):
     """The paper's Table 1 row that ``arch`` reproduces (``timefreq-init`` → ``timefreq``,
     the original code's active configuration), or None."""
-    from tfcnn.config import PAPER_TABLE1
+    return PAPER_TABLE1.get("timefreq" if arch == TIMEFREQ_INIT else arch)
 
-    return PAPER_TABLE1.get("timefreq" if arch == "timefreq-init" else arch)
+
+@dataclass(frozen=True)
+class Run:
+    """Everything a run folder (and its launch record) says about one run, read at once.
+
+    Attributes
+    ----------
+    path : Path
+    status : str
+        One of :data:`RUN_STATES`, or ``starting`` for a run the app launched whose trainer
+        has not written its config yet; a run the app cancelled reads ``cancelled`` even
+        when its trainer died before saying so.
+    config, results, launch : dict
+        ``config.json``, ``results.json`` and the launch record (``{}`` when absent).
+    status_record : dict
+        ``status.json`` as written (``{}`` when absent).
+    events : tuple of dict
+        ``progress.jsonl``.
+    complete : tuple of int
+        Indices of the complete folds.
+    error : str or None
+        Why a failed run failed.
+    """
+
+    path: Path
+    status: str
+    config: dict = field(default_factory=dict)
+    results: dict = field(default_factory=dict)
+    launch: dict = field(default_factory=dict)
+    status_record: dict = field(default_factory=dict)
+    events: tuple = ()
+    complete: tuple = ()
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def arch(self) -> str:
+        return str(self.config.get("arch", self.launch.get("arch", "?")))
+
+    @property
+    def preset(self) -> str:
+        return str(self.config.get("preset", self.launch.get("preset", "?")))
+
+    @property
+    def protocol(self) -> str:
+        return str(self.config.get("protocol", self.launch.get("protocol", "?")))
+
+    @property
+    def dataset(self) -> str:
+        return str(self.config.get("dataset", {}).get("name", "?"))
+
+    @property
+    def n_folds(self) -> int:
+        return int(self.config.get("n_folds", self.launch.get("n_folds", 0)))
+
+    @property
+    def n_complete(self) -> int:
+        return len(self.complete)
+
+    @property
+    def n_params(self) -> int | None:
+        return self.results.get("n_params", self.config.get("n_params"))
+
+    @property
+    def started(self) -> str | None:
+        return self.status_record.get("started")
+
+    @property
+    def mean(self) -> float | None:
+        """Song accuracy over the complete folds, percent."""
+        return self.results.get("mean")
+
+    @property
+    def std(self) -> float | None:
+        return self.results.get("std")
+
+    @property
+    def wall_s(self) -> float | None:
+        return self.results.get("wall_s", self.status_record.get("wall_s"))
+
+    @property
+    def epochs(self) -> list[dict]:
+        """The epoch records, in order."""
+        return [e for e in self.events if e.get("event") == "epoch"]
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """The epoch records as a table (one row per fold, stage and epoch)."""
+        return pd.DataFrame(self.epochs)
+
+    @property
+    def features(self) -> tuple[int, int] | None:
+        """``(tracks with features, total)`` of the last feature event, or None."""
+        last = [e for e in self.events if e.get("event") == "features"]
+        return (int(last[-1].get("done", 0)), int(last[-1].get("total", 0))) if last else None
+
+    def _max_epochs(self) -> dict[int, int]:
+        """Epochs each started fold may take, over all its stages."""
+        stages = len(training_stages(self.arch))
+        return {int(e["fold"]): stages * int(e.get("max_epochs") or 0) for e in self.events
+                if e.get("event") == "fold_start" and "fold" in e}
+
+    @property
+    def fold_progress(self) -> dict[int, float]:
+        """Fold → fraction of its epochs done (1.0: complete; below 1 until its result)."""
+        done = set(self.complete)
+        max_epochs = self._max_epochs()
+        n_epochs: dict[int, int] = {}  # epoch records per fold (all stages)
+        for e in self.epochs:
+            n_epochs[int(e["fold"])] = n_epochs.get(int(e["fold"]), 0) + 1
+        progress: dict[int, float] = {}
+        for fold in range(self.n_folds):
+            if fold in done:
+                progress[fold] = 1.0
+            elif fold in n_epochs and max_epochs.get(fold):
+                progress[fold] = min(0.99, n_epochs[fold] / max_epochs[fold])
+            else:
+                progress[fold] = 0.0
+        return progress
+
+    @property
+    def eta_s(self) -> float | None:
+        """Upper bound of a running run's remaining time: mean epoch time × epochs left
+        (early stop may end a fold sooner, so this only shrinks); None otherwise."""
+        if self.status != "running":
+            return None
+        seconds = [e["seconds"] for e in self.epochs
+                   if isinstance(e.get("seconds"), (int, float))]
+        if not seconds:
+            return None
+        recent = seconds[-20:]
+        per_epoch = sum(recent) / len(recent)
+        max_epochs = self._max_epochs()
+        default_max = max(max_epochs.values()) if max_epochs else 0
+        left = sum((1.0 - frac) * max_epochs.get(f, default_max)
+                   for f, frac in self.fold_progress.items())
+        return per_epoch * left
+
+    def table_row(self) -> dict:
+        """One Table 1 row: ours beside the paper's.
+
+        Returns
+        -------
+        dict
+            ``run``, ``arch``, ``n_params``, ``mean``, ``std`` (percent, over complete folds;
+            None when no fold is complete), ``n_folds_complete``, ``n_folds``, ``protocol``,
+            ``preset``, ``dataset``, ``trained_on``, ``wall_s``, ``status``, and
+            ``paper_params``, ``paper_mean``, ``paper_std`` (None for an arch without a paper
+            row).
+        """
+        paper = paper_row_for(self.arch)
+        return {
+            "run": str(self.path),
+            "arch": self.arch,
+            "n_params": self.n_params,
+            "mean": self.mean,
+            "std": self.std,
+            "n_folds_complete": self.n_complete,
+            "n_folds": self.n_folds,
+            "protocol": self.config.get("protocol"),
+            "preset": self.config.get("preset"),
+            "dataset": self.config.get("dataset", {}).get("name"),
+            "trained_on": self.results.get("trained_on"),
+            "wall_s": self.wall_s,
+            "status": self.status,
+            "paper_params": None if paper is None else paper.params,
+            "paper_mean": None if paper is None else paper.mean,
+            "paper_std": None if paper is None else paper.std,
+        }
+
+
+def read_run(run_dir: str | os.PathLike) -> Run:
+    """Read a run folder, or a run the app launched whose folder is not written yet.
+
+    Raises :class:`RunError` when ``run_dir`` is neither a run folder nor a launched run.
+    """
+    path = Path(run_dir)
+    launch = read_launch(path)
+    try:
+        config = read_config(path)
+    except RunError:
+        if not launch:
+            raise
+        config = {}
+    exists = path.is_dir()
+    events = tuple(read_progress(path)) if exists else ()
+    record = (read_status(path) or {}) if config else {}
+    error = None
+    if not config:
+        status = "starting" if pid_alive(launch.get("pid")) else "failed"
+        if status == "failed":
+            error = log_tail(path, lines=3) or "the training process ended before it started"
+    else:
+        status = run_status(path)
+    if status in ("interrupted", "failed") and launch.get("cancelled"):
+        status, error = "cancelled", None  # stopped by the app's Cancel (SIGTERM)
+    if status == "failed" and error is None:
+        errors = [e.get("message") for e in events if e.get("event") == "error"]
+        error = (record.get("error") or (errors[-1] if errors else None)
+                 or log_tail(path, lines=3))
+    return Run(path=path, status=status, config=config,
+               results=(read_results(path) or {}) if config else {}, launch=launch,
+               status_record=record, events=events,
+               complete=tuple(complete_folds(path)) if exists else (), error=error)
+
+
+def list_runs(root: str | os.PathLike = "runs", *, launched: bool = False) -> list[Run]:
+    """Every run directly under ``root``, newest first; [] when ``root`` is missing.
+
+    Folders without a readable ``config.json`` are not runs and are left out, unless
+    ``launched``: then the runs the app launched are listed from their launch records too
+    (their folder may not exist yet), newest name first (names start with the launch time).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    paths = {child for child in root.iterdir() if (child / CONFIG_FILE).is_file()}
+    launches = root / LAUNCHES_DIR
+    if launched and launches.is_dir():
+        paths |= {root / p.name for p in launches.iterdir() if (p / LAUNCH_FILE).is_file()}
+    runs = []
+    for path in paths:
+        try:
+            runs.append(read_run(path))
+        except RunError:
+            continue  # a folder being created or damaged: not listable
+    if launched:
+        runs.sort(key=lambda run: run.name, reverse=True)
+    else:
+        runs.sort(key=lambda run: (run.started or "", run.name), reverse=True)
+    return runs
+
+
+# --------------------------------------------------------------------------- Table 1
 
 
 def table_row(run_dir: str | os.PathLike) -> dict:
-    """One Table 1 row for a run: ours beside the paper's.
-
-    Returns
-    -------
-    dict
-        ``run``, ``arch``, ``n_params``, ``mean``, ``std`` (percent, over complete folds; None
-        when no fold is complete), ``n_folds_complete``, ``n_folds``, ``protocol``, ``preset``,
-        ``dataset``, ``trained_on``, ``wall_s``, ``status``, and ``paper_params``,
-        ``paper_mean``, ``paper_std`` (None for an arch without a paper row).
-    """
-    path = _require_run_dir(run_dir)
-    config = read_config(path)
-    results = read_results(path) or {}
-    status = read_status(path) or {}
-    arch = str(config.get("arch", "?"))
-    paper = paper_row_for(arch)
-    dataset = config.get("dataset", {})
-    return {
-        "run": str(path),
-        "arch": arch,
-        "n_params": results.get("n_params", config.get("n_params")),
-        "mean": results.get("mean"),
-        "std": results.get("std"),
-        "n_folds_complete": len(complete_folds(path)),
-        "n_folds": int(config.get("n_folds", 0)),
-        "protocol": config.get("protocol"),
-        "preset": config.get("preset"),
-        "dataset": dataset.get("name"),
-        "trained_on": results.get("trained_on"),
-        "wall_s": results.get("wall_s", status.get("wall_s")),
-        "status": run_status(path),
-        "paper_params": None if paper is None else paper.params,
-        "paper_mean": None if paper is None else paper.mean,
-        "paper_std": None if paper is None else paper.std,
-    }
+    """:meth:`Run.table_row` of the run in ``run_dir``."""
+    return read_run(run_dir).table_row()
 
 
 def format_table(rows: list[dict]) -> str:
@@ -335,6 +665,6 @@ def format_table(rows: list[dict]) -> str:
     notes = sorted({r["trained_on"] for r in rows if r.get("trained_on")})
     for note in notes:
         lines.append(f"(ours: {note}; paper: Ballroom, 10-fold, Pons et al. 2016 Table 1)")
-    if any(r["arch"] == "timefreq-init" for r in rows):
+    if any(r["arch"] == TIMEFREQ_INIT for r in rows):
         lines.append("(timefreq-init is compared with the paper's timefreq row)")
     return "\n".join(lines)

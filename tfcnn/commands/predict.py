@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     device = args.device
     if device == "auto":
-        from tfcnn.train import select_device
+        from tfcnn.device import select_device
 
         device = select_device("auto")
     # A broken checkpoint fails every file: raise, and __main__ prints one error line.
