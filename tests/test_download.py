@@ -173,9 +173,7 @@ def test_local_archive_is_used_as_is_and_never_deleted(tmp_path):
     with pytest.raises(DatasetError, match=r"md5 of .*data1.tar.gz is .* expected"):
         download_ballroom(tmp_path / "bad", archive=archive, md5="1" * 32, progress=False)
     assert archive.is_file() and not looks_complete(tmp_path / "bad")
-    from tfcnn.datasets import download_ballroom as via_datasets  # design.md's location
-
-    ds = via_datasets(tmp_path / "out", archive=archive, md5=md5, progress=False)
+    ds = download_ballroom(tmp_path / "out", archive=archive, md5=md5, progress=False)
     assert len(ds.tracks) == n and archive.is_file()
 
 

@@ -420,10 +420,3 @@ def describe(dataset: Dataset) -> dict:
         out["n_missing"] = len(dataset.missing)
         out["n_unknown"] = len(dataset.unknown)
     return out
-
-
-def download_ballroom(to_dir, **kwargs) -> Dataset:
-    """Fetch, verify and unpack the official Ballroom archive; see :mod:`tfcnn.download`."""
-    from tfcnn.download import download_ballroom as _download  # late: download imports us
-
-    return _download(to_dir, **kwargs)
