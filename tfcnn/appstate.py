@@ -37,7 +37,7 @@ import streamlit as st
 from tfcnn.atomic import write_json_atomic
 from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
 from tfcnn.errors import AudioError, ConfigError, RunError, TfcnnError
-from tfcnn.runs import paper_row_for
+from tfcnn.table1 import paper_row_for
 
 #: The repository root (``app.py`` lives here); relative default paths resolve against it.
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -777,10 +777,12 @@ def shipped_results() -> list[ResultSet]:
     if not table:
         return []
     runs = table.get("runs", table)
+    curves = table.get("curves", {})
     out = []
     for arch, results in runs.items():
         if isinstance(results, dict):
-            out.append(result_set(f"shipped {arch}", results, source="shipped", arch=arch))
+            out.append(result_set(f"shipped {arch}", results, source="shipped", arch=arch,
+                                  history=pd.DataFrame(curves.get(arch, []))))
     return out
 
 

@@ -23,7 +23,6 @@ to call while a trainer writes (a torn last line of ``progress.jsonl`` is skippe
 from __future__ import annotations
 
 import json
-import math
 import os
 import socket
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from tfcnn.atomic import write_json_atomic
-from tfcnn.config import PAPER_TABLE1, TIMEFREQ_INIT, training_stages
+from tfcnn.config import training_stages
 from tfcnn.errors import RunError
 
 #: The states :func:`run_status` can return.
@@ -390,12 +389,6 @@ def log_tail(run_dir: str | os.PathLike, *, lines: int = 15) -> str:
 # --------------------------------------------------------------------------- one run
 
 
-def paper_row_for(arch: str):
-    """The paper's Table 1 row that ``arch`` reproduces (``timefreq-init`` → ``timefreq``,
-    the original code's active configuration), or None."""
-    return PAPER_TABLE1.get("timefreq" if arch == TIMEFREQ_INIT else arch)
-
-
 @dataclass(frozen=True)
 class Run:
     """Everything a run folder (and its launch record) says about one run, read at once.
@@ -536,38 +529,6 @@ class Run:
                    for f, frac in self.fold_progress.items())
         return per_epoch * left
 
-    def table_row(self) -> dict:
-        """One Table 1 row: ours beside the paper's.
-
-        Returns
-        -------
-        dict
-            ``run``, ``arch``, ``n_params``, ``mean``, ``std`` (percent, over complete folds;
-            None when no fold is complete), ``n_folds_complete``, ``n_folds``, ``protocol``,
-            ``preset``, ``dataset``, ``trained_on``, ``wall_s``, ``status``, and
-            ``paper_params``, ``paper_mean``, ``paper_std`` (None for an arch without a paper
-            row).
-        """
-        paper = paper_row_for(self.arch)
-        return {
-            "run": str(self.path),
-            "arch": self.arch,
-            "n_params": self.n_params,
-            "mean": self.mean,
-            "std": self.std,
-            "n_folds_complete": self.n_complete,
-            "n_folds": self.n_folds,
-            "protocol": self.config.get("protocol"),
-            "preset": self.config.get("preset"),
-            "dataset": self.config.get("dataset", {}).get("name"),
-            "trained_on": self.results.get("trained_on"),
-            "wall_s": self.wall_s,
-            "status": self.status,
-            "paper_params": None if paper is None else paper.params,
-            "paper_mean": None if paper is None else paper.mean,
-            "paper_std": None if paper is None else paper.std,
-        }
-
 
 def read_run(run_dir: str | os.PathLike) -> Run:
     """Read a run folder, or a run the app launched whose folder is not written yet.
@@ -629,42 +590,3 @@ def list_runs(root: str | os.PathLike = "runs", *, launched: bool = False) -> li
     else:
         runs.sort(key=lambda run: (run.started or "", run.name), reverse=True)
     return runs
-
-
-# --------------------------------------------------------------------------- Table 1
-
-
-def table_row(run_dir: str | os.PathLike) -> dict:
-    """:meth:`Run.table_row` of the run in ``run_dir``."""
-    return read_run(run_dir).table_row()
-
-
-def format_table(rows: list[dict]) -> str:
-    """Table 1 as aligned text: our accuracy beside the paper's (Pons et al. 2016, Table 1)."""
-    def pm(mean, std):
-        return "-" if mean is None else f"{mean:.2f} ± {std:.2f} %"
-
-    def num(n):
-        return "-" if n is None else f"{n:,}"
-
-    def wall(s):
-        if s is None:
-            return "-"
-        return f"{s:.0f} s" if s < 3600 else f"{s / 3600:.1f} h"
-
-    header = ("architecture", "#params", "accuracy (ours)", "paper #params", "paper accuracy",
-              "folds", "protocol", "dataset", "wall time")
-    body = [(r["arch"], num(r["n_params"]), pm(r["mean"], r["std"]), num(r["paper_params"]),
-             pm(r["paper_mean"], r["paper_std"]),
-             f"{r['n_folds_complete']}/{r['n_folds']}", str(r["protocol"]),
-             str(r["dataset"]), wall(r["wall_s"])) for r in rows]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
-             for line in [header, *body]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    notes = sorted({r["trained_on"] for r in rows if r.get("trained_on")})
-    for note in notes:
-        lines.append(f"(ours: {note}; paper: Ballroom, 10-fold, Pons et al. 2016 Table 1)")
-    if any(r["arch"] == TIMEFREQ_INIT for r in rows):
-        lines.append("(timefreq-init is compared with the paper's timefreq row)")
-    return "\n".join(lines)

@@ -18,7 +18,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from tfcnn.runs import format_table, table_row
+    from tfcnn.table1 import format_table, table_row
 
     rows = [table_row(path) for path in args.run_dirs]
     if args.json:
