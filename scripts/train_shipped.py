@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tfcnn.commands.train import _Bars
+    from tfcnn.commands.train import ProgressBars
     from tfcnn.errors import ConfigError, TfcnnError
     from tfcnn.models import ARCHITECTURES
     from tfcnn.atomic import write_json_atomic
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                     shutil.rmtree(out)
                 resume = (out / "config.json").is_file()
                 print(f"== {arch} -> {out}{' (resuming)' if resume else ''}", file=sys.stderr)
-                bars = _Bars(enabled=not args.quiet)
+                bars = ProgressBars(enabled=not args.quiet)
                 try:
                     results = train_run(
                         args.data, arch=arch, out_dir=out, n_folds=args.folds,

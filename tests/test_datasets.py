@@ -14,13 +14,13 @@ import soundfile as sf
 from tfcnn.config import CLASSES
 from tfcnn.datasets import (
     BALLROOM_FOLDERS,
-    DEFAULT_DATA_DIR,
     TRACK_COLUMNS,
     ballroom_track_table,
     describe,
     load_dataset,
 )
 from tfcnn.errors import DatasetError
+from tfcnn.locations import DEFAULT_DATA_DIR
 
 SR = 44100
 REPO = Path(__file__).resolve().parents[1]
@@ -78,7 +78,7 @@ def test_default_data_dir_does_not_depend_on_cwd(tmp_path):
     assert DEFAULT_DATA_DIR == REPO / "data" / "synth-ballroom"
     out = subprocess.run(
         [sys.executable, "-c",
-         "from tfcnn.datasets import DEFAULT_DATA_DIR; print(DEFAULT_DATA_DIR)"],
+         "from tfcnn.locations import DEFAULT_DATA_DIR; print(DEFAULT_DATA_DIR)"],
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
     )

@@ -14,7 +14,6 @@ import soundfile as sf
 import torch
 
 from conftest import SAMPLE_RATE, click_track
-from tfcnn import inference
 from tfcnn.audio import load_audio
 from tfcnn.checkpoint import load_checkpoint, save_checkpoint
 from tfcnn.config import CLASSES, FRONT_END, PRESETS
@@ -22,6 +21,7 @@ from tfcnn.errors import AudioError, CheckpointError, ConfigError
 from tfcnn.evaluate import song_vote
 from tfcnn.features import log_mel, to_patches
 from tfcnn.inference import default_checkpoint, patch_probabilities, predict, predict_features
+from tfcnn.locations import ENV_CHECKPOINTS_DIR
 from tfcnn.models import build_model
 
 REPO = Path(__file__).resolve().parent.parent
@@ -128,7 +128,7 @@ def test_patch_probabilities_batching_shapes_and_mode():
 def test_default_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="unknown architecture 'cnn'"):
         default_checkpoint("cnn")
-    monkeypatch.setattr(inference, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.setenv(ENV_CHECKPOINTS_DIR, str(tmp_path))
     with pytest.raises(CheckpointError, match=r"synth-time\.safetensors.*make checkpoints"):
         default_checkpoint("time")
     (tmp_path / "synth-time.safetensors").write_bytes(b"x")

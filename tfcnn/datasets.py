@@ -31,9 +31,6 @@ import pandas as pd
 from tfcnn.config import CLASSES
 from tfcnn.errors import DatasetError
 
-#: Default data set of the app and ``make run``: the generated SynthBallroom, at the repo root.
-DEFAULT_DATA_DIR: Path = Path(__file__).resolve().parent.parent / "data" / "synth-ballroom"
-
 #: Audio files a reader picks up (decoded by content later; the extension only selects files).
 AUDIO_EXTENSIONS: frozenset[str] = frozenset({".wav", ".flac", ".ogg", ".mp3", ".opus"})
 

@@ -21,10 +21,9 @@ from tfcnn.checkpoint import Checkpoint, as_checkpoint
 from tfcnn.errors import AudioError, CheckpointError, ConfigError
 from tfcnn.evaluate import song_vote
 from tfcnn.features import log_mel, to_patches
+from tfcnn.locations import checkpoints_dir
 from tfcnn.models import ARCHITECTURES
 
-#: Where the shipped models live: ``<repo>/checkpoints/synth-<arch>.safetensors``.
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 DEFAULT_ARCH = "timefreq"
 #: Patches per forward pass; large enough for speed, small enough for any GPU/CPU memory.
 BATCH_SIZE = 256
@@ -284,7 +283,8 @@ def predict(source, checkpoint=None, *, name: str | None = None, device="cpu") -
 
 
 def default_checkpoint(arch: str = DEFAULT_ARCH) -> Path:
-    """The shipped model of ``arch``, trained on the default SynthBallroom (synthetic data).
+    """The shipped model of ``arch``, trained on the default SynthBallroom (synthetic data),
+    in :func:`tfcnn.locations.checkpoints_dir`.
 
     Raises
     ------
@@ -297,7 +297,7 @@ def default_checkpoint(arch: str = DEFAULT_ARCH) -> Path:
         raise ConfigError(
             f"unknown architecture {arch!r}; valid architectures: {', '.join(ARCHITECTURES)}"
         )
-    path = CHECKPOINT_DIR / f"synth-{arch}.safetensors"
+    path = checkpoints_dir() / f"synth-{arch}.safetensors"
     if not path.is_file():
         raise CheckpointError(
             f"{path}: no shipped {arch} checkpoint; create it with `make checkpoints` "

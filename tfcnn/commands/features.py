@@ -10,7 +10,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from tfcnn.config import FRONT_END
-from tfcnn.datasets import DEFAULT_DATA_DIR, describe, load_dataset
+from tfcnn.datasets import describe, load_dataset
+from tfcnn.locations import DEFAULT_DATA_DIR
 
 
 def add_parser(subparsers) -> None:

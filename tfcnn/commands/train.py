@@ -85,7 +85,7 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-class _Bars:
+class ProgressBars:
     """tqdm bars fed by the run's progress events: one bar per fold (stage), over epochs."""
 
     def __init__(self, *, enabled: bool, out=None):
@@ -164,7 +164,7 @@ def run(args) -> int:
         arch_params["freq_filter"] = args.freq_filter
     overrides = {"max_epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
                  "amp": True if args.amp else None}
-    bars = _Bars(enabled=not args.quiet, out=out)
+    bars = ProgressBars(enabled=not args.quiet, out=out)
     try:
         results = train_run(
             args.data_dir, arch=args.arch, out_dir=out, n_folds=args.folds,
