@@ -26,7 +26,8 @@ import torch
 
 from bench.synthetic import BALLROOM_TRACKS, ballroom_sized_features, bench_config, fold_datas
 from tfcnn.models import build_model
-from tfcnn.parallel import KERNELS, amp_product_dtype, choose_kernel, train_folds_parallel
+from tfcnn.banded import amp_product_dtype
+from tfcnn.parallel import KERNELS, choose_kernel, train_folds_parallel
 from tfcnn.device import select_device
 from tfcnn.fold_training import train_fold
 
@@ -62,7 +63,7 @@ def bench_arch(arch: str, datas, config, device: torch.device, kernels: list[str
     """Time sequential vs parallel training of all folds; returns times and accuracies.
 
     With ``amp`` the chosen parallel kernel is also timed under ``config.amp`` (bfloat16
-    products where they pay, :func:`tfcnn.parallel.amp_product_dtype`); the sequential
+    products where they pay, :func:`tfcnn.banded.amp_product_dtype`); the sequential
     baseline stays float32. With ``repeat`` > 1 the modes run in turn that many times and
     each keeps its fastest run (a shared machine's noise only ever adds time).
 

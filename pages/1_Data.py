@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from tfcnn import appstate, plots
+from tfcnn import plots
 from tfcnn.errors import TfcnnError
+from tfcnn.ui import data_views, sidebar
 
-st.set_page_config(page_title="tfcnn · Data", page_icon="🎵", layout="wide")
 st.title("Data")
 
-dataset = appstate.active_dataset()
+dataset = sidebar.active_dataset()
 st.caption(f"**{dataset.name}** ({dataset.kind}) · `{dataset.root}` · {dataset.n_tracks} tracks")
 for remark in dataset.report:
     st.warning(remark)
@@ -25,13 +25,13 @@ else:
     right.info("No tempo is known for this folder-per-class data set.")
 
 st.subheader("Feature cache")
-n_cached, n_total = appstate.cache_progress(dataset)
+n_cached, n_total = data_views.cache_progress(dataset)
 st.progress(n_cached / max(n_total, 1), text=f"{n_cached} / {n_total} tracks have cached "
                                              "log-mel features")
 if n_cached < n_total and st.button("Build the feature cache", type="primary"):
     bar = st.progress(0.0, text="computing log-mel features…")
     try:
-        appstate.build_cache(dataset, lambda done, total: bar.progress(
+        data_views.build_cache(dataset, lambda done, total: bar.progress(
             done / max(total, 1), text=f"computing log-mel features: {done} / {total}"))
         st.success("Feature cache complete.")
         st.rerun()
@@ -51,7 +51,7 @@ for row in rows.itertuples():
     st.markdown(f"**{row.track}** ({row.dance}{bpm})")
     st.audio(row.path)
     try:
-        spec = appstate.track_log_mel(row.path)
+        spec = data_views.track_log_mel(row.path)
         st.plotly_chart(plots.log_mel_heatmap(spec, title="Log-mel (dotted: 80-frame patches)"),
                         key=f"mel-{row.track}")
     except TfcnnError as exc:

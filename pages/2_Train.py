@@ -1,21 +1,22 @@
 """Train: launch `python -m tfcnn train` subprocesses and follow them live from the run folders.
 
-Training never runs inside the page (it would block every rerun, STYLE.md): each
+Training never runs inside the page (it would block every rerun): each
 architecture is one subprocess writing ``runs/<id>/``; the fragment below re-reads those
 folders every 2 s, so runs survive a browser reload and an app restart.
 """
 
 import streamlit as st
 
-from tfcnn import appstate, plots
-from tfcnn.config import PRESETS
+from tfcnn import plots
+from tfcnn.config import ARCHS, PRESETS, PROTOCOLS
 from tfcnn.errors import TfcnnError
-from tfcnn.parallel import cpu_has_native_bf16
+from tfcnn.banded import cpu_has_native_bf16
+from tfcnn.locations import runs_root
+from tfcnn.ui import run_control, sidebar
 
-st.set_page_config(page_title="tfcnn · Train", page_icon="🏋️", layout="wide")
 st.title("Train")
 
-dataset = appstate.active_dataset()
+dataset = sidebar.active_dataset()
 STATUS_ICONS = {"running": ":blue[:material/sync:]", "starting": ":blue[:material/start:]",
                 "finished": ":green[:material/check_circle:]", "failed": ":red[:material/error:]",
                 "cancelled": ":gray[:material/stop_circle:]",
@@ -23,7 +24,7 @@ STATUS_ICONS = {"running": ":blue[:material/sync:]", "starting": ":blue[:materia
 
 with st.sidebar:
     st.header("Training")
-    archs = st.multiselect("Architectures", appstate.TRAINABLE_ARCHS, default=["time"],
+    archs = st.multiselect("Architectures", ARCHS, default=["time"],
                            help="timefreq-init: Time-Frequency whose branches start from the "
                                 "trained Time and Frequency models of the same fold.")
     n_folds = st.number_input("Folds", min_value=2, max_value=10, value=10,
@@ -31,11 +32,11 @@ with st.sidebar:
     preset = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("quick"),
                           help="paper: the original schedule (up to 2000 epochs); quick: the "
                                "same rules with few epochs, for CPUs and demos.")
-    protocol = st.selectbox("Protocol", ["clean", "paper"],
+    protocol = st.selectbox("Protocol", PROTOCOLS,
                             help="clean: stratified song-level folds, replica groups kept "
                                  "together, normalisation on training songs only. paper: as "
                                  "the original code.")
-    cuda = appstate.cuda_available()
+    cuda = run_control.cuda_available()
     device = st.selectbox("Device", ["auto", "cpu", "cuda", "mps"])
     st.caption("CUDA GPU: **available**" if cuda else "CUDA GPU: not available (CPU training)")
     amp = st.checkbox("AMP (bfloat16)", value=False,
@@ -56,11 +57,11 @@ st.markdown(
     "over its 1.86 s patches (paper §2). Progress is read from the run folders, so runs keep "
     "going when you close the page and show up again after a restart.")
 st.caption(f"Data set: **{dataset.name}** · {dataset.n_tracks} tracks · runs in "
-           f"`{appstate.runs_root()}`")
+           f"`{runs_root()}`")
 if launch:
     for arch in archs:
         try:
-            run_dir = appstate.launch_training(
+            run_dir = run_control.launch_training(
                 dataset.root, arch=arch, n_folds=int(n_folds), preset=preset,
                 protocol=protocol, device=device, seed=int(seed), epochs=int(epochs) or None,
                 amp=amp)
@@ -71,7 +72,7 @@ if launch:
 
 @st.fragment(run_every=2)
 def show_runs() -> None:
-    folders = appstate.run_folders()
+    folders = run_control.run_folders()
     if not folders:
         st.info("No runs yet: choose architectures in the sidebar and press Launch.")
         return
@@ -79,7 +80,7 @@ def show_runs() -> None:
         else True
     for i, folder in enumerate(folders if show_all else folders[:6]):
         try:
-            view = appstate.run_view(folder)
+            view = run_control.run_view(folder)
         except TfcnnError as exc:
             st.error(str(exc))
             continue
@@ -90,11 +91,11 @@ def show_runs() -> None:
                           f"{view.arch} · `{view.status}` · {done}/{view.n_folds} folds"
                           + (f" · accuracy {view.mean:.2f} ± {view.std:.2f} %"
                              if view.mean is not None and view.std is not None else "")
-                          + (f" · ETA ≤ {appstate.format_seconds(view.eta_s)}"
+                          + (f" · ETA ≤ {run_control.format_seconds(view.eta_s)}"
                              if view.eta_s is not None else ""))
             if view.status in ("running", "starting"):
                 if action.button("Cancel", key=f"cancel-{view.name}"):
-                    appstate.cancel_run(view.path)
+                    run_control.cancel_run(view.path)
                     st.toast(f"Cancelling {view.name}")
             if view.error:
                 st.error(view.error)

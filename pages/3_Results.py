@@ -4,20 +4,20 @@ import json
 
 import streamlit as st
 
-from tfcnn import appstate, plots
+from tfcnn import plots
 from tfcnn.evaluate import paired_test
 from tfcnn.errors import TfcnnError
 from tfcnn.synth import WHAT_SYNTH_SHOWS
+from tfcnn.ui import results, run_control, sidebar
 
-st.set_page_config(page_title="tfcnn · Results", page_icon="📊", layout="wide")
 st.title("Results (Table 1)")
-appstate.data_sidebar()
+sidebar.data_sidebar()
 
-shipped = appstate.shipped_results()
+shipped = results.shipped_results()
 run_sets = {}
-for folder in appstate.run_folders():
+for folder in run_control.run_folders():
     try:
-        rs = appstate.run_results(folder)
+        rs = results.run_results(folder)
     except TfcnnError as exc:
         st.warning(str(exc))
         continue
@@ -40,7 +40,7 @@ if not sets:
     st.stop()
 
 st.subheader("Table 1: ours beside the paper's")
-table = appstate.results_table(sets)
+table = results.results_table(sets)
 st.dataframe(table.drop(columns=["mean", "std"]), hide_index=True,
              column_config={"#params": st.column_config.NumberColumn(format="localized"),
                             "paper #params": st.column_config.NumberColumn(format="localized")})

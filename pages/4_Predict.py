@@ -4,18 +4,18 @@ import time
 
 import streamlit as st
 
-from tfcnn import appstate, plots
+from tfcnn import plots
 from tfcnn.config import FRONT_END
 from tfcnn.errors import TfcnnError
+from tfcnn.ui import predict, sidebar
 
-st.set_page_config(page_title="tfcnn · Predict", page_icon="🔮", layout="wide")
 st.title("Predict the dance of a track")
-data_dir = appstate.data_sidebar()
+data_dir = sidebar.data_sidebar()
 
 SOURCES = ("Upload a file", "A track of the data set", "A file on this machine")
 with st.sidebar:
     st.header("Prediction")
-    checkpoints = appstate.list_checkpoints()
+    checkpoints = predict.list_checkpoints()
     choice = st.selectbox("Model", checkpoints, format_func=lambda c: c.label,
                           help="Shipped models are trained on SynthBallroom (synthetic data); "
                                "run folds come from the Train page.")
@@ -30,14 +30,14 @@ audio = None  # (bytes, name) of the track to classify
 if source == SOURCES[0]:
     upload = st.file_uploader(
         f"WAV, FLAC, OGG, MP3 or Opus; any sample rate and channels; at most "
-        f"{appstate.MAX_UPLOAD_MB} MB and {appstate.MAX_DURATION_S / 60:.0f} min, at least "
+        f"{predict.MAX_UPLOAD_MB} MB and {predict.MAX_DURATION_S / 60:.0f} min, at least "
         f"{FRONT_END.min_patch_samples / FRONT_END.sample_rate:.2f} s (one patch)",
-        type=list(appstate.AUDIO_TYPES))
+        type=list(predict.AUDIO_TYPES))
     if upload is not None:
         audio = (upload.getvalue(), upload.name)
 elif source == SOURCES[1]:
     try:
-        dataset = appstate.load_dataset_cached(data_dir) if data_dir else None
+        dataset = sidebar.load_dataset_cached(data_dir) if data_dir else None
     except TfcnnError as exc:
         st.error(str(exc))
         dataset = None
@@ -57,9 +57,9 @@ if audio is None:
     st.stop()
 
 try:
-    data, name = appstate.read_audio_source(audio[0], name=audio[1])
+    data, name = predict.read_audio_source(audio[0], name=audio[1])
     start = time.perf_counter()
-    pred, signal = appstate.predict_bytes(data, name=name, checkpoint_path=choice.path)
+    pred, signal = predict.predict_bytes(data, name=name, checkpoint_path=choice.path)
     elapsed = time.perf_counter() - start
 except TfcnnError as exc:
     st.error(str(exc))
@@ -71,11 +71,11 @@ st.success(f"Predicted dance: **{pred.prediction}**")
 cols = st.columns(4)
 cols[0].metric("Prediction", pred.prediction)
 cols[1].metric("Patch votes", f"{votes} / {n_patches}")
-cols[2].metric("Duration", f"{signal.shape[0] / appstate.FRONT_END.sample_rate:.1f} s")
+cols[2].metric("Duration", f"{signal.shape[0] / FRONT_END.sample_rate:.1f} s")
 cols[3].metric("Computed in", f"{elapsed * 1000:.0f} ms")
 st.caption(f"{name} · model: {choice.label} · majority vote over {n_patches} "
            f"non-overlapping {pred.patch_seconds:.2f} s patches (paper §2)")
-st.audio(appstate.wav_bytes(signal), format="audio/wav")
+st.audio(predict.wav_bytes(signal), format="audio/wav")
 
 left, right = st.columns([2, 3])
 left.plotly_chart(plots.class_probability_bar(pred.probabilities, pred.classes,

@@ -4,19 +4,19 @@ from pathlib import Path
 
 import streamlit as st
 
-from tfcnn import appstate, interpret
+from tfcnn import interpret
 from tfcnn import interpret_plots as iplots
 from tfcnn.errors import TfcnnError
+from tfcnn.ui import predict, sidebar
 
-st.set_page_config(page_title="tfcnn · Filters", page_icon="🥁", layout="wide")
 st.title("Do the temporal filters learn tempo?")
 st.caption("A 1×60 filter spans 60 frames ≈ 1.39 s: one beat at 60 BPM, about five at 224 BPM "
            "(Pons et al. 2016, §3). Each filter's weights are tested for a beat period and "
            "compared with untrained filters of the same shape; click and drum probes at every "
            "tempo show what the model does with tempo alone.")
-data_dir = appstate.data_sidebar()
+data_dir = sidebar.data_sidebar()
 
-choices = appstate.list_checkpoints()
+choices = predict.list_checkpoints()
 if not choices:
     st.info("No model yet: shipped checkpoints appear in `checkpoints/`, trained folds under "
             "`runs/` (train one on the Train page).")
@@ -36,7 +36,7 @@ path = choices[labels.index(label)].path
 @st.cache_data(show_spinner="Measuring the filters and running the probes…", max_entries=8)
 def study(path: str, stamp: float, tempi_dir: str | None):
     tempi, name, note = interpret.tempi_for(tempi_dir)
-    return interpret.tempo_study(appstate.load_checkpoint_cached(path), tempi=tempi,
+    return interpret.tempo_study(predict.load_checkpoint_cached(path), tempi=tempi,
                                  ranges_name=name), note
 
 

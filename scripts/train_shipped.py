@@ -88,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     from tfcnn.atomic import write_json_atomic
     from tfcnn.runs import FOLD_MODEL_FILE, fold_dir, read_results
     from tfcnn.table1 import table_row
-    from tfcnn.train import code_version, machine_info, select_device, train_run
+    from tfcnn.device import select_device
+    from tfcnn.provenance import code_version, machine_info
+    from tfcnn.train import train_run
 
     args = build_parser().parse_args(argv)
     try:

@@ -16,10 +16,12 @@ import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
-from tfcnn import appstate
+from tfcnn import locations, runs
 from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
 from tfcnn.evaluate import paired_test
 from tfcnn.errors import ConfigError
+from tfcnn.ui import run_control
+from tfcnn.ui.results import fold_accuracies
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 44100
@@ -60,9 +62,9 @@ def checkpoints(tmp_path_factory) -> Path:
 @pytest.fixture
 def app_env(tiny_synth, checkpoints, tmp_path, monkeypatch) -> dict[str, Path]:
     runs = tmp_path / "runs"
-    monkeypatch.setenv(appstate.ENV_DATA_DIR, str(tiny_synth))
-    monkeypatch.setenv(appstate.ENV_RUNS_DIR, str(runs))
-    monkeypatch.setenv(appstate.ENV_CHECKPOINTS_DIR, str(checkpoints))
+    monkeypatch.setenv(locations.ENV_DATA_DIR, str(tiny_synth))
+    monkeypatch.setenv(locations.ENV_RUNS_DIR, str(runs))
+    monkeypatch.setenv(locations.ENV_CHECKPOINTS_DIR, str(checkpoints))
     return {"data": tiny_synth, "runs": runs, "checkpoints": checkpoints, "tmp": tmp_path}
 
 
@@ -224,11 +226,11 @@ def test_train_launches_a_run_and_shows_it_finishing(app_env):
     run_dir = next(p for p in app_env["runs"].iterdir() if p.name.endswith("-time-quick"))
     assert (run_dir / "results.json").is_file()
     # The AMP box reaches the trainer: on its command line and in the run's config.
-    launch = json.loads((appstate.launch_dir(run_dir) / appstate.LAUNCH_FILE).read_text())
+    launch = json.loads((runs.launch_dir(run_dir) / runs.LAUNCH_FILE).read_text())
     assert "--amp" in launch["command"]
     assert json.loads((run_dir / "config.json").read_text())["train_config"]["amp"] is True
     # the app's log of the subprocess
-    assert (appstate.launch_dir(run_dir) / appstate.LOG_FILE).is_file()
+    assert (runs.launch_dir(run_dir) / runs.LOG_FILE).is_file()
     # the finished run is now a result and a model
     results = page("pages/3_Results.py").run()
     no_exception(results)
@@ -254,13 +256,13 @@ def test_train_cancel_stops_the_subprocess(app_env):
     states = poll(at, until="`cancelled`", timeout_s=60)
     assert "`running`" not in states and "`starting`" not in states
     assert any("--resume" in c.value for c in at.caption)
-    from tfcnn.runs import _pid_alive
+    from tfcnn.runs import pid_alive
 
     deadline = time.monotonic() + 20
-    while _pid_alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.5)  # the trainer writes "cancelled", then exits
-    assert not _pid_alive(pid)
-    appstate.run_view(run_dir)  # reaps the child
+    assert not pid_alive(pid)
+    run_control.run_view(run_dir)  # reaps the child
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -278,16 +280,15 @@ def test_paired_test_says_when_folds_are_too_few():
         paired_test([1, 2, 3], [1, 2])
 
 
-def test_fold_accuracies_reads_several_layouts():
-    assert appstate.fold_accuracies({"per_fold": [80.0, 90.0], "mean": 85.0}) == [80.0, 90.0]
-    assert appstate.fold_accuracies({"folds": [{"fold": 1, "accuracy": 0.9},
-                                               {"fold": 0, "accuracy": 0.8}],
-                                     "mean": 85.0}) == pytest.approx([80.0, 90.0])
-    assert appstate.fold_accuracies({}) == []
+def test_fold_accuracies_reads_the_results_layout():
+    assert fold_accuracies({"per_fold": [80.0, 90.0], "mean": 85.0}) == [80.0, 90.0]
+    # results.json lists complete fold indices under "folds": they are not accuracies.
+    assert fold_accuracies({"folds": [0, 1], "mean": 85.0}) == []
+    assert fold_accuracies({}) == []
 
 
 def test_format_seconds():
-    assert appstate.format_seconds(None) == "—"
-    assert appstate.format_seconds(12.4) == "12 s"
-    assert appstate.format_seconds(185) == "3 min 05 s"
-    assert appstate.format_seconds(3720) == "1 h 02 min"
+    assert run_control.format_seconds(None) == "—"
+    assert run_control.format_seconds(12.4) == "12 s"
+    assert run_control.format_seconds(185) == "3 min 05 s"
+    assert run_control.format_seconds(3720) == "1 h 02 min"

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tfcnn import appstate
+from tfcnn import locations
 from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,8 +80,8 @@ def server(tmp_path_factory):
                         "--out", str(runs / "demo-time-quick")],
                        cwd=REPO, check=True, timeout=300, capture_output=True)
     port = free_port()
-    env = dict(os.environ, **{appstate.ENV_DATA_DIR: str(data), appstate.ENV_RUNS_DIR: str(runs),
-                              appstate.ENV_CHECKPOINTS_DIR: str(checkpoints)})
+    env = dict(os.environ, **{locations.ENV_DATA_DIR: str(data), locations.ENV_RUNS_DIR: str(runs),
+                              locations.ENV_CHECKPOINTS_DIR: str(checkpoints)})
     log = open(tmp / "streamlit.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",

@@ -11,7 +11,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tfcnn import appstate, interpret
+from tfcnn import interpret, locations
 from tfcnn import interpret_plots as iplots
 from tfcnn.checkpoint import save_checkpoint
 from tfcnn.config import CLASSES, FRONT_END, PRESETS
@@ -115,9 +115,9 @@ def page_env(tmp_path, monkeypatch) -> Path:
     save(planted_time_model(), checkpoints / "synth-time.safetensors")
     torch.manual_seed(0)
     save(build_model("frequency", len(CLASSES)), checkpoints / "synth-frequency.safetensors")
-    monkeypatch.setenv(appstate.ENV_CHECKPOINTS_DIR, str(checkpoints))
-    monkeypatch.setenv(appstate.ENV_RUNS_DIR, str(tmp_path / "runs"))
-    monkeypatch.setenv(appstate.ENV_DATA_DIR, str(tmp_path / "no-data"))
+    monkeypatch.setenv(locations.ENV_CHECKPOINTS_DIR, str(checkpoints))
+    monkeypatch.setenv(locations.ENV_RUNS_DIR, str(tmp_path / "runs"))
+    monkeypatch.setenv(locations.ENV_DATA_DIR, str(tmp_path / "no-data"))
     return checkpoints
 
 
@@ -163,9 +163,9 @@ def test_page_shows_filter_images_for_a_frequency_model(page_env):
 
 
 def test_page_without_checkpoints_says_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setenv(appstate.ENV_CHECKPOINTS_DIR, str(tmp_path / "empty"))
-    monkeypatch.setenv(appstate.ENV_RUNS_DIR, str(tmp_path / "runs"))
-    monkeypatch.setenv(appstate.ENV_DATA_DIR, str(tmp_path / "no-data"))
+    monkeypatch.setenv(locations.ENV_CHECKPOINTS_DIR, str(tmp_path / "empty"))
+    monkeypatch.setenv(locations.ENV_RUNS_DIR, str(tmp_path / "runs"))
+    monkeypatch.setenv(locations.ENV_DATA_DIR, str(tmp_path / "no-data"))
     at = filters_page().run()
     assert not at.exception
     assert "No model yet" in at.info[0].value
@@ -173,7 +173,7 @@ def test_page_without_checkpoints_says_what_to_do(tmp_path, monkeypatch):
 
 def test_page_uses_the_chosen_data_sets_tempi(page_env, synth_dataset, folder_dataset,
                                               monkeypatch):
-    monkeypatch.setenv(appstate.ENV_DATA_DIR, str(synth_dataset))      # exact tempi
+    monkeypatch.setenv(locations.ENV_DATA_DIR, str(synth_dataset))      # exact tempi
     at = filters_page().run()
     tempi_radio = next(r for r in at.sidebar.radio if r.label == "Class tempi")
     tempi_radio.set_value("data").run()
@@ -181,7 +181,7 @@ def test_page_uses_the_chosen_data_sets_tempi(page_env, synth_dataset, folder_da
     assert "data-set class tempo range" in at.info[0].value
     assert not at.warning
 
-    monkeypatch.setenv(appstate.ENV_DATA_DIR, str(folder_dataset))     # no tempo annotations
+    monkeypatch.setenv(locations.ENV_DATA_DIR, str(folder_dataset))     # no tempo annotations
     at = filters_page().run()
     next(r for r in at.sidebar.radio if r.label == "Class tempi").set_value("data").run()
     assert not at.exception

@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 import torch
 
+from tfcnn.banded import STACKED_FORWARDS
 from tfcnn.config import TrainConfig
 from tfcnn.errors import ConfigError
+from tfcnn.fold_training import FoldData, evaluate_patches, train_fold
 from tfcnn.models import build_model
 from tfcnn.parallel import (
-    STACKED_FORWARDS,
     choose_kernel,
     stacked_forward,
     train_folds_parallel,
 )
-from tfcnn.fold_training import FoldData, evaluate_patches, train_fold
 
 #: Training sizes that differ and are not multiples of the batch (10): uneven step counts
 #: and partial last minibatches.
@@ -247,7 +247,7 @@ def dense_conv_maxpool(weight: torch.Tensor, rows: torch.Tensor) -> torch.Tensor
                                               ((2, 3, 7, 12), 12)])
 def test_banded_kernel_matches_dense_reference(rows_shape, width):
     """Values and the weights' gradient equal a dense conv1d + max-pool (float64)."""
-    from tfcnn.parallel import _ConvMaxOverRows, _Workspace
+    from tfcnn.banded import _ConvMaxOverRows, _Workspace
 
     g = torch.Generator().manual_seed(0)
     rows = torch.randn(rows_shape, generator=g, dtype=torch.float64)
@@ -264,7 +264,7 @@ def test_banded_kernel_matches_dense_reference(rows_shape, width):
 
 def test_banded_kernel_ties_go_to_the_first_row():
     """Identical rows (silence): the gradient goes to the first row, as max_pool2d's does."""
-    from tfcnn.parallel import _ConvMaxOverRows, _Workspace
+    from tfcnn.banded import _ConvMaxOverRows, _Workspace
 
     rows = torch.zeros(1, 1, 4, 10)
     rows[0, 0, :] = torch.arange(10.0)  # 4 identical rows: every position ties
@@ -286,7 +286,7 @@ def test_banded_kernel_ties_go_to_the_first_row():
 
 def test_first_max_rows_with_nan_stays_in_range():
     """A NaN column (a diverged fold) gives a valid row index, never garbage."""
-    from tfcnn.parallel import _first_max_rows
+    from tfcnn.banded import _first_max_rows
 
     h = torch.randn(2, 3, 5, 4)
     h[1, 2, 3, 1] = float("nan")
@@ -300,7 +300,7 @@ def test_first_max_rows_with_nan_stays_in_range():
 
 
 def test_band_matrix_is_the_convolution_matrix():
-    from tfcnn.parallel import _band_matrix, _Workspace
+    from tfcnn.banded import _band_matrix, _Workspace
 
     weight = torch.randn(2, 3, 5)
     signal = torch.randn(2, 7, 12)  # (K, n, L)
@@ -318,7 +318,7 @@ def test_band_matrix_is_the_convolution_matrix():
 
 @pytest.mark.parametrize("p", [0.5, 0.3])
 def test_dropout_keeps_units_with_probability_one_minus_p(p):
-    from tfcnn.parallel import _dropout
+    from tfcnn.banded import _dropout
 
     h = torch.ones(10, 10, 672)  # K=10 folds, batch 10, 672 units
     out = _dropout(h, p, True)
@@ -333,7 +333,7 @@ def test_dropout_keeps_units_with_probability_one_minus_p(p):
 
 
 def test_amp_product_dtype():
-    from tfcnn.parallel import amp_product_dtype, cpu_has_native_bf16
+    from tfcnn.banded import amp_product_dtype, cpu_has_native_bf16
 
     assert amp_product_dtype(torch.device("cpu"), TrainConfig(amp=False)) is None
     assert amp_product_dtype(torch.device("cuda"), TrainConfig(amp=True)) == torch.bfloat16

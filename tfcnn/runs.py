@@ -410,6 +410,8 @@ class Run:
         Indices of the complete folds.
     error : str or None
         Why a failed run failed.
+    log_tail : str
+        The last lines of the run's process output (:func:`log_tail`).
     """
 
     path: Path
@@ -421,6 +423,7 @@ class Run:
     events: tuple = ()
     complete: tuple = ()
     error: str | None = None
+    log_tail: str = ""
 
     @property
     def name(self) -> str:
@@ -562,15 +565,15 @@ def read_run(run_dir: str | os.PathLike) -> Run:
     return Run(path=path, status=status, config=config,
                results=(read_results(path) or {}) if config else {}, launch=launch,
                status_record=record, events=events,
-               complete=tuple(complete_folds(path)) if exists else (), error=error)
+               complete=tuple(complete_folds(path)) if exists else (), error=error,
+               log_tail=log_tail(path))
 
 
-def list_runs(root: str | os.PathLike = "runs", *, launched: bool = False) -> list[Run]:
-    """Every run directly under ``root``, newest first; [] when ``root`` is missing.
+def run_paths(root: str | os.PathLike = "runs", *, launched: bool = False) -> list[Path]:
+    """The run folders directly under ``root`` (those with a ``config.json``), newest name
+    first (names start with the launch time); [] when ``root`` is missing.
 
-    Folders without a readable ``config.json`` are not runs and are left out, unless
-    ``launched``: then the runs the app launched are listed from their launch records too
-    (their folder may not exist yet), newest name first (names start with the launch time).
+    With ``launched``, also the runs the app launched (their folder may not exist yet).
     """
     root = Path(root)
     if not root.is_dir():
@@ -579,14 +582,17 @@ def list_runs(root: str | os.PathLike = "runs", *, launched: bool = False) -> li
     launches = root / LAUNCHES_DIR
     if launched and launches.is_dir():
         paths |= {root / p.name for p in launches.iterdir() if (p / LAUNCH_FILE).is_file()}
+    return sorted(paths, key=lambda p: p.name, reverse=True)
+
+
+def list_runs(root: str | os.PathLike = "runs") -> list[Run]:
+    """Every run folder directly under ``root``, most recently started first; [] when
+    ``root`` is missing. Folders that cannot be read as runs are left out."""
     runs = []
-    for path in paths:
+    for path in run_paths(root):
         try:
             runs.append(read_run(path))
         except RunError:
             continue  # a folder being created or damaged: not listable
-    if launched:
-        runs.sort(key=lambda run: run.name, reverse=True)
-    else:
-        runs.sort(key=lambda run: (run.started or "", run.name), reverse=True)
+    runs.sort(key=lambda run: (run.started or "", run.name), reverse=True)
     return runs

@@ -1,0 +1,124 @@
+"""The package's shape: an acyclic import graph, streamlit only in tfcnn.ui, no private
+cross-module imports, small modules."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "tfcnn"
+#: Lines above which a module must say at its top why it is that long.
+MAX_LINES = 600
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports(path: Path, name: str) -> list[tuple[str, list[str]]]:
+    """``(module, names)`` of every import in ``path``, relative imports resolved."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            out.append((base, [alias.name for alias in node.names]))
+    return out
+
+
+def internal_graph() -> dict[str, set[str]]:
+    """Module -> the tfcnn modules it imports (``from tfcnn import x`` counts as tfcnn.x)."""
+    known = modules()
+    graph = {}
+    for name, path in known.items():
+        edges = set()
+        for module, names in imports(path, name):
+            if not module.startswith("tfcnn"):
+                continue
+            for target in [f"{module}.{n}" for n in names] + [module]:
+                if target in known and target != name:
+                    edges.add(target)
+                    break
+        graph[name] = edges
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph`` (a list of modules, first == last), or None."""
+    state: dict[str, int] = {}  # 1: on the stack, 2: done
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_import_graph_is_acyclic():
+    graph = internal_graph()
+    assert "tfcnn.train" in graph and "tfcnn.parallel" in graph["tfcnn.train"]
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+
+
+def test_only_the_ui_package_imports_streamlit():
+    offenders = [name for name, path in modules().items()
+                 if not name.startswith("tfcnn.ui")
+                 and any(m.split(".")[0] == "streamlit" for m, _ in imports(path, name))]
+    assert offenders == []
+    ui = [name for name, path in modules().items() if name.startswith("tfcnn.ui.")
+          and any(m.split(".")[0] == "streamlit" for m, _ in imports(path, name))]
+    assert "tfcnn.ui.sidebar" in ui  # the check sees streamlit imports where they are
+
+
+def test_no_private_names_imported_across_modules():
+    sources = {**modules(),
+               **{f"{p.parent.name}.{p.stem}": p for folder in ("bench", "scripts")
+                  for p in sorted((REPO / folder).glob("*.py"))}}
+    offenders = [f"{name}: from {module} import {n}" for name, path in sources.items()
+                 for module, names in imports(path, name) if module.startswith("tfcnn")
+                 for n in names if n.startswith("_") and not n.startswith("__")]
+    assert offenders == []
+
+
+def test_long_modules_say_why():
+    long = []
+    for name, path in modules().items():
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > MAX_LINES:
+            docstring = ast.get_docstring(ast.parse(text)) or ""
+            if "Longer than" not in docstring:
+                long.append(f"{name} ({text.count(chr(10))} lines)")
+    assert long == []
