@@ -15,7 +15,6 @@ About 10 minutes for ``time`` on a 2-core CPU (the sequential run is most of it)
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -24,10 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from tfcnn.evaluate import paired_test
+from tfcnn.locations import default_data_dir
 from tfcnn.train import train_run
 
 #: The app's data set (``TFCNN_DATA_DIR``), else where ``make run`` generates SynthBallroom.
-DEFAULT_DATA = Path(os.environ.get("TFCNN_DATA_DIR") or "data/synth-ballroom")
+DEFAULT_DATA = default_data_dir()
 
 
 def _run(data: Path, arch: str, out_dir: Path, *, folds: int, preset: str, epochs: int | None,

@@ -15,25 +15,40 @@ Re-running continues unfinished runs (``--resume`` semantics); ``--fresh`` start
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
 
-SHIPPED_ARCHS: tuple[str, ...] = ("blackbox", "timefreq", "time", "frequency", "timefreq-init")
+import torch
+
+from tfcnn.atomic import atomic_path, write_json_atomic
+from tfcnn.commands.train import ProgressBars
+from tfcnn.config import ARCHS
+from tfcnn.device import select_device
+from tfcnn.errors import ConfigError, TfcnnError
+from tfcnn.locations import (
+    CHECKPOINTS_DIR,
+    DEFAULT_DATA_DIR,
+    DEFAULT_RUNS_DIR,
+    REPO_ROOT,
+    SHIPPED_TABLE,
+)
+from tfcnn.provenance import code_version, machine_info
+from tfcnn.runs import FOLD_MODEL_FILE, fold_dir, read_progress, read_results
+from tfcnn.table1 import format_table, table_row
+from tfcnn.train import train_run
+
 LABEL = "trained on SynthBallroom (synthetic)"
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
-    from tfcnn.atomic import atomic_path
-
     with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
 
 
 def _previous_table(path: Path) -> dict:
     """An earlier table1-synth.json ({} if none), so training one architecture keeps the others."""
-    import json
-
     try:
         table = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -48,8 +63,6 @@ CURVE_FIELDS: tuple[str, ...] = ("stage", "fold", "epoch", "train_loss", "train_
 
 def _epoch_curves(run_dir: Path) -> list[dict]:
     """The run's epoch events, trimmed to :data:`CURVE_FIELDS` and 5 significant digits."""
-    from tfcnn.runs import read_progress
-
     def short(value):
         return float(f"{value:.5g}") if isinstance(value, float) else value
 
@@ -57,11 +70,16 @@ def _epoch_curves(run_dir: Path) -> list[dict]:
             for e in read_progress(run_dir) if e.get("event") == "epoch"]
 
 
+def _relative(path: Path) -> str:
+    """``path`` relative to the repository (how the recipe records it)."""
+    return str(path.relative_to(REPO_ROOT))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m scripts.train_shipped", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default="data/synth-ballroom", help="SynthBallroom folder")
-    p.add_argument("--archs", default=",".join(SHIPPED_ARCHS),
+    p.add_argument("--data", default=_relative(DEFAULT_DATA_DIR), help="SynthBallroom folder")
+    p.add_argument("--archs", default=",".join(ARCHS),
                    help="comma-separated architectures (default: all five)")
     p.add_argument("--folds", type=int, default=10)
     p.add_argument("--preset", default="quick")
@@ -70,8 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="override (for smoke tests only)")
     p.add_argument("--device", default="auto")
     p.add_argument("--sequential", action="store_true")
-    p.add_argument("--runs", default="runs", help="where the runs go (runs/shipped-<arch>)")
-    p.add_argument("--checkpoints", default="checkpoints", help="where shipped files go")
+    p.add_argument("--runs", default=_relative(DEFAULT_RUNS_DIR),
+                   help="where the runs go (runs/shipped-<arch>)")
+    p.add_argument("--checkpoints", default=_relative(CHECKPOINTS_DIR),
+                   help="where shipped files go")
     p.add_argument("--fresh", action="store_true",
                    help="delete existing runs/shipped-<arch> folders first")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -82,32 +102,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tfcnn.commands.train import ProgressBars
-    from tfcnn.errors import ConfigError, TfcnnError
-    from tfcnn.models import ARCHITECTURES
-    from tfcnn.atomic import write_json_atomic
-    from tfcnn.runs import FOLD_MODEL_FILE, fold_dir, read_results
-    from tfcnn.table1 import table_row
-    from tfcnn.device import select_device
-    from tfcnn.provenance import code_version, machine_info
-    from tfcnn.train import train_run
-
     args = build_parser().parse_args(argv)
     try:
         archs = [a.strip() for a in args.archs.split(",") if a.strip()]
-        bad = [a for a in archs if a not in ARCHITECTURES]
+        bad = [a for a in archs if a not in ARCHS]
         if bad or not archs:
             raise ConfigError(f"unknown architecture(s) {bad or args.archs!r}; valid: "
-                              f"{', '.join(ARCHITECTURES)}")
+                              f"{', '.join(ARCHS)}")
         device = select_device(args.device)
         if args.threads is not None:
             if args.threads < 1:
                 raise ConfigError(f"--threads must be >= 1, got {args.threads}")
-            import torch
-
             torch.set_num_threads(args.threads)
         runs_root, ckpt_root = Path(args.runs), Path(args.checkpoints)
-        previous = _previous_table(ckpt_root / "table1-synth.json")
+        previous = _previous_table(ckpt_root / SHIPPED_TABLE)
         rows = {r["arch"]: r for r in previous.get("rows", []) if isinstance(r, dict)}
         results_by_arch = dict(previous.get("runs", {}))
         curves = dict(previous.get("curves", {}))
@@ -144,13 +152,13 @@ def main(argv: list[str] | None = None) -> int:
             curves[arch] = _epoch_curves(out)
             print(f"{arch}: {row['mean']:.2f} ± {row['std']:.2f} % "
                   f"({row['wall_s']:.0f} s)", file=sys.stderr)
-        order = [a for a in SHIPPED_ARCHS if a in rows]
+        order = [a for a in ARCHS if a in rows]
         table = {
             "label": LABEL,
             "note": "Models and accuracies from SynthBallroom, a synthetic data set generated "
                     "by tfcnn.synth; not comparable to the paper's Ballroom figures.",
             "recipe": {"command": "python -m scripts.train_shipped --data " + str(args.data),
-                       "archs": list(SHIPPED_ARCHS), "n_folds": args.folds,
+                       "archs": list(ARCHS), "n_folds": args.folds,
                        "preset": args.preset, "protocol": args.protocol, "seed": args.seed,
                        "epochs": args.epochs},
             "code_version": code_version(),
@@ -160,9 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": {a: results_by_arch[a] for a in order if a in results_by_arch},
             "curves": {a: curves[a] for a in order if a in curves},
         }
-        write_json_atomic(ckpt_root / "table1-synth.json", table)
-        from tfcnn.table1 import format_table
-
+        write_json_atomic(ckpt_root / SHIPPED_TABLE, table)
         print(format_table(table["rows"]))
     except TfcnnError as exc:
         print(f"error: {exc}", file=sys.stderr)

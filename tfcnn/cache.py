@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from tfcnn.atomic import atomic_path, write_bytes_atomic
 from tfcnn.audio import load_audio
@@ -180,8 +181,6 @@ def compute_spec(path: str | os.PathLike, *, front_end: FrontEnd = FRONT_END) ->
 
 def _init_worker() -> None:
     # Each worker process owns one core: torch's own thread pool would oversubscribe them.
-    import torch
-
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
 
@@ -190,11 +189,9 @@ def _init_worker() -> None:
 def _one_torch_thread():
     """Compute in this process on one torch thread, as a worker does, then restore.
 
-    One STFT of a 30 s clip is too small to split: on a busy 2-core machine two intra-op
-    threads made it about 5x slower (measured 47 vs 256 ms per track).
+    One STFT of a 30 s clip is too small to split across intra-op threads: on a busy
+    machine they make it slower, not faster.
     """
-    import torch
-
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

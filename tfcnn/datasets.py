@@ -63,7 +63,8 @@ BALLROOM_N_TRACKS: int = 698
 #: Name of the folder the official archive unpacks to.
 BALLROOM_ARCHIVE_DIR: str = "BallroomData"
 
-#: Columns the SynthBallroom generator writes to ``metadata.csv`` (``seed`` is optional here).
+#: The SynthBallroom metadata file and the columns this reader needs (the generator,
+#: :mod:`tfcnn.synth.generate`, adds each track's ``seed``).
 SYNTH_METADATA: str = "metadata.csv"
 SYNTH_COLUMNS: tuple[str, ...] = ("track", "dance", "bpm", "beats_per_bar")
 

@@ -23,6 +23,8 @@ DEFAULT_DATA_DIR = REPO_ROOT / "data" / "synth-ballroom"
 DEFAULT_RUNS_DIR = REPO_ROOT / "runs"
 #: The shipped models and Table 1 (``make checkpoints``).
 CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
+#: The shipped Table 1, in the checkpoints folder.
+SHIPPED_TABLE = "table1-synth.json"
 
 
 def _from_env(var: str, default: Path) -> Path:

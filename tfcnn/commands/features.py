@@ -34,7 +34,8 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.data_dir)
-    from tfcnn.cache import (  # torch: only once the data set reads
+    # torch loads only once the data set reads: a bad folder fails fast, `--help` stays fast.
+    from tfcnn.cache import (
         cache_state,
         load_features,
         prune_cache,

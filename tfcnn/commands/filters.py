@@ -11,6 +11,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from tfcnn.config import BALLROOM_BPM_RANGE
+from tfcnn.errors import ConfigError
 
 
 def add_parser(subparsers) -> None:
@@ -60,13 +66,8 @@ def _format_rows(table) -> str:
 
 
 def run(args) -> int:
-    from pathlib import Path
-
-    import numpy as np
-
+    # torch and the model stack load only when the command runs: `--help` stays fast.
     from tfcnn.checkpoint import load_checkpoint
-    from tfcnn.config import BALLROOM_BPM_RANGE
-    from tfcnn.errors import ConfigError
     from tfcnn.interpret import (class_tempi, dataset_class_activations, filter_table,
                                  tempo_study)
 

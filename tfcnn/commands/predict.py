@@ -41,13 +41,13 @@ def _format(pred) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    # torch and the model stack load only when the command runs: `--help` stays fast.
     from tfcnn.checkpoint import load_checkpoint
+    from tfcnn.device import select_device
     from tfcnn.inference import default_checkpoint, predict
 
     device = args.device
     if device == "auto":
-        from tfcnn.device import select_device
-
         device = select_device("auto")
     # A broken checkpoint fails every file: raise, and __main__ prints one error line.
     ckpt = load_checkpoint(args.checkpoint or default_checkpoint(args.arch), device=device)

@@ -28,6 +28,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The renderer's numerical stack loads only when the command runs: `--help` stays fast.
     from tfcnn.synth import generate
 
     start = time.perf_counter()

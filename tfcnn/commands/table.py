@@ -18,6 +18,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    # pandas (through the run reader) loads only when the command runs: `--help` stays fast.
     from tfcnn.table1 import format_table, table_row
 
     rows = [table_row(path) for path in args.run_dirs]

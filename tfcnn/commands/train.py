@@ -5,18 +5,19 @@ Only wiring: arguments → :func:`tfcnn.train.train_run`, its progress events �
 
 from __future__ import annotations
 
+import argparse
 import sys
 from datetime import datetime
-from pathlib import Path
 
-from tfcnn.config import PRESETS
+from tqdm import tqdm
+
+from tfcnn.config import ARCHS, PRESETS, PROTOCOLS
 from tfcnn.errors import ConfigError
+from tfcnn.locations import runs_root
 
 
 def _filter_shape(text: str) -> tuple[int, int]:
     """``"1x60"`` → ``(1, 60)`` (frequency bins × time frames)."""
-    import argparse
-
     try:
         height, width = (int(part) for part in text.lower().split("x"))
     except ValueError:
@@ -29,8 +30,6 @@ def _filter_shape(text: str) -> tuple[int, int]:
 
 
 def _fold_list(text: str) -> list[int]:
-    import argparse
-
     try:
         folds = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
@@ -52,14 +51,15 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("data_dir", metavar="DATA_DIR", help="data set folder")
     p.add_argument("--arch", required=True,
-                   help="blackbox, timefreq, time, frequency or timefreq-init")
+                   help=", ".join(ARCHS))
     p.add_argument("--folds", type=int, default=10, help="number of folds K (default 10)")
     p.add_argument("--only-folds", type=_fold_list, default=None, metavar="I,J",
                    help="train only these folds (0-based), e.g. 0,3")
     p.add_argument("--preset", default="quick",
                    help=f"training recipe: {' | '.join(PRESETS)} (default quick)")
     p.add_argument("--protocol", default="clean",
-                   help="clean (stratified, train-only normalisation; default) or paper")
+                   help=f"{' | '.join(PROTOCOLS)}: clean (stratified, train-only "
+                        "normalisation; default) or paper (as the original code)")
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, mps")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--epochs", type=int, default=None, help="override the preset's max epochs")
@@ -73,7 +73,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--freq-filter", type=_filter_shape, default=None, metavar="HxW",
                    help="frequency filter shape, bins x frames (paper: 32x1)")
     p.add_argument("--out", default=None, metavar="RUN_DIR",
-                   help="run folder (default runs/<date>-<arch>)")
+                   help="run folder (default <runs>/<date>-<arch>, runs/ or $TFCNN_RUNS_DIR)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out: keep complete folds, redo the rest")
     p.add_argument("--sequential", action="store_true",
@@ -96,8 +96,6 @@ class ProgressBars:
     def __call__(self, event: dict) -> None:
         if not self.enabled:
             return
-        from tqdm import tqdm
-
         if self.out is not None:  # the first event: the run folder is set up
             tqdm.write(f"run folder: {self.out}", file=sys.stderr)
             self.out = None
@@ -142,6 +140,9 @@ class ProgressBars:
 
 
 def run(args) -> int:
+    # torch and the training stack load only when the command runs: `--help` stays fast.
+    import torch
+
     from tfcnn.train import RunCancelled, train_run
 
     if args.preset not in PRESETS:
@@ -149,14 +150,12 @@ def run(args) -> int:
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads must be >= 1, got {args.threads}")
-        import torch
-
         torch.set_num_threads(args.threads)
     out = args.out
     if out is None:
         if args.resume:
             raise ConfigError("--resume needs --out RUN_DIR (the run folder to continue)")
-        out = Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-{args.arch}"
+        out = runs_root() / f"{datetime.now():%Y%m%d-%H%M%S}-{args.arch}"
     arch_params = {}
     if args.time_filter is not None:
         arch_params["time_filter"] = args.time_filter

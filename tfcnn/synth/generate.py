@@ -22,12 +22,14 @@ import soundfile as sf
 from tfcnn.atomic import write_text_atomic
 from tfcnn.audio import write_wav
 from tfcnn.config import CLASSES, FRONT_END
+from tfcnn.datasets import SYNTH_COLUMNS, SYNTH_METADATA
 from tfcnn.errors import ConfigError
 from tfcnn.synth.dances import DANCES, real_tempi, tempo_range
 from tfcnn.synth.render import SYNTH_CONFIG, SynthConfig, check_render_params, render_track
 
-METADATA = "metadata.csv"
-METADATA_COLUMNS = ("track", "dance", "bpm", "beats_per_bar", "seed")
+#: The metadata file the SynthBallroom reader expects, with each track's render seed added.
+METADATA = SYNTH_METADATA
+METADATA_COLUMNS = (*SYNTH_COLUMNS, "seed")
 #: Hidden stamp with the parameters the WAVs were rendered with (not part of the data set).
 STAMP = ".synth.json"
 #: Bump when the generator's output changes, so old folders are re-rendered.

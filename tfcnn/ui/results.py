@@ -13,12 +13,9 @@ import numpy as np
 import pandas as pd
 
 from tfcnn.config import CLASSES
-from tfcnn.locations import checkpoints_dir
+from tfcnn.locations import SHIPPED_TABLE, checkpoints_dir
 from tfcnn.runs import read_run
 from tfcnn.table1 import paper_row_for
-
-#: The shipped Table 1 (``make checkpoints``), in the checkpoints folder.
-SHIPPED_TABLE = "table1-synth.json"
 
 
 def fold_accuracies(results: dict) -> list[float]:
