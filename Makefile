@@ -7,9 +7,12 @@ PORT ?= 8501
 
 .PHONY: run test venv test-deps data bench checkpoints table1 clean
 
-$(BIN)/.installed: requirements.txt
+# The pinned requirements first, then tfcnn itself as an editable install (so `python -m
+# tfcnn`, the app's training subprocesses, bench/ and scripts/ import this checkout).
+$(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
 venv: $(BIN)/.installed
