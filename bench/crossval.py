@@ -8,7 +8,7 @@ generic ``vmap`` kernel to show what the banded rewrite adds). Prints the wall a
 ratios and the per-fold validation accuracies of both side by side (random labels: chance,
 ≈ 12.5 %, on both; the tests check agreement on learnable data).
 
-Targets of issue 6 on a 2-core CPU: ``time`` ≥ 4×, ``timefreq`` ≥ 3× faster than sequential.
+Targets on a 2-core CPU: ``time`` ≥ 4×, ``timefreq`` ≥ 3× faster than sequential.
 
 Run with ``python -m bench crossval`` or, with options,
 ``python -m bench.crossval --arch time --tracks 698 --epochs 1 --device cuda``.
@@ -31,7 +31,7 @@ from tfcnn.parallel import KERNELS, choose_kernel, train_folds_parallel
 from tfcnn.device import select_device
 from tfcnn.fold_training import train_fold
 
-#: Issue 6 targets (parallel vs sequential wall time, 10 folds, this 2-core CPU).
+#: Targets (parallel vs sequential wall time, 10 folds, a 2-core CPU).
 TARGETS = {"time": 4.0, "timefreq": 3.0}
 
 
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             verdicts = [f"{name.split(' ')[0]} {seq_wall / wall:.2f}× "
                         f"{'met' if seq_wall / wall >= target else 'NOT met'}"
                         for name, (_, wall, _) in rows.items() if name != "sequential"]
-            print(f"{'':{len(arch) + 1}} target ≥ {target:.0f}× (issue 6): "
+            print(f"{'':{len(arch) + 1}} target ≥ {target:.0f}×: "
                   + "; ".join(verdicts))
         names = list(rows)
         print(f"{'':{len(arch) + 1}} last-epoch val accuracy per fold (%):")

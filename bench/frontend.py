@@ -24,7 +24,7 @@ from tfcnn.features import log_mel, log_mel_module
 SAMPLE_RATE = FRONT_END.sample_rate
 CLIP_SECONDS = 30.0
 BATCH_CLIPS = 100
-#: Target of issue 2 §3: at least 2x faster than librosa on one clip.
+#: Target: at least 2x faster than librosa on one clip.
 TARGET_RATIO = 2.0
 
 

@@ -5,8 +5,8 @@ a user does (``tfcnn.train.train_run``: the preset's epochs, learning-rate halvi
 stop, best-validation model, song-level vote) on a learnable data set (SynthBallroom by
 default), once with ``--sequential`` (the baseline), once fold-parallel, and with ``--amp``
 once more fold-parallel under AMP. It prints the wall-time ratios and the per-fold test
-accuracies side by side with a paired Wilcoxon test against the sequential run: the issue's
-"accuracies statistically the same".
+accuracies side by side with a paired Wilcoxon test against the sequential run (are the
+accuracies statistically the same?).
 
 About 10 minutes for ``time`` on a 2-core CPU (the sequential run is most of it). Run with
 ``python -m bench parity`` or ``python -m bench.parity --arch time --data data/synth-ballroom``.

@@ -42,8 +42,8 @@ HTK_MEL_FACTOR = 1127.01048
 HTK_MEL_BREAK_HZ = 700.0
 
 # Frames per FFT block in LogMel, by device type. On CPU, 256 frames (2 MiB of spectrum)
-# stay in cache; larger blocks measured up to 2.7x slower per clip (fresh pages on every
-# call). On a GPU, large blocks amortise kernel launches.
+# stay in cache; larger blocks are slower per clip (fresh pages on every call; see
+# `python -m bench frontend`). On a GPU, large blocks amortise kernel launches.
 _CHUNK_FRAMES: dict[str, int] = {"cpu": 256, "default": 1 << 15}
 
 
