@@ -160,7 +160,7 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
         Continue the run in ``out_dir``: complete folds (``result.json`` present) are kept,
         incomplete ones retrained. The configuration must match (else :class:`RunError`).
     progress : callable, optional
-        Called with every event written to ``progress.jsonl`` (dicts, see docs/design.md).
+        Called with every event written to ``progress.jsonl`` (dicts; the run-folder format of :mod:`tfcnn.runs`).
     sequential : bool
         Train folds one after another even where training them together pays.
 
