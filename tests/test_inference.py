@@ -20,7 +20,13 @@ from tfcnn.config import CLASSES, FRONT_END, PRESETS
 from tfcnn.errors import AudioError, CheckpointError, ConfigError
 from tfcnn.evaluate import song_vote
 from tfcnn.features import log_mel, to_patches
-from tfcnn.inference import default_checkpoint, patch_probabilities, predict, predict_features
+from tfcnn.inference import (
+    default_checkpoint,
+    patch_probabilities,
+    predict,
+    predict_features,
+    song_probabilities,
+)
 from tfcnn.locations import ENV_CHECKPOINTS_DIR
 from tfcnn.models import build_model
 
@@ -123,6 +129,21 @@ def test_patch_probabilities_batching_shapes_and_mode():
     assert patch_probabilities(model, np.zeros((0, 40, 80))).shape == (0, 8)
     with pytest.raises(ConfigError, match=r"got \(7, 2, 40, 80\)"):
         patch_probabilities(model, torch.zeros(7, 2, 40, 80))
+
+
+def test_song_probabilities_of_several_songs_equal_one_by_one(files):
+    ckpt = load_checkpoint(files["ckpt"])
+    specs = [log_mel(load_audio(files[k]), SAMPLE_RATE) for k in ("good", "stereo", "short")]
+    kw = dict(mean=-2.0, std=0.5, patch_frames=80)
+    together = song_probabilities(ckpt.model, specs, batch_size=3, **kw)
+    assert [p.shape[0] for p in together] == [s.shape[1] // 80 for s in specs]
+    assert together[2].shape == (0, 8)  # shorter than one patch: no rows, no error
+    for spec, probs in zip(specs, together):
+        alone, = song_probabilities(ckpt.model, [spec], **kw)
+        np.testing.assert_allclose(probs, alone, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(together[0], predict(files["good"], ckpt).patch_probs,
+                               rtol=1e-5, atol=1e-7)  # predict takes this path
+    assert song_probabilities(ckpt.model, [], **kw) == []
 
 
 def test_default_checkpoint(tmp_path, monkeypatch):

@@ -12,13 +12,17 @@ import pytest
 from tfcnn.atomic import write_json_atomic
 from tfcnn.errors import RunError
 from tfcnn.runs import (
+    RunFolder,
     append_event,
     complete_folds,
     fold_states,
     list_runs,
     read_progress,
     read_results,
+    read_run,
+    run_paths,
     run_status,
+    write_launch,
 )
 from tfcnn.table1 import format_table, table_row
 
@@ -145,3 +149,31 @@ def test_table_row_counts_the_folds_that_hit_the_epoch_cap(tmp_path):
     assert row["best_epoch_per_fold"] == [149, 40, 150]
     assert (row["max_epochs"], row["n_folds_capped"]) == (150, 2)
     assert "2/3 at 150" in format_table([row])
+
+
+def test_resume_cuts_a_torn_last_line_so_new_events_stay_readable(tmp_path):
+    config = {"arch": "time", "n_folds": 3, "seed": 0}
+    run = RunFolder.create(tmp_path / "r", config)
+    run.emit({"event": "fold_start", "fold": 0})
+    run.set_status("failed", error="killed")
+    with open(tmp_path / "r" / "progress.jsonl", "a") as fh:
+        fh.write('{"event": "epoch", "fo')  # the trainer died mid-line
+    again = RunFolder.reopen(tmp_path / "r", config)
+    again.emit({"event": "fold_start", "fold": 1})
+    assert [e["fold"] for e in read_progress(tmp_path / "r")] == [0, 1]
+    with pytest.raises(RunError, match="configuration differs"):
+        RunFolder.reopen(tmp_path / "r", {**config, "seed": 1})
+    with pytest.raises(RunError, match="not empty"):
+        RunFolder.create(tmp_path / "r", config)
+
+
+def test_read_run_of_a_launch_without_a_folder_yet(tmp_path):
+    run_dir = tmp_path / "20260101-000000-time-quick"
+    (tmp_path / ".launches" / run_dir.name).mkdir(parents=True)
+    write_launch(run_dir, {"pid": _dead_pid(), "arch": "time", "n_folds": 4})
+    run = read_run(run_dir)
+    assert (run.status, run.arch, run.n_folds) == ("failed", "time", 4)
+    assert run.error == "the training process ended before it started"
+    assert run_paths(tmp_path, launched=True) == [run_dir] and run_paths(tmp_path) == []
+    write_launch(run_dir, {"pid": os.getpid(), "arch": "time", "n_folds": 4})
+    assert read_run(run_dir).status == "starting"
