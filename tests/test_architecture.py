@@ -4,6 +4,8 @@ cross-module imports, small modules."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,3 +124,13 @@ def test_long_modules_say_why():
             if "Longer than" not in docstring:
                 long.append(f"{name} ({text.count(chr(10))} lines)")
     assert long == []
+
+
+def test_cli_parser_loads_no_torch():
+    """The commands keep torch off `python -m tfcnn --help` (their one lazy import)."""
+    code = ("import sys; from tfcnn.__main__ import build_parser; build_parser(); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
