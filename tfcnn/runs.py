@@ -18,6 +18,9 @@ Writing: :class:`RunFolder`, the one object a training run writes through (every
 atomically, events appended one line at a time). Reading: :func:`read_run` gives a
 :class:`Run`, one snapshot of everything a folder says; the smaller readers below it are safe
 to call while a trainer writes (a torn last line of ``progress.jsonl`` is skipped).
+
+Longer than 600 lines: the writer and every reader of the format live side by side, so a
+change to a file of the folder is made in one place.
 """
 
 from __future__ import annotations
