@@ -240,20 +240,53 @@ def _accuracies(values, what: str) -> np.ndarray:
     return x
 
 
-def _t_tests(mean: float, se: float, df: float, margin: float) -> tuple:
-    """(ci95, p two-sided, p TOST) of a t statistic ``mean / se`` with ``df`` d.o.f."""
+@dataclass(frozen=True)
+class CorrectedT:
+    """The corrected resampled t of a difference A − B (see :func:`corrected_t`)."""
+
+    mean_difference: float
+    std_error: float
+    df: float
+    ci95: tuple[float, float]
+    p_value: float  # two-sided, "no difference"
+    p_equivalence: float  # TOST, "|A − B| >= margin"
+
+
+def corrected_t(a: np.ndarray, b: np.ndarray, *, test_train_ratio: float, margin: float,
+                paired: bool) -> CorrectedT:
+    """Interval, p and equivalence p of A − B from the corrected resampled t.
+
+    Paired (``a``, ``b`` aligned fold by fold, shape (J,)): ``d = a − b``,
+    ``se² = (1/J + ρ) · var(d)``, ``df = J − 1``. Unpaired (shapes (n_a,), (n_b,)):
+    ``se² = (1/n_a + ρ) · var(a) + (1/n_b + ρ) · var(b)``, Welch–Satterthwaite ``df``.
+    ``ρ = test_train_ratio``, ``var`` with ddof 1. Inputs are checked by
+    :func:`compare_accuracies`; call that one.
+    """
     from scipy import stats  # ~1.5 s to import: kept off predict's path through song_vote
+
+    rho = float(test_train_ratio)
+    if paired:
+        d = a - b                                                    # (J,)
+        mean = float(d.mean())
+        se = math.sqrt((1.0 / d.size + rho) * float(d.var(ddof=1)))
+        df = float(d.size - 1)
+    else:
+        mean = float(a.mean() - b.mean())
+        va = (1.0 / a.size + rho) * float(a.var(ddof=1))
+        vb = (1.0 / b.size + rho) * float(b.var(ddof=1))
+        se = math.sqrt(va + vb)
+        df = (float((va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1)))
+              if va + vb > 0 else float(a.size + b.size - 2))
     if se == 0.0:
         # Every fold gave the same difference: no spread to test against.
-        p_t = 1.0 if mean == 0.0 else 0.0
-        return (mean, mean), p_t, 0.0 if abs(mean) < margin else 1.0
+        return CorrectedT(mean, 0.0, df, (mean, mean), 1.0 if mean == 0.0 else 0.0,
+                          0.0 if abs(mean) < margin else 1.0)
     t_crit = float(stats.t.ppf(1.0 - ALPHA / 2, df))
-    ci = (mean - t_crit * se, mean + t_crit * se)
-    p_t = float(2.0 * stats.t.sf(abs(mean) / se, df))
     # TOST: reject "difference <= -margin" and "difference >= +margin", both one-sided.
     p_lower = float(stats.t.sf((mean + margin) / se, df))
     p_upper = float(stats.t.cdf((mean - margin) / se, df))
-    return ci, p_t, max(p_lower, p_upper)
+    return CorrectedT(mean, se, df, (mean - t_crit * se, mean + t_crit * se),
+                      float(2.0 * stats.t.sf(abs(mean) / se, df)), max(p_lower, p_upper))
 
 
 def verdict_of(ci95: tuple[float, float], equivalent: bool, margin: float) -> str:
@@ -323,44 +356,36 @@ def compare_accuracies(a, b, *, test_train_ratio: float, margin: float = DEFAULT
             and test_train_ratio > 0):
         raise ConfigError(f"test_train_ratio must be a positive number, got "
                           f"{test_train_ratio!r}")
-    rho = float(test_train_ratio)
     notes = list(notes)
+    if paired and a.shape != b.shape:
+        raise ConfigError(f"a paired comparison needs the same folds on both sides, got "
+                          f"{a.size} and {b.size} folds")
+    t = corrected_t(a, b, test_train_ratio=test_train_ratio, margin=float(margin),
+                    paired=paired)
     if paired:
-        if a.shape != b.shape:
-            raise ConfigError(f"a paired comparison needs the same folds on both sides, got "
-                              f"{a.size} and {b.size} folds")
-        d = a - b                                                    # (J,)
-        n = d.size
-        mean = float(d.mean())
-        se = math.sqrt((1.0 / n + rho) * float(d.var(ddof=1)))
-        df = float(n - 1)
         rank_test = "Wilcoxon signed-rank"
+        d = a - b
         if np.all(d == 0):
             p_rank = None
             notes.append("the two runs have identical per-fold accuracies")
         else:
+            # exact where there are no ties or zeros, else a permutation p (scipy's "auto")
             p_rank = float(stats.wilcoxon(d).pvalue)
-        if n < MIN_WILCOXON_FOLDS:
-            notes.append(f"only {n} paired folds: the Wilcoxon test cannot reach p < 0.05 "
-                         f"with fewer than {MIN_WILCOXON_FOLDS}")
+        if d.size < MIN_WILCOXON_FOLDS:
+            notes.append(f"only {d.size} paired folds: the Wilcoxon test cannot reach "
+                         f"p < 0.05 with fewer than {MIN_WILCOXON_FOLDS}")
     else:
-        mean = float(a.mean() - b.mean())
-        va = (1.0 / a.size + rho) * float(a.var(ddof=1))
-        vb = (1.0 / b.size + rho) * float(b.var(ddof=1))
-        se = math.sqrt(va + vb)
-        df = (float((va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1)))
-              if va + vb > 0 else float(a.size + b.size - 2))
         rank_test = "Wilcoxon rank-sum (Mann-Whitney U)"
         p_rank = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
-    ci, p_t, p_eq = _t_tests(mean, se, df, float(margin))
-    equivalent = p_eq < ALPHA
+    equivalent = t.p_equivalence < ALPHA
     return Comparison(
         runs=(str(labels[0]), str(labels[1])), paired=bool(paired),
-        n_folds=(int(a.size), int(b.size)), mean_difference=mean,
-        ci95=(float(ci[0]), float(ci[1])), std_error=se, df=df, p_corrected_t=p_t,
-        p_equivalence=p_eq, margin=float(margin), equivalent=equivalent, p_wilcoxon=p_rank,
-        rank_test=rank_test, test_train_ratio=rho,
-        verdict=verdict_of(ci, equivalent, float(margin)), notes=tuple(notes),
+        n_folds=(int(a.size), int(b.size)), mean_difference=t.mean_difference,
+        ci95=(float(t.ci95[0]), float(t.ci95[1])), std_error=t.std_error, df=t.df,
+        p_corrected_t=t.p_value, p_equivalence=t.p_equivalence, margin=float(margin),
+        equivalent=equivalent, p_wilcoxon=p_rank, rank_test=rank_test,
+        test_train_ratio=float(test_train_ratio),
+        verdict=verdict_of(t.ci95, equivalent, float(margin)), notes=tuple(notes),
     )
 
 

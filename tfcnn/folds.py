@@ -28,7 +28,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import KFold
 
 from tfcnn.errors import ConfigError
 
@@ -212,6 +211,9 @@ def make_folds(labels, groups=None, n_folds: int = 10, seed: int = 0,
 
 def _paper_folds(n: int, n_folds: int, seed: int) -> list[Fold]:
     """Unstratified K-fold over shuffled songs, as the original code."""
+    # sklearn takes seconds to import; only this protocol needs it (not the fingerprints)
+    from sklearn.model_selection import KFold
+
     if n_folds > n:
         raise ConfigError(f"n_folds={n_folds} exceeds the {n} tracks to split")
     cv = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
