@@ -413,6 +413,8 @@ def test_cli_bad_arguments_give_one_error_line(folder_dataset, tmp_path, capsys,
 def test_one_class_data_set_is_refused(tmp_path, folder_dataset, capsys):
     import shutil
 
+    from tfcnn.__main__ import main
+
     one = tmp_path / "one-class"
     shutil.copytree(folder_dataset / "Jive", one / "Jive")
     assert main(["train", str(one), "--arch", "time", "--out", str(tmp_path / "run")]) == 2
