@@ -17,7 +17,7 @@ import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
 from tfcnn import appstate
-from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
+from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1, PRESETS
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 44100
@@ -42,7 +42,9 @@ def checkpoints(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("checkpoints")
     save_checkpoint(folder / "synth-time.safetensors", build_model("time", len(CLASSES)),
-                    classes=CLASSES, norm_mean=0.0, norm_std=1.0, front_end=FRONT_END)
+                    classes=CLASSES, norm_mean=0.0, norm_std=1.0, front_end=FRONT_END,
+                    train_config=PRESETS["quick"], metrics={"accuracy": 50.0, "n_tracks": 2},
+                    extra={"fold": 0, "protocol": "clean", "trained_on": "trained on tiny"})
     rng = np.random.default_rng(0)
     table = {"runs": {
         arch: {"arch": arch, "n_params": row.params, "classes": list(CLASSES),
@@ -183,6 +185,10 @@ def test_predict_a_wav_shows_prediction(predict_page, tmp_path):
     (success,) = at.success
     predicted = at.metric[0].value
     assert predicted in CLASSES and predicted in success.value
+    # beside the prediction (not in a tooltip): what the model was trained on
+    (model,) = at.info
+    assert model.value == ("Model: time model trained on tiny; protocol clean, preset quick; "
+                           "fold 0 test accuracy 50.00 % on its 2 held-out test songs")
     assert at.metric[1].value == "2 / 2" or at.metric[1].value.endswith("/ 2")
     assert len(at.get("plotly_chart")) == 3
 
