@@ -152,6 +152,35 @@ def test_corrected_interval_covers_on_accuracies_rounded_to_whole_songs():
     assert np.mean(covered) >= 0.93
 
 
+def test_corrected_interval_covers_in_a_real_cross_validation():
+    """Two nearest-centroid classifiers on disjoint but equally informative feature sets,
+    cross-validated on the same 10 folds of a fresh data set each time: their true
+    difference is 0 by symmetry, and the folds share training songs as in a real run."""
+    from tfcnn.folds import make_folds
+
+    rng = np.random.default_rng(5)
+    labels = np.repeat([0, 1], 100)
+    folds = make_folds(labels, n_folds=10, seed=0)
+    ratio = np.mean([f.test.size for f in folds]) / np.mean([f.train.size for f in folds])
+
+    def accuracy(x, features, fold):
+        train, test = x[fold.train][:, features], x[fold.test][:, features]
+        y = labels[fold.train]
+        c0, c1 = train[y == 0].mean(axis=0), train[y == 1].mean(axis=0)
+        pred = np.sum((test - c1) ** 2, axis=1) < np.sum((test - c0) ** 2, axis=1)
+        return 100.0 * np.mean(pred == labels[fold.test])
+
+    covered = []
+    for _ in range(200):
+        x = rng.normal(0.0, 1.0, (labels.size, 6)) + 0.35 * labels[:, None]  # (songs, features)
+        a = np.array([accuracy(x, [0, 1, 2], f) for f in folds])
+        b = np.array([accuracy(x, [3, 4, 5], f) for f in folds])
+        c = corrected_t(a, b, test_train_ratio=ratio, margin=2.0, paired=True)
+        covered.append(c.ci95[0] <= 0.0 <= c.ci95[1])
+    assert ratio == pytest.approx(1 / 8)
+    assert np.mean(covered) >= 0.93
+
+
 def test_unpaired_interval_covers_a_null_difference():
     rng = np.random.default_rng(2)
     rho = RATIO / (1 + RATIO)
