@@ -392,7 +392,9 @@ def compare_accuracies(a, b, *, test_train_ratio: float, margin: float = DEFAULT
 def format_comparison(c: Comparison) -> str:
     """A :class:`Comparison` as a few lines of text (the CLI's output)."""
     def p(value):
-        return "—" if value is None else f"{value:.4f}"
+        if value is None:
+            return "—"
+        return f"{value:.4f}" if value >= 1e-4 else f"{value:.1e}"
 
     kind = ("paired over folds that tested the same songs" if c.paired
             else "unpaired (folds not matched)")
