@@ -29,12 +29,12 @@ from tfcnn.checkpoint import save_checkpoint
 from tfcnn.config import ARCHS, FRONT_END, PROTOCOLS, TIMEFREQ_INIT, TrainConfig
 from tfcnn.config import preset as get_preset
 from tfcnn.config import training_stages
-from tfcnn.datasets import Dataset, load_dataset
+from tfcnn.datasets import Dataset, load_dataset, require_two_classes
 from tfcnn.device import select_device
 from tfcnn.errors import ConfigError, RunError, TfcnnError
 from tfcnn.evaluate import fold_metrics, summarise
 from tfcnn.fold_training import EVAL_BATCH_SIZE, FoldData, FoldTraining, fold_seed, train_fold
-from tfcnn.folds import Fold, make_folds
+from tfcnn.folds import Fold, assignment_fingerprint, fold_fingerprint, make_folds, song_keys
 from tfcnn.inference import song_probabilities
 from tfcnn.models import build_model, count_parameters, init_timefreq_from, stage_params
 from tfcnn.parallel import stacking_pays, train_folds_parallel
@@ -121,6 +121,11 @@ class _Training:
     def n_classes(self) -> int:
         return len(self.dataset.classes)
 
+    @property
+    def song_keys(self) -> list[str]:
+        """Each track's identity for fold fingerprints (:func:`tfcnn.folds.song_keys`)."""
+        return song_keys(self.track_ids, self.dataset.tracks["dance"])
+
 
 def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=None,
               preset: str = "quick", protocol: str = "clean", device: str = "auto",
@@ -192,6 +197,7 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
     folds_wanted = _parse_only_folds(only_folds, n_folds)
     dev = select_device(device)
     dataset = load_dataset(data_dir)
+    require_two_classes(dataset)
     probe = build_model(arch, len(dataset.classes), **dict(arch_params or {}))
     arch_params = json.loads(json.dumps(probe.arch_params))  # resolved, JSON types
     n_params = count_parameters(probe)
@@ -227,6 +233,7 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
                 folds = make_folds(training.labels,
                                    groups=dataset.tracks["replica_group"].tolist(),
                                    n_folds=n_folds, seed=seed, protocol=protocol)
+                assignment = assignment_fingerprint(folds, training.song_keys)
                 done = set(run.complete_folds())
                 pending = [folds[k] for k in folds_wanted if k not in done]
                 stacked = (not sequential and len(pending) > 1
@@ -239,7 +246,7 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
                     for fold in pending:
                         _train_folds(training, [fold], stacked=False)
                 results = _write_results(training, n_params=n_params, preset=preset,
-                                         n_folds=n_folds)
+                                         n_folds=n_folds, assignment=assignment)
             except KeyboardInterrupt:
                 raise RunCancelled("run cancelled (interrupted)") from None
     except RunCancelled as exc:
@@ -362,6 +369,7 @@ def _finish_fold(t: _Training, fold: Fold, model: torch.nn.Module, outcome: Fold
         "n_val_tracks": int(fold.val.size),
         "n_test_tracks": int(tracks.size),
         "test_track_ids": test_ids,
+        "test_fingerprint": fold_fingerprint(fold, t.song_keys),
         "epochs": len(outcome.history),
         "stage_best_epochs": stages,
         "seconds": seconds,
@@ -371,8 +379,14 @@ def _finish_fold(t: _Training, fold: Fold, model: torch.nn.Module, outcome: Fold
                 "best_epoch": outcome.best_epoch, "seconds": seconds})
 
 
-def _write_results(t: _Training, *, n_params: int, preset: str, n_folds: int) -> dict:
-    """``results.json`` over the run's complete folds (all of them once the run is done)."""
+def _write_results(t: _Training, *, n_params: int, preset: str, n_folds: int,
+                   assignment: str) -> dict:
+    """``results.json`` over the run's complete folds (all of them once the run is done).
+
+    Beside the summary it lists, per complete fold (aligned with ``folds``), the test-song
+    fingerprint and the train/test song counts, and the fingerprint of the whole fold
+    assignment: what ``compare`` needs to pair two runs' folds.
+    """
     done = t.run.complete_folds()
     fold_results = t.run.fold_results()
     summary = summarise(fold_results) if fold_results else {}
@@ -389,6 +403,10 @@ def _write_results(t: _Training, *, n_params: int, preset: str, n_folds: int) ->
         "n_folds": n_folds,
         "folds": done,
         "complete": len(done) == n_folds,
+        "assignment_fingerprint": assignment,
+        "fold_fingerprints": [r.get("test_fingerprint") for r in fold_results],
+        "n_train_tracks": [r.get("n_train_tracks") for r in fold_results],
+        "n_test_tracks": [r.get("n_test_tracks") for r in fold_results],
         **summary,
         "wall_s": t.run.wall_s(),
         "device": str(t.device),

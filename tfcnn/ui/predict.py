@@ -12,7 +12,7 @@ import numpy as np
 import soundfile as sf
 import streamlit as st
 
-from tfcnn.audio import load_audio, require_patch
+from tfcnn.audio import load_audio, require_patch, require_sound
 from tfcnn.checkpoint import Checkpoint, load_checkpoint
 from tfcnn.config import FRONT_END, FrontEnd
 from tfcnn.errors import AudioError
@@ -24,8 +24,6 @@ from tfcnn.runs import FOLD_MODEL_FILE, fold_dir, list_runs
 #: Upload limits stated in the Predict page (server.maxUploadSize in .streamlit/config.toml).
 MAX_UPLOAD_MB = 20
 MAX_DURATION_S = 600.0
-#: Peak amplitude below which a signal counts as silent (-100 dBFS).
-SILENCE_PEAK = 1e-5
 
 AUDIO_TYPES: tuple[str, ...] = ("wav", "flac", "ogg", "mp3", "opus")
 
@@ -103,8 +101,7 @@ def check_audio(y: np.ndarray, *, name: str, front_end: FrontEnd = FRONT_END) ->
         raise AudioError(f"{name}: audio is {seconds / 60:.1f} min long; the limit is "
                          f"{MAX_DURATION_S / 60:.0f} min")
     require_patch(y, front_end=front_end, name=name)
-    if float(np.max(np.abs(y))) < SILENCE_PEAK:
-        raise AudioError(f"{name}: audio is silent (peak below -100 dBFS); nothing to classify")
+    require_sound(y, name=name)
 
 
 def predict_bytes(data: bytes, *, name: str, checkpoint_path: str | os.PathLike
