@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tfcnn.audio import load_audio, require_patch
+from tfcnn.audio import iter_audio
 from tfcnn.checkpoint import Checkpoint, load_checkpoint
 from tfcnn.errors import AudioError, CheckpointError, ConfigError
 from tfcnn.evaluate import song_vote
-from tfcnn.features import log_mel, to_patches
+from tfcnn.features import log_mel_stream, to_patches
 from tfcnn.models import ARCHITECTURES
 
 #: Where the shipped models live: ``<repo>/checkpoints/synth-<arch>.safetensors``.
@@ -225,9 +225,9 @@ def predict(source, checkpoint=None, *, name: str | None = None, device="cpu") -
     ckpt = _as_checkpoint(checkpoint, device)
     fe = ckpt.front_end
     label = _label(source, name)
-    y = load_audio(source, sample_rate=fe.sample_rate, name=label)   # (n_samples,)
-    require_patch(y, front_end=fe, name=label)
-    spec = log_mel(y, fe.sample_rate, front_end=fe, device=device)  # (n_mels, T)
+    # Decoded and transformed block by block: memory stays bounded for hours of audio.
+    blocks = iter_audio(source, sample_rate=fe.sample_rate, name=label)
+    spec = log_mel_stream(blocks, front_end=fe, device=device)  # (n_mels, T)
     return predict_features(spec, ckpt, name=label, device=device)
 
 
