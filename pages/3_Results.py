@@ -7,8 +7,10 @@ import streamlit as st
 from tfcnn import appstate, plots
 from tfcnn.evaluate import paired_test
 from tfcnn.errors import TfcnnError
+from tfcnn.ui import access
 
 st.set_page_config(page_title="tfcnn · Results", page_icon="📊", layout="wide")
+access.require_access()
 st.title("Results (Table 1)")
 appstate.data_sidebar()
 

@@ -8,6 +8,7 @@ nothing of the repository's data, runs or shipped models is read or written.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tfcnn import appstate
 from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
 from tfcnn.evaluate import paired_test
 from tfcnn.errors import ConfigError
+from tfcnn.paths import ENV_ALLOWED_ROOTS, REFUSED
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 44100
@@ -63,6 +65,9 @@ def app_env(tiny_synth, checkpoints, tmp_path, monkeypatch) -> dict[str, Path]:
     monkeypatch.setenv(appstate.ENV_DATA_DIR, str(tiny_synth))
     monkeypatch.setenv(appstate.ENV_RUNS_DIR, str(runs))
     monkeypatch.setenv(appstate.ENV_CHECKPOINTS_DIR, str(checkpoints))
+    monkeypatch.setenv(ENV_ALLOWED_ROOTS, str(tmp_path))  # the tests' own audio files
+    monkeypatch.delenv("TFCNN_APP_PASSWORD", raising=False)
+    monkeypatch.delenv("TFCNN_MAX_RUNS", raising=False)
     return {"data": tiny_synth, "runs": runs, "checkpoints": checkpoints, "tmp": tmp_path}
 
 
@@ -93,17 +98,38 @@ def test_home_shows_architectures_and_active_data_set(app_env):
         name: row.params for name, row in PAPER_TABLE1.items()}
 
 
-def test_data_choice_persists_and_bad_folder_is_an_error(app_env, tmp_path):
+def test_data_choice_is_per_session_and_outside_folders_are_refused(app_env, tmp_path):
     at = page("app.py").run()
     at.sidebar.radio[0].set_value("folder").run()
-    at.sidebar.text_input[0].set_value(str(tmp_path / "nowhere")).run()
+    at.sidebar.text_input[0].set_value("/etc").run()
     no_exception(at)
-    assert any("nowhere" in e.value for e in at.error)
-    # A new session (another page, or after a restart) starts from the saved choice.
-    other = page("pages/1_Data.py").run()
-    assert other.sidebar.radio[0].value == "folder"
-    assert other.sidebar.text_input[0].value == str(tmp_path / "nowhere")
-    assert any("nowhere" in e.value for e in other.error)
+    (error,) = at.error
+    assert error.value == REFUSED and "/etc" not in error.value
+    # A missing folder inside the allowed roots gets the very same answer.
+    at.sidebar.text_input[0].set_value(str(tmp_path / "nowhere")).run()
+    assert [e.value for e in at.error] == [REFUSED]
+    # Another session (another user) starts from the operator's default, not from this one.
+    other = page("app.py").run()
+    assert other.sidebar.radio[0].value == "synth"
+    assert not other.error and other.metric[0].value == "SynthBallroom"
+    assert not (app_env["runs"] / ".app-settings.json").exists()
+
+
+def test_folder_field_keeps_every_edit(app_env, folder_dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV_ALLOWED_ROOTS, os.pathsep.join([str(tmp_path),
+                                                           str(folder_dataset)]))
+    at = page("app.py").run()
+    at.sidebar.radio[0].set_value("folder").run()
+    at.sidebar.text_input[0].set_value(str(tmp_path / "first")).run()
+    assert at.sidebar.text_input[0].value == str(tmp_path / "first")
+    at.sidebar.text_input[0].set_value(str(folder_dataset)).run()  # the second edit sticks
+    no_exception(at)
+    assert at.sidebar.text_input[0].value == str(folder_dataset)
+    assert not at.error and at.metric[0].value == folder_dataset.name
+    # ... and survives a page switch within the session
+    at.switch_page("pages/1_Data.py").run()
+    no_exception(at)
+    assert at.sidebar.text_input[0].value == str(folder_dataset)
 
 
 def test_data_page_plots_and_builds_the_cache(app_env):

@@ -22,6 +22,7 @@ from tfcnn.errors import AudioError, CheckpointError, ConfigError
 from tfcnn.evaluate import song_vote
 from tfcnn.features import log_mel_stream, to_patches
 from tfcnn.models import ARCHITECTURES
+from tfcnn.paths import display
 
 #: Where the shipped models live: ``<repo>/checkpoints/synth-<arch>.safetensors``.
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -144,7 +145,7 @@ def _label(source, name: str | None) -> str | None:
     if name is not None:
         return str(name)
     if isinstance(source, (str, os.PathLike)):
-        return str(source)
+        return display(source)
     return getattr(source, "name", None)
 
 

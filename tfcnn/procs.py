@@ -9,8 +9,10 @@ when it launches a run and compares them again before sending any signal.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -135,3 +137,23 @@ def signal_run(run_dir: str | os.PathLike, *, recorded: ProcessIdentity | None,
         return GONE
     return SIGNALLED
 
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Ask the kernel to send ``sig`` to this process when its parent exits (Linux only).
+
+    Worker processes call this first, so a parent killed hard (``kill -9``) or one that
+    exits on SIGTERM leaves no orphan behind. Elsewhere it does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent is already gone: the request came too late
+        os.kill(os.getpid(), sig)
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>

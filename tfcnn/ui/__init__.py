@@ -1,0 +1,1 @@
+"""The Streamlit layer of the app (the only package that imports streamlit)."""
