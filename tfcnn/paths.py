@@ -126,10 +126,11 @@ def read_confined_file(path: str | os.PathLike, roots: Iterable[Path], *,
         fd = os.open(resolved, flags)
     except (OSError, ValueError):
         raise AccessError(REFUSED) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise AccessError(REFUSED)
     with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise AccessError(REFUSED)
         if info.st_size > max_bytes:
             raise AccessError(f"{display(path)}: file is {info.st_size / 2**20:.1f} MB; the "
                               f"limit is {max_bytes / 2**20:.0f} MB")
