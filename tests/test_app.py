@@ -263,6 +263,30 @@ def test_train_launches_a_run_and_shows_it_finishing(app_env):
     assert f"run {run_dir.name} (time) fold 0" in predict.sidebar.selectbox[0].options
 
 
+def test_train_runs_one_at_a_time_and_queues_the_rest(app_env):
+    at = page("pages/2_Train.py").run()
+    at.sidebar.multiselect[0].set_value(["time", "frequency"])
+    inputs = {n.label: n for n in at.sidebar.number_input}
+    inputs["Folds"].set_value(2)
+    inputs["Max epochs (0 = preset's)"].set_value(1)
+    at.sidebar.button[0].click().run()
+    no_exception(at)
+    states = run_states(at)
+    assert states.count("`queued`") == 1, states  # the default cap: one run at a time
+    assert any("Waiting for a free training slot" in c.value for c in at.caption)
+    states = poll(at, until="`finished`", timeout_s=180)
+    deadline = time.monotonic() + 180
+    while states.count("`finished`") < 2:
+        assert "`failed`" not in states and time.monotonic() < deadline, states
+        time.sleep(1.0)
+        at.run()
+        states = run_states(at)
+    records = [json.loads(p.read_text())
+               for p in (app_env["runs"] / ".launches").glob("*/launch.json")]
+    assert sorted(r["state"] for r in records) == ["started", "started"]
+    assert all(r["process"]["start_ticks"] > 0 for r in records)
+
+
 def test_train_cancel_stops_the_subprocess(app_env):
     at = page("pages/2_Train.py").run()
     at.sidebar.multiselect[0].set_value(["blackbox"])
