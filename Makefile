@@ -8,7 +8,7 @@ PORT ?= 8501
 # TFCNN_APP_PASSWORD (see README "Exposing the app").
 HOST ?= 127.0.0.1
 
-.PHONY: run test venv data bench checkpoints table1 clean
+.PHONY: run test venv test-deps data bench checkpoints table1 clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,13 +17,20 @@ $(BIN)/.installed: requirements.txt
 
 venv: $(BIN)/.installed
 
+# Test-only packages (Essentia, the original front end's library); `make run` does not need them.
+$(BIN)/.test-installed: $(BIN)/.installed requirements-test.txt
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+test-deps: $(BIN)/.test-installed
+
 data: venv
 	test -f $(DATA)/metadata.csv || $(BIN)/python -m tfcnn synth $(DATA)
 
 run: data
 	TFCNN_DATA_DIR=$(abspath $(DATA)) $(BIN)/python -m tfcnn.ui.serve --host $(HOST) --port $(PORT)
 
-test: venv
+test: test-deps
 	$(BIN)/python tests/ensure_chromium.py
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q --durations=15 tests
 

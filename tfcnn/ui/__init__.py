@@ -1,1 +1,2 @@
-"""The Streamlit layer of the app (the only package that imports streamlit)."""
+"""The Streamlit layer: views the pages compose and the access gate (the only package besides
+``appstate`` that imports streamlit)."""
