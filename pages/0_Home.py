@@ -3,11 +3,13 @@
 import streamlit as st
 
 from tfcnn.synth import WHAT_SYNTH_SHOWS
+from tfcnn.ui import access
 from tfcnn.ui.architectures import TIMEFREQ_DOT, architecture_table
 from tfcnn.ui.data_views import cache_progress, class_counts
 from tfcnn.ui.pages import PAGES
 from tfcnn.ui.sidebar import active_dataset
 
+access.require_access()
 st.title("Musically motivated CNNs for Ballroom dance classification")
 st.markdown(
     "A reproduction of Pons, Lidy & Serra (2016), *Experimenting with musically motivated "

@@ -4,8 +4,9 @@ import streamlit as st
 
 from tfcnn import plots
 from tfcnn.errors import TfcnnError
-from tfcnn.ui import data_views, sidebar
+from tfcnn.ui import access, data_views, sidebar
 
+access.require_access()
 st.title("Data")
 
 dataset = sidebar.active_dataset()

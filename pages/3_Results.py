@@ -7,8 +7,9 @@ import streamlit as st
 from tfcnn import locations, plots
 from tfcnn.errors import TfcnnError
 from tfcnn.synth import WHAT_SYNTH_SHOWS
-from tfcnn.ui import compare_view, results, run_control, sidebar
+from tfcnn.ui import access, compare_view, results, run_control, sidebar
 
+access.require_access()
 st.title("Results (Table 1)")
 sidebar.data_sidebar()
 

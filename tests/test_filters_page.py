@@ -124,9 +124,10 @@ def page_env(tmp_path, monkeypatch) -> Path:
 def filters_page() -> AppTest:
     """The app with the Filters page selected, as after a click on its sidebar link.
 
-    (The sidebar's ``st.page_link``s need the app's entry point, so the page is not run alone.)
+    (Pages run through the app's entry point, ``st.navigation``, not alone.)
     """
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT_S)
+    at.run()  # the entry point registers the pages (st.navigation) before one is chosen
     at.switch_page(PAGE)
     return at
 

@@ -11,7 +11,10 @@ import pytest
 
 from tfcnn.atomic import write_json_atomic
 from tfcnn.errors import RunError
+from tfcnn.procs import identify
 from tfcnn.runs import (
+    QUEUED,
+    STARTED,
     RunFolder,
     append_event,
     complete_folds,
@@ -170,10 +173,14 @@ def test_resume_cuts_a_torn_last_line_so_new_events_stay_readable(tmp_path):
 def test_read_run_of_a_launch_without_a_folder_yet(tmp_path):
     run_dir = tmp_path / "20260101-000000-time-quick"
     (tmp_path / ".launches" / run_dir.name).mkdir(parents=True)
-    write_launch(run_dir, {"pid": _dead_pid(), "arch": "time", "n_folds": 4})
+    write_launch(run_dir, {"state": QUEUED, "arch": "time", "n_folds": 4})
     run = read_run(run_dir)
-    assert (run.status, run.arch, run.n_folds) == ("failed", "time", 4)
-    assert run.error == "the training process ended before it started"
+    assert (run.status, run.arch, run.n_folds) == ("queued", "time", 4)
     assert run_paths(tmp_path, launched=True) == [run_dir] and run_paths(tmp_path) == []
-    write_launch(run_dir, {"pid": os.getpid(), "arch": "time", "n_folds": 4})
+    write_launch(run_dir, {"state": STARTED, "arch": "time", "n_folds": 4,
+                           "process": identify(os.getpid()).to_dict()})
     assert read_run(run_dir).status == "starting"
+    write_launch(run_dir, {"state": STARTED, "arch": "time", "n_folds": 4, "process": None})
+    run = read_run(run_dir)
+    assert run.status == "failed"
+    assert run.error == "the training process ended before it started"

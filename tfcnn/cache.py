@@ -35,6 +35,7 @@ import torch
 
 from tfcnn.atomic import atomic_path, write_bytes_atomic
 from tfcnn.audio import load_audio
+from tfcnn.procs import die_with_parent
 from tfcnn.config import FRONT_END, FrontEnd
 from tfcnn.datasets import Dataset
 from tfcnn.errors import AudioError, ConfigError
@@ -180,6 +181,8 @@ def compute_spec(path: str | os.PathLike, *, front_end: FrontEnd = FRONT_END) ->
 
 
 def _init_worker() -> None:
+    # A worker must not outlive the process that waits for its results.
+    die_with_parent()
     # Each worker process owns one core: torch's own thread pool would oversubscribe them.
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)

@@ -17,8 +17,10 @@ ENV_DATA_DIR = "TFCNN_DATA_DIR"
 ENV_RUNS_DIR = "TFCNN_RUNS_DIR"
 ENV_CHECKPOINTS_DIR = "TFCNN_CHECKPOINTS_DIR"
 
+#: The project's data folder (always an allowed root of :mod:`tfcnn.paths`).
+DATA_DIR = REPO_ROOT / "data"
 #: Where ``make data`` / ``make run`` generate the embedded SynthBallroom.
-DEFAULT_DATA_DIR = REPO_ROOT / "data" / "synth-ballroom"
+DEFAULT_DATA_DIR = DATA_DIR / "synth-ballroom"
 #: Where training runs go.
 DEFAULT_RUNS_DIR = REPO_ROOT / "runs"
 #: The shipped models and Table 1 (``make checkpoints``).

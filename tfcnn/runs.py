@@ -39,6 +39,7 @@ import pandas as pd
 from tfcnn.atomic import write_json_atomic
 from tfcnn.config import training_stages
 from tfcnn.errors import RunError
+from tfcnn.procs import ProcessIdentity, identify, is_alive
 
 #: The states :func:`run_status` can return.
 RUN_STATES: tuple[str, ...] = ("running", "finished", "failed", "cancelled", "interrupted")
@@ -53,6 +54,9 @@ FOLD_MODEL_FILE = "model.safetensors"
 LAUNCHES_DIR = ".launches"
 LAUNCH_FILE = "launch.json"
 LOG_FILE = "log.txt"
+#: A launch record's ``state``: waiting for a slot, its trainer started, cancelled while
+#: waiting (:mod:`tfcnn.launches` moves a record through them).
+QUEUED, STARTED, WITHDRAWN = "queued", "started", "withdrawn"
 
 #: config.json keys that must agree for ``--resume`` (device, code version may change).
 RESUME_KEYS: tuple[str, ...] = ("data", "arch", "arch_params", "train_config", "protocol",
@@ -212,17 +216,24 @@ class RunFolder:
 
 
 def write_launch(run_dir: str | os.PathLike, record: dict) -> None:
-    """The app's launch record of ``run_dir`` (command, pid, ...), in :func:`launch_dir`."""
+    """The app's launch record of ``run_dir`` (state, command, process, ...), written
+    atomically in :func:`launch_dir`."""
     write_json_atomic(launch_dir(run_dir) / LAUNCH_FILE, record)
 
 
-def read_launch(run_dir: str | os.PathLike) -> dict:
-    """The launch record of ``run_dir``; ``{}`` when the app did not start it."""
+def read_launch(run_dir: str | os.PathLike) -> dict | None:
+    """The launch record of a run, or None (absent, unreadable or not a JSON object)."""
     try:
-        record = json.loads((launch_dir(run_dir) / LAUNCH_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return record if isinstance(record, dict) else {}
+        record = json.loads((launch_dir(run_dir) / LAUNCH_FILE).read_bytes())
+    except (OSError, ValueError):  # ValueError: bad JSON or bytes that are not UTF-8
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def running_identity(record: dict) -> ProcessIdentity | None:
+    """The recorded trainer identity of a started launch, when that process still runs."""
+    identity = ProcessIdentity.from_dict(record.get("process"))
+    return identity if is_alive(identity) else None
 
 
 # --------------------------------------------------------------------------- reading
@@ -234,10 +245,15 @@ def _read_json(path: Path) -> dict | None:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError as exc:
+        raise RunError(f"{path}: not UTF-8 text (byte {exc.start}); not a run record") from None
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RunError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise RunError(f"{path}: not a JSON object")
+    return value
 
 
 def _require_run_dir(run_dir: str | os.PathLike) -> Path:
@@ -269,7 +285,7 @@ def read_progress(run_dir: str | os.PathLike) -> list[dict]:
     """
     path = _require_run_dir(run_dir) / PROGRESS_FILE
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return []
     events = []
@@ -309,22 +325,8 @@ def complete_folds(run_dir: str | os.PathLike) -> list[int]:
 
 def pid_alive(pid) -> bool:
     """Whether process ``pid`` runs (exists and is not a zombie)."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    except OSError:
-        return False
-    # A zombie (exited, not yet reaped by its parent) is not running any more.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+    return isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 \
+        and identify(pid) is not None
 
 
 def run_status(run_dir: str | os.PathLike) -> str:
@@ -400,9 +402,9 @@ class Run:
     ----------
     path : Path
     status : str
-        One of :data:`RUN_STATES`, or ``starting`` for a run the app launched whose trainer
-        has not written its config yet; a run the app cancelled reads ``cancelled`` even
-        when its trainer died before saying so.
+        One of :data:`RUN_STATES`; for a run the app launched whose trainer has not written
+        its config yet, ``queued`` (waiting for a slot) or ``starting``; a run the app
+        cancelled reads ``cancelled`` even when its trainer died before saying so.
     config, results, launch : dict
         ``config.json``, ``results.json`` and the launch record (``{}`` when absent).
     status_record : dict
@@ -542,19 +544,24 @@ def read_run(run_dir: str | os.PathLike) -> Run:
     Raises :class:`RunError` when ``run_dir`` is neither a run folder nor a launched run.
     """
     path = Path(run_dir)
-    launch = read_launch(path)
+    launch = read_launch(path) or {}
     try:
         config = read_config(path)
     except RunError:
-        if not launch:
-            raise
+        if not launch or (path / CONFIG_FILE).exists():
+            raise  # not a run, or a damaged one: the caller reports it
         config = {}
     exists = path.is_dir()
     events = tuple(read_progress(path)) if exists else ()
     record = (read_status(path) or {}) if config else {}
     error = None
     if not config:
-        status = "starting" if pid_alive(launch.get("pid")) else "failed"
+        if launch.get("state") in (QUEUED, WITHDRAWN):
+            status = "queued" if launch["state"] == QUEUED else "cancelled"
+        elif running_identity(launch) is not None:
+            status = "starting"
+        else:
+            status = "failed"
         if status == "failed":
             error = log_tail(path, lines=3) or "the training process ended before it started"
     else:

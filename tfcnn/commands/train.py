@@ -11,7 +11,7 @@ from datetime import datetime
 
 from tqdm import tqdm
 
-from tfcnn.config import ARCHS, PRESETS, PROTOCOLS
+from tfcnn.config import ARCHS, PRESETS, PROTOCOLS, preset
 from tfcnn.errors import ConfigError
 from tfcnn.locations import runs_root
 
@@ -140,13 +140,14 @@ class ProgressBars:
 
 
 def run(args) -> int:
+    # Bad numbers fail here, in milliseconds, before torch loads or a run folder exists.
+    preset(args.preset).with_overrides(max_epochs=args.epochs, lr=args.lr,
+                                       batch_size=args.batch_size)
     # torch and the training stack load only when the command runs: `--help` stays fast.
     import torch
 
     from tfcnn.train import RunCancelled, train_run
 
-    if args.preset not in PRESETS:
-        raise ConfigError(f"unknown preset {args.preset!r}; valid presets: {', '.join(PRESETS)}")
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads must be >= 1, got {args.threads}")

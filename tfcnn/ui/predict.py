@@ -12,6 +12,7 @@ import numpy as np
 import soundfile as sf
 import streamlit as st
 
+from tfcnn import paths
 from tfcnn.audio import load_audio, require_patch, require_sound
 from tfcnn.checkpoint import Checkpoint, load_checkpoint
 from tfcnn.config import FRONT_END, FrontEnd
@@ -20,6 +21,7 @@ from tfcnn.features import log_mel
 from tfcnn.inference import Prediction, predict_features
 from tfcnn.locations import checkpoints_dir, runs_root
 from tfcnn.runs import FOLD_MODEL_FILE, fold_dir, list_runs
+from tfcnn.ui.sidebar import allowed_roots
 
 #: Upload limits stated in the Predict page (server.maxUploadSize in .streamlit/config.toml).
 MAX_UPLOAD_MB = 20
@@ -70,19 +72,17 @@ def read_audio_source(source: str | os.PathLike | bytes, *, name: str | None = N
                       ) -> tuple[bytes, str]:
     """The bytes and display name of an upload or a file on this machine.
 
-    Raises :class:`AudioError` for a missing file, a directory or a file over the size limit.
+    A path must name a regular file inside :func:`tfcnn.ui.sidebar.allowed_roots`; every
+    other path raises :class:`tfcnn.errors.AccessError` with one message that reveals nothing
+    about it. A file over the size limit raises :class:`AudioError`.
     """
+    limit = MAX_UPLOAD_MB * 1024 * 1024
     if isinstance(source, (bytes, bytearray)):
         data, label = bytes(source), name or "upload"
     else:
-        path = Path(source).expanduser()
-        label = name or str(path)
-        if not path.exists():
-            raise AudioError(f"{label}: file does not exist")
-        if path.is_dir():
-            raise AudioError(f"{label}: is a directory, not an audio file")
-        data = path.read_bytes()
-    if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
+        data = paths.read_confined_file(source, allowed_roots(), max_bytes=limit)
+        label = name or paths.display(source)
+    if len(data) > limit:
         raise AudioError(f"{label}: file is {len(data) / 2**20:.1f} MB; the limit is "
                          f"{MAX_UPLOAD_MB} MB")
     return data, label
@@ -122,7 +122,9 @@ def predict_bytes(data: bytes, *, name: str, checkpoint_path: str | os.PathLike
         raise AudioError(f"{name}: file is empty (0 bytes)")
     checkpoint = load_checkpoint_cached(checkpoint_path)
     fe = checkpoint.front_end
-    y = load_audio(data, sample_rate=fe.sample_rate, name=name)  # (n_samples,) mono
+    # The header's duration is checked before decoding (a small file may hold hours).
+    y = load_audio(data, sample_rate=fe.sample_rate, name=name,
+                   max_duration_s=MAX_DURATION_S)  # (n_samples,) mono
     check_audio(y, name=name, front_end=fe)
     # The stages of tfcnn.inference.predict, with the decoded signal kept for the checks
     # above and the audio player.

@@ -1,149 +1,77 @@
-"""Training runs from the app: start ``python -m tfcnn train`` subprocesses, cancel them, and
-read their run folders back.
-
-A run is started in its own session (so a cancel reaches its whole process group, and a page
-rerun never blocks on training) with its output going to the launch log
-(:func:`tfcnn.runs.launch_dir`); all state is read back from disk as a
-:class:`tfcnn.runs.Run`.
-"""
+"""Training runs from the app: queue ``python -m tfcnn train`` subprocesses
+(:mod:`tfcnn.launches`), cancel them, and read their run folders back as
+:class:`tfcnn.runs.Run`."""
 
 from __future__ import annotations
 
 import math
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import torch
 
-from tfcnn.errors import ConfigError, RunError
-from tfcnn.locations import REPO_ROOT, runs_root
-from tfcnn.runs import (
-    LOG_FILE,
-    Run,
-    launch_dir,
-    read_launch,
-    read_run,
-    read_status,
-    run_paths,
-    write_launch,
-)
-
-_CHILDREN: dict[int, subprocess.Popen] = {}
-
-
-def _reap_children() -> None:
-    """Collect finished training processes so they do not linger as zombies."""
-    for pid, proc in list(_CHILDREN.items()):
-        if proc.poll() is not None:
-            del _CHILDREN[pid]
-
-
-def new_run_dir(arch: str, *, preset: str, root: Path | None = None) -> Path:
-    """A fresh, not yet existing ``<runs>/<date>-<time>-<arch>-<preset>`` folder path."""
-    root = root or runs_root()
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = root / f"{stamp}-{arch}-{preset}"
-    k = 1
-    while path.exists() or launch_dir(path).exists():
-        k += 1
-        path = root / f"{stamp}-{arch}-{preset}-{k}"
-    return path
-
-
-def train_command(data_dir: str | os.PathLike, *, arch: str, run_dir: str | os.PathLike,
-                  n_folds: int, preset: str, protocol: str, device: str, seed: int,
-                  epochs: int | None = None, amp: bool = False) -> list[str]:
-    """The ``python -m tfcnn train ...`` command line of one run."""
-    cmd = [sys.executable, "-m", "tfcnn", "train", str(data_dir), "--arch", arch,
-           "--out", str(run_dir), "--folds", str(n_folds), "--preset", preset,
-           "--protocol", protocol, "--device", device, "--seed", str(seed)]
-    if epochs:
-        cmd += ["--epochs", str(int(epochs))]
-    if amp:
-        cmd.append("--amp")
-    return cmd
+from tfcnn import launches
+from tfcnn.errors import RunError
+from tfcnn.locations import runs_root
+from tfcnn.runs import Run, read_run, read_status, run_paths
 
 
 def launch_training(data_dir: str | os.PathLike, *, arch: str, n_folds: int, preset: str,
                     protocol: str, device: str = "auto", seed: int = 0,
                     epochs: int | None = None, amp: bool = False,
                     root: Path | None = None) -> Path:
-    """Start one training run as a subprocess in its own session; return its run folder.
+    """Queue one training run (:func:`tfcnn.launches.submit`); it starts when a slot frees.
 
-    The process creates and writes the run folder (config, progress, folds, results)
-    itself; its stdout/stderr go to the launch log and the launch record holds the command
-    and pid, so the app can show and cancel a run before the trainer wrote anything.
+    Returns the run folder the trainer will write.
     """
-    if n_folds < 2:
-        raise ConfigError(f"folds must be >= 2, got {n_folds}")
-    run_dir = new_run_dir(arch, preset=preset, root=root)
-    side = launch_dir(run_dir)
-    side.mkdir(parents=True)
-    cmd = train_command(data_dir, arch=arch, run_dir=run_dir, n_folds=n_folds,
-                        preset=preset, protocol=protocol, device=device, seed=seed,
-                        epochs=epochs, amp=amp)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with open(side / LOG_FILE, "ab") as log:
-        # start_new_session: the run is its own process group, so Cancel can signal the
-        # whole group and closing the app does not kill training. cwd: `-m tfcnn` finds
-        # this checkout's package.
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=env,
-                                start_new_session=True)
-    _CHILDREN[proc.pid] = proc
-    write_launch(run_dir, {
-        "pid": proc.pid, "command": cmd, "arch": arch, "n_folds": n_folds,
-        "preset": preset, "protocol": protocol, "data_dir": str(data_dir),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "cancelled": False,
-    })
-    return run_dir
+    return launches.submit(data_dir, arch=arch, n_folds=n_folds, preset=preset,
+                           protocol=protocol, device=device, seed=seed, epochs=epochs,
+                           amp=amp, root=root or runs_root())
 
 
-def _pid_of(run_dir: Path) -> int | None:
-    status = {}
-    try:
-        status = read_status(run_dir) or {}
-    except RunError:
-        pass
-    pid = status.get("pid") or read_launch(run_dir).get("pid")
-    return pid if isinstance(pid, int) and pid > 0 else None
+def cancel_run(run_dir: str | os.PathLike) -> str:
+    """Cancel a run: withdraw it from the queue, or SIGTERM its own verified trainer.
 
-
-def cancel_run(run_dir: str | os.PathLike) -> bool:
-    """Send SIGTERM to a run's process group; return whether a signal was sent."""
+    Returns the outcome of :func:`tfcnn.launches.cancel`: ``"withdrawn"``, ``"signalled"``,
+    ``"gone"`` or ``"stale"`` (the recorded PID is another process now: nothing is sent).
+    """
     run_dir = Path(run_dir)
-    pid = _pid_of(run_dir)
-    launch = read_launch(run_dir)
-    if launch:
-        write_launch(run_dir, {**launch, "cancelled": True})
-    if pid is None:
-        return False
     try:
-        pgid = os.getpgid(pid)
-        if pgid == pid and pgid != os.getpgid(0):
-            os.killpg(pgid, signal.SIGTERM)  # the trainer and anything it started
-        else:
-            os.kill(pid, signal.SIGTERM)  # started elsewhere (a terminal): only the trainer
-    except ProcessLookupError:
-        return False
-    _reap_children()
-    return True
+        pid = (read_status(run_dir) or {}).get("pid") if run_dir.is_dir() else None
+    except RunError:
+        pid = None
+    return launches.cancel(run_dir, status_pid=pid if isinstance(pid, int) else None)
 
 
 def run_view(run_dir: str | os.PathLike) -> Run:
-    """The run in ``run_dir`` (or a just-launched one without ``config.json`` yet), read now."""
-    _reap_children()
+    """The run in ``run_dir`` (or a launched one without ``config.json`` yet), read now."""
+    launches.reap()
     return read_run(run_dir)
 
 
 def run_folders(root: Path | None = None) -> list[Path]:
     """Run folders under the runs root, newest first, including runs launched from the app
-    whose folder does not exist yet."""
-    return run_paths(root or runs_root(), launched=True)
+    whose folder does not exist yet; starts queued runs whose slot has freed."""
+    root = root or runs_root()
+    if root.is_dir():
+        launches.pump(root)
+    return run_paths(root, launched=True)
+
+
+def max_concurrent_runs() -> int:
+    """How many launched runs may train at once (``TFCNN_MAX_RUNS``, default 1)."""
+    return launches.max_concurrent()
+
+
+def device_options() -> list[str]:
+    """The Train page's device choices: ``auto``, ``cpu`` and only the accelerators present."""
+    options = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        options.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        options.append("mps")
+    return options
 
 
 def format_seconds(seconds: float | None) -> str:

@@ -1,21 +1,21 @@
 """The data-set chooser in the sidebar, shared by every page, and cached data-set loads.
 
-The choice persists across pages (session state) and across app restarts (a small JSON file
-in the runs folder).
+The choice is kept per browser session (session state; the operator's default comes from
+``TFCNN_DATA_DIR``). Folders a user names are confined to the allowed roots of
+:mod:`tfcnn.paths`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import streamlit as st
 
-from tfcnn.atomic import write_json_atomic
+from tfcnn import paths
 from tfcnn.datasets import Dataset, load_dataset
 from tfcnn.errors import TfcnnError
-from tfcnn.locations import default_data_dir, runs_root
+from tfcnn.locations import default_data_dir
 
 #: The sidebar's data-set sources: key -> label.
 DATA_SOURCES: dict[str, str] = {
@@ -24,34 +24,36 @@ DATA_SOURCES: dict[str, str] = {
     "folder": "Folder per class",
 }
 
-#: The saved choice, in the runs folder.
-SETTINGS_FILE = ".app-settings.json"
 _SESSION_KEY = "tfcnn_data"
+# Widget keys of the chooser (their values are copied into _SESSION_KEY on change).
+_SOURCE_WIDGET = "tfcnn_data_source"
+_PATH_WIDGET = "tfcnn_data_path"
 
 
-def _load_choice() -> dict:
-    try:
-        saved = json.loads((runs_root() / SETTINGS_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        saved = {}
-    saved = saved if isinstance(saved, dict) else {}
-    choice = saved.get("data") if isinstance(saved.get("data"), dict) else {}
-    source = choice.get("source") if choice.get("source") in DATA_SOURCES else "synth"
-    return {"source": source, "path": str(choice.get("path") or "")}
-
-
-def _save_choice(choice: dict) -> None:
-    try:
-        write_json_atomic(runs_root() / SETTINGS_FILE, {"data": choice})
-    except OSError:
-        pass  # a read-only runs folder only loses persistence across restarts
+def allowed_roots() -> tuple[Path, ...]:
+    """Folders a user may name in the app: ``data/``, the default data set and
+    ``$TFCNN_ALLOWED_ROOTS`` (:func:`tfcnn.paths.allowed_roots`)."""
+    return paths.allowed_roots(extra=[default_data_dir()])
 
 
 def data_choice() -> dict:
-    """The current data-set choice ``{"source", "path"}`` of this browser session."""
+    """The current data-set choice ``{"source", "path"}`` of this browser session.
+
+    Every session starts from the operator's default (the embedded SynthBallroom at
+    ``$TFCNN_DATA_DIR``); a choice is never shared with other sessions.
+    """
     if _SESSION_KEY not in st.session_state:
-        st.session_state[_SESSION_KEY] = _load_choice()
+        st.session_state[_SESSION_KEY] = {"source": "synth", "path": ""}
     return st.session_state[_SESSION_KEY]
+
+
+def _keep_choice() -> None:
+    """on_change of the chooser's widgets: their values become the session's choice."""
+    choice = data_choice()
+    st.session_state[_SESSION_KEY] = {
+        "source": st.session_state.get(_SOURCE_WIDGET, choice["source"]),
+        "path": st.session_state.get(_PATH_WIDGET, choice["path"]),
+    }
 
 
 def chosen_data_dir(choice: dict | None = None) -> Path | None:
@@ -60,36 +62,37 @@ def chosen_data_dir(choice: dict | None = None) -> Path | None:
     if choice["source"] == "synth":
         return default_data_dir()
     path = choice["path"].strip()
-    return Path(path).expanduser().resolve() if path else None
+    return Path(path) if path else None
 
 
 def data_sidebar() -> Path | None:
     """Render the data-set chooser in the sidebar; return the chosen folder.
 
     Every page calls this first, so the choice is visible and editable everywhere; it is
-    kept in the session state and in ``<runs>/.app-settings.json``. Returns None when a
-    custom source is chosen but its folder is not given yet.
+    kept in this session's state only. The widgets have keys and copy their values into the
+    choice in their ``on_change`` callbacks, so every edit sticks (a widget whose default
+    changes between runs would be rebuilt and drop the edit). Returns None when a custom
+    source is chosen but its folder is not given yet.
     """
     choice = data_choice()
-    keys = list(DATA_SOURCES)
+    # The choice is the truth (the callbacks ran before this script run); Streamlit drops a
+    # keyed widget's value on a page without that widget, so the widgets restart from it.
+    st.session_state[_SOURCE_WIDGET] = choice["source"]
+    st.session_state[_PATH_WIDGET] = choice["path"]
     with st.sidebar:
         st.header("Data set")
-        source = st.radio("Source", keys, index=keys.index(choice["source"]),
-                          format_func=DATA_SOURCES.get)
+        source = st.radio("Source", list(DATA_SOURCES), key=_SOURCE_WIDGET,
+                          format_func=DATA_SOURCES.get, on_change=_keep_choice)
         if source == "synth":
-            path = choice["path"]
             st.caption(f"`{default_data_dir()}`")
         else:
-            path = st.text_input(
-                "Folder", value=choice["path"],
+            st.text_input(
+                "Folder", key=_PATH_WIDGET, on_change=_keep_choice,
                 placeholder="/data/BallroomData" if source == "ballroom" else "/data/my-genres",
                 help="Ballroom: the archive's BallroomData/ folder or the merged 8-folder "
-                     "layout. Folder per class: one sub-folder of audio files per class.")
-    new = {"source": source, "path": path}
-    if new != choice:
-        st.session_state[_SESSION_KEY] = new
-        _save_choice(new)
-    return chosen_data_dir(new)
+                     "layout. Folder per class: one sub-folder of audio files per class. "
+                     "Only folders inside the operator's allowed folders can be used.")
+    return chosen_data_dir()
 
 
 def _stamp(path: Path) -> float:
@@ -110,8 +113,12 @@ def _cached_dataset(path: str, stamp: float) -> Dataset:
 
 
 def load_dataset_cached(path: str | os.PathLike) -> Dataset:
-    """:func:`tfcnn.datasets.load_dataset`, cached until the folder's content changes."""
-    path = Path(path)
+    """:func:`tfcnn.datasets.load_dataset`, cached until the folder's content changes.
+
+    Raises :class:`tfcnn.errors.AccessError` (one message for every such path) when the
+    folder is not inside :func:`allowed_roots`.
+    """
+    path = paths.confine_dir(path, allowed_roots())
     return _cached_dataset(str(path), _stamp(path))
 
 
