@@ -48,6 +48,7 @@ def corpus(tmp_path_factory) -> Path:
     # soundfile cannot write such a name itself: write, then rename
     os.rename(wav(root / "tmp1.wav"), root / "ds" / CLASSES[1] / NON_UTF8)
     os.rename(wav(root / "tmp2.wav"), root / NON_UTF8)
+    (root / ("junk-" + NON_UTF8)).write_bytes(b"not audio at all" * 20)
     (root / "loop1.wav").symlink_to(root / "loop2.wav")
     (root / "loop2.wav").symlink_to(root / "loop1.wav")
     os.mkfifo(root / "pipe.wav")
@@ -74,6 +75,8 @@ CLI_ROWS = [
     ("dev-zero", ["predict", "/dev/zero"], 2, "error: /dev/zero: not a regular file", []),
     ("fifo", ["predict", "{c}/pipe.wav"], 2, "error: {c}/pipe.wav: not a regular file", []),
     ("non-utf8-predict", ["predict", "{c}/" + NON_UTF8], 0, None, []),
+    ("non-utf8-undecodable", ["predict", "{c}/junk-" + NON_UTF8], 2,
+     "error: {c}/junk-caf\\xe9-\\xff.wav: cannot decode audio", []),
     ("truncated-wav", ["predict", "{c}/trunc.wav"], 0,
      "warning: {c}/trunc.wav: truncated WAV file", []),
     ("lr-nan", ["train", "{c}/ds", "--arch", "time", "--folds", "2", "--lr", "nan",

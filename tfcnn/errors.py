@@ -36,3 +36,7 @@ class AccessError(TfcnnError):
 
 class AudioWarning(UserWarning):
     """Audio that is used but may not be what the user expects (e.g. a truncated WAV file)."""
+
+
+class CacheWarning(UserWarning):
+    """A damaged feature cache entry, recomputed (the message names its file)."""
