@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             verdicts = [f"{name.split(' ')[0]} {seq_wall / wall:.2f}× "
                         f"{'met' if seq_wall / wall >= target else 'NOT met'}"
                         for name, (_, wall, _) in rows.items() if name != "sequential"]
-            print(f"{'':{len(arch) + 1}} target ≥ {target:.0f}×: "
+            print(f"{'':{len(arch) + 1}} target ≥ {target:.0f}× (issue 6): "
                   + "; ".join(verdicts))
         names = list(rows)
         print(f"{'':{len(arch) + 1}} last-epoch val accuracy per fold (%):")

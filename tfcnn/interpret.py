@@ -1,5 +1,7 @@
 """Do the 1×60 temporal filters learn tempo? (Pons, Lidy & Serra 2016, §3, open question).
 
+Longer than 600 lines: statistics, nulls, probes and their report share this one module.
+
 A temporal filter of the Time architecture spans 60 frames ≈ 1.39 s: one beat at 60 BPM,
 about five at 224 BPM (§3). This module measures, for every such filter of a checkpoint:
 
