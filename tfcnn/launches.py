@@ -43,6 +43,8 @@ from tfcnn.runs import (
 
 #: The queue's lock file, in the launch records' folder.
 LOCK_FILE = ".lock"
+#: How long a started trainer may take to show its command line in /proc (seconds).
+IDENTIFY_WAIT_S = 2.0
 
 #: Operator setting: how many launched runs may train at the same time.
 ENV_MAX_RUNS = "TFCNN_MAX_RUNS"
@@ -145,8 +147,13 @@ def _start(run_dir: Path, record: dict) -> None:
                                 stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=env,
                                 start_new_session=True)
     _CHILDREN[proc.pid] = proc
-    # Popen returns once exec succeeded, so /proc shows the trainer's own command line.
+    # Popen returns once exec succeeded, but /proc may show an empty command line for a
+    # moment after: an identity recorded then would never match the running trainer.
     identity = identify(proc.pid)
+    deadline = time.monotonic() + IDENTIFY_WAIT_S
+    while identity is not None and not identity.cmdline and time.monotonic() < deadline:
+        time.sleep(0.01)
+        identity = identify(proc.pid)
     write_launch(run_dir, {
         **record, "state": STARTED, "pid": proc.pid,
         "process": identity.to_dict() if identity else None,
