@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 
@@ -58,3 +59,13 @@ def growth_table(run_dir: str | os.PathLike, *,
             raise RunError(f"{path}: the model has no temporal filters to study")
         rows.append({"fold": fold, "epoch": epoch, **verdict.figures(), "path": str(path)})
     return pd.DataFrame(rows, columns=list(GROWTH_COLUMNS))
+
+
+def run_with_snapshots(checkpoint_path: str | os.PathLike) -> Path | None:
+    """The run folder of a fold checkpoint (``<run>/fold-XX/model.safetensors``) or of a
+    snapshot, when that run kept snapshots; else None."""
+    path = Path(checkpoint_path)
+    for run_dir in (path.parent.parent, path.parent.parent.parent):
+        if list_snapshots(run_dir):
+            return run_dir
+    return None

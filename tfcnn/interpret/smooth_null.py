@@ -86,6 +86,8 @@ def smooth_surrogates(spectrum: np.ndarray, n_surrogates: int, *, width: int,
     phase = rng.uniform(0.0, 2 * np.pi, size=(n, n_surrogates, k))
     coef = np.zeros((n, n_surrogates, width // 2 + 1), dtype=np.complex128)
     coef[..., 1:k + 1] = amp * np.exp(1j * phase)
+    if width % 2 == 0:                                  # the Nyquist term of a real signal
+        coef[..., width // 2] = amp[..., -1] * np.sign(np.cos(phase[..., -1]))
     return np.fft.irfft(coef, n=width, axis=-1)
 
 
