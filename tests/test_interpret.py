@@ -433,7 +433,8 @@ def test_snapshots_run_and_growth_table(tmp_path, folder_dataset):
     assert [(r["fold"], r["epoch"]) for r in rows] == [(1, 0), (1, 2)]
     assert all(r["n_filters"] == 32 and 0 <= r["periodic"] <= 32 for r in rows)
     # the same table in process, read from the studies the CLI cached beside the snapshots
-    table = interpret.growth_table(run_dir, with_probes=False)
+    table = interpret.growth_table(run_dir, with_probes=False, ranges_name="Ballroom",
+                                   probe_bpms=interpret.PROBE_BPMS)
     assert table["periodic"].tolist() == [r["periodic"] for r in rows]
     assert report.growth_text(table).splitlines()[0].split()[:3] == ["fold", "epoch", "periodic"]
     with pytest.raises(RunError, match="no snapshots"):

@@ -64,7 +64,8 @@ def verdict_lines(verdict: Verdict) -> list[str]:
     if v.relevant is None:
         lines.append("Class-relevant: not measured (no class tempo ranges).")
     elif v.relevant.out_of == 0:
-        lines.append(f"Class-relevant: nothing to test (no {v.relevant_of} filter).")
+        lines.append(f"Class-relevant: nothing to match against the {v.ranges_name} class "
+                     f"tempo ranges (no {v.relevant_of} filter).")
     else:
         where = ", ".join(f"{c} ({n})" for c, n in v.class_counts)
         lines.append(f"Class-relevant: {v.relevant.count} of these {v.relevant.out_of} have a "
