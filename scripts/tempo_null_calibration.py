@@ -82,13 +82,13 @@ def main(argv=None) -> None:
     conditions = ([("white", lambda n: rng.standard_normal((n, WIDTH)))]
                   + [(f"AR(1) {p}", lambda n, p=p: ar1(p, n, rng))
                      for p in (0.3, 0.6, 0.8, 0.9, 0.95)]
-                  + [(f"Gauss sigma={s}", lambda n, s=s: gauss(s, n, rng)) for s in (1, 2, 3, 5)])
+                  + [(f"Gauss sigma={s}", lambda n, s=s: gauss(s, n, rng)) for s in (1, 2, 3, 5, 8)])
     for name, make in conditions:
         x = make(args.n)
         p = smooth_null_pvalues(x, n_surrogates=args.surrogates, seed=int(rng.integers(1 << 31)))
         k = int(np.sum(p <= ALPHA))
         lo, hi = clopper_pearson(k, args.n)
-        print(f"{name:<16} {lag1(x):>6.2f} {k / args.n:>6.3f}  {lo:.3f}-{hi:.3f}")
+        print(f"{name:<16} {lag1(x):>6.2f} {k / args.n:>6.3f}  {lo:.3f}-{hi:.3f}", flush=True)
 
     print(f"\n2. power at p <= {ALPHA} (periodic share of variance, AR(1) 0.6 noise, "
           f"{args.n // 2} filters each)")

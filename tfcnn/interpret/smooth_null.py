@@ -34,7 +34,8 @@ import numpy as np
 
 from tfcnn.config import BALLROOM_BPM_RANGE
 from tfcnn.errors import ConfigError
-from tfcnn.interpret.periodicity import DEFAULT_FRAME_RATE_HZ, as_filters, peak_scores
+from tfcnn.interpret.periodicity import (DEFAULT_FRAME_RATE_HZ, as_filters, check_range,
+                                         peak_scores)
 
 #: Surrogates per filter. With 32 filters and q = 0.05 the smallest BH threshold is
 #: 0.05/32 = 0.0016, so the p-value resolution 1/(B+1) must be finer than that.
@@ -45,6 +46,17 @@ FDR_Q: float = 0.05
 CHUNK: int = 20000
 #: Fixed seed: a checkpoint's study is reproducible.
 SEED: int = 20160704
+#: The test looks for periods that repeat at least this many times inside the filter. Below
+#: ~1.6 cycles (69 BPM for 1×60 filters) a period cannot be told from one slow wave: very
+#: smooth noise (Gaussian-smoothed, lag-1 ≥ 0.95) then "peaks" at 60 BPM in 10 % of filters
+#: against 5 % allowed (measured in docs/tempo-study.md).
+MIN_CYCLES: float = 1.6
+
+
+def tested_range(width: int, frame_rate: float, bpm_range: Sequence[float]) -> tuple[float, float]:
+    """The tempi the test covers: ``bpm_range`` from the tempo of MIN_CYCLES per window up."""
+    lo, hi, frame_rate = check_range(bpm_range, frame_rate)
+    return max(lo, MIN_CYCLES * 60.0 * frame_rate / width), hi
 
 
 def periodogram(filters: np.ndarray) -> np.ndarray:
@@ -105,6 +117,9 @@ def smooth_null_pvalues(filters: np.ndarray, *, n_surrogates: int = N_SURROGATES
     frame_rate, bpm_range : keyword-only
         As for :func:`tfcnn.interpret.periodicity.periodicity_scores`.
 
+    The statistic is the peak score over :func:`tested_range` (periods that repeat at least
+    :data:`MIN_CYCLES` times in the filter).
+
     Returns
     -------
     np.ndarray, shape (n_filters,)
@@ -115,7 +130,7 @@ def smooth_null_pvalues(filters: np.ndarray, *, n_surrogates: int = N_SURROGATES
         raise ConfigError(f"n_surrogates must be >= 1, got {n_surrogates!r}")
     n, width = x.shape
     b = int(n_surrogates)
-    kw = dict(frame_rate=frame_rate, bpm_range=bpm_range)
+    kw = dict(frame_rate=frame_rate, bpm_range=tested_range(width, frame_rate, bpm_range))
     observed = peak_scores(x, **kw)                                   # (n,)
     null_spectrum = nonincreasing_fit(periodogram(x))                 # (n, width//2)
     rng = np.random.default_rng(seed)
