@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import os
 from pathlib import Path
@@ -23,6 +24,7 @@ from tfcnn.cache import CACHE_DIRNAME
 from tfcnn.interpret.baseline import RandomBaseline
 from tfcnn.interpret.probes import Probes
 from tfcnn.interpret.study import Statement, TempoStudy, Verdict, tempo_study
+from tfcnn.interpret.tempi import class_tempi
 
 #: Bump when the study's method or this format changes: old entries are then ignored.
 STUDY_FORMAT: int = 1
@@ -128,10 +130,14 @@ def cached_study(checkpoint_path: str | os.PathLike, *, tempi: pd.DataFrame | No
         Computed once per checkpoint content and parameters; a cache folder that cannot be
         written only costs the recomputation.
     """
-    key_params = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
-    if tempi is not None:
-        key_params["tempi"] = hashlib.sha256(
-            tempi.to_csv(index=False).encode("utf-8")).hexdigest()
+    # the key holds every parameter as the study will use it, defaults included, so the CLI
+    # and the page share entries whichever arguments they spell out
+    defaults = {k: p.default for k, p in inspect.signature(tempo_study).parameters.items()
+                if p.default is not inspect.Parameter.empty and k not in ("tempi", "activations")}
+    tempi = class_tempi("ballroom") if tempi is None else tempi
+    key_params = {k: [float(b) for b in v] if k == "probe_bpms" else v
+                  for k, v in {**defaults, **params}.items()}
+    key_params["tempi"] = hashlib.sha256(tempi.to_csv(index=False).encode("utf-8")).hexdigest()
     path = cache_path(checkpoint_path, study_key(checkpoint_path, key_params))
     try:
         return study_from_json(json.loads(path.read_text(encoding="utf-8")))
