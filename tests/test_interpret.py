@@ -462,3 +462,14 @@ def test_dataset_activations_and_exact_synth_tempi(tmp_path, folder_dataset, syn
     assert sorted(tempi["bpm"]) == pytest.approx(sorted(meta["bpm"]))
     with pytest.raises(DatasetError, match="no tempo annotations"):
         interpret.class_tempi(folder_dataset)                # folder layout: no tempi
+
+
+def test_run_with_snapshots_finds_the_run_of_a_fold_checkpoint(tmp_path):
+    from tfcnn.interpret.growth import run_with_snapshots
+    from tfcnn.runs import snapshot_path
+
+    fold_model = save(seeded("time"), tmp_path / "run" / "fold-00" / "model.safetensors")
+    assert run_with_snapshots(fold_model) is None                     # no snapshots kept
+    save(seeded("time"), snapshot_path(tmp_path / "run", 0, 5))
+    assert run_with_snapshots(fold_model) == tmp_path / "run"
+    assert run_with_snapshots(snapshot_path(tmp_path / "run", 0, 5)) == tmp_path / "run"
