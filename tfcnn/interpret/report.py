@@ -81,16 +81,16 @@ def verdict_summary(verdict: Verdict) -> str:
     if v.periodic.count == 0:
         return ("No filter shows periodic structure beyond its smoothness: nothing here "
                 "supports a learned tempo.")
+    holds = f"{v.periodic.count} filter{'s hold' if v.periodic.count != 1 else ' holds'}"
     checks = {"their tuning": v.tuned, "their class match": v.relevant}
     measured = {name: s for name, s in checks.items() if s is not None}
     weak = [name for name, s in measured.items() if not (s.count > 0 and s.p_value < 0.05)]
     if measured and not weak:
-        return (f"{v.periodic.count} filters hold periodic structure, and tuning and class "
-                "ranges agree beyond chance: consistent with learned tempo.")
+        return (f"{holds} periodic structure, and tuning and class ranges agree beyond "
+                "chance: consistent with learned tempo.")
     why = (" and ".join(weak) + (" is" if len(weak) == 1 else " are") + " no better than chance"
            if weak else "tuning and class match are not measured")
-    return (f"{v.periodic.count} filters hold periodic structure, but it is not shown to be "
-            f"learned tempo ({why}).")
+    return f"{holds} periodic structure, but it is not shown to be learned tempo ({why})."
 
 
 def study_text(study: TempoStudy) -> list[str]:
