@@ -9,8 +9,10 @@ from tfcnn.errors import TfcnnError
 from tfcnn.interpret import plots as iplots
 from tfcnn.interpret import report
 from tfcnn.interpret.growth import run_with_snapshots
+from tfcnn.ui import access
 
 st.set_page_config(page_title="tfcnn · Filters", page_icon="🥁", layout="wide")
+access.require_access()
 st.title("Do the temporal filters learn tempo?")
 st.caption("A 1×60 filter spans 60 frames ≈ 1.39 s: one beat at 60 BPM, about five at 224 BPM "
            "(Pons et al. 2016, §3). Each filter is tested for periodic structure beyond noise "
