@@ -8,6 +8,7 @@ A run folder (``runs/<id>/``) holds::
                        run_end, cancelled, error)
     fold-XX/model.safetensors, fold-XX/result.json   (a fold is complete iff result.json exists)
     results.json       summary over the complete folds (mean ± std in percent, confusion)
+    snapshots/foldF-epochE.safetensors   weights at chosen epochs (``train --snapshots``)
 
 A run started from the app also has a launch record beside it,
 ``<runs>/.launches/<id>/launch.json`` (command, pid, cancelled) and ``log.txt`` (the
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -76,6 +78,26 @@ def launch_dir(run_dir: str | os.PathLike) -> Path:
     """``<runs>/.launches/<run name>``: the app's launch record and log of a run."""
     run_dir = Path(run_dir)
     return run_dir.parent / LAUNCHES_DIR / run_dir.name
+
+
+SNAPSHOTS_DIR = "snapshots"
+_SNAPSHOT_NAME = re.compile(r"^fold(?P<fold>\d+)-epoch(?P<epoch>\d+)\.safetensors$")
+
+
+def snapshot_path(run_dir: str | os.PathLike, fold: int, epoch: int) -> Path:
+    """``<run_dir>/snapshots/fold<F>-epoch<E>.safetensors`` (epoch 0 = the initial weights)."""
+    return Path(run_dir) / SNAPSHOTS_DIR / f"fold{int(fold)}-epoch{int(epoch)}.safetensors"
+
+
+def list_snapshots(run_dir: str | os.PathLike) -> list[tuple[int, int, Path]]:
+    """``(fold, epoch, path)`` of every snapshot in a run folder, by fold then epoch."""
+    folder = Path(run_dir) / SNAPSHOTS_DIR
+    found = []
+    for path in folder.glob("fold*-epoch*.safetensors") if folder.is_dir() else []:
+        match = _SNAPSHOT_NAME.match(path.name)
+        if match:
+            found.append((int(match["fold"]), int(match["epoch"]), path))
+    return sorted(found, key=lambda t: (t[0], t[1]))
 
 
 # --------------------------------------------------------------------------- writing

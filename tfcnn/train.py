@@ -40,7 +40,7 @@ from tfcnn.models import build_model, count_parameters, init_timefreq_from, stag
 from tfcnn.parallel import stacking_pays, train_folds_parallel
 from tfcnn.patch_bank import PatchBank, fold_data
 from tfcnn.provenance import code_version, machine_info
-from tfcnn.runs import RunFolder
+from tfcnn.runs import RunFolder, snapshot_path
 
 
 class RunCancelled(RunError):
@@ -116,6 +116,7 @@ class _Training:
     protocol: str
     seed: int
     device: torch.device
+    snapshots: dict | None = None  # {"epochs": [...], "folds": [...]} to save weights of
 
     @property
     def n_classes(self) -> int:
@@ -131,7 +132,7 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
               preset: str = "quick", protocol: str = "clean", device: str = "auto",
               seed: int = 0, overrides: dict | None = None, arch_params: dict | None = None,
               resume: bool = False, progress: Callable[[dict], None] | None = None,
-              sequential: bool = False) -> dict:
+              sequential: bool = False, snapshots=None) -> dict:
     """Cross-validate architecture ``arch`` on a data set; write everything to ``out_dir``.
 
     Parameters
@@ -168,6 +169,10 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
         Called with every event written to ``progress.jsonl`` (dicts; the run-folder format of :mod:`tfcnn.runs`).
     sequential : bool
         Train folds one after another even where training them together pays.
+    snapshots : iterable of int, optional
+        Also save the weights at these epochs (0 = the initial weights) of fold 0, or of
+        ``only_folds`` when given, to ``snapshots/`` in the run folder; such folds train one
+        after another.
 
     Returns
     -------
@@ -195,6 +200,10 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
         raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
     config = _resolve_train_config(preset, overrides, seed)
     folds_wanted = _parse_only_folds(only_folds, n_folds)
+    if snapshots is not None:
+        snapshots = sorted({int(e) for e in snapshots})
+        if not snapshots or snapshots[0] < 0:
+            raise ConfigError(f"snapshots must be epochs >= 0, got {snapshots!r}")
     dev = select_device(device)
     dataset = load_dataset(data_dir)
     require_two_classes(dataset)
@@ -222,6 +231,9 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
         "machine": machine_info(dev),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if snapshots is not None:
+        run_config["snapshots"] = {"epochs": snapshots,
+                                   "folds": folds_wanted if only_folds is not None else [0]}
     opener = RunFolder.reopen if resume else RunFolder.create
     run = opener(out_dir, run_config, progress=progress)
     run.set_status("running")
@@ -229,14 +241,16 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
         with _SigtermToCancel():
             try:
                 training = _load(run, dataset, arch=arch, arch_params=arch_params,
-                                 config=config, protocol=protocol, seed=seed, device=dev)
+                                 config=config, protocol=protocol, seed=seed, device=dev,
+                                 snapshots=run_config.get("snapshots"))
                 folds = make_folds(training.labels,
                                    groups=dataset.tracks["replica_group"].tolist(),
                                    n_folds=n_folds, seed=seed, protocol=protocol)
                 assignment = assignment_fingerprint(folds, training.song_keys)
                 done = set(run.complete_folds())
                 pending = [folds[k] for k in folds_wanted if k not in done]
-                stacked = (not sequential and len(pending) > 1
+                # Snapshots need the model at each epoch, which only the one-fold loop exposes.
+                stacked = (not sequential and not snapshots and len(pending) > 1
                            and stacking_pays(arch, arch_params, training.n_classes, dev))
                 if stacked:
                     _train_folds(training, pending, stacked=True)
@@ -269,7 +283,8 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
 
 
 def _load(run: RunFolder, dataset: Dataset, *, arch: str, arch_params: dict,
-          config: TrainConfig, protocol: str, seed: int, device: torch.device) -> _Training:
+          config: TrainConfig, protocol: str, seed: int, device: torch.device,
+          snapshots: dict | None) -> _Training:
     """The run's features (computed and cached where missing) and patch bank."""
     last = [0.0]
 
@@ -286,7 +301,7 @@ def _load(run: RunFolder, dataset: Dataset, *, arch: str, arch_params: dict,
                      labels=np.asarray(features.labels, dtype=np.int64),
                      track_ids=list(features.track_ids), bank=bank,
                      arch=arch, arch_params=arch_params, config=config, protocol=protocol,
-                     seed=seed, device=device)
+                     seed=seed, device=device, snapshots=snapshots)
 
 
 def _train_folds(t: _Training, folds: list[Fold], *, stacked: bool) -> None:
@@ -317,6 +332,10 @@ def _train_folds(t: _Training, folds: list[Fold], *, stacked: bool) -> None:
                 init_timefreq_from(model, trained["time"][fold.index][0],
                                    trained["frequency"][fold.index][0])
             models.append(model.to(t.device))
+        if (t.snapshots and stage == training_stages(t.arch)[-1] and len(folds) == 1
+                and folds[0].index in t.snapshots["folds"]):
+            _, mean, std = prepared[folds[0].index]
+            on_epoch = _snapshot_saver(t, folds[0].index, models[0], (mean, std), on_epoch)
         datas = [prepared[f.index][0] for f in folds]
         if stacked:
             outcomes = train_folds_parallel(models, datas, t.config, device=t.device,
@@ -337,6 +356,31 @@ def _train_folds(t: _Training, folds: list[Fold], *, stacked: bool) -> None:
         stages = {st: trained[st][fold.index][1].best_epoch for st in trained}
         _finish_fold(t, fold, model, outcome, norm=(mean, std), stages=stages,
                      seconds=seconds)
+
+
+def _snapshot_saver(t: _Training, fold: int, model: torch.nn.Module,
+                    norm: tuple[float, float], on_epoch: Callable[[dict], None]
+                    ) -> Callable[[dict], None]:
+    """Save the initial weights now if epoch 0 is asked; return an ``on_epoch`` that also
+    saves the weights at the end of each asked epoch (:func:`tfcnn.runs.snapshot_path`)."""
+    mean, std = norm
+    epochs = t.snapshots["epochs"]
+
+    def save(epoch: int) -> None:
+        save_checkpoint(snapshot_path(t.run.path, fold, epoch), model,
+                        classes=tuple(t.dataset.classes), norm_mean=mean, norm_std=std,
+                        front_end=FRONT_END, train_config=t.config.to_dict(), metrics={},
+                        extra={"fold": fold, "epoch": epoch, "snapshot": True})
+
+    if 0 in epochs:
+        save(0)
+
+    def on_epoch_and_save(record: dict) -> None:
+        if record["epoch"] in epochs:
+            save(record["epoch"])
+        on_epoch(record)
+
+    return on_epoch_and_save
 
 
 def _finish_fold(t: _Training, fold: Fold, model: torch.nn.Module, outcome: FoldTraining, *,
