@@ -62,6 +62,22 @@ def _shape2(name: str, value, *, limit: tuple[int, int]) -> tuple[int, int]:
     return h, w
 
 
+def parse_filter_shape(text: str) -> tuple[int, int]:
+    """``"1x60"`` → ``(1, 60)``: a filter shape written as bins x frames.
+
+    Raises :class:`ConfigError` naming ``text`` when it is not two positive integers.
+    """
+    try:
+        height, width = (int(part) for part in str(text).lower().split("x"))
+    except ValueError:
+        raise ConfigError(
+            f"filter shape must be HxW in bins x frames, e.g. 1x60, got {text!r}"
+        ) from None
+    if height <= 0 or width <= 0:
+        raise ConfigError(f"filter shape must be positive, got {text!r}")
+    return height, width
+
+
 def _positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
