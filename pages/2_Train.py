@@ -11,6 +11,7 @@ from tfcnn import appstate, plots
 from tfcnn.config import PRESETS
 from tfcnn.errors import TfcnnError
 from tfcnn.parallel import cpu_has_native_bf16
+from tfcnn.ui import sweep as sweep_ui
 
 st.set_page_config(page_title="tfcnn · Train", page_icon="🏋️", layout="wide")
 st.title("Train")
@@ -48,6 +49,9 @@ with st.sidebar:
                              help=f"quick: {PRESETS['quick'].max_epochs}, paper: "
                                   f"{PRESETS['paper'].max_epochs}")
     launch = st.button("Launch", type="primary", disabled=not archs)
+sweep_ui.sweep_launcher(dataset.root, arch_choices=appstate.TRAINABLE_ARCHS,
+                        n_folds=int(n_folds), preset=preset, protocol=protocol,
+                        device=device, epochs=int(epochs) or None, amp=amp)
 
 st.markdown(
     "Each architecture is cross-validated in its own background process (`python -m tfcnn "
@@ -120,3 +124,4 @@ def show_runs() -> None:
 
 st.subheader("Runs")
 show_runs()
+sweep_ui.sweep_monitor()

@@ -7,6 +7,7 @@ import streamlit as st
 from tfcnn import appstate, plots
 from tfcnn.evaluate import paired_test
 from tfcnn.errors import TfcnnError
+from tfcnn.ui import sweep as sweep_ui
 
 st.set_page_config(page_title="tfcnn · Results", page_icon="📊", layout="wide")
 st.title("Results (Table 1)")
@@ -33,6 +34,7 @@ sets = (shipped if use_shipped else []) + [run_sets[label] for label in chosen]
 if not shipped:
     st.info("The shipped SynthBallroom results (`checkpoints/table1-synth.json`) are not "
             "available yet.")
+sweep_ui.sweep_results()
 if not sets:
     st.info("No results to show: train on the Train page (a run appears here once a fold "
             "is complete).")

@@ -19,6 +19,7 @@ import pytest
 from tfcnn.errors import ConfigError, RunError
 from tfcnn.runs import complete_folds, read_fold_result, read_results
 from tfcnn.sweep import (
+    RAY_WORKER_NICENESS,
     RayEngine,
     make_engine,
     make_spec,
@@ -129,6 +130,7 @@ def ray_session():
     """One local Ray with 2 CPUs for every Ray test here (starting one takes seconds)."""
     ray = pytest.importorskip("ray")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault(RAY_WORKER_NICENESS, "0")  # as the engine does: no starving
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
     yield ray

@@ -1,0 +1,1 @@
+"""The Streamlit layer: page helpers (the only package that imports streamlit)."""
