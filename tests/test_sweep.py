@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tfcnn.errors import ConfigError, RunError
+from tfcnn.errors import ConfigError
 from tfcnn.runs import complete_folds, read_fold_result, read_results
 from tfcnn.sweep import (
     RAY_WORKER_NICENESS,

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import os
 import shutil
 import socket
@@ -51,6 +50,7 @@ import numpy as np
 from tfcnn.atomic import write_bytes_atomic, write_json_atomic
 from tfcnn.config import PRESETS
 from tfcnn.errors import ConfigError, RunError, TfcnnError
+from tfcnn.eventbuffer import EventBuffer
 from tfcnn.runs import (
     CONFIG_FILE,
     FOLD_MODEL_FILE,
@@ -400,10 +400,6 @@ def _task_event(kind: str, task: Task, **fields) -> dict:
             **fields}
 
 
-def _finite(value):
-    return None if value is None or not math.isfinite(value) else float(value)
-
-
 # --------------------------------------------------------------------------- one Ray task
 
 
@@ -701,24 +697,21 @@ class RayEngine:
 
     def _run(self, ray, spec: SweepSpec, tasks: list[Task], out: Path,
              emit: Callable[[dict], None]) -> dict[str, str]:
-        from ray.util.queue import Empty, Queue
-
-        queue = Queue()
+        # The tasks' events: sent without waiting (a task blocked in ray.get lends its CPU
+        # to another task, which would run more tasks than CPUs); no CPU for the buffer.
+        buffer = ray.remote(num_cpus=0)(EventBuffer).remote()
         remote = ray.remote(_ray_fold_task).options(
             num_cpus=self.cpus_per_task, num_gpus=self._gpus(ray, spec),
             max_retries=self.retries, retry_exceptions=False)
         spec_dict = spec.to_dict()
         refs = {remote.remote(spec_dict, task.point.to_dict(), task.fold,
-                              self.cpus_per_task, queue): task for task in tasks}
+                              self.cpus_per_task, buffer): task for task in tasks}
         left = {point: sum(1 for t in tasks if t.point == point) for point in _points_of(tasks)}
         failed: dict[str, str] = {}
 
         def drain() -> None:
-            while True:
-                try:
-                    emit(queue.get_nowait())
-                except Empty:
-                    return
+            for event in ray.get(buffer.take.remote()):
+                emit(event)
 
         try:
             while refs:
@@ -745,13 +738,15 @@ class RayEngine:
                 ray.cancel(ref, force=True)
             raise
         finally:
-            queue.shutdown()
+            ray.kill(buffer)
         return failed
 
 
-def _ray_fold_task(spec: dict, point: dict, fold: int, threads: int, queue) -> dict:
-    """:func:`run_fold_task` in a Ray worker, reporting its events through ``queue``."""
-    return run_fold_task(spec, point, fold, threads=threads, report=queue.put)
+def _ray_fold_task(spec: dict, point: dict, fold: int, threads: int, buffer) -> dict:
+    """:func:`run_fold_task` in a Ray worker, its events sent to ``buffer`` (an actor of
+    :class:`EventBuffer`) without waiting."""
+    return run_fold_task(spec, point, fold, threads=threads,
+                         report=lambda event: buffer.put.remote(event))
 
 
 def _short_error(exc: BaseException) -> str:

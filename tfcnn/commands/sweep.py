@@ -6,6 +6,7 @@ Only wiring: arguments → :func:`tfcnn.sweep.make_spec` and an engine →
 
 from __future__ import annotations
 
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -121,6 +122,10 @@ class _TaskLines:
             print(text, file=sys.stderr, flush=True)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run(args) -> int:
     from tfcnn.sweep import format_grid, grid_rows, make_engine, make_spec, run_sweep, \
         seed_summary
@@ -144,6 +149,10 @@ def run(args) -> int:
         if args.resume:
             raise ConfigError("--resume needs --out SWEEP_DIR (the sweep folder to continue)")
         out = Path("runs") / f"sweep-{datetime.now():%Y%m%d-%H%M%S}-{args.arch}"
+    # SIGTERM (the app's Cancel) stops the sweep like Ctrl-C: the Ray tasks are cancelled, a
+    # Ray started here is shut down, complete folds are kept (training folds handle it
+    # themselves: train_run turns it into a cancelled run).
+    signal.signal(signal.SIGTERM, _interrupt)
     outcome = run_sweep(spec, out, engine=engine, resume=args.resume,
                         progress=_TaskLines(enabled=not args.quiet))
     params = [name for name, _ in spec.grid]

@@ -137,7 +137,11 @@ def cancel_sweep(out: Path) -> bool:
     if not isinstance(pid, int):
         return False
     try:
-        os.killpg(os.getpgid(pid), signal.SIGTERM)
+        pgid = os.getpgid(pid)
+        if pgid == pid and pgid != os.getpgid(0):
+            os.killpg(pgid, signal.SIGTERM)  # launched by the app: the sweep and its workers
+        else:
+            os.kill(pid, signal.SIGTERM)  # started from a terminal: only the sweep
     except (ProcessLookupError, PermissionError):
         return False
     for child_pid, proc in list(_CHILDREN.items()):
