@@ -21,6 +21,9 @@ from pathlib import Path
 
 SHIPPED_ARCHS: tuple[str, ...] = ("blackbox", "timefreq", "time", "frequency", "timefreq-init")
 LABEL = "trained on SynthBallroom (synthetic)"
+#: results.json keys copied into each table row so two rows can be compared fold by fold.
+PAIRING_KEYS: tuple[str, ...] = ("folds", "fold_fingerprints", "assignment_fingerprint",
+                                 "n_train_tracks", "n_test_tracks")
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
@@ -39,6 +42,22 @@ def _previous_table(path: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return table if isinstance(table, dict) else {}
+
+
+#: Per-epoch fields shipped with the table (the Results page draws training curves from them).
+CURVE_FIELDS: tuple[str, ...] = ("stage", "fold", "epoch", "train_loss", "train_acc", "val_loss",
+                                 "val_acc", "lr")
+
+
+def _epoch_curves(run_dir: Path) -> list[dict]:
+    """The run's epoch events, trimmed to :data:`CURVE_FIELDS` and 5 significant digits."""
+    from tfcnn.runs import read_progress
+
+    def short(value):
+        return float(f"{value:.5g}") if isinstance(value, float) else value
+
+    return [{k: short(e[k]) for k in CURVE_FIELDS if k in e}
+            for e in read_progress(run_dir) if e.get("event") == "epoch"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         previous = _previous_table(ckpt_root / "table1-synth.json")
         rows = {r["arch"]: r for r in previous.get("rows", []) if isinstance(r, dict)}
         results_by_arch = dict(previous.get("runs", {}))
+        curves = dict(previous.get("curves", {}))
         for arch in archs:
             out = runs_root / f"shipped-{arch}"
             if args.table_only:
@@ -119,8 +139,11 @@ def main(argv: list[str] | None = None) -> int:
             row.update(per_fold=results.get("per_fold"), patch_mean=results.get("patch_mean"),
                        patch_std=results.get("patch_std"), confusion=results.get("confusion"),
                        checkpoint=f"synth-{arch}.safetensors (fold 0)")
+            # what `python -m tfcnn compare TABLE:ARCH` needs to pair two rows' folds
+            row.update({key: results.get(key) for key in PAIRING_KEYS})
             rows[arch] = row
             results_by_arch[arch] = results
+            curves[arch] = _epoch_curves(out)
             print(f"{arch}: {row['mean']:.2f} ± {row['std']:.2f} % "
                   f"({row['wall_s']:.0f} s)", file=sys.stderr)
         order = [a for a in SHIPPED_ARCHS if a in rows]
@@ -137,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             "total_wall_s": sum(rows[a].get("wall_s") or 0.0 for a in order),
             "rows": [rows[a] for a in order],
             "runs": {a: results_by_arch[a] for a in order if a in results_by_arch},
+            "curves": {a: curves[a] for a in order if a in curves},
         }
         write_json_atomic(ckpt_root / "table1-synth.json", table)
         from tfcnn.runs import format_table

@@ -1,1 +1,2 @@
-"""The Streamlit layer: page helpers (the only package that imports streamlit)."""
+"""The Streamlit layer: views the pages compose (the only package besides ``appstate`` that
+imports streamlit)."""
