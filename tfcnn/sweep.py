@@ -436,13 +436,15 @@ def run_fold_task(spec: dict, point: dict, fold: int, *, threads: int | None = N
     t0 = time.perf_counter()
     emit = report or (lambda event: None)
     emit(_task_event("task_start", task, pid=os.getpid(), host=socket.gethostname()))
-    last = [0.0]
+    last, max_epochs = [0.0], [None]
 
     def on_event(event: dict) -> None:
+        if event.get("event") == "fold_start":
+            max_epochs[0] = event.get("max_epochs")
         if event.get("event") != "epoch":
             return
         now = time.perf_counter()
-        final = event.get("epoch") == event.get("max_epochs")
+        final = event.get("epoch") == max_epochs[0]
         if final or now - last[0] >= EPOCH_REPORT_S:
             last[0] = now
             emit(_task_event("task_epoch", task, epoch=event.get("epoch"),
