@@ -4,7 +4,7 @@ The same grid (time architecture, two temporal filter lengths × two seeds × tw
 epochs; by default on a tiny SynthBallroom generated here, so the engine's own cost is a
 visible share) is run four ways, each into its own sweep folder:
 
-- baseline: every task by :func:`tfcnn.sweep.run_fold_task` one after another in this
+- baseline: every task by :func:`tfcnn.engines.run_fold_task` one after another in this
   process (after one untimed warm-up task, so imports are not counted), its fold installed
   and each grid point summarised, exactly what the Ray engine does around a task;
 - ray: :func:`tfcnn.sweep.run_sweep` on a local Ray with ``--ray-cpus`` CPUs (default 1, so
@@ -34,7 +34,8 @@ GRID = dict(arch="time", time_filters=[(1, 8), (1, 16)], seeds=[0, 1], n_folds=2
 
 def _baseline(spec, out: Path) -> float:
     """Every task in this process, one after another, as the Ray engine handles each."""
-    from tfcnn.sweep import install_fold, prepare_sweep, run_fold_task, summarise_point
+    from tfcnn.engines import install_fold, run_fold_task
+    from tfcnn.sweep import prepare_sweep, summarise_point
 
     prepare_sweep(spec, out, resume=False)
     t0 = time.perf_counter()
@@ -61,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from tfcnn.datasets import load_dataset
-    from tfcnn.sweep import (RAY_WORKER_NICENESS, LocalEngine, RayEngine, make_spec,
-                             run_fold_task, run_sweep)
+    from tfcnn.engines import RAY_WORKER_NICENESS, LocalEngine, RayEngine, run_fold_task
+    from tfcnn.sweep import make_spec, run_sweep
     from tfcnn.synth import generate
 
     torch.set_num_threads(1)

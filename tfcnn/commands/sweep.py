@@ -1,6 +1,7 @@
 """``python -m tfcnn sweep DATA_DIR --arch NAME --time-filter 1x30,1x60 --seeds 0,1,2 ...``.
 
-Only wiring: arguments → :func:`tfcnn.sweep.make_spec` and an engine →
+Only wiring: arguments → :func:`tfcnn.sweep.make_spec` and an engine
+(:mod:`tfcnn.engines`) →
 :func:`tfcnn.sweep.run_sweep`, its task events → one line each, the grid → a table.
 """
 
@@ -35,8 +36,8 @@ def _int(text: str) -> int:
 
 
 def add_parser(subparsers) -> None:
+    from tfcnn.engines import ENGINES
     from tfcnn.models import parse_filter_shape
-    from tfcnn.sweep import ENGINES
 
     p = subparsers.add_parser(
         "sweep",
@@ -127,8 +128,8 @@ def _interrupt(signum, frame):
 
 
 def run(args) -> int:
-    from tfcnn.sweep import format_grid, grid_rows, make_engine, make_spec, run_sweep, \
-        seed_summary
+    from tfcnn.engines import make_engine
+    from tfcnn.sweep import format_grid, grid_rows, make_spec, run_sweep, seed_summary
 
     if args.engine == "ray":
         options = dict(address=args.address, cpus_per_task=args.cpus_per_task,

@@ -19,10 +19,10 @@ import pandas as pd
 import streamlit as st
 
 from tfcnn import appstate, plots
+from tfcnn.engines import ENGINES
 from tfcnn.errors import ConfigError, TfcnnError
 from tfcnn.models import parse_filter_shape
 from tfcnn.sweep import (
-    ENGINES,
     SWEEP_FILE,
     format_param,
     grid_rows,
