@@ -7,8 +7,10 @@ import streamlit as st
 from tfcnn import appstate, interpret
 from tfcnn import interpret_plots as iplots
 from tfcnn.errors import TfcnnError
+from tfcnn.ui import access
 
 st.set_page_config(page_title="tfcnn · Filters", page_icon="🥁", layout="wide")
+access.require_access()
 st.title("Do the temporal filters learn tempo?")
 st.caption("A 1×60 filter spans 60 frames ≈ 1.39 s: one beat at 60 BPM, about five at 224 BPM "
            "(Pons et al. 2016, §3). Each filter's weights are tested for a beat period and "

@@ -23,6 +23,7 @@ def app_env(synth_dataset, tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv(appstate.ENV_RUNS_DIR, str(runs))
     monkeypatch.setenv(appstate.ENV_CHECKPOINTS_DIR, str(tmp_path / "no-checkpoints"))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("TFCNN_APP_PASSWORD", raising=False)
     return runs
 
 

@@ -58,10 +58,15 @@ def _read_json(path: Path) -> dict | None:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError as exc:
+        raise RunError(f"{path}: not UTF-8 text (byte {exc.start}); not a run record") from None
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RunError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise RunError(f"{path}: not a JSON object")
+    return value
 
 
 def _require_run_dir(run_dir: str | os.PathLike) -> Path:
@@ -93,7 +98,7 @@ def read_progress(run_dir: str | os.PathLike) -> list[dict]:
     """
     path = _require_run_dir(run_dir) / PROGRESS_FILE
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return []
     events = []

@@ -9,7 +9,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from tfcnn.config import PRESETS
+from tfcnn.config import PRESETS, preset
 from tfcnn.errors import ConfigError
 
 
@@ -141,10 +141,11 @@ class _Bars:
 
 
 def run(args) -> int:
+    # Bad numbers fail here, in milliseconds, before torch loads or a run folder exists.
+    preset(args.preset).with_overrides(max_epochs=args.epochs, lr=args.lr,
+                                       batch_size=args.batch_size)
     from tfcnn.train import RunCancelled, train_run
 
-    if args.preset not in PRESETS:
-        raise ConfigError(f"unknown preset {args.preset!r}; valid presets: {', '.join(PRESETS)}")
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads must be >= 1, got {args.threads}")
