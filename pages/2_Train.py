@@ -13,6 +13,7 @@ from tfcnn.config import ARCHS, MAX_EPOCHS, PRESETS, PROTOCOLS
 from tfcnn.errors import TfcnnError
 from tfcnn.locations import runs_root
 from tfcnn.ui import access, run_control, sidebar
+from tfcnn.ui import sweep as sweep_ui
 
 access.require_access()
 st.title("Train")
@@ -53,6 +54,9 @@ with st.sidebar:
                              help=f"quick: {PRESETS['quick'].max_epochs}, paper: "
                                   f"{PRESETS['paper'].max_epochs}")
     launch = st.button("Launch", type="primary", disabled=not archs)
+sweep_ui.sweep_launcher(dataset.root, arch_choices=ARCHS,
+                        n_folds=int(n_folds), preset=preset, protocol=protocol,
+                        device=device, epochs=int(epochs) or None, amp=amp)
 
 st.markdown(
     "Each architecture is cross-validated in its own background process (`python -m tfcnn "
@@ -132,3 +136,4 @@ def show_runs() -> None:
 
 st.subheader("Runs")
 show_runs()
+sweep_ui.sweep_monitor()

@@ -8,6 +8,7 @@ from tfcnn import locations, plots
 from tfcnn.errors import TfcnnError
 from tfcnn.synth import WHAT_SYNTH_SHOWS
 from tfcnn.ui import access, compare_view, results, run_control, sidebar
+from tfcnn.ui import sweep as sweep_ui
 
 access.require_access()
 st.title("Results (Table 1)")
@@ -34,6 +35,7 @@ sets = (shipped if use_shipped else []) + [run_sets[label] for label in chosen]
 if not shipped:
     st.info("The shipped SynthBallroom results (`checkpoints/table1-synth.json`) are not "
             "available yet.")
+sweep_ui.sweep_results()
 if not sets:
     st.info("No results to show: train on the Train page (a run appears here once a fold "
             "is complete).")

@@ -14,7 +14,7 @@ import warnings
 from tfcnn import __version__
 from tfcnn.errors import TfcnnError
 
-COMMANDS = ("synth", "download", "features", "train", "table", "compare", "predict",
+COMMANDS = ("synth", "download", "features", "train", "sweep", "table", "compare", "predict",
             "filters")
 
 

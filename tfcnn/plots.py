@@ -257,3 +257,43 @@ def accuracy_vs_params(rows: pd.DataFrame, *, include_paper: bool = True) -> go.
     fig.update_layout(title="Accuracy vs. number of parameters", xaxis=xaxis,
                       yaxis_title="accuracy (%)", **_LAYOUT)
     return fig
+
+
+def accuracy_vs_filter_length(rows: pd.DataFrame, *, length_title: str = "filter length",
+                              group: str | None = None) -> go.Figure:
+    """A sweep's accuracy versus filter length: every seed a point, the seeds' spread a bar.
+
+    Parameters
+    ----------
+    rows : table with one row per grid point: ``length`` (filter length, e.g. frames of a
+        1×n temporal filter), ``seed``, ``mean`` (that seed's cross-validation accuracy, %);
+        rows without a ``mean`` are left out.
+    length_title : the x axis title (with its unit).
+    group : optional column (e.g. ``n_filters``): one colour and line per value.
+
+    Returns
+    -------
+    go.Figure
+        Per group, a markers trace of the seeds and a line through the mean over seeds with
+        ``np.std`` over seeds as error bars.
+    """
+    data = rows.dropna(subset=["mean"]) if len(rows) else rows
+    fig = go.Figure()
+    groups = [(None, data)] if group is None or not len(data) else \
+        [(value, part) for value, part in data.groupby(group, sort=True)]
+    for i, (value, part) in enumerate(groups):
+        colour = class_colour(i)
+        name = "" if value is None else f"{group} {value}: "
+        fig.add_trace(go.Scatter(
+            x=part["length"].astype(float), y=part["mean"].astype(float), mode="markers",
+            name=f"{name}each seed", marker=dict(size=8, color=colour, opacity=0.5),
+            hovertext=[f"seed {s}" for s in part["seed"]]))
+        stats = part.groupby("length")["mean"].agg(["mean", lambda v: float(np.std(v))])
+        stats.columns = ["mean", "std"]
+        fig.add_trace(go.Scatter(
+            x=stats.index.astype(float), y=stats["mean"], mode="lines+markers",
+            error_y=dict(type="data", array=stats["std"]), name=f"{name}mean ± std over seeds",
+            marker=dict(size=11, color=colour), line=dict(color=colour)))
+    fig.update_layout(title="Accuracy vs. filter length (spread over seeds)",
+                      xaxis_title=length_title, yaxis_title="accuracy (%)", **_LAYOUT)
+    return fig
