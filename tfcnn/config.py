@@ -207,6 +207,9 @@ PAPER_TABLE1: dict[str, PaperRow] = {
 ARCHS: tuple[str, ...] = ("blackbox", "timefreq", "time", "frequency", "timefreq-init")
 TIMEFREQ_INIT = "timefreq-init"
 
+#: Sweep engines (:data:`tfcnn.engines.ENGINES`): this process, or one Ray task per fold.
+ENGINE_NAMES: tuple[str, ...] = ("local", "ray")
+
 #: Fold protocols (:mod:`tfcnn.folds`): ``clean`` (stratified song-level folds, replica groups
 #: kept together, normalisation on training songs) or ``paper`` (as the original code).
 PROTOCOLS: tuple[str, ...] = ("clean", "paper")

@@ -33,6 +33,7 @@ from pathlib import Path
 from tfcnn.atomic import write_bytes_atomic, write_json_atomic
 from tfcnn.errors import ConfigError, RunError, TfcnnError
 from tfcnn.eventbuffer import EventBuffer
+from tfcnn.config import ENGINE_NAMES
 from tfcnn.runs import (
     CONFIG_FILE,
     FOLD_MODEL_FILE,
@@ -43,9 +44,9 @@ from tfcnn.runs import (
     read_config,
     read_fold_result,
     read_progress,
+    RESUME_KEYS,
 )
 from tfcnn.sweep import GridPoint, SweepSpec, Task, summarise_point, task_event
-from tfcnn.runs import RESUME_KEYS
 from tfcnn.train import RunCancelled, train_run
 
 #: Fold-level events a task copies from its scratch run into the grid point's progress.jsonl.
@@ -365,7 +366,7 @@ def _short_error(exc: BaseException) -> str:
 
 
 #: Engine name → class.
-ENGINES: dict[str, type] = {"local": LocalEngine, "ray": RayEngine}
+ENGINES: dict[str, type] = dict(zip(ENGINE_NAMES, (LocalEngine, RayEngine)))
 
 
 def make_engine(name: str, **options):

@@ -13,6 +13,9 @@ stable across seeds?", Pons et al. 2016 §3) with the paper's own recipe: every 
 
 The engines that run the tasks (in this process, or one Ray task per fold) are in
 :mod:`tfcnn.engines`; :func:`run_sweep` takes one.
+
+Longer than 600 lines: the grid, the sweep folder's format (written and read) and the grid's
+summary table live together, as the run folder's do in :mod:`tfcnn.runs`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import numpy as np
 
 from tfcnn.atomic import write_json_atomic
 from tfcnn.config import PRESETS
+from tfcnn.device import select_device
 from tfcnn.errors import ConfigError, RunError, TfcnnError
 from tfcnn.runs import (
     CONFIG_FILE,
@@ -38,9 +42,8 @@ from tfcnn.runs import (
     process_alive,
     read_fold_result,
     read_results,
-    table_row,
 )
-from tfcnn.device import select_device
+from tfcnn.table1 import table_row
 from tfcnn.train import RunCancelled, train_run
 
 SWEEP_FILE = "sweep.json"

@@ -12,7 +12,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from tfcnn.config import PRESETS
+from tfcnn.config import ENGINE_NAMES, PRESETS
 from tfcnn.errors import ConfigError, RunError
 
 
@@ -20,9 +20,9 @@ def _list_of(item, name: str):
     """An argparse type reading a comma-separated list of ``item``."""
     import argparse
 
-    from tfcnn.sweep import parse_list
-
     def parse(text: str) -> list:
+        from tfcnn.sweep import parse_list  # torch (through training): only when parsing
+
         try:
             return parse_list(text, name=name, item=item)
         except ConfigError as exc:
@@ -31,13 +31,19 @@ def _list_of(item, name: str):
     return parse
 
 
+def parse_filter_shape(text: str) -> tuple[int, int]:
+    """:func:`tfcnn.models.parse_filter_shape`, imported on first use (torch stays off
+    `--help`)."""
+    from tfcnn.models import parse_filter_shape as parse
+
+    return parse(text)
+
+
 def _int(text: str) -> int:
     return int(text)
 
 
 def add_parser(subparsers) -> None:
-    from tfcnn.engines import ENGINES
-    from tfcnn.models import parse_filter_shape
 
     p = subparsers.add_parser(
         "sweep",
@@ -70,7 +76,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="override the minibatch size")
     p.add_argument("--amp", action="store_true", help="bfloat16 where it pays (as in train)")
     p.add_argument("--engine", default="local",
-                   help=f"{' | '.join(ENGINES)}: local trains in this process, all folds of "
+                   help=f"{' | '.join(ENGINE_NAMES)}: local trains in this process, all folds of "
                         f"a grid point together; ray runs one task per grid point x fold "
                         f"(default local)")
     p.add_argument("--address", default=None, metavar="ADDR",
