@@ -1,12 +1,17 @@
-"""Data: class counts, tempo per class, a few tracks with their log-mel patches, the cache."""
+"""Data: class counts, tempo per class, a few tracks with their log-mel patches, the cache,
+and the SynthBallroom lab (generate a scenario, the sets present)."""
 
 import streamlit as st
 
 from tfcnn import appstate, plots
 from tfcnn.errors import TfcnnError
+from tfcnn.ui import lab
 
 st.set_page_config(page_title="tfcnn · Data", page_icon="🎵", layout="wide")
 st.title("Data")
+
+with st.expander("SynthBallroom lab: generate a scenario", expanded=False):
+    lab.scenarios_panel(appstate.default_data_dir().parent)
 
 dataset = appstate.active_dataset()
 st.caption(f"**{dataset.name}** ({dataset.kind}) · `{dataset.root}` · {dataset.n_tracks} tracks")

@@ -7,6 +7,7 @@ import streamlit as st
 from tfcnn import appstate, plots
 from tfcnn.evaluate import paired_test
 from tfcnn.errors import TfcnnError
+from tfcnn.ui import lab
 
 st.set_page_config(page_title="tfcnn · Results", page_icon="📊", layout="wide")
 st.title("Results (Table 1)")
@@ -55,6 +56,8 @@ right.plotly_chart(plots.accuracy_vs_params(
     .fillna({"std": 0.0})))
 right.caption("The paper's efficiency argument: Time-Frequency reaches Black-box accuracy "
               "with 16× fewer parameters.")
+
+lab.scenario_matrix(lab.matrix_rows(appstate.checkpoints_dir(), appstate.run_folders()))
 
 st.subheader("Is the difference real? (paired test over folds)")
 paired = [rs for rs in sets if len(rs.accuracies) >= 2]

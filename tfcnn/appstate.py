@@ -36,6 +36,7 @@ import streamlit as st
 
 from tfcnn.atomic import write_json_atomic
 from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
+from tfcnn.datasets import synth_sets
 from tfcnn.errors import AudioError, ConfigError, RunError, TfcnnError
 from tfcnn.runs import paper_row_for
 
@@ -149,8 +150,8 @@ def data_choice() -> dict:
 def chosen_data_dir(choice: dict | None = None) -> Path | None:
     """Folder of the chosen data set, or None when a custom path is not given yet."""
     choice = choice or data_choice()
-    if choice["source"] == "synth":
-        return default_data_dir()
+    if choice["source"] == "synth":  # a set picked among synth_sets(), else the default
+        return Path(choice["path"]) if choice["path"] else default_data_dir()
     path = choice["path"].strip()
     return Path(path).expanduser().resolve() if path else None
 
@@ -183,8 +184,13 @@ def data_sidebar() -> Path | None:
         source = st.radio("Source", keys, index=keys.index(choice["source"]),
                           format_func=DATA_SOURCES.get)
         if source == "synth":
-            path = choice["path"]
-            st.caption(f"`{default_data_dir()}`")
+            sets = {str(s.path): f"{s.scenario} ({s.n_tracks} tracks)"
+                    for s in synth_sets(default_data_dir().parent)}
+            path = choice["path"] if choice["path"] in sets else ""
+            if len(sets) > 1:  # scenarios generated beside the default set (Data page)
+                path = st.selectbox("Scenario", list(sets), format_func=sets.get,
+                                    index=list(sets).index(path) if path else 0)
+            st.caption(f"`{path or default_data_dir()}`")
         else:
             path = st.text_input(
                 "Folder", value=choice["path"],

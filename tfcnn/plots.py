@@ -257,3 +257,42 @@ def accuracy_vs_params(rows: pd.DataFrame, *, include_paper: bool = True) -> go.
     fig.update_layout(title="Accuracy vs. number of parameters", xaxis=xaxis,
                       yaxis_title="accuracy (%)", **_LAYOUT)
     return fig
+
+
+def scenario_heatmap(matrix: pd.DataFrame, *, chance: float = 100.0 / len(CLASSES),
+                     labels: pd.DataFrame | None = None) -> go.Figure:
+    """Accuracy of each architecture on each SynthBallroom scenario, chance marked.
+
+    Parameters
+    ----------
+    matrix : DataFrame, shape (n_scenarios, n_archs)
+        Mean song accuracy in percent; index scenarios, columns architectures, NaN where
+        nothing ran (:func:`tfcnn.synth.lab.accuracy_matrix`).
+    chance : float
+        Accuracy of guessing (%); the colour scale is white there, red below, blue above,
+        and the colour bar marks it.
+    labels : DataFrame like ``matrix``, optional
+        Text per cell (e.g. "87.3 ± 4.1 ✓"); default: the mean.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One heatmap trace: x = architectures, y = scenarios (first on top).
+    """
+    if matrix.empty:
+        raise ConfigError("no scenario results to draw")
+    z = matrix.to_numpy(dtype=float)
+    text = (labels.reindex(index=matrix.index, columns=matrix.columns).fillna("—").to_numpy()
+            if labels is not None else
+            np.where(np.isnan(z), "—", np.char.mod("%.1f", np.nan_to_num(z))))
+    ticks = sorted({0.0, chance, 50.0, 100.0})
+    fig = go.Figure(go.Heatmap(
+        z=z, x=list(matrix.columns), y=list(matrix.index), text=text,
+        texttemplate="%{text}", zmin=0.0, zmax=100.0, zmid=chance, colorscale="RdBu",
+        colorbar=dict(title="accuracy (%)", tickvals=ticks,
+                      ticktext=[f"chance {t:.1f}" if t == chance else f"{t:g}" for t in ticks]),
+        hovertemplate="%{y} · %{x}: %{z:.1f} %<extra></extra>"))
+    fig.update_layout(title=f"Scenario × architecture (song accuracy; chance {chance:.1f} %)",
+                      xaxis_title="architecture", yaxis_title="scenario",
+                      yaxis=dict(autorange="reversed"), **_LAYOUT)
+    return fig

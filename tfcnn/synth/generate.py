@@ -104,13 +104,24 @@ def track_plan(*, per_class: int, seed: int, scenario: str = DEFAULT_SCENARIO,
 
 
 def _shuffle_labels(plan: pd.DataFrame, *, seed: int) -> pd.DataFrame:
-    """Permute the ``dance`` column (labels) at random; rename tracks after their new label.
+    """Relabel the tracks at random, balanced: each dance's audio spreads evenly over labels.
 
-    The audio (tempo, meter, sources, render seed) stays with its row, so a label says
-    nothing about the audio; class sizes are kept.
+    A plain random permutation leaves a chance coupling between label and audio dance
+    (some labels hold twice their share of one dance), which a model can learn from the
+    training folds and carry to the test fold. Here each dance's tracks, in random order,
+    get the labels in a rotated cycle, so every (audio dance, label) cell holds
+    ``per_class // 8`` or one more track and every label ``per_class`` tracks. The audio
+    (tempo, meter, sources, render seed) stays with its row; tracks are renamed after
+    their label.
     """
     rng = np.random.default_rng(np.random.SeedSequence([seed, len(CLASSES), len(plan)]))
-    plan = plan.assign(dance=plan["dance"].to_numpy()[rng.permutation(len(plan))])
+    order = rng.permutation(len(CLASSES))  # which label each cycle position stands for
+    labels = plan["dance"].to_numpy().copy()
+    for a, dance in enumerate(CLASSES):
+        rows = np.flatnonzero(plan["dance"].to_numpy() == dance)
+        rows = rows[rng.permutation(rows.size)]
+        labels[rows] = [CLASSES[order[(j + a) % len(CLASSES)]] for j in range(rows.size)]
+    plan = plan.assign(dance=labels)
     plan["_order"] = plan["dance"].map({d: k for k, d in enumerate(CLASSES)})
     plan = plan.sort_values(["_order"], kind="stable").drop(columns="_order")
     plan["track"] = [track_name(d, k) for d, k in
@@ -257,8 +268,8 @@ def generate(out_dir: str | os.PathLike, *, scenario: str = DEFAULT_SCENARIO,
 def _write_record(path: Path, record: dict) -> None:
     """Write ``scenario.json`` atomically unless it already holds ``record``."""
     try:
-        if json.loads(path.read_text(encoding="utf-8")) == record:
-            return
+        if json.loads(path.read_text(encoding="utf-8")) == json.loads(json.dumps(record)):
+            return  # (compared as JSON: tuples read back as lists)
     except (OSError, ValueError):
         pass
     write_json_atomic(path, record)
