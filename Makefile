@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= data/synth-ballroom
 PORT ?= 8501
 
-.PHONY: run test venv data bench checkpoints table1 clean
+.PHONY: run test venv data bench checkpoints table1 scenarios clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,3 +35,9 @@ checkpoints: data
 
 clean:
 	rm -rf runs .pytest_cache
+
+# SynthBallroom lab: generate the scenarios, 10-fold time/frequency/timefreq on each, and
+# checkpoints/table1-scenarios.json (long: see README "SynthBallroom as a lab").
+PER_CLASS ?= 60
+scenarios: venv
+	nice -n 10 $(BIN)/python -m scripts.train_scenarios --data-root $(dir $(DATA)) --per-class $(PER_CLASS)

@@ -129,6 +129,12 @@ def get_scenario(name: str) -> Scenario:
                           f"{', '.join(SCENARIOS)}") from None
 
 
+def scenario_dirname(name: str) -> str:
+    """Folder name of a scenario's data set under a data root: ``synth-ballroom`` for
+    ``paper`` (the default data set), ``synth-<name>`` otherwise."""
+    return "synth-ballroom" if get_scenario(name).name == DEFAULT_SCENARIO else f"synth-{name}"
+
+
 def scenario_from_knobs(knobs: dict) -> Scenario:
     """Rebuild a :class:`Scenario` from :meth:`Scenario.knobs` (e.g. read from scenario.json)."""
     names = {f.name for f in fields(Scenario)}

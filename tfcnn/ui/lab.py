@@ -19,16 +19,10 @@ from tfcnn.datasets import synth_sets
 from tfcnn.errors import TfcnnError
 from tfcnn.synth.lab import (EXPECTATIONS, accuracy_matrix, chance_interval, matrix_cells,
                              read_table_rows, run_row, verdict_mark, verdicts)
-from tfcnn.synth.scenarios import DEFAULT_SCENARIO, SCENARIOS
+from tfcnn.synth.scenarios import SCENARIOS, scenario_dirname
 
 #: Shipped Table 1 files the matrix reads, in order (a later file wins a repeated cell).
 SHIPPED_TABLES: tuple[str, ...] = ("table1-synth.json", "table1-scenarios.json")
-
-
-def scenario_folder(data_root: Path, scenario: str) -> Path:
-    """Where the app generates ``scenario``: ``<root>/synth-ballroom`` for ``paper`` (the
-    default data set), ``<root>/synth-<scenario>`` otherwise."""
-    return data_root / ("synth-ballroom" if scenario == DEFAULT_SCENARIO else f"synth-{scenario}")
 
 
 def sets_table(data_root: Path) -> pd.DataFrame:
@@ -66,7 +60,7 @@ def generate_scenario(scenario: str, *, data_root: Path, per_class: int,
     """Generate one scenario into its folder under ``data_root`` with a progress bar."""
     from tfcnn.synth import generate
 
-    out = scenario_folder(data_root, scenario)
+    out = data_root / scenario_dirname(scenario)
     bar = st.progress(0.0, text=f"generating {scenario}…")
     try:
         generate(out, scenario=scenario, per_class=per_class, seconds=seconds,
