@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= data/synth-ballroom
 PORT ?= 8501
 
-.PHONY: run test venv data bench checkpoints table1 scenarios clean
+.PHONY: run test venv test-deps data bench checkpoints table1 scenarios clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,6 +14,13 @@ $(BIN)/.installed: requirements.txt
 
 venv: $(BIN)/.installed
 
+# Test-only packages (Essentia, the original front end's library); `make run` does not need them.
+$(BIN)/.test-installed: $(BIN)/.installed requirements-test.txt
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+test-deps: $(BIN)/.test-installed
+
 data: venv
 	test -f $(DATA)/metadata.csv || $(BIN)/python -m tfcnn synth $(DATA)
 
@@ -21,7 +28,7 @@ run: data
 	TFCNN_DATA_DIR=$(abspath $(DATA)) $(BIN)/python -m streamlit run app.py --server.port $(PORT) --server.headless true \
 		--browser.gatherUsageStats false
 
-test: venv
+test: test-deps
 	$(BIN)/python tests/ensure_chromium.py
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q --durations=15 tests
 

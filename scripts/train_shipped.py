@@ -41,6 +41,22 @@ def _previous_table(path: Path) -> dict:
     return table if isinstance(table, dict) else {}
 
 
+#: Per-epoch fields shipped with the table (the Results page draws training curves from them).
+CURVE_FIELDS: tuple[str, ...] = ("stage", "fold", "epoch", "train_loss", "train_acc", "val_loss",
+                                 "val_acc", "lr")
+
+
+def _epoch_curves(run_dir: Path) -> list[dict]:
+    """The run's epoch events, trimmed to :data:`CURVE_FIELDS` and 5 significant digits."""
+    from tfcnn.runs import read_progress
+
+    def short(value):
+        return float(f"{value:.5g}") if isinstance(value, float) else value
+
+    return [{k: short(e[k]) for k in CURVE_FIELDS if k in e}
+            for e in read_progress(run_dir) if e.get("event") == "epoch"]
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m scripts.train_shipped", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -91,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         previous = _previous_table(ckpt_root / "table1-synth.json")
         rows = {r["arch"]: r for r in previous.get("rows", []) if isinstance(r, dict)}
         results_by_arch = dict(previous.get("runs", {}))
+        curves = dict(previous.get("curves", {}))
         for arch in archs:
             out = runs_root / f"shipped-{arch}"
             if args.table_only:
@@ -121,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                        checkpoint=f"synth-{arch}.safetensors (fold 0)")
             rows[arch] = row
             results_by_arch[arch] = results
+            curves[arch] = _epoch_curves(out)
             print(f"{arch}: {row['mean']:.2f} ± {row['std']:.2f} % "
                   f"({row['wall_s']:.0f} s)", file=sys.stderr)
         order = [a for a in SHIPPED_ARCHS if a in rows]
@@ -137,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             "total_wall_s": sum(rows[a].get("wall_s") or 0.0 for a in order),
             "rows": [rows[a] for a in order],
             "runs": {a: results_by_arch[a] for a in order if a in results_by_arch},
+            "curves": {a: curves[a] for a in order if a in curves},
         }
         write_json_atomic(ckpt_root / "table1-synth.json", table)
         from tfcnn.runs import format_table

@@ -207,3 +207,75 @@ def test_stacked_fold_models_run_with_functional_call_and_vmap():
     stacked = torch.vmap(call, in_dims=(0, 0, None))(params, buffers, x)  # (3, 4, 8)
     for k, model in enumerate(models):
         torch.testing.assert_close(stacked[k], model(x), rtol=1e-5, atol=1e-6)
+
+
+# --- dropout and layer order, against the original code -------------------------------------
+
+#: Layer sequences of jordipons/CBMI2016 ``buildArchitecture.py`` (Lasagne), transcribed:
+#: ``lasagne.layers.dropout`` wraps the *input* of both dense layers in Black-box and in
+#: (load)mergeTimeFrequency, and the input of the output layer in time/frequency.
+ORIGINAL_LAYERS: dict[str, list[str]] = {
+    "blackbox": ["conv(12x8)", "relu", "maxpool", "dropout", "dense(200)", "relu", "dropout",
+                 "dense(8)"],
+    "time": ["conv(1x60)", "relu", "maxpool", "dropout", "dense(8)"],
+    "frequency": ["conv(32x1)", "relu", "maxpool", "dropout", "dense(8)"],
+    "timefreq": ["conv(1x60)", "relu", "maxpool", "conv(32x1)", "relu", "maxpool", "dropout",
+                 "dense(200)", "relu", "dropout", "dense(8)"],
+}
+ORIGINAL_LAYERS["timefreq-init"] = ORIGINAL_LAYERS["timefreq"]
+
+
+def _layer_sequence(model: torch.nn.Module) -> list[str]:
+    """The model's forward as layer tokens, read from its torch.fx graph (reshapes skipped)."""
+    from torch import fx
+
+    graph = fx.symbolic_trace(model).graph
+    modules = dict(model.named_modules())
+    tokens = []
+    for node in graph.nodes:
+        target = modules.get(node.target) if node.op == "call_module" else node.target
+        if isinstance(target, torch.nn.Conv2d):
+            tokens.append("conv({}x{})".format(*target.kernel_size))
+        elif isinstance(target, torch.nn.Linear):
+            tokens.append(f"dense({target.out_features})")
+        elif isinstance(target, torch.nn.Dropout):
+            assert target.p == 0.5
+            tokens.append("dropout")
+        elif getattr(target, "__name__", "") in ("relu", "max_pool2d"):
+            tokens.append("relu" if target.__name__ == "relu" else "maxpool")
+    return tokens
+
+
+@pytest.mark.parametrize("arch", list(ORIGINAL_LAYERS))
+def test_layer_sequence_equals_the_original(arch):
+    assert _layer_sequence(build_model(arch)) == ORIGINAL_LAYERS[arch]
+
+
+def _positive_features(model: torch.nn.Module) -> torch.nn.Module:
+    """Non-negative weights, positive biases: every ReLU output is > 0, so a zero is a dropout."""
+    with torch.no_grad():
+        for layer in model.modules():
+            if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):
+                layer.weight.abs_()
+                layer.bias.fill_(1.0)
+    return model
+
+
+@pytest.mark.parametrize("arch", ["blackbox", "timefreq", "timefreq-init"])
+def test_dropout_zeroes_about_half_of_each_dense_layers_inputs_in_training_only(arch):
+    model = _positive_features(build_model(arch))
+    seen: dict[str, torch.Tensor] = {}
+    for name in ("hidden", "output"):
+        getattr(model, name).register_forward_pre_hook(
+            lambda _m, args, name=name: seen.__setitem__(name, args[0].detach()))
+    x = _input(batch=4).abs()
+    torch.manual_seed(0)
+    model.train()
+    model(x)
+    for name in ("hidden", "output"):
+        zeroed = (seen[name] == 0).float().mean().item()
+        assert zeroed == pytest.approx(0.5, abs=0.05), f"{arch}.{name} input: {zeroed:.3f} zeroed"
+    model.eval()
+    model(x)
+    for name in ("hidden", "output"):
+        assert (seen[name] == 0).sum().item() == 0, f"{arch}.{name}: dropout in eval mode"

@@ -372,3 +372,30 @@ def test_dense_weights_keep_their_layout_through_a_restack():
         assert weight.transpose(1, 2).is_contiguous()
     torch.testing.assert_close(_restack(params, torch.tensor([2]))["hidden.weight"][0],
                                params["hidden.weight"][2])
+
+
+def test_banded_timefreq_drops_the_hidden_layers_inputs_in_training_only():
+    """The fold-parallel forward applies dropout before the 200-unit layer too (as the module).
+
+    With batch 1 and positive features, a column of a fold's ``hidden.weight`` gradient is zero
+    exactly when that input unit was dropped.
+    """
+    from torch.func import stack_module_state
+
+    models = []
+    for k in range(4):
+        torch.manual_seed(k)
+        model = build_model("timefreq", 8)
+        with torch.no_grad():
+            for layer in model.modules():
+                if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):
+                    layer.bias.fill_(50.0)  # every ReLU output > 0
+        models.append(model)
+    x = torch.randn(4, 1, 1, 40, 80)  # (K, B=1, 1, n_mels, frames)
+    for training, expected in ((True, 0.5), (False, 0.0)):
+        stacked, buffers = stack_module_state([m.train(training) for m in models])
+        torch.manual_seed(1)
+        stacked_forward(models[0], "banded")(stacked, buffers, x).sum().backward()
+        grad = stacked["hidden.weight"].grad  # (K, hidden, 960)
+        dropped = (grad.abs().sum(dim=1) == 0).float().mean(dim=1)  # (K,) share of inputs
+        assert dropped.tolist() == pytest.approx([expected] * 4, abs=0.06)

@@ -132,3 +132,17 @@ def test_write_json_atomic_leaves_no_temporary_files(tmp_path):
         write_json_atomic(target, {"a": float("nan")})  # not JSON: old content kept
     assert json.loads(target.read_text()) == {"a": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_table_row_counts_the_folds_that_hit_the_epoch_cap(tmp_path):
+    run = _make_run(tmp_path, "capped", done=())
+    config = json.loads((run / "config.json").read_text())
+    write_json_atomic(run / "config.json", {**config, "train_config": {"max_epochs": 150}})
+    for k, (epochs, best) in enumerate([(150, 149), (61, 40), (150, 150)]):
+        write_json_atomic(run / f"fold-{k:02d}" / "result.json",
+                          {"fold": k, "accuracy": 80.0, "epochs": epochs, "best_epoch": best})
+    row = table_row(run)
+    assert row["epochs_per_fold"] == [150, 61, 150]
+    assert row["best_epoch_per_fold"] == [149, 40, 150]
+    assert (row["max_epochs"], row["n_folds_capped"]) == (150, 2)
+    assert "2/3 at 150" in format_table([row])

@@ -783,10 +783,12 @@ def shipped_results() -> list[ResultSet]:
     if not table:
         return []
     runs = table.get("runs", table)
+    curves = table.get("curves", {})
     out = []
     for arch, results in runs.items():
         if isinstance(results, dict):
-            out.append(result_set(f"shipped {arch}", results, source="shipped", arch=arch))
+            out.append(result_set(f"shipped {arch}", results, source="shipped", arch=arch,
+                                  history=pd.DataFrame(curves.get(arch, []))))
     return out
 
 

@@ -279,8 +279,11 @@ def table_row(run_dir: str | os.PathLike) -> dict:
     dict
         ``run``, ``arch``, ``n_params``, ``mean``, ``std`` (percent, over complete folds; None
         when no fold is complete), ``n_folds_complete``, ``n_folds``, ``protocol``, ``preset``,
-        ``dataset``, ``trained_on``, ``wall_s``, ``status``, and ``paper_params``,
-        ``paper_mean``, ``paper_std`` (None for an arch without a paper row).
+        ``dataset``, ``trained_on``, ``wall_s``, ``status``, ``max_epochs``,
+        ``epochs_per_fold`` and ``best_epoch_per_fold`` (complete folds, ascending),
+        ``n_folds_capped`` (complete folds that ran to ``max_epochs`` instead of being ended
+        by the schedule), and ``paper_params``, ``paper_mean``, ``paper_std`` (None for an
+        arch without a paper row).
     """
     path = _require_run_dir(run_dir)
     config = read_config(path)
@@ -289,6 +292,9 @@ def table_row(run_dir: str | os.PathLike) -> dict:
     arch = str(config.get("arch", "?"))
     paper = paper_row_for(arch)
     dataset = config.get("dataset", {})
+    max_epochs = (config.get("train_config") or {}).get("max_epochs")
+    folds = [read_fold_result(path, k) or {} for k in complete_folds(path)]
+    epochs = [f.get("epochs") for f in folds]
     return {
         "run": str(path),
         "arch": arch,
@@ -303,6 +309,11 @@ def table_row(run_dir: str | os.PathLike) -> dict:
         "trained_on": results.get("trained_on"),
         "wall_s": results.get("wall_s", status.get("wall_s")),
         "status": run_status(path),
+        "max_epochs": max_epochs,
+        "epochs_per_fold": epochs,
+        "best_epoch_per_fold": [f.get("best_epoch") for f in folds],
+        "n_folds_capped": sum(1 for e in epochs if max_epochs and e is not None
+                              and e >= max_epochs),
         "paper_params": None if paper is None else paper.params,
         "paper_mean": None if paper is None else paper.mean,
         "paper_std": None if paper is None else paper.std,
@@ -322,12 +333,17 @@ def format_table(rows: list[dict]) -> str:
             return "-"
         return f"{s:.0f} s" if s < 3600 else f"{s / 3600:.1f} h"
 
+    def capped(r):
+        if not r.get("max_epochs") or not r.get("n_folds_complete"):
+            return "-"
+        return f"{r.get('n_folds_capped', 0)}/{r['n_folds_complete']} at {r['max_epochs']}"
+
     header = ("architecture", "#params", "accuracy (ours)", "paper #params", "paper accuracy",
-              "folds", "protocol", "dataset", "wall time")
+              "folds", "protocol", "dataset", "hit epoch cap", "wall time")
     body = [(r["arch"], num(r["n_params"]), pm(r["mean"], r["std"]), num(r["paper_params"]),
              pm(r["paper_mean"], r["paper_std"]),
              f"{r['n_folds_complete']}/{r['n_folds']}", str(r["protocol"]),
-             str(r["dataset"]), wall(r["wall_s"])) for r in rows]
+             str(r["dataset"]), capped(r), wall(r["wall_s"])) for r in rows]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
              for line in [header, *body]]

@@ -10,6 +10,18 @@ classes); ``render_track`` renders one track; ``render_click_track`` and
 ``render_drum_loop`` are tempo probes.
 """
 
+#: What SynthBallroom's Table 1 can and cannot show; the app states it beside every result on
+#: this data set (the README says the same).
+WHAT_SYNTH_SHOWS = (
+    "SynthBallroom is designed: its default settings were calibrated so that a spectral-only "
+    "proxy scores about 50 % and a proxy with temporal context about 86 %, as the paper's "
+    "Frequency and Time models on Ballroom. Its Table 1 therefore confirms the design of the "
+    "data, not the paper's claim. It can show that the pipeline trains, that each "
+    "architecture can use the cue it was built for, and (with its exact tempo and meter per "
+    "track) where temporal filters sit; it cannot show how the architectures rank on real "
+    "music. For that, train on the real Ballroom data set."
+)
+
 from tfcnn.synth.dances import DANCES, DanceSpec, dance_spec, real_tempi, tempo_range
 from tfcnn.synth.generate import METADATA, METADATA_COLUMNS, generate, track_plan
 from tfcnn.synth.render import (BPM_LIMITS, SYNTH_CONFIG, SynthConfig, render_click_track,
@@ -17,7 +29,8 @@ from tfcnn.synth.render import (BPM_LIMITS, SYNTH_CONFIG, SynthConfig, render_cl
 from tfcnn.synth.scenarios import SCENARIOS, Scenario, get_scenario
 
 __all__ = [
-    "BPM_LIMITS", "DANCES", "DanceSpec", "METADATA", "METADATA_COLUMNS", "SCENARIOS",
-    "SYNTH_CONFIG", "Scenario", "SynthConfig", "get_scenario", "dance_spec", "generate", "real_tempi", "render_click_track",
+    "WHAT_SYNTH_SHOWS", "BPM_LIMITS", "DANCES", "DanceSpec", "METADATA", "METADATA_COLUMNS",
+    "SCENARIOS", "SYNTH_CONFIG", "Scenario", "SynthConfig", "dance_spec", "generate",
+    "get_scenario", "real_tempi", "render_click_track",
     "render_drum_loop", "render_track", "tempo_range", "track_plan",
 ]
