@@ -75,6 +75,8 @@ SYNTH_COLUMNS: tuple[str, ...] = ("track", "dance", "bpm", "beats_per_bar")
 SCENARIO_FILE: str = "scenario.json"
 #: Scenario of a SynthBallroom folder without ``scenario.json`` (made before scenarios).
 DEFAULT_SYNTH_SCENARIO: str = "paper"
+#: Data set name of the default SynthBallroom; other scenarios append ``-<scenario>``.
+SYNTH_NAME: str = "SynthBallroom"
 
 _TRACK_TABLE = Path(__file__).resolve().parent / "data" / "ballroom_tracks.csv"
 
@@ -325,7 +327,7 @@ def synth_scenario(root: str | Path) -> str:
 def synth_name(scenario: str) -> str:
     """Data set name of a SynthBallroom scenario: ``SynthBallroom`` (paper) or
     ``SynthBallroom-<scenario>``."""
-    return "SynthBallroom" if scenario == DEFAULT_SYNTH_SCENARIO else f"SynthBallroom-{scenario}"
+    return SYNTH_NAME if scenario == DEFAULT_SYNTH_SCENARIO else f"{SYNTH_NAME}-{scenario}"
 
 
 @dataclass(frozen=True)

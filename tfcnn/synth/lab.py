@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from tfcnn.config import CLASSES
-from tfcnn.datasets import DEFAULT_SYNTH_SCENARIO, synth_name
+from tfcnn.datasets import DEFAULT_SYNTH_SCENARIO, SYNTH_NAME
 from tfcnn.errors import ConfigError
 
 #: Scenarios in display order (those of :data:`tfcnn.synth.scenarios.SCENARIOS`).
@@ -52,13 +52,10 @@ EXPECTATIONS: dict[str, str] = {
 def scenario_of(dataset: str | None) -> str | None:
     """Scenario of a data set name (``SynthBallroom`` → ``paper``, ``SynthBallroom-tempo`` →
     ``tempo``); None for any other data set."""
-    if not dataset:
-        return None
-    for name in SCENARIO_ORDER:
-        if dataset == synth_name(name):
-            return name
-    prefix = synth_name("x")[:-1]  # "SynthBallroom-"
-    return dataset[len(prefix):] if dataset.startswith(prefix) else None
+    if dataset == SYNTH_NAME:
+        return DEFAULT_SYNTH_SCENARIO
+    prefix = f"{SYNTH_NAME}-"
+    return dataset[len(prefix):] if dataset and dataset.startswith(prefix) else None
 
 
 def chance_interval(n_tracks: int, n_classes: int = len(CLASSES), *,

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from tfcnn.config import CLASSES
+from tfcnn.datasets import DEFAULT_SYNTH_SCENARIO
 from tfcnn.errors import ConfigError
 from tfcnn.synth.dances import DANCES, DanceSpec, dance_spec
 from tfcnn.synth.render import SYNTH_CONFIG, SynthConfig
@@ -116,8 +117,8 @@ SCENARIOS: dict[str, Scenario] = {
         tempo="class", rhythm="class", timbre="class", labels="shuffled"),
 }
 
-#: The default scenario (today's SynthBallroom).
-DEFAULT_SCENARIO = "paper"
+#: The default scenario (today's SynthBallroom; a folder without scenario.json is one).
+DEFAULT_SCENARIO = DEFAULT_SYNTH_SCENARIO
 
 
 def get_scenario(name: str) -> Scenario:
