@@ -56,7 +56,8 @@ def track_plan(*, per_class: int, seed: int, scenario: str = DEFAULT_SCENARIO,
     The BPM of a track is a real Ballroom track's BPM (of the same dance when the scenario's
     tempo follows the class, of any dance when it is shared), jittered by
     ``config.bpm_jitter`` and clipped inside that pool's min-max. Under ``shuffled`` the
-    labels are then permuted (class sizes kept) and the tracks renamed after their label.
+    tracks are then relabelled at random, balanced (:func:`_shuffle_labels`), and renamed
+    after their label.
 
     Parameters
     ----------
