@@ -157,3 +157,31 @@ def test_results_page_shows_the_scenario_matrix(lab_env):
                     verdict["verdict"])) == {"paper/time": "✓", "paper/frequency": "✓",
                                              "tempo/time": "✓", "tempo/frequency": "✓",
                                              "shuffled/time": "✓"}
+
+
+# ----------------------------------------------------------------------------- the recipe
+
+def test_scenarios_recipe_script_on_a_tiny_set(tmp_path):
+    """``make scenarios``' script, cut down to two scenarios, one arch and one epoch."""
+    from scripts.train_scenarios import main
+
+    out = tmp_path / "table1-scenarios.json"
+    args = ["--data-root", str(tmp_path / "data"), "--scenarios", "tempo,shuffled",
+            "--archs", "time", "--per-class", "3", "--seconds", "2", "--folds", "3",
+            "--runs", str(tmp_path / "runs"), "--out", str(out), "--threads", "1",
+            "--note", "tiny", "--quiet"]
+    assert main(args + ["--epochs", "1"]) == 0
+    table = json.loads(out.read_text())
+    assert table["recipe"]["per_class"] == 3 and not table["recipe"]["default_size"]
+    assert table["note"].endswith("tiny")
+    assert set(table["scenarios"]) == {"tempo", "shuffled"}
+    assert table["scenarios"]["tempo"]["dataset"] == "SynthBallroom-tempo"
+    assert table["scenarios"]["tempo"]["n_tracks"] == 24
+    assert (tmp_path / "data" / "synth-shuffled" / "scenario.json").is_file()
+    cells = matrix_cells(table["rows"])
+    assert [(c.scenario, c.arch, len(c.per_fold), c.n_tracks) for c in cells] == [
+        ("tempo", "time", 3, 24), ("shuffled", "time", 3, 24)]
+    # Rebuilding from the finished runs keeps every row, and no set is generated again.
+    out.unlink()
+    assert main(args + ["--table-only"]) == 0
+    assert json.loads(out.read_text())["rows"] == table["rows"]
