@@ -5,9 +5,10 @@ import streamlit as st
 
 from tfcnn import appstate, plots
 from tfcnn.errors import TfcnnError
-from tfcnn.ui import lab
+from tfcnn.ui import access, lab
 
 st.set_page_config(page_title="tfcnn · Data", page_icon="🎵", layout="wide")
+access.require_access()
 st.title("Data")
 
 with st.expander("SynthBallroom lab: generate a scenario", expanded=False):

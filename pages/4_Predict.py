@@ -5,10 +5,13 @@ import time
 import streamlit as st
 
 from tfcnn import appstate, plots
+from tfcnn.checkpoint import describe_provenance
 from tfcnn.config import FRONT_END
 from tfcnn.errors import TfcnnError
+from tfcnn.ui import access
 
 st.set_page_config(page_title="tfcnn · Predict", page_icon="🔮", layout="wide")
+access.require_access()
 st.title("Predict the dance of a track")
 data_dir = appstate.data_sidebar()
 
@@ -48,7 +51,9 @@ elif source == SOURCES[1]:
         pick = st.selectbox("Track", range(len(labels)), format_func=labels.__getitem__)
         audio = (dataset.tracks.iloc[pick]["path"], labels[pick])
 else:
-    path = st.text_input("Path of an audio file", placeholder="/music/track.wav")
+    path = st.text_input("Path of an audio file", placeholder="/music/track.wav",
+                         help="A file inside the data folders the operator allows "
+                              "(the project's data/ and TFCNN_ALLOWED_ROOTS).")
     if path.strip():
         audio = (path.strip(), path.strip())
 
@@ -67,7 +72,9 @@ except TfcnnError as exc:
 
 n_patches = pred.patch_probs.shape[0]
 votes = int((pred.patch_probs.argmax(axis=1) == list(pred.classes).index(pred.prediction)).sum())
-st.success(f"Predicted dance: **{pred.prediction}**")
+left, right = st.columns(2)
+left.success(f"Predicted dance: **{pred.prediction}**")
+right.info(f"Model: {describe_provenance(pred.model)}")
 cols = st.columns(4)
 cols[0].metric("Prediction", pred.prediction)
 cols[1].metric("Patch votes", f"{votes} / {n_patches}")

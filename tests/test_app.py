@@ -8,6 +8,7 @@ nothing of the repository's data, runs or shipped models is read or written.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -17,9 +18,8 @@ import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
 from tfcnn import appstate
-from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
-from tfcnn.evaluate import paired_test
-from tfcnn.errors import ConfigError
+from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1, PRESETS
+from tfcnn.paths import ENV_ALLOWED_ROOTS, REFUSED
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 44100
@@ -44,7 +44,9 @@ def checkpoints(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("checkpoints")
     save_checkpoint(folder / "synth-time.safetensors", build_model("time", len(CLASSES)),
-                    classes=CLASSES, norm_mean=0.0, norm_std=1.0, front_end=FRONT_END)
+                    classes=CLASSES, norm_mean=0.0, norm_std=1.0, front_end=FRONT_END,
+                    train_config=PRESETS["quick"], metrics={"accuracy": 50.0, "n_tracks": 2},
+                    extra={"fold": 0, "protocol": "clean", "trained_on": "trained on tiny"})
     rng = np.random.default_rng(0)
     table = {"runs": {
         arch: {"arch": arch, "n_params": row.params, "classes": list(CLASSES),
@@ -53,6 +55,11 @@ def checkpoints(tmp_path_factory) -> Path:
                "confusion": (np.eye(8, dtype=int) * 5 + 1).tolist()}
         for arch, row in PAPER_TABLE1.items()
     }}
+    # blackbox and timefreq record the same 10 folds (pairable); the others record none
+    for arch in ("blackbox", "timefreq"):
+        table["runs"][arch].update(assignment_fingerprint="f" * 16,
+                                   fold_fingerprints=[f"{k:016x}" for k in range(10)],
+                                   n_train_tracks=[384] * 10, n_test_tracks=[48] * 10)
     (folder / "table1-synth.json").write_text(json.dumps(table))
     return folder
 
@@ -63,6 +70,9 @@ def app_env(tiny_synth, checkpoints, tmp_path, monkeypatch) -> dict[str, Path]:
     monkeypatch.setenv(appstate.ENV_DATA_DIR, str(tiny_synth))
     monkeypatch.setenv(appstate.ENV_RUNS_DIR, str(runs))
     monkeypatch.setenv(appstate.ENV_CHECKPOINTS_DIR, str(checkpoints))
+    monkeypatch.setenv(ENV_ALLOWED_ROOTS, str(tmp_path))  # the tests' own audio files
+    monkeypatch.delenv("TFCNN_APP_PASSWORD", raising=False)
+    monkeypatch.delenv("TFCNN_MAX_RUNS", raising=False)
     return {"data": tiny_synth, "runs": runs, "checkpoints": checkpoints, "tmp": tmp_path}
 
 
@@ -93,17 +103,38 @@ def test_home_shows_architectures_and_active_data_set(app_env):
         name: row.params for name, row in PAPER_TABLE1.items()}
 
 
-def test_data_choice_persists_and_bad_folder_is_an_error(app_env, tmp_path):
+def test_data_choice_is_per_session_and_outside_folders_are_refused(app_env, tmp_path):
     at = page("app.py").run()
     at.sidebar.radio[0].set_value("folder").run()
-    at.sidebar.text_input[0].set_value(str(tmp_path / "nowhere")).run()
+    at.sidebar.text_input[0].set_value("/etc").run()
     no_exception(at)
-    assert any("nowhere" in e.value for e in at.error)
-    # A new session (another page, or after a restart) starts from the saved choice.
-    other = page("pages/1_Data.py").run()
-    assert other.sidebar.radio[0].value == "folder"
-    assert other.sidebar.text_input[0].value == str(tmp_path / "nowhere")
-    assert any("nowhere" in e.value for e in other.error)
+    (error,) = at.error
+    assert error.value == REFUSED and "/etc" not in error.value
+    # A missing folder inside the allowed roots gets the very same answer.
+    at.sidebar.text_input[0].set_value(str(tmp_path / "nowhere")).run()
+    assert [e.value for e in at.error] == [REFUSED]
+    # Another session (another user) starts from the operator's default, not from this one.
+    other = page("app.py").run()
+    assert other.sidebar.radio[0].value == "synth"
+    assert not other.error and other.metric[0].value == "SynthBallroom"
+    assert not (app_env["runs"] / ".app-settings.json").exists()
+
+
+def test_folder_field_keeps_every_edit(app_env, folder_dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV_ALLOWED_ROOTS, os.pathsep.join([str(tmp_path),
+                                                           str(folder_dataset)]))
+    at = page("app.py").run()
+    at.sidebar.radio[0].set_value("folder").run()
+    at.sidebar.text_input[0].set_value(str(tmp_path / "first")).run()
+    assert at.sidebar.text_input[0].value == str(tmp_path / "first")
+    at.sidebar.text_input[0].set_value(str(folder_dataset)).run()  # the second edit sticks
+    no_exception(at)
+    assert at.sidebar.text_input[0].value == str(folder_dataset)
+    assert not at.error and at.metric[0].value == folder_dataset.name
+    # ... and survives a page switch within the session
+    at.switch_page("pages/1_Data.py").run()
+    no_exception(at)
+    assert at.sidebar.text_input[0].value == str(folder_dataset)
 
 
 def test_data_page_plots_and_builds_the_cache(app_env):
@@ -120,14 +151,40 @@ def test_data_page_plots_and_builds_the_cache(app_env):
     assert "16 / 16" in at.get("progress")[0].proto.text
 
 
-def test_results_page_shows_shipped_table_and_paired_test(app_env):
+def test_results_page_shows_shipped_table_and_comparison(app_env):
+    from tfcnn.compare import compare_scores, load_scores
+
     at = page("pages/3_Results.py").run()
     no_exception(at)
     table = at.dataframe[0].value
     assert list(table["architecture"]) == list(PAPER_TABLE1)
     assert list(table["paper #params"]) == [row.params for row in PAPER_TABLE1.values()]
-    assert "p =" in "".join(m.value for m in at.markdown)
     assert len(at.get("download_button")) == 2
+
+    # A = shipped blackbox, B = shipped timefreq: same folds, so paired; the numbers are
+    # those of `python -m tfcnn compare TABLE:blackbox TABLE:timefreq --margin 3`
+    assert [s.value for s in at.selectbox[:2]] == ["shipped blackbox", "shipped timefreq"]
+    at.number_input[0].set_value(3.0).run()
+    no_exception(at)
+    path = app_env["checkpoints"] / "table1-synth.json"
+    want = compare_scores(load_scores(f"{path}:blackbox"), load_scores(f"{path}:timefreq"),
+                          margin=3.0)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["A − B (points)"] == f"{want.mean_difference:+.2f}"
+    assert metrics["95 % interval"] == f"[{want.ci95[0]:+.2f}, {want.ci95[1]:+.2f}]"
+    assert "p (equivalence ±3)" in metrics and "p (Wilcoxon)" in metrics
+    text = " ".join(m.value for m in [*at.markdown, *at.caption])
+    assert "Paired: both tested the same songs in each of 10 folds" in text
+    assert "Verdict:" in text and "Verdict rule" in text
+    assert "no real difference" not in text and " equal " not in text
+    assert not at.warning
+
+    # frequency recorded no fingerprints: the comparison is unpaired and says why
+    at.selectbox[1].set_value("shipped frequency").run()
+    no_exception(at)
+    (warning,) = at.warning
+    assert warning.value.startswith("Unpaired comparison: cannot pair folds")
+    assert "did not record" in warning.value
 
 
 def write_wav(path: Path, y: np.ndarray) -> Path:
@@ -154,6 +211,10 @@ def test_predict_a_wav_shows_prediction(predict_page, tmp_path):
     (success,) = at.success
     predicted = at.metric[0].value
     assert predicted in CLASSES and predicted in success.value
+    # beside the prediction (not in a tooltip): what the model was trained on
+    (model,) = at.info
+    assert model.value == ("Model: time model trained on tiny; protocol clean, preset quick; "
+                           "fold 0 test accuracy 50.00 % on its 2 held-out test songs")
     assert at.metric[1].value == "2 / 2" or at.metric[1].value.endswith("/ 2")
     assert len(at.get("plotly_chart")) == 3
 
@@ -237,6 +298,30 @@ def test_train_launches_a_run_and_shows_it_finishing(app_env):
     assert f"run {run_dir.name} (time) fold 0" in predict.sidebar.selectbox[0].options
 
 
+def test_train_runs_one_at_a_time_and_queues_the_rest(app_env):
+    at = page("pages/2_Train.py").run()
+    at.sidebar.multiselect[0].set_value(["time", "frequency"])
+    inputs = {n.label: n for n in at.sidebar.number_input}
+    inputs["Folds"].set_value(2)
+    inputs["Max epochs (0 = preset's)"].set_value(1)
+    at.sidebar.button[0].click().run()
+    no_exception(at)
+    states = run_states(at)
+    assert states.count("`queued`") == 1, states  # the default cap: one run at a time
+    assert any("Waiting for a free training slot" in c.value for c in at.caption)
+    states = poll(at, until="`finished`", timeout_s=180)
+    deadline = time.monotonic() + 180
+    while states.count("`finished`") < 2:
+        assert "`failed`" not in states and time.monotonic() < deadline, states
+        time.sleep(1.0)
+        at.run()
+        states = run_states(at)
+    records = [json.loads(p.read_text())
+               for p in (app_env["runs"] / ".launches").glob("*/launch.json")]
+    assert sorted(r["state"] for r in records) == ["started", "started"]
+    assert all(r["process"]["start_ticks"] > 0 for r in records)
+
+
 def test_train_cancel_stops_the_subprocess(app_env):
     at = page("pages/2_Train.py").run()
     at.sidebar.multiselect[0].set_value(["blackbox"])
@@ -264,18 +349,6 @@ def test_train_cancel_stops_the_subprocess(app_env):
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def test_paired_test_says_when_folds_are_too_few():
-    few = paired_test([80, 82, 85, 79, 90], [70, 71, 72, 69, 75])
-    assert few.wilcoxon_p == pytest.approx(0.0625)
-    assert not few.significant and "6 folds" in few.note
-    many = paired_test(np.arange(10) + 80.0, np.arange(10) + 70.0 - np.arange(10) / 10)
-    assert many.significant and many.wilcoxon_p < 0.05 and many.ttest_p < 0.05
-    same = paired_test([80, 81], [80, 81])
-    assert same.wilcoxon_p is None and not same.significant and "identical" in same.note
-    with pytest.raises(ConfigError, match="same folds"):
-        paired_test([1, 2, 3], [1, 2])
 
 
 def test_fold_accuracies_reads_several_layouts():

@@ -10,18 +10,19 @@ fold's checkpoint agree.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from tfcnn.audio import load_audio, require_patch
+from tfcnn.audio import iter_audio, require_sound
 from tfcnn.checkpoint import Checkpoint, load_checkpoint
 from tfcnn.errors import AudioError, CheckpointError, ConfigError
 from tfcnn.evaluate import song_vote
-from tfcnn.features import log_mel, to_patches
+from tfcnn.features import log_mel_stream, to_patches
 from tfcnn.models import ARCHITECTURES
+from tfcnn.paths import display
 
 #: Where the shipped models live: ``<repo>/checkpoints/synth-<arch>.safetensors``.
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -52,6 +53,8 @@ class Prediction:
         Duration of one patch (≈ 1.86 s).
     index : int
         Index of ``prediction`` in ``classes``.
+    model : dict
+        What the model was trained on (:attr:`tfcnn.checkpoint.Checkpoint.provenance`).
     """
 
     path: str | None
@@ -62,18 +65,21 @@ class Prediction:
     log_mel: np.ndarray
     patch_seconds: float
     index: int = -1
+    model: dict = field(default_factory=dict)
 
     @property
     def n_patches(self) -> int:
         return int(self.patch_probs.shape[0])
 
     def to_dict(self) -> dict:
-        """The CLI's JSON object: path, prediction, probabilities per class, patches."""
+        """The CLI's JSON object: path, prediction, probabilities per class, patches, and
+        ``model``: what the model was trained on."""
         return {
             "path": self.path,
             "prediction": self.prediction,
             "probabilities": {c: float(p) for c, p in zip(self.classes, self.probabilities)},
             "patches": self.n_patches,
+            "model": dict(self.model),
         }
 
 
@@ -144,7 +150,7 @@ def _label(source, name: str | None) -> str | None:
     if name is not None:
         return str(name)
     if isinstance(source, (str, os.PathLike)):
-        return str(source)
+        return display(source)
     return getattr(source, "name", None)
 
 
@@ -194,7 +200,7 @@ def predict_features(spec: np.ndarray, checkpoint, *, name: str | None = None,
     return Prediction(
         path=name, classes=tuple(ckpt.classes), patch_probs=probs,
         probabilities=probs.mean(axis=0), prediction=ckpt.classes[vote], log_mel=spec,
-        patch_seconds=fe.patch_seconds, index=vote,
+        patch_seconds=fe.patch_seconds, index=vote, model=ckpt.provenance,
     )
 
 
@@ -218,16 +224,25 @@ def predict(source, checkpoint=None, *, name: str | None = None, device="cpu") -
     Raises
     ------
     AudioError
-        Unreadable audio or too short for one patch (< 1.81 s).
+        Unreadable audio, too short for one patch (< 1.81 s) or silent.
     CheckpointError
         Missing or broken checkpoint.
     """
     ckpt = _as_checkpoint(checkpoint, device)
     fe = ckpt.front_end
     label = _label(source, name)
-    y = load_audio(source, sample_rate=fe.sample_rate, name=label)   # (n_samples,)
-    require_patch(y, front_end=fe, name=label)
-    spec = log_mel(y, fe.sample_rate, front_end=fe, device=device)  # (n_mels, T)
+    peak = np.zeros(1, dtype=np.float32)  # the loudest sample seen so far
+
+    def measured(blocks):
+        for block in blocks:
+            peak[0] = max(peak[0], np.max(np.abs(block)))
+            yield block
+
+    # Decoded and transformed block by block: memory stays bounded for hours of audio.
+    blocks = measured(iter_audio(source, sample_rate=fe.sample_rate, name=label))
+    spec = log_mel_stream(blocks, front_end=fe, device=device)  # (n_mels, T)
+    if spec.shape[1] >= fe.patch_frames:  # a too-short file is named as such below
+        require_sound(peak, name=label)
     return predict_features(spec, ckpt, name=label, device=device)
 
 

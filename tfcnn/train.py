@@ -43,6 +43,7 @@ from tfcnn.runs import (
     STATUS_FILE,
     append_event,
     fold_dir,
+    snapshot_path,
 )
 
 #: ``timefreq-init``: a ``timefreq`` model whose two branches start from the ``time`` and
@@ -631,7 +632,7 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
               preset: str = "quick", protocol: str = "clean", device: str = "auto",
               seed: int = 0, overrides: dict | None = None, arch_params: dict | None = None,
               resume: bool = False, progress: Callable[[dict], None] | None = None,
-              sequential: bool = False) -> dict:
+              sequential: bool = False, snapshots=None) -> dict:
     """Cross-validate architecture ``arch`` on a data set; write everything to ``out_dir``.
 
     Parameters
@@ -668,6 +669,10 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
         Called with every event written to ``progress.jsonl`` (dicts, see docs/design.md).
     sequential : bool
         Train folds one after another even when ``tfcnn.parallel`` is available.
+    snapshots : iterable of int, optional
+        Also save the weights at these epochs (0 = the initial weights) of fold 0, or of
+        ``only_folds`` when given, to ``snapshots/`` in the run folder; such folds train one
+        after another.
 
     Returns
     -------
@@ -680,7 +685,7 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
         Bad parameters, data set or run folder. :class:`RunCancelled` on SIGTERM / Ctrl-C
         (status ``cancelled``; complete folds are kept).
     """
-    from tfcnn.datasets import load_dataset
+    from tfcnn.datasets import load_dataset, require_two_classes
     from tfcnn.folds import PROTOCOLS as FOLD_PROTOCOLS
     from tfcnn.models import ARCHITECTURES, build_model, count_parameters
 
@@ -699,8 +704,13 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
         raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
     config = _resolve_train_config(preset, overrides, seed)
     folds_wanted = _parse_only_folds(only_folds, n_folds)
+    if snapshots is not None:
+        snapshots = sorted({int(e) for e in snapshots})
+        if not snapshots or snapshots[0] < 0:
+            raise ConfigError(f"snapshots must be epochs >= 0, got {snapshots!r}")
     dev = select_device(device)
     dataset = load_dataset(data_dir)
+    require_two_classes(dataset)
     n_classes = len(dataset.classes)
     probe = build_model(arch, n_classes, **dict(arch_params or {}))
     arch_params = json.loads(json.dumps(probe.arch_params))  # resolved, JSON types
@@ -727,6 +737,9 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
         "machine": machine_info(dev),
         "created": _now(),
     }
+    if snapshots is not None:
+        run_config["snapshots"] = {"epochs": snapshots,
+                                   "folds": folds_wanted if only_folds is not None else [0]}
     prior = _prepare_run_dir(out, run_config, resume=resume)
     run = _Run(out, progress, prior)
     run.status("running")
@@ -736,7 +749,8 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
                 results = _train_folds(run, dataset, arch=arch, arch_params=arch_params,
                                        n_params=n_params, config=config, protocol=protocol,
                                        n_folds=n_folds, folds_wanted=folds_wanted, seed=seed,
-                                       device=dev, sequential=sequential, preset=preset)
+                                       device=dev, sequential=sequential, preset=preset,
+                                       snapshots=run_config.get("snapshots"))
             except KeyboardInterrupt:
                 raise RunCancelled("run cancelled (interrupted)") from None
     except RunCancelled as exc:
@@ -760,10 +774,11 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
 
 def _train_folds(run: _Run, dataset, *, arch: str, arch_params: dict, n_params: int,
                  config: TrainConfig, protocol: str, n_folds: int, folds_wanted: list[int],
-                 seed: int, device: torch.device, sequential: bool, preset: str) -> dict:
+                 seed: int, device: torch.device, sequential: bool, preset: str,
+                 snapshots: dict | None = None) -> dict:
     """The body of :func:`train_run` once the run folder is ready."""
     from tfcnn.cache import load_features
-    from tfcnn.folds import make_folds
+    from tfcnn.folds import assignment_fingerprint, make_folds, song_keys
 
     from tfcnn.runs import complete_folds
 
@@ -780,26 +795,29 @@ def _train_folds(run: _Run, dataset, *, arch: str, arch_params: dict, n_params: 
     track_ids = list(features.track_ids)
     groups = dataset.tracks["replica_group"].tolist()
     folds = make_folds(labels, groups=groups, n_folds=n_folds, seed=seed, protocol=protocol)
+    assignment = assignment_fingerprint(folds, song_keys(track_ids, dataset.tracks["dance"]))
     bank = _PatchBank(features.specs, track_ids, patch_frames=FRONT_END.patch_frames,
                       device=device)
     done = set(complete_folds(run.out))
     pending = [folds[k] for k in folds_wanted if k not in done]
 
-    trainer = None if sequential else _parallel_trainer()
+    # snapshots need the model at each epoch, which only the one-fold loop exposes
+    trainer = None if sequential or snapshots else _parallel_trainer()
     if trainer is not None and not _stacking_pays(arch, arch_params, len(dataset.classes),
                                                   device):
         # One fold after another, saving each as it ends: an interrupted run keeps them.
         trainer = None
     context = dict(bank=bank, labels=labels, track_ids=track_ids, classes=dataset.classes,
                    arch=arch, arch_params=arch_params, config=config, protocol=protocol,
-                   seed=seed, device=device, dataset=dataset)
+                   seed=seed, device=device, dataset=dataset, snapshots=snapshots)
     if trainer is None or len(pending) < 2:
         for fold in pending:
             _run_folds_together(run, [fold], trainer=None, **context)
     else:
         _run_folds_together(run, pending, trainer=trainer, **context)
     return _write_results(run, dataset, arch=arch, n_params=n_params, protocol=protocol,
-                          preset=preset, n_folds=n_folds, config=config, device=device)
+                          preset=preset, n_folds=n_folds, config=config, device=device,
+                          assignment=assignment)
 
 
 def _stacking_pays(arch: str, arch_params: dict, n_classes: int, device: torch.device) -> bool:
@@ -827,7 +845,7 @@ def _parallel_trainer():
 def _run_folds_together(run: _Run, folds: list, *, trainer, bank: _PatchBank,
                         labels: np.ndarray, track_ids: list[str], classes, arch: str,
                         arch_params: dict, config: TrainConfig, protocol: str, seed: int,
-                        device: torch.device, dataset) -> None:
+                        device: torch.device, dataset, snapshots: dict | None = None) -> None:
     """Train, test and save ``folds`` (one fold, or several at once through ``trainer``)."""
     from tfcnn.models import build_model, init_timefreq_from
 
@@ -858,6 +876,10 @@ def _run_folds_together(run: _Run, folds: list, *, trainer, bank: _PatchBank,
                 init_timefreq_from(model, trained["time"][fold.index][0],
                                    trained["frequency"][fold.index][0])
             models.append(model.to(device))
+        if (snapshots and stage == _stage_archs(arch)[-1] and len(folds) == 1
+                and folds[0].index in snapshots["folds"]):
+            on_epoch = _snapshot_saver(run, folds[0].index, models[0], prepared[folds[0].index],
+                                       classes, config, snapshots["epochs"], on_epoch)
         datas = [prepared[f.index][0] for f in folds]
         if trainer is None:
             outcomes = [train_fold(models[0], datas[0], config, device=device,
@@ -879,6 +901,32 @@ def _run_folds_together(run: _Run, folds: list, *, trainer, bank: _PatchBank,
                      track_ids=track_ids, classes=classes, config=config, protocol=protocol,
                      seconds=seconds, dataset=dataset,
                      stages={st: trained[st][fold.index][1].best_epoch for st in trained})
+
+
+def _snapshot_saver(run: _Run, fold: int, model: torch.nn.Module, prepared: tuple,
+                    classes, config: TrainConfig, epochs: list[int],
+                    on_epoch: Callable[[dict], None]) -> Callable[[dict], None]:
+    """Save the initial weights now if epoch 0 is asked; return an ``on_epoch`` that also
+    saves the weights at the end of each asked epoch (``runs.snapshot_path``)."""
+    from tfcnn.checkpoint import save_checkpoint
+
+    _, mean, std = prepared
+
+    def save(epoch: int) -> None:
+        save_checkpoint(snapshot_path(run.out, fold, epoch), model, classes=tuple(classes),
+                        norm_mean=mean, norm_std=std, front_end=FRONT_END,
+                        train_config=config.to_dict(), metrics={},
+                        extra={"fold": fold, "epoch": epoch, "snapshot": True})
+
+    if 0 in epochs:
+        save(0)
+
+    def on_epoch_and_save(record: dict) -> None:
+        if record["epoch"] in epochs:
+            save(record["epoch"])
+        on_epoch(record)
+
+    return on_epoch_and_save
 
 
 def _test_probabilities(model: torch.nn.Module, bank: _PatchBank, tracks: np.ndarray,
@@ -906,6 +954,7 @@ def _finish_fold(run: _Run, fold, model: torch.nn.Module, outcome: FoldTraining,
     """Test a trained fold, save its checkpoint, then its ``result.json`` (last, atomically)."""
     from tfcnn.checkpoint import save_checkpoint
     from tfcnn.evaluate import fold_metrics
+    from tfcnn.folds import fold_fingerprint, song_keys
 
     tracks = fold.test
     per_track = _test_probabilities(model, bank, tracks, mean, std, next(model.parameters()).device)
@@ -932,6 +981,7 @@ def _finish_fold(run: _Run, fold, model: torch.nn.Module, outcome: FoldTraining,
         "n_val_tracks": int(fold.val.size),
         "n_test_tracks": int(tracks.size),
         "test_track_ids": test_ids,
+        "test_fingerprint": fold_fingerprint(fold, song_keys(track_ids, dataset.tracks["dance"])),
         "epochs": len(outcome.history),
         "stage_best_epochs": stages,
         "seconds": seconds,
@@ -949,8 +999,14 @@ def _trained_on(dataset) -> str:
 
 
 def _write_results(run: _Run, dataset, *, arch: str, n_params: int, protocol: str, preset: str,
-                   n_folds: int, config: TrainConfig, device: torch.device) -> dict:
-    """``results.json`` over the run's complete folds (all of them once the run is done)."""
+                   n_folds: int, config: TrainConfig, device: torch.device,
+                   assignment: str) -> dict:
+    """``results.json`` over the run's complete folds (all of them once the run is done).
+
+    Beside the summary it lists, per complete fold (aligned with ``folds``), the test-song
+    fingerprint and the train/test song counts, and the fingerprint of the whole fold
+    assignment: what ``compare`` needs to pair two runs' folds.
+    """
     from tfcnn.evaluate import summarise
     from tfcnn.runs import complete_folds, read_fold_result
 
@@ -970,6 +1026,10 @@ def _write_results(run: _Run, dataset, *, arch: str, n_params: int, protocol: st
         "n_folds": n_folds,
         "folds": done,
         "complete": len(done) == n_folds,
+        "assignment_fingerprint": assignment,
+        "fold_fingerprints": [r.get("test_fingerprint") for r in fold_results],
+        "n_train_tracks": [r.get("n_train_tracks") for r in fold_results],
+        "n_test_tracks": [r.get("n_test_tracks") for r in fold_results],
         **summary,
         "wall_s": run.wall_s(),
         "device": str(device),

@@ -12,6 +12,7 @@ import json
 import sys
 
 from tfcnn.errors import TfcnnError
+from tfcnn.paths import display
 
 
 def add_parser(subparsers) -> None:
@@ -31,9 +32,9 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def _format(pred) -> str:
+def _format(pred, model: str) -> str:
     lines = [f"{pred.path}: {pred.prediction}  ({pred.n_patches} patches of "
-             f"{pred.patch_seconds:.2f} s)"]
+             f"{pred.patch_seconds:.2f} s)", f"  model: {model}"]
     for name, p in zip(pred.classes, pred.probabilities):
         mark = "*" if name == pred.prediction else " "
         lines.append(f"  {mark} {name:<16s} {p:.4f}")
@@ -41,7 +42,7 @@ def _format(pred) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tfcnn.checkpoint import load_checkpoint
+    from tfcnn.checkpoint import describe_provenance, load_checkpoint
     from tfcnn.inference import default_checkpoint, predict
 
     device = args.device
@@ -59,14 +60,14 @@ def run(args: argparse.Namespace) -> int:
         except TfcnnError as exc:
             failed += 1
             message = str(exc)
-            if not message.startswith(str(path)):
-                message = f"{path}: {message}"
+            if not message.startswith(display(path)):
+                message = f"{display(path)}: {message}"
             print(f"error: {message}", file=sys.stderr, flush=True)
             continue
         if args.json:
             results.append(pred.to_dict())
         else:
-            print(_format(pred), flush=True)
+            print(_format(pred, describe_provenance(pred.model)), flush=True)
     if args.json:
         print(json.dumps(results, indent=2))
     return 2 if failed else 0

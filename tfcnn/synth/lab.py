@@ -13,8 +13,9 @@ cues only):
 - ``shuffled``: every architecture inside the chance interval (labels carry no cue);
 - ``paper``: Time above Frequency, as in the paper's Table 1.
 
-A comparison is judged by a paired test over folds (:func:`tfcnn.evaluate.paired_test`), the
-chance interval by the binomial distribution of the pooled song accuracy under the null.
+A comparison is judged by the 95 % interval of the paired difference over folds (corrected
+resampled t, :func:`tfcnn.evaluate.compare_accuracies`), the chance interval by the binomial
+distribution of the pooled song accuracy under the null.
 """
 
 from __future__ import annotations
@@ -34,17 +35,17 @@ from tfcnn.errors import ConfigError
 SCENARIO_ORDER: tuple[str, ...] = ("paper", "tempo", "rhythm", "timbre", "shuffled")
 #: Architectures in display order.
 ARCH_ORDER: tuple[str, ...] = ("time", "frequency", "timefreq", "timefreq-init", "blackbox")
-#: "Far above": at least this many accuracy points, and significant.
+#: "Far above": at least this many accuracy points, and the 95 % interval above 0.
 FAR_POINTS: float = 15.0
-#: Significance level of the paired tests and the chance interval.
+#: Level of the chance interval (1 - ALPHA) and of the comparisons' intervals.
 ALPHA: float = 0.05
 
 #: What each scenario predicts, in words (the README and the app show these).
 EXPECTATIONS: dict[str, str] = {
     "paper": "Time above Frequency (as in the paper's Table 1: 81.8 vs 59.6 %)",
-    "tempo": f"Time far above Frequency (≥ {FAR_POINTS:g} points, paired p < {ALPHA:g})",
-    "rhythm": f"Time far above Frequency (≥ {FAR_POINTS:g} points, paired p < {ALPHA:g})",
-    "timbre": f"Frequency above Time (paired p < {ALPHA:g})",
+    "tempo": f"Time far above Frequency (≥ {FAR_POINTS:g} points, 95 % interval above 0)",
+    "rhythm": f"Time far above Frequency (≥ {FAR_POINTS:g} points, 95 % interval above 0)",
+    "timbre": "Frequency above Time (95 % interval above 0)",
     "shuffled": "every architecture inside the 95 % chance interval around 12.5 %",
 }
 
@@ -190,17 +191,23 @@ def accuracy_matrix(cells: list[Cell]) -> pd.DataFrame:
 
 
 def _compare(hi: Cell, lo: Cell, *, margin: float) -> tuple[bool | None, str]:
-    """``hi`` above ``lo`` by at least ``margin`` points, paired p < ALPHA over folds."""
-    from tfcnn.evaluate import paired_test
+    """``hi`` above ``lo`` by at least ``margin`` points, its 95 % interval above 0.
+
+    The interval is the corrected resampled t over paired folds
+    (:func:`tfcnn.evaluate.compare_accuracies`) with ``n_test / n_train = 1 / (K - 2)``
+    (``clean`` K-fold: one test fold, one validation fold).
+    """
+    from tfcnn.evaluate import compare_accuracies
 
     diff = hi.mean - lo.mean
-    if len(hi.per_fold) != len(lo.per_fold) or len(hi.per_fold) < 2:
+    k = len(hi.per_fold)
+    if k != len(lo.per_fold) or k < 3:
         return None, f"{hi.arch} − {lo.arch} = {diff:+.1f} points (folds differ: no test)"
-    test = paired_test(hi.per_fold, lo.per_fold)
-    p = test.wilcoxon_p if test.wilcoxon_p is not None else test.ttest_p
-    ok = diff >= margin and p is not None and p < ALPHA
-    p_text = "n/a" if p is None else f"{p:.3f}"
-    return ok, f"{hi.arch} − {lo.arch} = {diff:+.1f} points, Wilcoxon p = {p_text}"
+    c = compare_accuracies(hi.per_fold, lo.per_fold, test_train_ratio=1.0 / (k - 2),
+                           labels=(hi.arch, lo.arch))
+    ok = c.verdict == "A better" and diff >= margin
+    return ok, (f"{hi.arch} − {lo.arch} = {diff:+.1f} points, 95 % CI "
+                f"{c.ci95[0]:+.1f} to {c.ci95[1]:+.1f} (corrected t, p = {c.p_corrected_t:.2g})")
 
 
 def verdicts(cells: list[Cell]) -> list[Verdict]:
