@@ -35,8 +35,8 @@ def sets_table(data_root: Path) -> pd.DataFrame:
 def scenarios_panel(data_root: Path) -> None:
     """The Data page's lab: the sets present and a form that generates a scenario."""
     st.subheader("SynthBallroom lab: scenarios")
-    st.caption("Each scenario controls which cue separates the classes, so a model's accuracy "
-               "says which cue its filters capture.")
+    st.markdown("Each scenario controls which cue separates the classes, so a model's "
+                "accuracy says which cue its filters capture.")
     present = sets_table(data_root)
     if present.empty:
         st.info(f"No SynthBallroom set under `{data_root}` yet.")
