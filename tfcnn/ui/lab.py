@@ -47,7 +47,7 @@ def scenarios_panel(data_root: Path) -> None:
         scenario = st.selectbox("Scenario", names, format_func=lambda n: f"{n}: "
                                 f"{SCENARIOS[n].cue}")
         c1, c2 = st.columns(2)
-        per_class = c1.number_input("Tracks per class", 1, 200, 60)
+        per_class = c1.number_input("Tracks per dance", 1, 200, 60)
         seconds = c2.number_input("Seconds per track", 2.0, 60.0, 30.0, step=1.0)
         go = st.form_submit_button("Generate", type="primary")
     if go:
