@@ -5,7 +5,8 @@ clip at 44.1 kHz, in this process, best of several runs (librosa is warmed up fi
 numba compilation is not counted). Ours also applies the log compression of the paper;
 librosa's call stops at the power mel spectrogram, so the comparison favours librosa.
 
-Run with ``python -m bench frontend``.
+Also the one-clip case while two processes spin on the CPU (spawned and killed here), with
+torch's default thread count and with one thread. Run with ``python -m bench frontend``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ import torch
 
 from tfcnn.config import FRONT_END
 from tfcnn.features import log_mel, log_mel_module
+from tfcnn.threads import torch_threads
+
+from bench._load import BUSY_PROCESSES, busy_processes
 
 SAMPLE_RATE = FRONT_END.sample_rate
 CLIP_SECONDS = 30.0
@@ -116,6 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         torch.set_num_threads(threads)
     print(_line("  same, torch 1 thread", single["ours"], single["librosa"], "ms"), flush=True)
+    with busy_processes():
+        busy = {}
+        for label, n in (("default", threads), ("1 thread", 1)):
+            with torch_threads(n):
+                busy[label] = interleaved_best_s(
+                    {"ours": lambda: log_mel(clip, SAMPLE_RATE),
+                     "librosa": lambda: librosa_mel(clip)}, rounds=10, repeats=5)
+    for label, idle in (("default", one), ("1 thread", single)):
+        print(_line(f"  busy ({BUSY_PROCESSES} procs), {label}", busy[label]["ours"],
+                    busy[label]["librosa"], "ms")
+              + f"  ours busy/idle {busy[label]['ours'] / idle['ours']:.1f}x", flush=True)
 
     # A batch of different clips: the clip shifted in time and scaled.
     clips = np.stack([

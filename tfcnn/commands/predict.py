@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from tfcnn.assessment import assess
     from tfcnn.checkpoint import load_checkpoint
     from tfcnn.inference import default_checkpoint, predict
+    from tfcnn.threads import torch_threads
 
     device = args.device
     if device == "auto":
@@ -61,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     results, failed = [], 0
     for path in args.audio:
         try:
-            pred = predict(path, ckpt, device=device)
+            with torch_threads():  # small requests: one thread is fastest, busy or not
+                pred = predict(path, ckpt, device=device)
         except TfcnnError as exc:
             failed += 1
             message = str(exc)
