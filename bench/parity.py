@@ -5,8 +5,9 @@ a user does (``tfcnn.train.train_run``: the preset's epochs, learning-rate halvi
 stop, best-validation model, song-level vote) on a learnable data set (SynthBallroom by
 default), once with ``--sequential`` (the baseline), once fold-parallel, and with ``--amp``
 once more fold-parallel under AMP. It prints the wall-time ratios and the per-fold test
-accuracies side by side with a paired Wilcoxon test against the sequential run: the issue's
-"accuracies statistically the same".
+accuracies side by side with a paired comparison against the sequential run
+(:func:`tfcnn.compare.compare_scores`: the difference with its 95 % interval, the Wilcoxon p
+and whether the two are equivalent within ±2 points).
 
 About 10 minutes for ``time`` on a 2-core CPU (the sequential run is most of it). Run with
 ``python -m bench parity`` or ``python -m bench.parity --arch time --data data/synth-ballroom``.
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfcnn.evaluate import paired_test
+from tfcnn.compare import compare_scores, scores_from_results
 from tfcnn.train import train_run
 
 #: The app's data set (``TFCNN_DATA_DIR``), else where ``make run`` generates SynthBallroom.
@@ -76,13 +77,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{args.arch} on {args.data} ({args.folds} folds, preset {args.preset}, "
           f"device {results[base].get('device')}):")
     print(f"{'how':<14} {'wall s':>8} {'×':>6} {'song acc %':>12} {'Wilcoxon p':>11}")
+    verdicts = []
     for name, res in results.items():
         acc = f"{res['mean']:.2f} ± {res['std']:.2f}"
         p = ""
         if name != base:
-            test = paired_test(results[base]["per_fold"], res["per_fold"])
-            p = "identical" if test.wilcoxon_p is None else f"{test.wilcoxon_p:.3f}"
+            test = compare_scores(scores_from_results(res, name),
+                                  scores_from_results(results[base], base))
+            p = "identical" if test.p_wilcoxon is None else f"{test.p_wilcoxon:.3f}"
+            verdicts.append(f"{name} − {base}: {test.mean_difference:+.2f} points, 95 % CI "
+                            f"[{test.ci95[0]:+.2f}, {test.ci95[1]:+.2f}] (corrected t), "
+                            f"verdict: {test.verdict}")
         print(f"{name:<14} {walls[name]:8.1f} {walls[base] / walls[name]:6.2f} {acc:>12} {p:>11}")
+    print("\n".join(verdicts))
     print("per-fold song accuracy (%):")
     print("  fold " + " ".join(f"{name:>13}" for name in results))
     for k in range(len(results[base]["per_fold"])):

@@ -5,16 +5,16 @@ import json
 import streamlit as st
 
 from tfcnn import appstate, plots
-from tfcnn.evaluate import paired_test
 from tfcnn.errors import TfcnnError
 from tfcnn.synth import WHAT_SYNTH_SHOWS
+from tfcnn.ui import compare_view
 
 st.set_page_config(page_title="tfcnn · Results", page_icon="📊", layout="wide")
 st.title("Results (Table 1)")
 appstate.data_sidebar()
 
 shipped = appstate.shipped_results()
-run_sets = {}
+run_sets, run_dirs = {}, {}
 for folder in appstate.run_folders():
     try:
         rs = appstate.run_results(folder)
@@ -22,7 +22,7 @@ for folder in appstate.run_folders():
         st.warning(str(exc))
         continue
     if rs is not None:
-        run_sets[rs.label] = rs
+        run_sets[rs.label], run_dirs[rs.label] = rs, folder
 
 with st.sidebar:
     st.header("Results to compare")
@@ -60,29 +60,10 @@ right.caption("The paper's efficiency argument: on Ballroom it reports Time-Freq
               "0.7 points of Black-box with 16× fewer parameters. Whether two of your runs "
               "differ is answered below, with an interval, not by this plot.")
 
-st.subheader("Is the difference real? (paired test over folds)")
-paired = [rs for rs in sets if len(rs.accuracies) >= 2]
-if len(paired) < 2:
-    st.info("Choose two result sets with at least 2 folds each to compare them.")
-else:
-    labels = [rs.label for rs in paired]
-    c1, c2 = st.columns(2)
-    a = c1.selectbox("A", labels, index=0)
-    b = c2.selectbox("B", labels, index=1)
-    try:
-        test = paired_test(paired[labels.index(a)].accuracies,
-                           paired[labels.index(b)].accuracies)
-        verdict = ("**significant** (p < 0.05)" if test.significant
-                   else "**not significant** (p ≥ 0.05): the folds do not show a real "
-                        "difference")
-        fmt = lambda p: "—" if p is None else f"{p:.4f}"  # noqa: E731
-        st.markdown(f"A − B = {test.mean_difference:+.2f} accuracy points over "
-                    f"{test.n_folds} folds · Wilcoxon signed-rank p = {fmt(test.wilcoxon_p)} · "
-                    f"paired t-test p = {fmt(test.ttest_p)} → {verdict}")
-        if test.note:
-            st.caption(test.note)
-    except TfcnnError as exc:
-        st.warning(str(exc))
+st.subheader("Comparing two results (A − B over folds)")
+compare_view.comparison_panel(compare_view.result_options(
+    appstate.checkpoints_dir() / appstate.SHIPPED_TABLE if use_shipped else None,
+    {label: run_dirs[label] for label in chosen}))
 
 st.subheader("One result in detail")
 own = [i for i, r in enumerate(sets) if r.source == "run"]

@@ -5,6 +5,7 @@ import time
 import streamlit as st
 
 from tfcnn import appstate, plots
+from tfcnn.checkpoint import describe_provenance
 from tfcnn.config import FRONT_END
 from tfcnn.errors import TfcnnError
 
@@ -67,7 +68,9 @@ except TfcnnError as exc:
 
 n_patches = pred.patch_probs.shape[0]
 votes = int((pred.patch_probs.argmax(axis=1) == list(pred.classes).index(pred.prediction)).sum())
-st.success(f"Predicted dance: **{pred.prediction}**")
+left, right = st.columns(2)
+left.success(f"Predicted dance: **{pred.prediction}**")
+right.info(f"Model: {describe_provenance(pred.model)}")
 cols = st.columns(4)
 cols[0].metric("Prediction", pred.prediction)
 cols[1].metric("Patch votes", f"{votes} / {n_patches}")

@@ -21,6 +21,9 @@ from pathlib import Path
 
 SHIPPED_ARCHS: tuple[str, ...] = ("blackbox", "timefreq", "time", "frequency", "timefreq-init")
 LABEL = "trained on SynthBallroom (synthetic)"
+#: results.json keys copied into each table row so two rows can be compared fold by fold.
+PAIRING_KEYS: tuple[str, ...] = ("folds", "fold_fingerprints", "assignment_fingerprint",
+                                 "n_train_tracks", "n_test_tracks")
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
@@ -136,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             row.update(per_fold=results.get("per_fold"), patch_mean=results.get("patch_mean"),
                        patch_std=results.get("patch_std"), confusion=results.get("confusion"),
                        checkpoint=f"synth-{arch}.safetensors (fold 0)")
+            # what `python -m tfcnn compare TABLE:ARCH` needs to pair two rows' folds
+            row.update({key: results.get(key) for key in PAIRING_KEYS})
             rows[arch] = row
             results_by_arch[arch] = results
             curves[arch] = _epoch_curves(out)

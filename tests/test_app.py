@@ -17,9 +17,7 @@ import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
 from tfcnn import appstate
-from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
-from tfcnn.evaluate import paired_test
-from tfcnn.errors import ConfigError
+from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1, PRESETS
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 44100
@@ -44,7 +42,9 @@ def checkpoints(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("checkpoints")
     save_checkpoint(folder / "synth-time.safetensors", build_model("time", len(CLASSES)),
-                    classes=CLASSES, norm_mean=0.0, norm_std=1.0, front_end=FRONT_END)
+                    classes=CLASSES, norm_mean=0.0, norm_std=1.0, front_end=FRONT_END,
+                    train_config=PRESETS["quick"], metrics={"accuracy": 50.0, "n_tracks": 2},
+                    extra={"fold": 0, "protocol": "clean", "trained_on": "trained on tiny"})
     rng = np.random.default_rng(0)
     table = {"runs": {
         arch: {"arch": arch, "n_params": row.params, "classes": list(CLASSES),
@@ -53,6 +53,11 @@ def checkpoints(tmp_path_factory) -> Path:
                "confusion": (np.eye(8, dtype=int) * 5 + 1).tolist()}
         for arch, row in PAPER_TABLE1.items()
     }}
+    # blackbox and timefreq record the same 10 folds (pairable); the others record none
+    for arch in ("blackbox", "timefreq"):
+        table["runs"][arch].update(assignment_fingerprint="f" * 16,
+                                   fold_fingerprints=[f"{k:016x}" for k in range(10)],
+                                   n_train_tracks=[384] * 10, n_test_tracks=[48] * 10)
     (folder / "table1-synth.json").write_text(json.dumps(table))
     return folder
 
@@ -120,14 +125,40 @@ def test_data_page_plots_and_builds_the_cache(app_env):
     assert "16 / 16" in at.get("progress")[0].proto.text
 
 
-def test_results_page_shows_shipped_table_and_paired_test(app_env):
+def test_results_page_shows_shipped_table_and_comparison(app_env):
+    from tfcnn.compare import compare_scores, load_scores
+
     at = page("pages/3_Results.py").run()
     no_exception(at)
     table = at.dataframe[0].value
     assert list(table["architecture"]) == list(PAPER_TABLE1)
     assert list(table["paper #params"]) == [row.params for row in PAPER_TABLE1.values()]
-    assert "p =" in "".join(m.value for m in at.markdown)
     assert len(at.get("download_button")) == 2
+
+    # A = shipped blackbox, B = shipped timefreq: same folds, so paired; the numbers are
+    # those of `python -m tfcnn compare TABLE:blackbox TABLE:timefreq --margin 3`
+    assert [s.value for s in at.selectbox[:2]] == ["shipped blackbox", "shipped timefreq"]
+    at.number_input[0].set_value(3.0).run()
+    no_exception(at)
+    path = app_env["checkpoints"] / "table1-synth.json"
+    want = compare_scores(load_scores(f"{path}:blackbox"), load_scores(f"{path}:timefreq"),
+                          margin=3.0)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["A − B (points)"] == f"{want.mean_difference:+.2f}"
+    assert metrics["95 % interval"] == f"[{want.ci95[0]:+.2f}, {want.ci95[1]:+.2f}]"
+    assert "p (equivalence ±3)" in metrics and "p (Wilcoxon)" in metrics
+    text = " ".join(m.value for m in [*at.markdown, *at.caption])
+    assert "Paired: both tested the same songs in each of 10 folds" in text
+    assert "Verdict:" in text and "Verdict rule" in text
+    assert "no real difference" not in text and " equal " not in text
+    assert not at.warning
+
+    # frequency recorded no fingerprints: the comparison is unpaired and says why
+    at.selectbox[1].set_value("shipped frequency").run()
+    no_exception(at)
+    (warning,) = at.warning
+    assert warning.value.startswith("Unpaired comparison: cannot pair folds")
+    assert "did not record" in warning.value
 
 
 def write_wav(path: Path, y: np.ndarray) -> Path:
@@ -154,6 +185,10 @@ def test_predict_a_wav_shows_prediction(predict_page, tmp_path):
     (success,) = at.success
     predicted = at.metric[0].value
     assert predicted in CLASSES and predicted in success.value
+    # beside the prediction (not in a tooltip): what the model was trained on
+    (model,) = at.info
+    assert model.value == ("Model: time model trained on tiny; protocol clean, preset quick; "
+                           "fold 0 test accuracy 50.00 % on its 2 held-out test songs")
     assert at.metric[1].value == "2 / 2" or at.metric[1].value.endswith("/ 2")
     assert len(at.get("plotly_chart")) == 3
 
@@ -264,18 +299,6 @@ def test_train_cancel_stops_the_subprocess(app_env):
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def test_paired_test_says_when_folds_are_too_few():
-    few = paired_test([80, 82, 85, 79, 90], [70, 71, 72, 69, 75])
-    assert few.wilcoxon_p == pytest.approx(0.0625)
-    assert not few.significant and "6 folds" in few.note
-    many = paired_test(np.arange(10) + 80.0, np.arange(10) + 70.0 - np.arange(10) / 10)
-    assert many.significant and many.wilcoxon_p < 0.05 and many.ttest_p < 0.05
-    same = paired_test([80, 81], [80, 81])
-    assert same.wilcoxon_p is None and not same.significant and "identical" in same.note
-    with pytest.raises(ConfigError, match="same folds"):
-        paired_test([1, 2, 3], [1, 2])
 
 
 def test_fold_accuracies_reads_several_layouts():

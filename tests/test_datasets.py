@@ -269,3 +269,18 @@ def test_dataset_pickles_for_the_app_cache(tmp_path):
     back = pickle.loads(pickle.dumps(ds))
     assert back.tracks.equals(ds.tracks) and back.classes == ds.classes
     assert back.report == ds.report and back.missing == ds.missing
+
+
+
+def test_one_class_data_set_cannot_be_trained(tmp_path):
+    from tfcnn.datasets import require_two_classes
+
+    for dance in ("Waltz", "Jive"):
+        (tmp_path / dance).mkdir()
+        sf.write(tmp_path / dance / "a.wav", np.zeros(44100, dtype=np.float32), 44100)
+    require_two_classes(load_dataset(tmp_path))  # two classes: fine
+    (tmp_path / "Jive" / "a.wav").unlink()
+    with pytest.warns(UserWarning, match="no audio files"):
+        dataset = load_dataset(tmp_path)
+    with pytest.raises(DatasetError, match=r"only one class \(Waltz\); a classifier needs"):
+        require_two_classes(dataset)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from tfcnn.errors import ConfigError
-from tfcnn.folds import make_folds, paper_validation_split
+from tfcnn.folds import (FINGERPRINT_DIGITS, assignment_fingerprint, fingerprint,
+                         fold_fingerprint, make_folds, paper_validation_split, song_keys)
 
 # Ballroom's class sizes (698 tracks): the clean protocol must handle unequal classes.
 BALLROOM_COUNTS = [111, 60, 82, 98, 86, 86, 65, 110]
@@ -135,3 +136,23 @@ def test_bad_arguments_raise_config_error_with_the_numbers():
     # every track in one replica group: nothing can be split
     with pytest.raises(ConfigError, match="exceeds the 1 replica groups"):
         make_folds(y, ["same"] * 24, n_folds=2)
+
+
+def test_fingerprints_name_the_test_songs_not_their_order_or_numbering():
+    labels = np.repeat(np.arange(4), 10)
+    keys = song_keys([f"t{i:02d}" for i in range(40)], [f"c{y}" for y in labels])
+    assert keys[0] == "c0/t00"
+    folds = make_folds(labels, n_folds=5, seed=0)
+    prints = [fold_fingerprint(f, keys) for f in folds]
+    assert len(set(prints)) == 5 and all(len(p) == FINGERPRINT_DIGITS for p in prints)
+    assert prints[0] == fingerprint(reversed([keys[i] for i in folds[0].test]))
+    # the same partition numbered otherwise has the same assignment fingerprint
+    assert (assignment_fingerprint(folds[::-1], keys) == assignment_fingerprint(folds, keys)
+            == fingerprint(prints))
+    # another seed splits the songs otherwise; so does a renamed song
+    assert assignment_fingerprint(make_folds(labels, n_folds=5, seed=1), keys) != \
+        assignment_fingerprint(folds, keys)
+    renamed = ["c0/other", *keys[1:]]
+    assert assignment_fingerprint(folds, renamed) != assignment_fingerprint(folds, keys)
+    with pytest.raises(ConfigError, match="2 track ids but 1 class names"):
+        song_keys(["a", "b"], ["c"])

@@ -27,6 +27,16 @@ from tfcnn.models import build_model
 REPO = Path(__file__).resolve().parent.parent
 
 
+#: The metadata training writes into a fold's checkpoint (tfcnn.train), in small.
+TRAINED_ON = {"fold": 0, "protocol": "clean", "dataset": {"name": "SynthBallroom", "kind": "synth"},
+              "trained_on": "trained on SynthBallroom (synthetic)"}
+MODEL = {"arch": "timefreq", "dataset": "SynthBallroom", "dataset_kind": "synth",
+         "trained_on": "trained on SynthBallroom (synthetic)", "protocol": "clean",
+         "preset": "quick", "fold": 0, "test_accuracy": 87.5, "n_test_songs": 48}
+MODEL_LINE = ("timefreq model trained on SynthBallroom (synthetic); protocol clean, preset "
+              "quick; fold 0 test accuracy 87.50 % on its 48 held-out test songs")
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     """An untrained-but-saved timefreq checkpoint and a few real audio files."""
@@ -35,7 +45,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     model = build_model("timefreq")
     ckpt = save_checkpoint(root / "tf.safetensors", model, classes=CLASSES, norm_mean=-2.0,
                            norm_std=0.5, front_end=FRONT_END, train_config=PRESETS["quick"],
-                           metrics={})
+                           metrics={"accuracy": 87.5, "n_tracks": 48, "fold": 0},
+                           extra=TRAINED_ON)
     good = root / "good.wav"
     sf.write(good, click_track(bpm=120, seconds=6.0), SAMPLE_RATE, subtype="PCM_16")
     stereo = root / "stereo-22k.flac"
@@ -45,7 +56,10 @@ def files(tmp_path_factory) -> dict[str, Path]:
     sf.write(short, click_track(bpm=120, seconds=1.5), SAMPLE_RATE, subtype="PCM_16")
     corrupt = root / "corrupt.wav"
     corrupt.write_bytes(b"RIFF\x00\x10\x00\x00WAVEjunk" + os.urandom(200))
-    return {"ckpt": ckpt, "good": good, "stereo": stereo, "short": short, "corrupt": corrupt}
+    silent = root / "silent.wav"
+    sf.write(silent, np.zeros(5 * SAMPLE_RATE, dtype=np.float32), SAMPLE_RATE, subtype="PCM_16")
+    return {"ckpt": ckpt, "good": good, "stereo": stereo, "short": short, "corrupt": corrupt,
+            "silent": silent}
 
 
 def test_predict_matches_the_manual_pipeline(files):
@@ -72,7 +86,7 @@ def test_predict_matches_the_manual_pipeline(files):
     np.testing.assert_array_equal(pred.log_mel, spec)
     assert pred.patch_seconds == pytest.approx(80 * 1024 / 44100)
     d = pred.to_dict()
-    assert set(d) == {"path", "prediction", "probabilities", "patches"}
+    assert set(d) == {"path", "prediction", "probabilities", "patches", "model"}
     assert list(d["probabilities"]) == list(CLASSES) and d["patches"] == pred.n_patches
 
 
@@ -152,6 +166,7 @@ def test_cli_json_good_and_corrupt_file(files):
     expected = predict(files["good"], files["ckpt"])
     assert out[0]["prediction"] == expected.prediction
     assert out[0]["patches"] == expected.n_patches
+    assert out[0]["model"] == MODEL
     assert sum(out[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
     for c, p in zip(CLASSES, expected.probabilities):
         assert out[0]["probabilities"][c] == pytest.approx(float(p), abs=1e-6)
@@ -166,6 +181,7 @@ def test_cli_text_short_file_and_broken_checkpoint(files, tmp_path):
     expected = predict(files["good"], files["ckpt"])
     assert f"{files['good']}: {expected.prediction}" in proc.stdout
     assert all(c in proc.stdout for c in CLASSES)
+    assert f"model: {MODEL_LINE}" in proc.stdout
 
     broken = tmp_path / "broken.safetensors"
     broken.write_bytes(files["ckpt"].read_bytes()[:500])
@@ -173,3 +189,28 @@ def test_cli_text_short_file_and_broken_checkpoint(files, tmp_path):
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert proc.stderr.startswith(f"error: {broken}: ")
+
+
+def test_cli_refuses_a_silent_file_as_the_app_does(files):
+    from tfcnn.appstate import check_audio
+    from tfcnn.audio import load_audio
+
+    proc = _cli(files["silent"], "--checkpoint", files["ckpt"], "--json")
+    assert proc.returncode == 2 and json.loads(proc.stdout) == []
+    (line,) = proc.stderr.splitlines()
+    assert line == f"error: {files['silent']}: audio is silent (peak below -100 dBFS); " \
+                   "nothing to classify"
+    with pytest.raises(AudioError, match="silent") as app_error:
+        check_audio(load_audio(files["silent"]), name=str(files["silent"]))
+    assert f"error: {app_error.value}" == line  # the one check, shared
+
+
+def test_prediction_states_what_the_model_was_trained_on(files, tmp_path):
+    from tfcnn.checkpoint import describe_provenance, load_checkpoint
+
+    pred = predict(files["good"], files["ckpt"])
+    assert pred.model == MODEL and describe_provenance(pred.model) == MODEL_LINE
+    bare = save_checkpoint(tmp_path / "bare.safetensors", build_model("time"), classes=CLASSES,
+                           norm_mean=0.0, norm_std=1.0, front_end=FRONT_END)
+    assert describe_provenance(load_checkpoint(bare).provenance) == \
+        "time model; its file does not say what it was trained on"

@@ -217,6 +217,21 @@ def test_run_folder_contents_and_schema(time_run, folder_dataset):
         assert ckpt.extra["fold"] == k and ckpt.extra["test_track_ids"] == result["test_track_ids"]
     assert len(seen_tests) == len(set(seen_tests)) == 24
 
+    # what `compare` pairs folds by: each fold's test songs, and the whole assignment
+    from tfcnn.datasets import load_dataset
+    from tfcnn.folds import fingerprint
+
+    tracks = load_dataset(folder_dataset).tracks.set_index("track")
+    prints = []
+    for k in range(N_FOLDS):
+        result = json.loads((out / f"fold-{k:02d}" / "result.json").read_text())
+        keys = [f"{tracks.loc[t, 'dance']}/{t}" for t in result["test_track_ids"]]
+        assert result["test_fingerprint"] == fingerprint(keys)
+        prints.append(result["test_fingerprint"])
+    assert results["fold_fingerprints"] == prints and len(set(prints)) == N_FOLDS
+    assert results["assignment_fingerprint"] == fingerprint(prints)
+    assert sum(results["n_test_tracks"]) == 24 and len(results["n_train_tracks"]) == N_FOLDS
+
 
 def test_fold_checkpoint_predicts_like_the_fold_evaluation(time_run, folder_dataset):
     """Training evaluation and inference share one path: a fold's checkpoint, run through
@@ -395,6 +410,20 @@ def test_cli_bad_arguments_give_one_error_line(folder_dataset, tmp_path, capsys,
     assert not (tmp_path / "x").exists()
 
 
+def test_one_class_data_set_is_refused(tmp_path, folder_dataset, capsys):
+    import shutil
+
+    from tfcnn.__main__ import main
+
+    one = tmp_path / "one-class"
+    shutil.copytree(folder_dataset / "Jive", one / "Jive")
+    assert main(["train", str(one), "--arch", "time", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "only one class (Jive)" in err
+    assert "at least two classes" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
 def test_cli_missing_data_dir(tmp_path, capsys):
     from tfcnn.__main__ import main
 
@@ -421,6 +450,14 @@ def test_shipped_recipe_script_on_a_tiny_set(folder_dataset, tmp_path):
     assert table["machine"]["cpu_count"] >= 1
     assert set(table["runs"]) == {"time", "frequency"}
     assert len(table["runs"]["time"]["per_fold"]) == 3
+    # both rows trained on the same folds: `compare` pairs them from the table alone
+    rows = {r["arch"]: r for r in table["rows"]}
+    assert rows["time"]["fold_fingerprints"] == table["runs"]["time"]["fold_fingerprints"]
+    assert rows["time"]["assignment_fingerprint"] == rows["frequency"]["assignment_fingerprint"]
+    proc = _cli("compare", f"{ckpts / 'table1-synth.json'}:time",
+                f"{ckpts / 'table1-synth.json'}:frequency", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["paired"] is True
     ckpt = load_checkpoint(ckpts / "synth-time.safetensors")
     assert ckpt.arch == "time" and ckpt.extra["fold"] == 0
 

@@ -13,8 +13,8 @@ import sys
 from tfcnn import __version__
 from tfcnn.errors import TfcnnError
 
-COMMANDS = ("synth", "download", "features", "train", "table", "predict", "calibrate",
-            "filters")
+COMMANDS = ("synth", "download", "features", "train", "table", "compare", "predict",
+            "calibrate",            "filters")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -68,8 +68,6 @@ SHIPPED_TABLE = "table1-synth.json"
 #: Upload limits stated in the Predict page (server.maxUploadSize in .streamlit/config.toml).
 MAX_UPLOAD_MB = 20
 MAX_DURATION_S = 600.0
-#: Peak amplitude below which a signal counts as silent (-100 dBFS).
-SILENCE_PEAK = 1e-5
 
 AUDIO_TYPES: tuple[str, ...] = ("wav", "flac", "ogg", "mp3", "opus")
 
@@ -387,15 +385,14 @@ def check_audio(y: np.ndarray, *, name: str, front_end=FRONT_END) -> None:
     y : np.ndarray, shape (n_samples,), mono at ``front_end.sample_rate``.
     name : file name for the message.
     """
-    from tfcnn.audio import require_patch
+    from tfcnn.audio import require_patch, require_sound
 
     seconds = y.shape[0] / front_end.sample_rate
     if seconds > MAX_DURATION_S:
         raise AudioError(f"{name}: audio is {seconds / 60:.1f} min long; the limit is "
                          f"{MAX_DURATION_S / 60:.0f} min")
     require_patch(y, front_end=front_end, name=name)
-    if float(np.max(np.abs(y))) < SILENCE_PEAK:
-        raise AudioError(f"{name}: audio is silent (peak below -100 dBFS); nothing to classify")
+    require_sound(y, name=name)
 
 
 def predict_bytes(data: bytes, *, name: str, checkpoint_path: str | os.PathLike):

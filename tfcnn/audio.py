@@ -185,6 +185,29 @@ def load_audio(
     return resample(y, orig_rate_hz=int(file_rate), target_rate_hz=int(sample_rate))
 
 
+#: Peak amplitude below which a signal counts as silent (-100 dBFS).
+SILENCE_PEAK = 1e-5
+
+
+def require_sound(y: np.ndarray, *, name: str | None = None) -> None:
+    """Raise :class:`AudioError` if ``y`` is silent (peak below -100 dBFS).
+
+    A silent file has no rhythm or timbre to classify, yet the network would still pick a
+    class for it; the CLI and the app both refuse it through this check.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n_samples,)
+        Mono signal.
+    name : str, optional, keyword-only
+        File name used in the message.
+    """
+    if np.size(y) and float(np.max(np.abs(y))) >= SILENCE_PEAK:
+        return
+    raise AudioError(f"{name or 'audio'}: audio is silent (peak below -100 dBFS); "
+                     f"nothing to classify")
+
+
 def require_patch(
     y: np.ndarray, *, front_end: FrontEnd = FRONT_END, name: str | None = None
 ) -> None:

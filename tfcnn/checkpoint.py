@@ -81,6 +81,48 @@ class Checkpoint:
         """The stored calibration (temperature, unsure threshold), None if the file has none."""
         return self.meta.get("calibration") or None
 
+    @property
+    def provenance(self) -> dict:
+        """What the model was trained on, from its metadata (None where it does not say).
+
+        Returns
+        -------
+        dict
+            ``arch``, ``dataset`` (name), ``dataset_kind``, ``trained_on`` (e.g. "trained on
+            SynthBallroom (synthetic)"), ``protocol``, ``preset``, ``fold`` (the
+            cross-validation fold it is the model of), ``test_accuracy`` (song accuracy on
+            that fold's held-out test songs, %) and ``n_test_songs``.
+        """
+        extra, metrics = self.extra, self.metrics
+        dataset = extra.get("dataset") if isinstance(extra.get("dataset"), dict) else {}
+        return {
+            "arch": self.arch,
+            "dataset": dataset.get("name"),
+            "dataset_kind": dataset.get("kind"),
+            "trained_on": extra.get("trained_on"),
+            "protocol": extra.get("protocol"),
+            "preset": self.train_config.get("preset"),
+            "fold": extra.get("fold", metrics.get("fold")),
+            "test_accuracy": metrics.get("accuracy"),
+            "n_test_songs": metrics.get("n_tracks"),
+        }
+
+
+def describe_provenance(provenance: dict) -> str:
+    """One sentence of :attr:`Checkpoint.provenance`, for the CLI and the Predict page."""
+    p = provenance
+    if not p.get("dataset") and not p.get("trained_on"):
+        return f"{p.get('arch')} model; its file does not say what it was trained on"
+    parts = [f"{p.get('arch')} model {p.get('trained_on') or 'trained on ' + p['dataset']}"]
+    setup = ", ".join(f"{k} {p[k]}" for k in ("protocol", "preset") if p.get(k))
+    if setup:
+        parts.append(setup)
+    if p.get("test_accuracy") is not None:
+        songs = f" on its {p['n_test_songs']} held-out test songs" if p.get("n_test_songs") else ""
+        fold = f"fold {p['fold']} " if p.get("fold") is not None else ""
+        parts.append(f"{fold}test accuracy {p['test_accuracy']:.2f} %{songs}")
+    return "; ".join(parts)
+
 
 def _jsonable(value):
     """``json.dumps`` default: numpy scalars/arrays, paths, tuples of dataclasses."""

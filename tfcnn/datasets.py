@@ -379,6 +379,19 @@ def load_dataset(path: str | Path) -> Dataset:
     return _read_folder(root)
 
 
+def require_two_classes(dataset: Dataset) -> None:
+    """Raise :class:`DatasetError` unless the data set has tracks of at least two classes.
+
+    A one-class data set trains a classifier that can only be right: its cross-validation
+    would report 100 % and mean nothing.
+    """
+    present = [c for c in dataset.classes if (dataset.tracks["dance"] == c).any()]
+    if len(present) < 2:
+        which = f"only one class ({present[0]})" if present else "no tracks"
+        raise DatasetError(f"{dataset.root}: the data set has {which}; a classifier needs "
+                           f"tracks of at least two classes")
+
+
 def describe(dataset: Dataset) -> dict:
     """A summary of a data set for the app and the CLI.
 

@@ -1,12 +1,21 @@
-"""Song-level evaluation: majority vote over patches, per-fold metrics, mean ± std over folds.
+"""Song-level evaluation: majority vote over patches, per-fold metrics, mean ± std over folds,
+and the comparison of two sets of per-fold accuracies.
 
 A song is longer than one 80-frame patch, so the network gives one estimate per patch and
 "a simple majority vote approach serves to decide the estimated class" (Pons et al. 2016, §2).
 Accuracies are in percent; the spread over folds is ``np.std`` (population), as the original.
+
+Comparing two runs (:func:`compare_accuracies`): cross-validation folds share most of their
+training songs, so their accuracies are correlated and a plain t-test over folds is too
+liberal. The interval and the tests use the corrected resampled t-test of Nadeau & Bengio
+(2003, "Inference for the generalization error", Machine Learning 52): the variance of the
+mean difference is ``(1/J + n_test/n_train) · s²`` instead of ``s²/J`` (J folds, ``s²`` the
+sample variance of the per-fold differences), with J − 1 degrees of freedom.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -128,52 +137,280 @@ def summarise(per_fold: list[dict]) -> dict:
     return out
 
 
+
+
+# --------------------------------------------------------------------------- comparing two runs
+
+#: Level of every test and interval of :func:`compare_accuracies` (95 % intervals).
+ALPHA = 0.05
+#: Default equivalence margin, in accuracy points: "equivalent" means |A − B| < 2 points.
+DEFAULT_MARGIN = 2.0
+#: Fewest folds for which the two-sided Wilcoxon signed-rank test can give p < 0.05.
+MIN_WILCOXON_FOLDS = 6
+
+
 @dataclass(frozen=True)
-class PairedTest:
-    """Paired comparison of two result sets over the same folds."""
+class Comparison:
+    """Two runs' per-fold accuracies compared (A − B, in accuracy points).
 
-    n_folds: int
-    mean_difference: float  # a - b, accuracy points
-    wilcoxon_p: float | None
-    ttest_p: float | None
-    note: str
-
-    @property
-    def significant(self) -> bool:
-        """Whether the Wilcoxon test (or the t-test without it) gives p < 0.05."""
-        p = self.wilcoxon_p if self.wilcoxon_p is not None else self.ttest_p
-        return p is not None and p < 0.05
-
-
-def paired_test(a: Sequence[float], b: Sequence[float]) -> PairedTest:
-    """Wilcoxon signed-rank and paired t-test of per-fold accuracies ``a`` vs ``b``.
-
-    Raises :class:`ConfigError` when the two runs do not have the same number of folds.
+    Attributes
+    ----------
+    runs : (str, str)
+        Labels of A and B.
+    paired : bool
+        True: fold j of A and fold j of B tested the same songs, differences are per fold.
+        False: an unpaired (Welch-type) comparison of the two sets of folds.
+    n_folds : (int, int)
+        Folds of A and of B that enter the comparison (equal when paired).
+    mean_difference : float
+        Mean of A minus mean of B, points.
+    ci95 : (float, float)
+        95 % interval of the difference from the corrected t (see :func:`compare_accuracies`).
+    std_error, df : float
+        Corrected standard error of ``mean_difference`` and the t's degrees of freedom.
+    p_corrected_t : float
+        Two-sided p of "no difference" from the corrected t.
+    p_equivalence : float
+        p of the two one-sided tests (TOST) of "|A − B| ≥ margin", on the corrected t.
+    margin : float
+        Equivalence margin, points.
+    equivalent : bool
+        ``p_equivalence < 0.05``.
+    p_wilcoxon : float or None
+        Wilcoxon signed-rank p (paired) or rank-sum / Mann-Whitney U p (unpaired); None
+        when it cannot be computed (all differences zero). It ignores the correlation of
+        the folds, so it is shown for reference and the verdict does not use it.
+    rank_test : str
+        Which rank test ``p_wilcoxon`` is.
+    test_train_ratio : float
+        The ``n_test / n_train`` of the variance correction.
+    verdict : str
+        ``"A better"``, ``"B better"``, ``"equivalent within ±m points"`` or
+        ``"inconclusive"`` (rule in :func:`compare_accuracies`).
+    notes : tuple of str
+        Caveats (few folds, assumed ratio, identical accuracies, ...).
     """
-    from scipy import stats
 
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape:
-        raise ConfigError(f"a paired test needs the same folds on both sides, got {a.size} "
-                          f"and {b.size} folds")
-    n = a.size
-    if n < 2:
-        raise ConfigError(f"a paired test needs at least 2 folds, got {n}")
-    diff = a - b
-    notes = []
-    wilcoxon_p = ttest_p = None
-    if np.allclose(diff, 0.0):
-        notes.append("the two runs have identical per-fold accuracies")
+    runs: tuple[str, str]
+    paired: bool
+    n_folds: tuple[int, int]
+    mean_difference: float
+    ci95: tuple[float, float]
+    std_error: float
+    df: float
+    p_corrected_t: float
+    p_equivalence: float
+    margin: float
+    equivalent: bool
+    p_wilcoxon: float | None
+    rank_test: str
+    test_train_ratio: float
+    verdict: str
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        """The ``compare --json`` object (lists for tuples; ``runs`` as ``{"a", "b"}``)."""
+        return {
+            "runs": {"a": self.runs[0], "b": self.runs[1]},
+            "paired": self.paired,
+            "method": ("paired corrected resampled t (Nadeau & Bengio 2003)" if self.paired
+                       else "unpaired Welch-type t with the Nadeau & Bengio correction"),
+            "n_folds": list(self.n_folds),
+            "mean_difference": self.mean_difference,
+            "ci95": list(self.ci95),
+            "std_error": self.std_error,
+            "df": self.df,
+            "p_corrected_t": self.p_corrected_t,
+            "p_wilcoxon": self.p_wilcoxon,
+            "rank_test": self.rank_test,
+            "margin": self.margin,
+            "p_equivalence": self.p_equivalence,
+            "equivalent": self.equivalent,
+            "test_train_ratio": self.test_train_ratio,
+            "verdict": self.verdict,
+            "notes": list(self.notes),
+        }
+
+
+def _accuracies(values, what: str) -> np.ndarray:
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 1 or x.size < 2 or not np.all(np.isfinite(x)):
+        raise ConfigError(f"{what} must be at least 2 finite per-fold accuracies, got "
+                          f"{np.asarray(values).tolist()!r}")
+    return x
+
+
+@dataclass(frozen=True)
+class CorrectedT:
+    """The corrected resampled t of a difference A − B (see :func:`corrected_t`)."""
+
+    mean_difference: float
+    std_error: float
+    df: float
+    ci95: tuple[float, float]
+    p_value: float  # two-sided, "no difference"
+    p_equivalence: float  # TOST, "|A − B| >= margin"
+
+
+def corrected_t(a: np.ndarray, b: np.ndarray, *, test_train_ratio: float, margin: float,
+                paired: bool) -> CorrectedT:
+    """Interval, p and equivalence p of A − B from the corrected resampled t.
+
+    Paired (``a``, ``b`` aligned fold by fold, shape (J,)): ``d = a − b``,
+    ``se² = (1/J + ρ) · var(d)``, ``df = J − 1``. Unpaired (shapes (n_a,), (n_b,)):
+    ``se² = (1/n_a + ρ) · var(a) + (1/n_b + ρ) · var(b)``, Welch–Satterthwaite ``df``.
+    ``ρ = test_train_ratio``, ``var`` with ddof 1. Inputs are checked by
+    :func:`compare_accuracies`; call that one.
+    """
+    from scipy import stats  # ~1.5 s to import: kept off predict's path through song_vote
+
+    rho = float(test_train_ratio)
+    if paired:
+        d = a - b                                                    # (J,)
+        mean = float(d.mean())
+        se = math.sqrt((1.0 / d.size + rho) * float(d.var(ddof=1)))
+        df = float(d.size - 1)
     else:
-        try:
-            wilcoxon_p = float(stats.wilcoxon(a, b).pvalue)
-        except ValueError as exc:
-            notes.append(f"Wilcoxon test not available: {exc}")
-        if np.std(diff) > 0:
-            ttest_p = float(stats.ttest_rel(a, b).pvalue)
-    if n < 6:
-        # With n <= 5 pairs the smallest two-sided Wilcoxon p is 2 / 2**n >= 0.0625.
-        notes.append(f"only {n} folds: the Wilcoxon test cannot reach p < 0.05 with fewer "
-                     f"than 6 folds; train 10 folds for a meaningful test")
-    return PairedTest(n_folds=n, mean_difference=float(diff.mean()), wilcoxon_p=wilcoxon_p,
-                      ttest_p=ttest_p, note="; ".join(notes))
+        mean = float(a.mean() - b.mean())
+        va = (1.0 / a.size + rho) * float(a.var(ddof=1))
+        vb = (1.0 / b.size + rho) * float(b.var(ddof=1))
+        se = math.sqrt(va + vb)
+        df = (float((va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1)))
+              if va + vb > 0 else float(a.size + b.size - 2))
+    if se == 0.0:
+        # Every fold gave the same difference: no spread to test against.
+        return CorrectedT(mean, 0.0, df, (mean, mean), 1.0 if mean == 0.0 else 0.0,
+                          0.0 if abs(mean) < margin else 1.0)
+    t_crit = float(stats.t.ppf(1.0 - ALPHA / 2, df))
+    # TOST: reject "difference <= -margin" and "difference >= +margin", both one-sided.
+    p_lower = float(stats.t.sf((mean + margin) / se, df))
+    p_upper = float(stats.t.cdf((mean - margin) / se, df))
+    return CorrectedT(mean, se, df, (mean - t_crit * se, mean + t_crit * se),
+                      float(2.0 * stats.t.sf(abs(mean) / se, df)), max(p_lower, p_upper))
+
+
+def verdict_of(ci95: tuple[float, float], equivalent: bool, margin: float) -> str:
+    """The verdict rule: the interval first, then equivalence.
+
+    95 % interval entirely above 0 → ``"A better"``; entirely below 0 → ``"B better"``;
+    otherwise TOST p < 0.05 → ``"equivalent within ±m points"``; otherwise
+    ``"inconclusive"``. A difference that is both significant and within the margin is
+    reported as a difference (``equivalent`` stays True in the result).
+    """
+    if ci95[0] > 0:
+        return "A better"
+    if ci95[1] < 0:
+        return "B better"
+    if equivalent:
+        return f"equivalent within ±{margin:g} points"
+    return "inconclusive"
+
+
+def compare_accuracies(a, b, *, test_train_ratio: float, margin: float = DEFAULT_MARGIN,
+                       paired: bool = True, labels: tuple[str, str] = ("A", "B"),
+                       notes: Sequence[str] = ()) -> Comparison:
+    """Compare two runs' per-fold accuracies: interval, p values, equivalence, verdict.
+
+    Paired (same folds, same test songs): with ``d_j = a_j - b_j`` over J folds,
+    ``se² = (1/J + ρ) · var(d)`` (``ρ = test_train_ratio``, ``var`` with ddof 1) and
+    ``t = mean(d) / se`` with J − 1 degrees of freedom: the corrected resampled t-test of
+    Nadeau & Bengio (2003), applied to k-fold cross-validation as Bouckaert & Frank (2004).
+    Unpaired: each run's mean gets its own corrected variance ``(1/n + ρ) · var``; they add,
+    with Welch–Satterthwaite degrees of freedom.
+
+    The 95 % interval is ``mean ± t_{0.975, df} · se``; ``p_corrected_t`` is its two-sided p;
+    equivalence is two one-sided tests (TOST) of ``|A − B| ≥ margin`` on the same t, at
+    0.05 (the 90 % interval lies within ``±margin``). Verdict: :func:`verdict_of`.
+
+    Parameters
+    ----------
+    a, b : array-like of float, shape (J,) paired, (n_a,) and (n_b,) unpaired
+        Per-fold song accuracies, percent; paired arrays are aligned fold by fold.
+    test_train_ratio : float, keyword-only
+        ``n_test / n_train`` of one fold (songs tested over songs trained on); 10-fold
+        ``clean``: 1/8.
+    margin : float, keyword-only
+        Equivalence margin in accuracy points (> 0).
+    paired : bool, keyword-only
+    labels : (str, str), keyword-only
+        Names of A and B for the result.
+    notes : sequence of str, keyword-only
+        Caveats to carry into the result.
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    ConfigError
+        Fewer than 2 folds, paired arrays of different lengths, a margin or ratio that is not
+        a finite positive number.
+    """
+    from scipy import stats  # ~1.5 s to import: kept off predict's path through song_vote
+
+    a, b = _accuracies(a, "A"), _accuracies(b, "B")
+    if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin > 0):
+        raise ConfigError(f"margin must be a positive number of accuracy points, got {margin!r}")
+    if not (isinstance(test_train_ratio, (int, float)) and math.isfinite(test_train_ratio)
+            and test_train_ratio > 0):
+        raise ConfigError(f"test_train_ratio must be a positive number, got "
+                          f"{test_train_ratio!r}")
+    notes = list(notes)
+    if paired and a.shape != b.shape:
+        raise ConfigError(f"a paired comparison needs the same folds on both sides, got "
+                          f"{a.size} and {b.size} folds")
+    t = corrected_t(a, b, test_train_ratio=test_train_ratio, margin=float(margin),
+                    paired=paired)
+    if paired:
+        rank_test = "Wilcoxon signed-rank"
+        d = a - b
+        if np.all(d == 0):
+            p_rank = None
+            notes.append("the two runs have identical per-fold accuracies")
+        else:
+            # exact where there are no ties or zeros, else a permutation p (scipy's "auto")
+            p_rank = float(stats.wilcoxon(d).pvalue)
+        if d.size < MIN_WILCOXON_FOLDS:
+            notes.append(f"only {d.size} paired folds: the Wilcoxon test cannot reach "
+                         f"p < 0.05 with fewer than {MIN_WILCOXON_FOLDS}")
+    else:
+        rank_test = "Wilcoxon rank-sum (Mann-Whitney U)"
+        p_rank = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    equivalent = t.p_equivalence < ALPHA
+    return Comparison(
+        runs=(str(labels[0]), str(labels[1])), paired=bool(paired),
+        n_folds=(int(a.size), int(b.size)), mean_difference=t.mean_difference,
+        ci95=(float(t.ci95[0]), float(t.ci95[1])), std_error=t.std_error, df=t.df,
+        p_corrected_t=t.p_value, p_equivalence=t.p_equivalence, margin=float(margin),
+        equivalent=equivalent, p_wilcoxon=p_rank, rank_test=rank_test,
+        test_train_ratio=float(test_train_ratio),
+        verdict=verdict_of(t.ci95, equivalent, float(margin)), notes=tuple(notes),
+    )
+
+
+def format_comparison(c: Comparison) -> str:
+    """A :class:`Comparison` as a few lines of text (the CLI's output)."""
+    def p(value):
+        if value is None:
+            return "—"
+        return f"{value:.4f}" if value >= 1e-4 else f"{value:.1e}"
+
+    kind = ("paired over folds that tested the same songs" if c.paired
+            else "unpaired (folds not matched)")
+    folds = f"{c.n_folds[0]} folds" if c.paired else f"{c.n_folds[0]} vs {c.n_folds[1]} folds"
+    verdict = {"A better": f"A ({c.runs[0]}) better",
+               "B better": f"B ({c.runs[1]}) better"}.get(c.verdict, c.verdict)
+    lines = [
+        f"A = {c.runs[0]}",
+        f"B = {c.runs[1]}",
+        f"{kind}, {folds}",
+        f"A − B = {c.mean_difference:+.2f} points, 95 % CI [{c.ci95[0]:+.2f}, "
+        f"{c.ci95[1]:+.2f}] (corrected resampled t, n_test/n_train = {c.test_train_ratio:.3f}, "
+        f"df = {c.df:.1f})",
+        f"p (corrected t) = {p(c.p_corrected_t)} · p ({c.rank_test}) = {p(c.p_wilcoxon)} · "
+        f"p (equivalence within ±{c.margin:g} points, TOST) = {p(c.p_equivalence)}",
+        f"verdict: {verdict}",
+    ]
+    lines += [f"note: {note}" for note in c.notes]
+    return "\n".join(lines)

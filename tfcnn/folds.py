@@ -14,14 +14,20 @@ Two protocols:
     replica groups are ignored, exactly as the original did.
 
 Every track is tested exactly once over the folds in both protocols.
+
+Fingerprints name which songs a fold tests (:func:`fold_fingerprint`) and how a run split its
+songs (:func:`assignment_fingerprint`), so two runs' folds are paired only when they tested the
+same songs. A song is keyed ``"<class>/<track id>"`` (:func:`song_keys`), which does not depend
+on where the data set lies on disk.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import KFold
 
 from tfcnn.errors import ConfigError
 
@@ -31,6 +37,8 @@ PROTOCOLS: tuple[str, ...] = ("clean", "paper")
 PAPER_VALIDATION_FRACTION = 1 / 9
 #: ``clean`` draws 1/9 of the non-test songs (stratified) as validation: the same 8:1 ratio.
 VALIDATION_WEIGHTS = np.array([1 / 9, 8 / 9])
+#: Hex digits kept of a sha256 fingerprint (64 bits: ample to tell fold assignments apart).
+FINGERPRINT_DIGITS = 16
 
 
 @dataclass(frozen=True)
@@ -203,6 +211,9 @@ def make_folds(labels, groups=None, n_folds: int = 10, seed: int = 0,
 
 def _paper_folds(n: int, n_folds: int, seed: int) -> list[Fold]:
     """Unstratified K-fold over shuffled songs, as the original code."""
+    # sklearn takes seconds to import; only this protocol needs it (not the fingerprints)
+    from sklearn.model_selection import KFold
+
     if n_folds > n:
         raise ConfigError(f"n_folds={n_folds} exceeds the {n} tracks to split")
     cv = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
@@ -236,3 +247,45 @@ def paper_validation_split(n_patches: int, seed: int) -> tuple[np.ndarray, np.nd
     n_val = max(1, int(n_patches * PAPER_VALIDATION_FRACTION))
     order = np.random.default_rng(seed).permutation(n_patches)
     return np.sort(order[n_val:]).astype(np.int64), np.sort(order[:n_val]).astype(np.int64)
+
+
+def song_keys(track_ids: Sequence[str], classes: Sequence[str]) -> list[str]:
+    """``"<class>/<track id>"`` per track: a song's identity, whatever the data set's location.
+
+    Parameters
+    ----------
+    track_ids : sequence of str, shape (n_tracks,)
+        ``Dataset.tracks.track``.
+    classes : sequence of str, shape (n_tracks,)
+        Class name per track (``Dataset.tracks.dance``).
+    """
+    if len(track_ids) != len(classes):
+        raise ConfigError(f"{len(track_ids)} track ids but {len(classes)} class names")
+    return [f"{c}/{t}" for c, t in zip(classes, track_ids)]
+
+
+def fingerprint(keys: Iterable[str]) -> str:
+    """Short sha256 (:data:`FINGERPRINT_DIGITS` hex digits) of a set of strings, order-free."""
+    payload = "\n".join(sorted(str(k) for k in keys))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:FINGERPRINT_DIGITS]
+
+
+def fold_fingerprint(fold: Fold, keys: Sequence[str]) -> str:
+    """Fingerprint of the songs ``fold`` tests.
+
+    Parameters
+    ----------
+    fold : Fold
+    keys : sequence of str, shape (n_tracks,)
+        :func:`song_keys` of the data set the fold indexes.
+    """
+    return fingerprint(keys[i] for i in fold.test)
+
+
+def assignment_fingerprint(folds: Sequence[Fold], keys: Sequence[str]) -> str:
+    """Fingerprint of a whole fold assignment: the set of its folds' test fingerprints.
+
+    Two runs share it exactly when their folds test the same partition of the same songs
+    (whatever the folds' numbering), so their per-fold scores can be paired.
+    """
+    return fingerprint(fold_fingerprint(fold, keys) for fold in folds)

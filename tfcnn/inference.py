@@ -10,13 +10,13 @@ fold's checkpoint agree.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from tfcnn.audio import load_audio, require_patch
+from tfcnn.audio import load_audio, require_patch, require_sound
 from tfcnn.checkpoint import Checkpoint, load_checkpoint
 from tfcnn.errors import AudioError, CheckpointError, ConfigError
 from tfcnn.evaluate import song_vote
@@ -52,6 +52,8 @@ class Prediction:
         Duration of one patch (≈ 1.86 s).
     index : int
         Index of ``prediction`` in ``classes``.
+    model : dict
+        What the model was trained on (:attr:`tfcnn.checkpoint.Checkpoint.provenance`).
     """
 
     path: str | None
@@ -62,18 +64,21 @@ class Prediction:
     log_mel: np.ndarray
     patch_seconds: float
     index: int = -1
+    model: dict = field(default_factory=dict)
 
     @property
     def n_patches(self) -> int:
         return int(self.patch_probs.shape[0])
 
     def to_dict(self) -> dict:
-        """The CLI's JSON object: path, prediction, probabilities per class, patches."""
+        """The CLI's JSON object: path, prediction, probabilities per class, patches, and
+        ``model``: what the model was trained on."""
         return {
             "path": self.path,
             "prediction": self.prediction,
             "probabilities": {c: float(p) for c, p in zip(self.classes, self.probabilities)},
             "patches": self.n_patches,
+            "model": dict(self.model),
         }
 
 
@@ -194,7 +199,7 @@ def predict_features(spec: np.ndarray, checkpoint, *, name: str | None = None,
     return Prediction(
         path=name, classes=tuple(ckpt.classes), patch_probs=probs,
         probabilities=probs.mean(axis=0), prediction=ckpt.classes[vote], log_mel=spec,
-        patch_seconds=fe.patch_seconds, index=vote,
+        patch_seconds=fe.patch_seconds, index=vote, model=ckpt.provenance,
     )
 
 
@@ -218,7 +223,7 @@ def predict(source, checkpoint=None, *, name: str | None = None, device="cpu") -
     Raises
     ------
     AudioError
-        Unreadable audio or too short for one patch (< 1.81 s).
+        Unreadable audio, too short for one patch (< 1.81 s) or silent.
     CheckpointError
         Missing or broken checkpoint.
     """
@@ -227,6 +232,7 @@ def predict(source, checkpoint=None, *, name: str | None = None, device="cpu") -
     label = _label(source, name)
     y = load_audio(source, sample_rate=fe.sample_rate, name=label)   # (n_samples,)
     require_patch(y, front_end=fe, name=label)
+    require_sound(y, name=label)
     spec = log_mel(y, fe.sample_rate, front_end=fe, device=device)  # (n_mels, T)
     return predict_features(spec, ckpt, name=label, device=device)
 

@@ -685,7 +685,7 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
         Bad parameters, data set or run folder. :class:`RunCancelled` on SIGTERM / Ctrl-C
         (status ``cancelled``; complete folds are kept).
     """
-    from tfcnn.datasets import load_dataset
+    from tfcnn.datasets import load_dataset, require_two_classes
     from tfcnn.folds import PROTOCOLS as FOLD_PROTOCOLS
     from tfcnn.models import ARCHITECTURES, build_model, count_parameters
 
@@ -706,6 +706,7 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
     folds_wanted = _parse_only_folds(only_folds, n_folds)
     dev = select_device(device)
     dataset = load_dataset(data_dir)
+    require_two_classes(dataset)
     n_classes = len(dataset.classes)
     probe = build_model(arch, n_classes, **dict(arch_params or {}))
     arch_params = json.loads(json.dumps(probe.arch_params))  # resolved, JSON types
@@ -768,7 +769,7 @@ def _train_folds(run: _Run, dataset, *, arch: str, arch_params: dict, n_params: 
                  seed: int, device: torch.device, sequential: bool, preset: str) -> dict:
     """The body of :func:`train_run` once the run folder is ready."""
     from tfcnn.cache import load_features
-    from tfcnn.folds import make_folds
+    from tfcnn.folds import assignment_fingerprint, make_folds, song_keys
 
     from tfcnn.runs import complete_folds
 
@@ -785,6 +786,7 @@ def _train_folds(run: _Run, dataset, *, arch: str, arch_params: dict, n_params: 
     track_ids = list(features.track_ids)
     groups = dataset.tracks["replica_group"].tolist()
     folds = make_folds(labels, groups=groups, n_folds=n_folds, seed=seed, protocol=protocol)
+    assignment = assignment_fingerprint(folds, song_keys(track_ids, dataset.tracks["dance"]))
     bank = _PatchBank(features.specs, track_ids, patch_frames=FRONT_END.patch_frames,
                       device=device)
     done = set(complete_folds(run.out))
@@ -804,7 +806,8 @@ def _train_folds(run: _Run, dataset, *, arch: str, arch_params: dict, n_params: 
     else:
         _run_folds_together(run, pending, trainer=trainer, **context)
     return _write_results(run, dataset, arch=arch, n_params=n_params, protocol=protocol,
-                          preset=preset, n_folds=n_folds, config=config, device=device)
+                          preset=preset, n_folds=n_folds, config=config, device=device,
+                          assignment=assignment)
 
 
 def _stacking_pays(arch: str, arch_params: dict, n_classes: int, device: torch.device) -> bool:
@@ -913,6 +916,7 @@ def _finish_fold(run: _Run, fold, model: torch.nn.Module, outcome: FoldTraining,
     from tfcnn.tempo import estimate_tempo
     from tfcnn.checkpoint import save_checkpoint
     from tfcnn.evaluate import fold_metrics
+    from tfcnn.folds import fold_fingerprint, song_keys
 
     tracks = fold.test
     device = next(model.parameters()).device
@@ -946,6 +950,7 @@ def _finish_fold(run: _Run, fold, model: torch.nn.Module, outcome: FoldTraining,
         "n_val_tracks": int(fold.val.size),
         "n_test_tracks": int(tracks.size),
         "test_track_ids": test_ids,
+        "test_fingerprint": fold_fingerprint(fold, song_keys(track_ids, dataset.tracks["dance"])),
         "epochs": len(outcome.history),
         "stage_best_epochs": stages,
         "seconds": seconds,
@@ -963,8 +968,14 @@ def _trained_on(dataset) -> str:
 
 
 def _write_results(run: _Run, dataset, *, arch: str, n_params: int, protocol: str, preset: str,
-                   n_folds: int, config: TrainConfig, device: torch.device) -> dict:
-    """``results.json`` over the run's complete folds (all of them once the run is done)."""
+                   n_folds: int, config: TrainConfig, device: torch.device,
+                   assignment: str) -> dict:
+    """``results.json`` over the run's complete folds (all of them once the run is done).
+
+    Beside the summary it lists, per complete fold (aligned with ``folds``), the test-song
+    fingerprint and the train/test song counts, and the fingerprint of the whole fold
+    assignment: what ``compare`` needs to pair two runs' folds.
+    """
     from tfcnn.evaluate import summarise
     from tfcnn.runs import complete_folds, read_fold_result
 
@@ -984,6 +995,10 @@ def _write_results(run: _Run, dataset, *, arch: str, n_params: int, protocol: st
         "n_folds": n_folds,
         "folds": done,
         "complete": len(done) == n_folds,
+        "assignment_fingerprint": assignment,
+        "fold_fingerprints": [r.get("test_fingerprint") for r in fold_results],
+        "n_train_tracks": [r.get("n_train_tracks") for r in fold_results],
+        "n_test_tracks": [r.get("n_test_tracks") for r in fold_results],
         **summary,
         "wall_s": run.wall_s(),
         "device": str(device),

@@ -32,9 +32,9 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def _format(pred, assessment) -> str:
+def _format(pred, assessment, model: str) -> str:
     lines = [f"{pred.path}: {pred.prediction}  ({pred.n_patches} patches of "
-             f"{pred.patch_seconds:.2f} s)",
+             f"{pred.patch_seconds:.2f} s)", f"  model: {model}",
              f"  confidence {assessment.confidence:.1%}: {assessment.status} "
              f"({assessment.calibration.rule()})",
              f"  tempo ≈ {assessment.tempo.bpm:.1f} BPM",
@@ -47,7 +47,7 @@ def _format(pred, assessment) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from tfcnn.assessment import assess
-    from tfcnn.checkpoint import load_checkpoint
+    from tfcnn.checkpoint import describe_provenance, load_checkpoint
     from tfcnn.inference import default_checkpoint, predict
     from tfcnn.threads import torch_threads
 
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             results.append({**pred.to_dict(), **assessment.to_dict()})
         else:
-            print(_format(pred, assessment), flush=True)
+            print(_format(pred, assessment, describe_provenance(pred.model)), flush=True)
     if args.json:
         print(json.dumps(results, indent=2))
     return 2 if failed else 0

@@ -1,0 +1,2 @@
+"""The Streamlit layer: views the pages compose (the only package besides ``appstate`` that
+imports streamlit)."""

@@ -1,0 +1,105 @@
+"""The Results page's comparison of two result sets: margin input, interval, p values, verdict.
+
+The numbers are :func:`tfcnn.compare.compare_scores`, the function behind
+``python -m tfcnn compare``; this module only reads the result sets and draws the result.
+Folds are paired when both result sets tested the same songs in each fold; otherwise the
+panel says why and shows the unpaired comparison, labelled as such.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import streamlit as st
+
+from tfcnn.compare import FoldScores, compare_scores, load_scores, paired_accuracies, table_scores
+from tfcnn.errors import RunError, TfcnnError
+from tfcnn.evaluate import ALPHA, DEFAULT_MARGIN, Comparison
+
+#: How the verdict is reached, shown under it (the rule of tfcnn.evaluate.verdict_of).
+RULE = ("Verdict rule: the 95 % interval of A − B entirely above 0 → A better, entirely "
+        "below 0 → B better; otherwise equivalent within ±m points when both one-sided tests "
+        f"(TOST) give p < {ALPHA:g}; otherwise inconclusive. A p ≥ {ALPHA:g} alone is not "
+        "evidence that two results are the same.")
+
+
+def result_options(table_path: str | os.PathLike | None,
+                   run_dirs: dict[str, str | os.PathLike]) -> dict[str, FoldScores]:
+    """The result sets the panel offers, by the labels the Results page uses.
+
+    Parameters
+    ----------
+    table_path : path or None
+        The shipped Table 1 (rows labelled ``shipped <arch>``); None to leave it out.
+    run_dirs : dict of str to path
+        Run folders by label; a run without results (or unreadable) is left out.
+    """
+    options = {}
+    if table_path is not None:
+        try:
+            rows = table_scores(table_path)
+        except TfcnnError:
+            rows = {}
+        for arch, scores in rows.items():
+            options[f"shipped {arch}"] = dataclasses.replace(scores, label=f"shipped {arch}")
+    for label, folder in run_dirs.items():
+        try:
+            options[label] = dataclasses.replace(load_scores(folder), label=label)
+        except TfcnnError:
+            continue
+    return options
+
+
+def _compare(a: FoldScores, b: FoldScores, margin: float) -> tuple[Comparison, str | None]:
+    """Paired when possible, else unpaired; with the reason pairing was not possible."""
+    try:
+        paired_accuracies(a, b)
+    except RunError as exc:
+        return compare_scores(a, b, margin=margin, paired=False), str(exc)
+    return compare_scores(a, b, margin=margin, paired=True), None
+
+
+def _p(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
+
+
+def comparison_panel(options: dict[str, FoldScores]) -> None:
+    """Pick A and B among ``options`` and a margin; show the comparison of A − B."""
+    options = {label: s for label, s in options.items() if len(s.accuracies) >= 2}
+    if len(options) < 2:
+        st.info("Choose two result sets with at least 2 complete folds each to compare them.")
+        return
+    labels = list(options)
+    c1, c2, c3 = st.columns([2, 2, 1])
+    a = c1.selectbox("A", labels, index=0)
+    b = c2.selectbox("B", labels, index=1)
+    margin = c3.number_input("Equivalence margin (± points)", min_value=0.1, max_value=50.0,
+                             value=DEFAULT_MARGIN, step=0.5)
+    try:
+        result, unpaired_because = _compare(options[a], options[b], float(margin))
+    except TfcnnError as exc:
+        st.warning(str(exc))
+        return
+    if unpaired_because is None:
+        st.caption(f"Paired: both tested the same songs in each of {result.n_folds[0]} folds.")
+    else:
+        st.warning(f"Unpaired comparison: {unpaired_because}.")
+    verdict = {"A better": f"A ({a}) better", "B better": f"B ({b}) better"}.get(
+        result.verdict, result.verdict)
+    st.markdown(f"**Verdict: {verdict}**")
+    cols = st.columns(5)
+    cols[0].metric("A − B (points)", f"{result.mean_difference:+.2f}")
+    cols[1].metric("95 % interval", f"[{result.ci95[0]:+.2f}, {result.ci95[1]:+.2f}]")
+    cols[2].metric("p (corrected t)", _p(result.p_corrected_t))
+    cols[3].metric("p (Wilcoxon)", _p(result.p_wilcoxon))
+    cols[4].metric(f"p (equivalence ±{result.margin:g})", _p(result.p_equivalence))
+    kind = "paired" if result.paired else "unpaired (Welch-type)"
+    st.caption(
+        f"{kind}; {result.n_folds[0]} vs {result.n_folds[1]} folds. Interval and p from the "
+        f"corrected resampled t-test (Nadeau & Bengio 2003), n_test/n_train = "
+        f"{result.test_train_ratio:.3f}: folds share training songs, so a plain t-test over "
+        f"folds would be too confident. The {result.rank_test} p ignores that sharing and is "
+        f"shown for reference. {RULE}")
+    for note in result.notes:
+        st.caption(f"Note: {note}")
