@@ -276,6 +276,25 @@ def _read_meta(header: dict, where: str) -> dict:
     return meta
 
 
+def read_metadata(path) -> dict:
+    """A checkpoint file's tfcnn metadata, without reading its weights (for listings).
+
+    Raises
+    ------
+    CheckpointError
+        Missing or unreadable file, not a tfcnn checkpoint.
+    """
+    where = str(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            n_header = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+            data = head + f.read(n_header)
+    except OSError as exc:
+        raise CheckpointError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    return _read_meta(_read_header(data, where), where)
+
+
 def update_metadata(path, updates: dict, *, out=None) -> Path:
     """Replace top-level metadata fields of a checkpoint file, keeping its weights.
 
