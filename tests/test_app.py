@@ -204,6 +204,12 @@ def test_predict_track_of_the_data_set(app_env):
     at.sidebar.radio[1].set_value("A track of the data set").run()
     no_exception(at)
     assert at.metric[0].value in CLASSES
+    # its true class, and why its role in the model's split is unknown here (the test model
+    # records no test songs)
+    (truth,) = [m.value for m in at.markdown if m.value.startswith("True class")]
+    assert f"**{at.selectbox[0].value.split(' / ')[0]}**" in truth or "True class: **" in truth
+    assert "records no fold and test songs" in truth
+    assert any("Estimated tempo" in m.value for m in at.markdown)
 
 
 @pytest.mark.parametrize("content, message", [

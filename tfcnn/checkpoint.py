@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -289,7 +290,8 @@ def read_metadata(path) -> dict:
         with open(path, "rb") as f:
             head = f.read(8)
             n_header = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
-            data = head + f.read(n_header)
+            # a corrupt length must not make us read (or allocate) more than the file holds
+            data = head + f.read(min(n_header, os.fstat(f.fileno()).st_size))
     except OSError as exc:
         raise CheckpointError(f"{where}: cannot read ({exc.strerror or exc})") from None
     return _read_meta(_read_header(data, where), where)
