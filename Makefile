@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= data/synth-ballroom
 PORT ?= 8501
+# The app listens on this machine only; HOST=0.0.0.0 exposes it and then needs
+# TFCNN_APP_PASSWORD (see README "Exposing the app").
+HOST ?= 127.0.0.1
 
 .PHONY: run test venv test-deps data bench checkpoints table1 clean
 
@@ -25,8 +28,7 @@ data: venv
 	test -f $(DATA)/metadata.csv || $(BIN)/python -m tfcnn synth $(DATA)
 
 run: data
-	TFCNN_DATA_DIR=$(abspath $(DATA)) $(BIN)/python -m streamlit run app.py --server.port $(PORT) --server.headless true \
-		--browser.gatherUsageStats false
+	TFCNN_DATA_DIR=$(abspath $(DATA)) $(BIN)/python -m tfcnn.ui.serve --host $(HOST) --port $(PORT)
 
 test: test-deps
 	$(BIN)/python tests/ensure_chromium.py

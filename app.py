@@ -9,8 +9,10 @@ import streamlit as st
 from tfcnn import appstate
 from tfcnn.errors import TfcnnError
 from tfcnn.synth import WHAT_SYNTH_SHOWS
+from tfcnn.ui import access
 
 st.set_page_config(page_title="tfcnn: musically motivated CNNs", page_icon="🎼", layout="wide")
+access.require_access()
 
 st.title("Musically motivated CNNs for Ballroom dance classification")
 st.markdown(

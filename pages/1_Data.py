@@ -4,8 +4,10 @@ import streamlit as st
 
 from tfcnn import appstate, plots
 from tfcnn.errors import TfcnnError
+from tfcnn.ui import access
 
 st.set_page_config(page_title="tfcnn · Data", page_icon="🎵", layout="wide")
+access.require_access()
 st.title("Data")
 
 dataset = appstate.active_dataset()

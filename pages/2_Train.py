@@ -11,12 +11,14 @@ from tfcnn import appstate, plots
 from tfcnn.config import PRESETS
 from tfcnn.errors import TfcnnError
 from tfcnn.parallel import cpu_has_native_bf16
+from tfcnn.ui import access
 
 st.set_page_config(page_title="tfcnn · Train", page_icon="🏋️", layout="wide")
+access.require_access()
 st.title("Train")
 
 dataset = appstate.active_dataset()
-STATUS_ICONS = {"running": ":blue[:material/sync:]", "starting": ":blue[:material/start:]",
+STATUS_ICONS = {"queued": ":gray[:material/schedule:]", "running": ":blue[:material/sync:]", "starting": ":blue[:material/start:]",
                 "finished": ":green[:material/check_circle:]", "failed": ":red[:material/error:]",
                 "cancelled": ":gray[:material/stop_circle:]",
                 "interrupted": ":orange[:material/warning:]"}
@@ -36,7 +38,8 @@ with st.sidebar:
                                  "together, normalisation on training songs only. paper: as "
                                  "the original code.")
     cuda = appstate.cuda_available()
-    device = st.selectbox("Device", ["auto", "cpu", "cuda", "mps"])
+    device = st.selectbox("Device", appstate.device_options(),
+                          help="Only the devices this machine has.")
     st.caption("CUDA GPU: **available**" if cuda else "CUDA GPU: not available (CPU training)")
     amp = st.checkbox("AMP (bfloat16)", value=False,
                       help="Faster, with bfloat16 rounding: autocast on CUDA, and the "
@@ -44,7 +47,8 @@ with st.sidebar:
                            + ("It pays on this machine." if cuda or cpu_has_native_bf16() else
                               "No effect on this machine (no CUDA GPU, no native bf16)."))
     seed = st.number_input("Seed", min_value=0, value=0)
-    epochs = st.number_input("Max epochs (0 = preset's)", min_value=0, value=0,
+    epochs = st.number_input("Max epochs (0 = preset's)", min_value=0,
+                             max_value=appstate.MAX_EPOCHS_UI, value=0,
                              help=f"quick: {PRESETS['quick'].max_epochs}, paper: "
                                   f"{PRESETS['paper'].max_epochs}")
     launch = st.button("Launch", type="primary", disabled=not archs)
@@ -64,7 +68,7 @@ if launch:
                 dataset.root, arch=arch, n_folds=int(n_folds), preset=preset,
                 protocol=protocol, device=device, seed=int(seed), epochs=int(epochs) or None,
                 amp=amp)
-            st.toast(f"Started {run_dir.name}")
+            st.toast(f"Queued {run_dir.name}")
         except TfcnnError as exc:
             st.error(str(exc))
 
@@ -92,10 +96,17 @@ def show_runs() -> None:
                              if view.mean is not None and view.std is not None else "")
                           + (f" · ETA ≤ {appstate.format_seconds(view.eta_s)}"
                              if view.eta_s is not None else ""))
-            if view.status in ("running", "starting"):
+            if view.status in ("queued", "running", "starting"):
                 if action.button("Cancel", key=f"cancel-{view.name}"):
-                    appstate.cancel_run(view.path)
-                    st.toast(f"Cancelling {view.name}")
+                    outcome = appstate.cancel_run(view.path)
+                    if outcome == "stale":
+                        st.warning(f"{view.name}: its recorded process is no longer this "
+                                   "run's trainer (stale PID); nothing was signalled.")
+                    else:
+                        st.toast(f"Cancelling {view.name}")
+            if view.status == "queued":
+                st.caption("Waiting for a free training slot (the operator allows "
+                           f"{appstate.max_concurrent_runs()} at a time).")
             if view.error:
                 st.error(view.error)
             if view.status in ("interrupted", "cancelled") and done < view.n_folds:

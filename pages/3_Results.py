@@ -7,9 +7,10 @@ import streamlit as st
 from tfcnn import appstate, plots
 from tfcnn.errors import TfcnnError
 from tfcnn.synth import WHAT_SYNTH_SHOWS
-from tfcnn.ui import compare_view
+from tfcnn.ui import access, compare_view
 
 st.set_page_config(page_title="tfcnn · Results", page_icon="📊", layout="wide")
+access.require_access()
 st.title("Results (Table 1)")
 appstate.data_sidebar()
 

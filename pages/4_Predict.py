@@ -7,9 +7,11 @@ from tfcnn import appstate, plots
 from tfcnn.checkpoint import describe_provenance
 from tfcnn.config import FRONT_END
 from tfcnn.errors import TfcnnError
+from tfcnn.ui import access
 from tfcnn.ui import assessment as views
 
 st.set_page_config(page_title="tfcnn · Predict", page_icon="🔮", layout="wide")
+access.require_access()
 st.title("Predict the dance of a track")
 data_dir = appstate.data_sidebar()
 
@@ -60,7 +62,9 @@ elif source == SOURCES[2]:
         st.markdown(f"True class: **{row['dance']}**. "
                     + views.track_role(choice.path, data_dir, track_id))
 else:
-    path = st.text_input("Path of an audio file", placeholder="/music/track.wav")
+    path = st.text_input("Path of an audio file", placeholder="/music/track.wav",
+                         help="A file inside the data folders the operator allows "
+                              "(the project's data/ and TFCNN_ALLOWED_ROOTS).")
     if path.strip():
         audio = [(path.strip(), path.strip())]
 

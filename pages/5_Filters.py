@@ -5,15 +5,19 @@ from pathlib import Path
 import streamlit as st
 
 from tfcnn import appstate, interpret
-from tfcnn import interpret_plots as iplots
 from tfcnn.errors import TfcnnError
+from tfcnn.interpret import plots as iplots
+from tfcnn.interpret import report
+from tfcnn.interpret.growth import run_with_snapshots
+from tfcnn.ui import access
 
 st.set_page_config(page_title="tfcnn · Filters", page_icon="🥁", layout="wide")
+access.require_access()
 st.title("Do the temporal filters learn tempo?")
 st.caption("A 1×60 filter spans 60 frames ≈ 1.39 s: one beat at 60 BPM, about five at 224 BPM "
-           "(Pons et al. 2016, §3). Each filter's weights are tested for a beat period and "
-           "compared with untrained filters of the same shape; click and drum probes at every "
-           "tempo show what the model does with tempo alone.")
+           "(Pons et al. 2016, §3). Each filter is tested for periodic structure beyond noise "
+           "as smooth as itself; click and drum (4/4) and waltz (3/4) probes at every tempo "
+           "test whether periodic filters respond at their own tempo.")
 data_dir = appstate.data_sidebar()
 
 choices = appstate.list_checkpoints()
@@ -36,8 +40,13 @@ path = choices[labels.index(label)].path
 @st.cache_data(show_spinner="Measuring the filters and running the probes…", max_entries=8)
 def study(path: str, stamp: float, tempi_dir: str | None):
     tempi, name, note = interpret.tempi_for(tempi_dir)
-    return interpret.tempo_study(appstate.load_checkpoint_cached(path), tempi=tempi,
-                                 ranges_name=name), note
+    return interpret.cached_study(path, tempi=tempi, ranges_name=name), note
+
+
+@st.cache_data(show_spinner="Studying every training snapshot…", max_entries=4)
+def growth(run_dir: str, tempi_dir: str | None):
+    tempi, name, _ = interpret.tempi_for(tempi_dir)
+    return interpret.growth_table(run_dir, tempi=tempi, ranges_name=name)
 
 
 tempi_dir = str(data_dir) if tempi_key == "data" and data_dir and Path(data_dir).exists() else None
@@ -52,7 +61,7 @@ if note:
     st.warning(note)
 
 st.subheader("Verdict")
-st.info(result.verdict)
+st.info("\n\n".join(report.study_text(result)))
 
 if result.table is None:
     for kind, weights in result.filters.items():
@@ -65,15 +74,15 @@ if result.table is None:
 
 st.subheader("The filters over time, trained vs untrained")
 st.caption(f"Dotted lines: beats at {grid_bpm} BPM (pick the tempo in the sidebar). Red: "
-           "periodic beyond the random 95th percentile; titles give the dominant BPM "
-           "(* = significant).")
+           "periodic beyond equally smooth noise (the verdict's test, FDR q = "
+           f"{result.verdict.q:g}); titles give each filter's tempo (* = periodic).")
 left, right = st.columns(2)
 left.plotly_chart(iplots.filters_over_time(
     result.filters["temporal"], frame_rate_hz=result.frame_rate, grid_bpm=grid_bpm,
     table=result.table, n_cols=4, title=f"Trained ({result.arch})"))
 right.plotly_chart(iplots.filters_over_time(
     result.baseline.example, frame_rate_hz=result.frame_rate, grid_bpm=grid_bpm,
-    table=result.baseline_table, n_cols=4, title="Untrained (random init, seed 0)"))
+    n_cols=4, title="Untrained (random init, seed 0)"))
 st.plotly_chart(iplots.baseline_strengths(result.table, result.baseline))
 
 st.subheader("Which tempi?")
@@ -83,16 +92,27 @@ st.plotly_chart(iplots.dominant_bpm_histogram(
     tempi_name=result.ranges_name))
 
 if result.probes is not None:
-    st.subheader("Probes: click tracks and drum loops at 60-224 BPM")
+    st.subheader("Probes: clicks and drums in 4/4, waltz in 3/4, at 60-224 BPM")
     left, right = st.columns(2)
     left.plotly_chart(iplots.tuning_curves(result.probes, table=result.table))
     right.plotly_chart(iplots.tempo_class_map(result.probes, result.ranges,
                                               ranges_name=result.ranges_name))
 
 st.subheader("Per filter")
-st.dataframe(result.table, hide_index=True)
-st.caption("strength: chance-corrected periodicity (0 = typical untrained filter, 1 = perfectly "
-           "periodic); p_value: fraction of untrained filters at least as strong; significant: "
-           "above the untrained 95th percentile; smoothness: lag-1 correlation; beyond_smooth: "
-           "also above the 95th percentile of red noise as smooth as the filter (the stricter "
-           "test the verdict's answer uses); candidates: octave-related tempi with strength.")
+st.dataframe(report.readable_table(result.table), hide_index=True)
+st.caption("Tempo: the score's peak and its half-power interval (a 60-frame window resolves "
+           "about 43 BPM). Periodicity strength: 0 = a typical white-noise filter, 1 = "
+           "perfectly periodic. p: share of equally smooth surrogates at least as periodic; "
+           "q: Benjamini-Hochberg over the filters. Tuned: the strongest probe response lies "
+           "in the tempo interval, or half or double it.")
+
+run_dir = run_with_snapshots(path)
+if run_dir is not None and st.toggle("Growth over the run's training snapshots"):
+    st.subheader("Does it grow with training?")
+    try:
+        table = growth(str(run_dir), tempi_dir)
+    except TfcnnError as exc:
+        st.error(str(exc))
+        st.stop()
+    st.plotly_chart(iplots.growth_figure(table))
+    st.dataframe(table.drop(columns="path"), hide_index=True)

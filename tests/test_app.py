@@ -8,6 +8,7 @@ nothing of the repository's data, runs or shipped models is read or written.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from tfcnn import appstate
 from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1, PRESETS
+from tfcnn.paths import ENV_ALLOWED_ROOTS, REFUSED
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 44100
@@ -68,6 +70,9 @@ def app_env(tiny_synth, checkpoints, tmp_path, monkeypatch) -> dict[str, Path]:
     monkeypatch.setenv(appstate.ENV_DATA_DIR, str(tiny_synth))
     monkeypatch.setenv(appstate.ENV_RUNS_DIR, str(runs))
     monkeypatch.setenv(appstate.ENV_CHECKPOINTS_DIR, str(checkpoints))
+    monkeypatch.setenv(ENV_ALLOWED_ROOTS, str(tmp_path))  # the tests' own audio files
+    monkeypatch.delenv("TFCNN_APP_PASSWORD", raising=False)
+    monkeypatch.delenv("TFCNN_MAX_RUNS", raising=False)
     return {"data": tiny_synth, "runs": runs, "checkpoints": checkpoints, "tmp": tmp_path}
 
 
@@ -98,17 +103,38 @@ def test_home_shows_architectures_and_active_data_set(app_env):
         name: row.params for name, row in PAPER_TABLE1.items()}
 
 
-def test_data_choice_persists_and_bad_folder_is_an_error(app_env, tmp_path):
+def test_data_choice_is_per_session_and_outside_folders_are_refused(app_env, tmp_path):
     at = page("app.py").run()
     at.sidebar.radio[0].set_value("folder").run()
-    at.sidebar.text_input[0].set_value(str(tmp_path / "nowhere")).run()
+    at.sidebar.text_input[0].set_value("/etc").run()
     no_exception(at)
-    assert any("nowhere" in e.value for e in at.error)
-    # A new session (another page, or after a restart) starts from the saved choice.
-    other = page("pages/1_Data.py").run()
-    assert other.sidebar.radio[0].value == "folder"
-    assert other.sidebar.text_input[0].value == str(tmp_path / "nowhere")
-    assert any("nowhere" in e.value for e in other.error)
+    (error,) = at.error
+    assert error.value == REFUSED and "/etc" not in error.value
+    # A missing folder inside the allowed roots gets the very same answer.
+    at.sidebar.text_input[0].set_value(str(tmp_path / "nowhere")).run()
+    assert [e.value for e in at.error] == [REFUSED]
+    # Another session (another user) starts from the operator's default, not from this one.
+    other = page("app.py").run()
+    assert other.sidebar.radio[0].value == "synth"
+    assert not other.error and other.metric[0].value == "SynthBallroom"
+    assert not (app_env["runs"] / ".app-settings.json").exists()
+
+
+def test_folder_field_keeps_every_edit(app_env, folder_dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV_ALLOWED_ROOTS, os.pathsep.join([str(tmp_path),
+                                                           str(folder_dataset)]))
+    at = page("app.py").run()
+    at.sidebar.radio[0].set_value("folder").run()
+    at.sidebar.text_input[0].set_value(str(tmp_path / "first")).run()
+    assert at.sidebar.text_input[0].value == str(tmp_path / "first")
+    at.sidebar.text_input[0].set_value(str(folder_dataset)).run()  # the second edit sticks
+    no_exception(at)
+    assert at.sidebar.text_input[0].value == str(folder_dataset)
+    assert not at.error and at.metric[0].value == folder_dataset.name
+    # ... and survives a page switch within the session
+    at.switch_page("pages/1_Data.py").run()
+    no_exception(at)
+    assert at.sidebar.text_input[0].value == str(folder_dataset)
 
 
 def test_data_page_plots_and_builds_the_cache(app_env):
@@ -283,6 +309,30 @@ def test_train_launches_a_run_and_shows_it_finishing(app_env):
     assert run_dir.name in list(results.dataframe[0].value["run"])
     predict = page("pages/4_Predict.py").run()
     assert f"run {run_dir.name} (time) fold 0" in predict.sidebar.selectbox[0].options
+
+
+def test_train_runs_one_at_a_time_and_queues_the_rest(app_env):
+    at = page("pages/2_Train.py").run()
+    at.sidebar.multiselect[0].set_value(["time", "frequency"])
+    inputs = {n.label: n for n in at.sidebar.number_input}
+    inputs["Folds"].set_value(2)
+    inputs["Max epochs (0 = preset's)"].set_value(1)
+    at.sidebar.button[0].click().run()
+    no_exception(at)
+    states = run_states(at)
+    assert states.count("`queued`") == 1, states  # the default cap: one run at a time
+    assert any("Waiting for a free training slot" in c.value for c in at.caption)
+    states = poll(at, until="`finished`", timeout_s=180)
+    deadline = time.monotonic() + 180
+    while states.count("`finished`") < 2:
+        assert "`failed`" not in states and time.monotonic() < deadline, states
+        time.sleep(1.0)
+        at.run()
+        states = run_states(at)
+    records = [json.loads(p.read_text())
+               for p in (app_env["runs"] / ".launches").glob("*/launch.json")]
+    assert sorted(r["state"] for r in records) == ["started", "started"]
+    assert all(r["process"]["start_ticks"] > 0 for r in records)
 
 
 def test_train_cancel_stops_the_subprocess(app_env):

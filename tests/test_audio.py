@@ -220,3 +220,89 @@ def test_corrupt_mp3_leaves_no_decoder_chatter_on_stderr(tmp_path, capfd):
     with pytest.raises(AudioError, match=r"x\.mp3: cannot decode audio"):
         load_audio(bad)
     assert capfd.readouterr().err == ""
+
+
+# ----------------------------------------------------------------------------- long and odd files
+
+
+def test_blockwise_log_mel_equals_one_shot_on_a_real_file(tmp_path):
+    """Decode → resample → log-mel block by block gives the one-shot log-mel: same frame
+    count, values equal to float32 rounding, whatever the block size."""
+    import soxr
+
+    from tfcnn.audio import iter_audio
+    from tfcnn.features import log_mel, log_mel_stream
+
+    rng = np.random.default_rng(3)
+    y = (0.2 * rng.standard_normal(22050 * 7 + 123)).astype(np.float32)
+    path = tmp_path / "song.flac"
+    sf.write(path, np.stack([y, -0.5 * y], axis=1), 22050, subtype="PCM_16")
+    raw, rate = sf.read(path, dtype="float32", always_2d=True)  # independent reference
+    reference = log_mel(soxr.resample(raw.mean(axis=1), rate, SR, quality="HQ"), SR)
+    for block_frames in (4093, 65536, 1 << 20):
+        spec = log_mel_stream(iter_audio(path, block_frames=block_frames))
+        assert spec.shape == reference.shape == (40, FRONT_END.n_frames(2 * y.size))
+        np.testing.assert_allclose(spec, reference, rtol=0, atol=2e-6)
+
+
+def test_over_long_audio_is_refused_from_its_header_before_decoding(tmp_path):
+    """A real FLAC of 10 min 20 s (quiet, so only a few hundred kB) is refused for a 10 min
+    limit by its header alone: faster than decoding even its first block."""
+    import time
+
+    path = tmp_path / "long.flac"
+    with sf.SoundFile(path, "w", 8000, 1, subtype="PCM_16") as f:
+        for _ in range(620):
+            f.write(_sine(220.0, seconds=1.0, sample_rate=8000, amplitude=0.01))
+    data = path.read_bytes()
+    assert len(data) < 20 * 2**20
+    start = time.perf_counter()
+    with pytest.raises(AudioError, match=r"long.flac: audio is 10.3 min long; the limit is "
+                                         r"10 min"):
+        load_audio(data, name="long.flac", max_duration_s=600.0)
+    assert time.perf_counter() - start < 0.2
+    assert load_audio(path).size == 620 * SR  # without a limit it loads
+
+
+def test_truncated_wav_is_used_with_one_warning(tmp_path):
+    from tfcnn.errors import AudioWarning
+
+    full = tmp_path / "full.wav"
+    sf.write(full, _sine(330.0, seconds=3.0), SR, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(full.read_bytes()[: 44 + 2 * SR])  # header + 1 s of the 3 s
+    with pytest.warns(AudioWarning, match=r"cut.wav: truncated WAV file: it holds 88200 of "
+                                          r"the 264600 data bytes"):
+        y = load_audio(cut)
+    assert y.size == SR
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_audio(full)  # an intact file warns nothing
+
+
+def test_symlink_loop_device_and_fifo_are_named(tmp_path):
+    import os
+
+    (tmp_path / "a.wav").symlink_to(tmp_path / "b.wav")
+    (tmp_path / "b.wav").symlink_to(tmp_path / "a.wav")
+    with pytest.raises(AudioError, match="a.wav: symbolic link loop"):
+        load_audio(tmp_path / "a.wav")
+    with pytest.raises(AudioError, match="not a regular file"):
+        load_audio("/dev/zero")
+    os.mkfifo(tmp_path / "pipe.wav")
+    with pytest.raises(AudioError, match="pipe.wav: not a regular file"):
+        load_audio(tmp_path / "pipe.wav")  # refused at once: a FIFO would block the decoder
+
+
+def test_file_names_need_not_be_utf8(tmp_path):
+    import os
+
+    name = os.fsdecode(b"caf\xe9.wav")
+    sf.write(tmp_path / "ok.wav", _sine(440.0), SR, subtype="PCM_16")
+    os.rename(tmp_path / "ok.wav", tmp_path / name)
+    assert load_audio(tmp_path / name).size == SR
+    (tmp_path / name).write_bytes(b"junk" * 20)
+    with pytest.raises(AudioError, match=r"caf\\xe9.wav: cannot decode"):
+        load_audio(tmp_path / name)

@@ -23,6 +23,7 @@ import soundfile as sf
 
 from tfcnn import appstate
 from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
+from tfcnn.paths import ENV_ALLOWED_ROOTS, REFUSED
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -82,8 +83,12 @@ def server(tmp_path_factory):
                         "--out", str(runs / "demo-time-quick")],
                        cwd=REPO, check=True, timeout=300, capture_output=True)
     port = free_port()
+    allowed = tmp / "allowed"
+    allowed.mkdir(exist_ok=True)
     env = dict(os.environ, **{appstate.ENV_DATA_DIR: str(data), appstate.ENV_RUNS_DIR: str(runs),
-                              appstate.ENV_CHECKPOINTS_DIR: str(checkpoints)})
+                              appstate.ENV_CHECKPOINTS_DIR: str(checkpoints),
+                              ENV_ALLOWED_ROOTS: str(allowed)})
+    env.pop("TFCNN_APP_PASSWORD", None)
     log = open(tmp / "streamlit.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
@@ -105,7 +110,7 @@ def server(tmp_path_factory):
             if time.monotonic() > deadline:
                 raise AssertionError(f"streamlit did not answer within {SERVER_START_S} s")
             time.sleep(0.5)
-        yield {"url": url, "tmp": tmp, "data": data}
+        yield {"url": url, "tmp": tmp, "data": data, "allowed": allowed}
     finally:
         proc.terminate()
         try:
@@ -261,3 +266,32 @@ def test_predict_microphone_records_and_classifies(server, browser_page):
     assert verdict_class(page) in CLASSES
     settle(page)
     assert_no_exception(page)
+
+
+def test_predict_refuses_server_paths_outside_the_allowed_roots(server, browser_page):
+    """Typed into the real page: a system file, a WAV outside the roots and a missing file get
+    the same refusal; a WAV inside the roots is predicted."""
+    outside = server["tmp"] / "outside.wav"
+    inside = server["allowed"] / "inside.wav"
+    t = np.arange(int(4.0 * 44100)) / 44100
+    for path in (outside, inside):
+        sf.write(path, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 44100)
+
+    page = browser_page
+    page.goto(f"{server['url']}/Predict")
+    page.get_by_text("A file on this machine").click()
+    field = page.get_by_role("textbox", name="Path of an audio file")
+    field.wait_for()
+    for target in ("/etc/passwd", str(outside), str(server["allowed"] / "missing.wav")):
+        field.fill(target)
+        field.press("Enter")
+        settle(page)
+        errors = page.locator('[data-testid="stAlertContentError"]')
+        assert errors.count() == 1 and errors.first.inner_text().strip() == REFUSED, target
+        assert page.get_by_text("Predicted dance:").count() == 0
+        assert page.get_by_text("Unsure / probably not").count() == 0
+        assert_no_exception(page)
+    field.fill(str(inside))
+    field.press("Enter")
+    assert verdict_class(page) in CLASSES
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0

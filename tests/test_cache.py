@@ -25,7 +25,7 @@ from tfcnn.cache import (
 )
 from tfcnn.config import FRONT_END, FrontEnd
 from tfcnn.datasets import load_dataset
-from tfcnn.errors import AudioError, ConfigError
+from tfcnn.errors import AudioError, CacheWarning, ConfigError
 from tfcnn.features import log_mel
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ def small_dataset(tmp_path, folder_dataset) -> Path:
 
 def entries(root: Path) -> dict[str, int]:
     """Cache entry file -> mtime_ns."""
-    return {p.name: p.stat().st_mtime_ns for p in root.glob(f"{CACHE_DIRNAME}/*/*.npy")}
+    return {p.name: p.stat().st_mtime_ns for p in root.glob(f"{CACHE_DIRNAME}/*/*.npz")}
 
 
 def fresh(path: str, front_end: FrontEnd = FRONT_END) -> np.ndarray:
@@ -105,18 +105,46 @@ def test_changed_and_added_files_are_recomputed_alone(small_dataset):
 def test_leftover_tmp_and_corrupt_entries_are_recomputed(small_dataset):
     ds = load_dataset(small_dataset)
     out = load_features(ds, workers=1)
-    files = sorted(out.cache_dir.glob("*.npy"))
+    files = sorted(out.cache_dir.glob("*.npz"))
     # A crash between writing the tmp file and os.replace leaves only a *.tmp file.
     tmp = files[0].with_name(files[0].name + ".1234-deadbeef.tmp")
     files[0].rename(tmp)
     # A damaged entry (truncated by a full disk, say) and one of the wrong shape.
     files[1].write_bytes(files[1].read_bytes()[:100])
-    np.save(files[2], np.zeros((7, 3), np.float32))
+    with open(files[2], "wb") as f:
+        np.save(f, np.zeros((7, 3), np.float32))
     assert cache_state(ds) == (5, 6)  # the tmp file never counts
-    again = load_features(ds, workers=1)
+    with pytest.warns(CacheWarning, match="damaged feature cache entry"):
+        again = load_features(ds, workers=1)
     assert again.n_computed == 3
     for spec, path in zip(again.specs, ds.tracks["path"]):
         np.testing.assert_array_equal(spec, fresh(path))
+
+
+def test_flipped_bytes_in_an_entry_are_named_and_recomputed(small_dataset):
+    """A bit flip on disk: caught by the archive's CRC, or (flipped before it was zipped) by
+    the stored SHA-256; the entry is named, computed again, and the run goes on."""
+    ds = load_dataset(small_dataset)
+    out = load_features(ds, workers=1)
+    files = sorted(out.cache_dir.glob("*.npz"))
+    raw = bytearray(files[0].read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # inside the spectrogram's bytes
+    files[0].write_bytes(bytes(raw))
+    with np.load(files[1]) as entry:
+        spec, digest, made_with = entry["spec"].copy(), entry["sha256"], entry["front_end"]
+    spec[3, 5] = 9.2e19  # a value no log-mel has, with the old checksum
+    with open(files[1], "wb") as f:
+        np.savez(f, spec=spec, sha256=digest, front_end=made_with)
+    with pytest.warns(CacheWarning) as caught:
+        again = load_features(ds, workers=1)
+    messages = sorted(str(w.message) for w in caught)
+    assert len(messages) == 2
+    assert any(files[0].name in m and "unreadable" in m for m in messages)
+    assert any(files[1].name in m and "checksum mismatch" in m for m in messages)
+    assert again.n_computed == 2
+    for spec, path in zip(again.specs, ds.tracks["path"]):
+        np.testing.assert_array_equal(spec, fresh(path))
+    assert max(float(np.abs(s).max()) for s in again.specs) < 100
 
 
 def test_undecodable_file_is_an_audio_error_naming_it(small_dataset):
@@ -156,7 +184,7 @@ def test_unwritable_data_folder_falls_back_to_user_cache(small_dataset, tmp_path
     ds = load_dataset(small_dataset)
     out = load_features(ds, workers=1)
     assert out.n_computed == 6 and out.cache_dir.is_relative_to(home)
-    assert len(list(out.cache_dir.glob("*.npy"))) == 6
+    assert len(list(out.cache_dir.glob("*.npz"))) == 6
     assert cache_state(ds) == (6, 6)
     assert load_features(ds, workers=1).n_computed == 0
 
@@ -204,10 +232,10 @@ def test_prune_removes_only_entries_no_track_uses(small_dataset):
     os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # edited: a new entry
     gone = Path(ds.tracks["path"][4])
     gone.unlink()  # removed from the data set
-    (out.cache_dir / "x.npy.1234-deadbeef.tmp").write_bytes(b"half")  # a crash's leftover
+    (out.cache_dir / "x.npz.1234-deadbeef.tmp").write_bytes(b"half")  # a crash's leftover
     other = small_dataset / CACHE_DIRNAME / "other-front-end"
     other.mkdir()
-    (other / "a.npy").write_bytes(b"kept")
+    (other / "a.npz").write_bytes(b"kept")
     ds2 = load_dataset(small_dataset)
     assert load_features(ds2, workers=1).n_computed == 1  # the edited file
     before = set(entries(small_dataset))
@@ -215,7 +243,7 @@ def test_prune_removes_only_entries_no_track_uses(small_dataset):
     n_files, n_bytes = prune_cache(ds2)
     assert n_files == 3 and n_bytes > 0  # the edited file's old entry, the removed one's, tmp
     after = entries(small_dataset)
-    assert "a.npy" in after and len(after) == 5 + 1
+    assert "a.npz" in after and len(after) == 5 + 1
     assert not list(out.cache_dir.glob("*.tmp"))
     # What remains is exactly what the data set reads: nothing recomputed, nothing missing.
     assert cache_state(ds2) == (5, 5)

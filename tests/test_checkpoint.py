@@ -205,3 +205,35 @@ def test_incompatible_metadata_values(tmp_path):
     _raw(path, build_model("time"), meta)
     with pytest.raises(CheckpointError, match="metadata lacks classes"):
         load_checkpoint(path)
+
+
+def _params(arch: str, **changes) -> dict:
+    return {**build_model(arch).arch_params, **changes}
+
+
+@pytest.mark.parametrize("meta, message", [
+    (_meta(arch="blackbox", arch_params=_params("blackbox", n_filters=10**8)),
+     r"n_filters must be <= 1024, got 100000000"),
+    (_meta(arch="timefreq", arch_params=_params("timefreq", hidden=10**7)),
+     r"hidden must be <= 4096"),
+    (_meta(arch_params=_params("time", time_filter=[1, 10**6])), r"does not fit its input"),
+    (_meta(arch_params=_params("time", n_mels=10**6)), r"n_mels must be <= 256"),
+    (_meta(arch_params=_params("time", patch_frames=10**7)), r"patch_frames must be <= 1024"),
+    (_meta(classes=[f"c{i}" for i in range(5000)]), r"n_classes must be <= 1000"),
+    (_meta(front_end={**FRONT_END.to_dict(), "hop_length": 1}), r"hop_length must be >= 64"),
+    (_meta(front_end={**FRONT_END.to_dict(), "n_fft": 2**24}), r"n_fft must be <= 16384"),
+    (_meta(front_end={**FRONT_END.to_dict(), "sample_rate": 10**9,
+                      "f_max_hz": 22050.0}), r"sample_rate must be <= 192000"),
+    (_meta(front_end={**FRONT_END.to_dict(), "n_mels": 10**6}), r"n_mels must be <= 256"),
+])
+def test_oversized_header_is_refused_before_anything_is_built(tmp_path, meta, message):
+    """A header asking for huge layers or a tiny hop is refused in milliseconds, not after
+    allocating it (n_filters = 10**8 would be about 24 GB of weights)."""
+    import time
+
+    path = tmp_path / "m.safetensors"
+    _raw(path, build_model("time"), meta)
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path)
+    assert time.perf_counter() - start < 0.5

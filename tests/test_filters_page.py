@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
 from tfcnn import appstate, interpret
-from tfcnn import interpret_plots as iplots
+from tfcnn.interpret import plots as iplots
 from tfcnn.checkpoint import save_checkpoint
 from tfcnn.config import CLASSES, FRONT_END, PRESETS
 from tfcnn.errors import ConfigError
@@ -49,7 +50,7 @@ def planted_time_model():
 def study(tmp_path_factory) -> interpret.TempoStudy:
     path = save(planted_time_model(), tmp_path_factory.mktemp("fig") / "time.safetensors")
     return interpret.tempo_study(path, probe_bpms=tuple(range(60, 225, 20)), probe_seconds=4.0,
-                                 n_baseline_models=10)
+                                 n_baseline_models=10, n_surrogates=199)
 
 
 def test_filters_over_time_has_seconds_axis_and_beat_grid(study):
@@ -60,6 +61,7 @@ def test_filters_over_time_has_seconds_axis_and_beat_grid(study):
     assert [s.x0 for s in lines] == pytest.approx([0.0, 0.5, 1.0])        # 120 BPM = 0.5 s
     assert len(fig.layout.shapes) == 32 * 3
     assert fig.data[1].line.color == iplots.TUNED_COLOUR                  # planted 120 BPM
+    assert study.table["periodic"].iloc[1]                                # red = the test
     fast = iplots.filters_over_time(study.filters["temporal"], grid_bpm=224.0)
     assert len(fast.layout.shapes) == 32 * 6                               # 0 .. 1.34 s
     with pytest.raises(ConfigError, match="bpm"):
@@ -72,6 +74,9 @@ def test_heatmap_histogram_and_baseline_figures(study):
     assert np.asarray(heat.data[0].z).shape == (32, len(bpms))
     marked = dict(zip(heat.data[1].y, heat.data[1].x))
     assert marked[1] == pytest.approx(120, abs=2) and marked[3] == pytest.approx(204, abs=2)
+    assert set(marked) == set(study.table.loc[study.table["periodic"], "filter"])
+    low = dict(zip(heat.data[1].y, heat.data[1].error_x.arrayminus))      # interval bars
+    assert 5 < low[1] < 40
 
     hist = iplots.dominant_bpm_histogram(study.table, study.tempi, classes=study.classes,
                                          baseline=study.baseline)
@@ -91,8 +96,20 @@ def test_probe_figures(study):
     assert np.nanmax(z) <= 1.0 + 1e-9 and np.nanmin(z) >= -1e-9
     tmap = iplots.tempo_class_map(study.probes, study.ranges)
     scatters = [t for t in tmap.data if isinstance(t, go.Scatter)]
-    assert [s.name for s in scatters] == ["click probes", "drums probes"]
+    assert [s.name for s in scatters] == ["click probes (4/4)", "drums probes (4/4)",
+                                          "waltz probes (3/4)"]
     assert set(scatters[0].y) <= set(CLASSES)
+
+
+def test_growth_figure_has_one_line_per_statement():
+    growth = pd.DataFrame({"fold": [0, 0, 0], "epoch": [0, 1, 5], "periodic": [0, 2, 4],
+                           "n_filters": [32] * 3, "tuned": [0, 1, 3],
+                           "tuned_expected": [0.0, 0.5, 1.0], "relevant": [0, 1, 2],
+                           "relevant_expected": [0.0, 0.4, 1.5], "path": ["a", "b", "c"]})
+    fig = iplots.growth_figure(growth)
+    assert [t.name for t in fig.data] == ["periodic (fold 0)", "tuned (fold 0)",
+                                          "class-relevant (fold 0)"]
+    assert list(fig.data[0].y) == [0, 2, 4] and list(fig.data[0].x) == [0, 1, 5]
 
 
 def test_filter_images_for_models_without_temporal_filters():
@@ -139,12 +156,18 @@ def test_page_shows_the_study_of_a_time_checkpoint(page_env):
     at = filters_page().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.sidebar.selectbox[0].value == "shipped: synth-time"       # the Time model first
-    verdict = at.info[0].value
-    assert "temporal filters are significantly periodic" in verdict and "Answer:" in verdict
+    verdict = at.info[0].value.split("\n\n")
+    assert verdict[0].startswith("Periodic structure: ") and verdict[1].startswith("Tuned: ")
+    assert verdict[2].startswith("Class-relevant: ")
     figs = figures(at)
     assert len(figs) == 7                 # trained, untrained, strengths, heatmap, hist, 2 probes
     assert len(figs[0]["layout"]["shapes"]) == 32 * 3                    # grid at 120 BPM
     assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 32
+    columns = list(at.dataframe[0].value.columns)
+    assert "Tempo (BPM, interval)" in columns and "q (FDR)" in columns
+    assert not any("_" in c for c in columns)                          # readable names
+    # the study is on disk beside the checkpoint: a fresh session reads it back
+    assert list((page_env / ".tfcnn-cache" / "studies").glob("*.json"))
 
     at.sidebar.slider[0].set_value(224).run()                            # grid follows the slider
     assert not at.exception

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from tfcnn import __version__
 from tfcnn.errors import TfcnnError
@@ -35,7 +36,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    """Warnings as one ``warning: ...`` line (no source location: the user did not write it)."""
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
+    # File names need not be valid UTF-8: print them with escapes instead of failing.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    warnings.formatwarning = _warning_line
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)

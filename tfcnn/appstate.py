@@ -6,11 +6,12 @@ the package lives here. Three kinds of helpers:
 - **Locations**, overridable by environment variables so tests and users can point the app
   anywhere: ``TFCNN_DATA_DIR`` (default data set), ``TFCNN_RUNS_DIR`` (training runs),
   ``TFCNN_CHECKPOINTS_DIR`` (shipped models).
-- **The data-set chooser** in the sidebar, whose choice persists across pages (session state)
-  and across app restarts (a small JSON file in the runs folder).
-- **Training subprocesses**: ``python -m tfcnn train ...`` started in its own session (so a
-  cancel reaches its whole process group and a page rerun never blocks on training), its
-  output going to ``<run>/log.txt``; all state is read back from the run folder on disk.
+- **The data-set chooser** in the sidebar, whose choice is kept per browser session
+  (session state; the operator's default comes from ``TFCNN_DATA_DIR``). Folders and files a
+  user names are confined to the allowed roots of :mod:`tfcnn.paths`.
+- **Training subprocesses**: queued and started by :mod:`tfcnn.launches` (at most
+  ``TFCNN_MAX_RUNS`` at a time), each in its own session; all state is read back from the
+  run folder on disk.
 
 Heavy modules (torch via models/inference, the feature front end) are imported inside the
 functions that need them, so the home page's first request stays light.
@@ -22,10 +23,6 @@ import io
 import json
 import math
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +31,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from tfcnn.atomic import write_json_atomic
-from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
-from tfcnn.errors import AudioError, ConfigError, RunError, TfcnnError
+from tfcnn import launches, paths
+from tfcnn.config import CLASSES, FRONT_END, MAX_EPOCHS, PAPER_TABLE1
+from tfcnn.errors import AudioError, RunError, TfcnnError
+from tfcnn.launches import LAUNCH_FILE, LAUNCHES_DIR, LOG_FILE, launch_dir
 from tfcnn.runs import paper_row_for
 
 #: The repository root (``app.py`` lives here); relative default paths resolve against it.
@@ -56,13 +54,6 @@ DATA_SOURCES: dict[str, str] = {
     "folder": "Folder per class",
 }
 
-SETTINGS_FILE = ".app-settings.json"
-#: The app's own files about a run it launched (command, pid, stdout/stderr) live in
-#: ``<runs>/.launches/<run name>/``, beside the run folder: the trainer requires a new or
-#: empty run folder, and the log must exist before the trainer starts.
-LAUNCHES_DIR = ".launches"
-LAUNCH_FILE = "launch.json"
-LOG_FILE = "log.txt"
 SHIPPED_TABLE = "table1-synth.json"
 
 #: Upload limits stated in the Predict page (server.maxUploadSize in .streamlit/config.toml).
@@ -76,6 +67,11 @@ AUDIO_TYPES: tuple[str, ...] = ("wav", "flac", "ogg", "mp3", "opus")
 TRAINABLE_ARCHS: tuple[str, ...] = ("blackbox", "timefreq", "time", "frequency", "timefreq-init")
 
 _SESSION_KEY = "tfcnn_data"
+# Widget keys of the sidebar's chooser (their values are copied into _SESSION_KEY on change).
+_SOURCE_WIDGET = "tfcnn_data_source"
+_PATH_WIDGET = "tfcnn_data_path"
+#: Epoch bound of the Train page (the paper's limit, tfcnn.config.MAX_EPOCHS).
+MAX_EPOCHS_UI = MAX_EPOCHS
 
 #: The app's pages (path relative to app.py, label, icon), in sidebar order. Streamlit's own
 #: page list is hidden (.streamlit/config.toml) because it would call the home page "app".
@@ -114,34 +110,41 @@ def checkpoints_dir() -> Path:
 
 
 def _read_json(path: Path) -> dict | None:
+    """A JSON object from ``path``, or None when missing, unreadable or not an object."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+        value = json.loads(path.read_bytes())
+    except (OSError, ValueError):  # ValueError: bad JSON or bytes that are not UTF-8
         return None
+    return value if isinstance(value, dict) else None
+
+
+def allowed_roots() -> tuple[Path, ...]:
+    """Folders a user may name in the app: ``data/``, the default data set and
+    ``$TFCNN_ALLOWED_ROOTS`` (:func:`tfcnn.paths.allowed_roots`)."""
+    return paths.allowed_roots(extra=[default_data_dir()])
 
 
 # ----------------------------------------------------------------------------- data set choice
 
 
-def _load_choice() -> dict:
-    saved = _read_json(runs_root() / SETTINGS_FILE) or {}
-    choice = saved.get("data") if isinstance(saved.get("data"), dict) else {}
-    source = choice.get("source") if choice.get("source") in DATA_SOURCES else "synth"
-    return {"source": source, "path": str(choice.get("path") or "")}
-
-
-def _save_choice(choice: dict) -> None:
-    try:
-        write_json_atomic(runs_root() / SETTINGS_FILE, {"data": choice})
-    except OSError:
-        pass  # a read-only runs folder only loses persistence across restarts
-
-
 def data_choice() -> dict:
-    """The current data-set choice ``{"source", "path"}`` of this browser session."""
+    """The current data-set choice ``{"source", "path"}`` of this browser session.
+
+    Every session starts from the operator's default (the embedded SynthBallroom at
+    ``$TFCNN_DATA_DIR``); a choice is never shared with other sessions.
+    """
     if _SESSION_KEY not in st.session_state:
-        st.session_state[_SESSION_KEY] = _load_choice()
+        st.session_state[_SESSION_KEY] = {"source": "synth", "path": ""}
     return st.session_state[_SESSION_KEY]
+
+
+def _keep_choice() -> None:
+    """on_change of the chooser's widgets: their values become the session's choice."""
+    choice = data_choice()
+    st.session_state[_SESSION_KEY] = {
+        "source": st.session_state.get(_SOURCE_WIDGET, choice["source"]),
+        "path": st.session_state.get(_PATH_WIDGET, choice["path"]),
+    }
 
 
 def chosen_data_dir(choice: dict | None = None) -> Path | None:
@@ -150,7 +153,7 @@ def chosen_data_dir(choice: dict | None = None) -> Path | None:
     if choice["source"] == "synth":
         return default_data_dir()
     path = choice["path"].strip()
-    return Path(path).expanduser().resolve() if path else None
+    return Path(path) if path else None
 
 
 def existing_pages() -> list[tuple[str, str, str]]:
@@ -170,30 +173,31 @@ def data_sidebar() -> Path | None:
     """Render the page links and the data-set chooser in the sidebar; return the chosen folder.
 
     Every page calls this first, so the choice is visible and editable everywhere; it is
-    kept in the session state and in ``<runs>/.app-settings.json``. Returns None when a
-    custom source is chosen but its folder is not given yet.
+    kept in this session's state only. The widgets have keys and copy their values into the
+    choice in their ``on_change`` callbacks, so every edit sticks (a widget whose default
+    changes between runs would be rebuilt and drop the edit). Returns None when a custom
+    source is chosen but its folder is not given yet.
     """
     choice = data_choice()
-    keys = list(DATA_SOURCES)
+    # The choice is the truth (the callbacks ran before this script run); Streamlit drops a
+    # keyed widget's value on a page without that widget, so the widgets restart from it.
+    st.session_state[_SOURCE_WIDGET] = choice["source"]
+    st.session_state[_PATH_WIDGET] = choice["path"]
     page_nav()
     with st.sidebar:
         st.header("Data set")
-        source = st.radio("Source", keys, index=keys.index(choice["source"]),
-                          format_func=DATA_SOURCES.get)
+        source = st.radio("Source", list(DATA_SOURCES), key=_SOURCE_WIDGET,
+                          format_func=DATA_SOURCES.get, on_change=_keep_choice)
         if source == "synth":
-            path = choice["path"]
             st.caption(f"`{default_data_dir()}`")
         else:
-            path = st.text_input(
-                "Folder", value=choice["path"],
+            st.text_input(
+                "Folder", key=_PATH_WIDGET, on_change=_keep_choice,
                 placeholder="/data/BallroomData" if source == "ballroom" else "/data/my-genres",
                 help="Ballroom: the archive's BallroomData/ folder or the merged 8-folder "
-                     "layout. Folder per class: one sub-folder of audio files per class.")
-    new = {"source": source, "path": path}
-    if new != choice:
-        st.session_state[_SESSION_KEY] = new
-        _save_choice(new)
-    return chosen_data_dir(new)
+                     "layout. Folder per class: one sub-folder of audio files per class. "
+                     "Only folders inside the operator's allowed folders can be used.")
+    return chosen_data_dir()
 
 
 def _stamp(path: Path) -> float:
@@ -216,8 +220,12 @@ def _cached_dataset(path: str, stamp: float):
 
 
 def load_dataset_cached(path: str | os.PathLike):
-    """:func:`tfcnn.datasets.load_dataset`, cached until the folder's content changes."""
-    path = Path(path)
+    """:func:`tfcnn.datasets.load_dataset`, cached until the folder's content changes.
+
+    Raises :class:`tfcnn.errors.AccessError` (one message for every such path) when the
+    folder is not inside :func:`allowed_roots`.
+    """
+    path = paths.confine_dir(path, allowed_roots())
     return _cached_dataset(str(path), _stamp(path))
 
 
@@ -359,18 +367,16 @@ def read_audio_source(source: str | os.PathLike | bytes, *, name: str | None = N
                       ) -> tuple[bytes, str]:
     """The bytes and display name of an upload or a file on this machine.
 
-    Raises :class:`AudioError` for a missing file, a directory or a file over the size limit.
+    A path must name a regular file inside :func:`allowed_roots`; every other path raises
+    :class:`tfcnn.errors.AccessError` with one message that reveals nothing about it. A file
+    over the size limit raises :class:`AudioError`.
     """
+    limit = MAX_UPLOAD_MB * 1024 * 1024
     if isinstance(source, (bytes, bytearray)):
         data, label = bytes(source), name or "upload"
     else:
-        path = Path(source).expanduser()
-        label = name or str(path)
-        if not path.exists():
-            raise AudioError(f"{label}: file does not exist")
-        if path.is_dir():
-            raise AudioError(f"{label}: is a directory, not an audio file")
-        data = path.read_bytes()
+        data = paths.read_confined_file(source, allowed_roots(), max_bytes=limit)
+        label = name or paths.display(source)
     if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
         raise AudioError(f"{label}: file is {len(data) / 2**20:.1f} MB; the limit is "
                          f"{MAX_UPLOAD_MB} MB")
@@ -416,7 +422,9 @@ def predict_bytes(data: bytes, *, name: str, checkpoint_path: str | os.PathLike)
         raise AudioError(f"{name}: file is empty (0 bytes)")
     checkpoint = load_checkpoint_cached(checkpoint_path)
     fe = checkpoint.front_end
-    y = load_audio(data, sample_rate=fe.sample_rate, name=name)  # (n_samples,) mono
+    # The header's duration is checked before decoding (a small file may hold hours).
+    y = load_audio(data, sample_rate=fe.sample_rate, name=name,
+                   max_duration_s=MAX_DURATION_S)  # (n_samples,) mono
     check_audio(y, name=name, front_end=fe)
     # The stages of tfcnn.inference.predict, with the decoded signal kept for the checks
     # above and the audio player.
@@ -445,122 +453,33 @@ def track_log_mel(path: str) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- training runs
 
-_CHILDREN: dict[int, subprocess.Popen] = {}
-
-
-def _reap_children() -> None:
-    """Collect finished training processes so they do not linger as zombies."""
-    for pid, proc in list(_CHILDREN.items()):
-        if proc.poll() is not None:
-            del _CHILDREN[pid]
-
-
-def launch_dir(run_dir: str | os.PathLike) -> Path:
-    """``<runs>/.launches/<run name>``: the app's launch record and log of a run."""
-    run_dir = Path(run_dir)
-    return run_dir.parent / LAUNCHES_DIR / run_dir.name
-
-
-def new_run_dir(arch: str, *, preset: str, root: Path | None = None) -> Path:
-    """A fresh, not yet existing ``<runs>/<date>-<time>-<arch>-<preset>`` folder path."""
-    root = root or runs_root()
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = root / f"{stamp}-{arch}-{preset}"
-    k = 1
-    while path.exists() or launch_dir(path).exists():
-        k += 1
-        path = root / f"{stamp}-{arch}-{preset}-{k}"
-    return path
-
-
-def train_command(data_dir: str | os.PathLike, *, arch: str, run_dir: str | os.PathLike,
-                  n_folds: int, preset: str, protocol: str, device: str, seed: int,
-                  epochs: int | None = None, amp: bool = False) -> list[str]:
-    """The ``python -m tfcnn train ...`` command line of one run."""
-    cmd = [sys.executable, "-m", "tfcnn", "train", str(data_dir), "--arch", arch,
-           "--out", str(run_dir), "--folds", str(n_folds), "--preset", preset,
-           "--protocol", protocol, "--device", device, "--seed", str(seed)]
-    if epochs:
-        cmd += ["--epochs", str(int(epochs))]
-    if amp:
-        cmd.append("--amp")
-    return cmd
-
-
 def launch_training(data_dir: str | os.PathLike, *, arch: str, n_folds: int, preset: str,
                     protocol: str, device: str = "auto", seed: int = 0,
                     epochs: int | None = None, amp: bool = False,
                     root: Path | None = None) -> Path:
-    """Start one training run as a subprocess in its own session; return its run folder.
+    """Queue one training run (:func:`tfcnn.launches.submit`); it starts when a slot frees.
 
-    The process creates and writes the run folder (config, progress, folds, results)
-    itself; its stdout/stderr go to ``<runs>/.launches/<run>/log.txt`` and ``launch.json``
-    there records the command and pid, so the app can show and cancel a run before the
-    trainer wrote anything.
+    Returns the run folder the trainer will write.
     """
-    if n_folds < 2:
-        raise ConfigError(f"folds must be >= 2, got {n_folds}")
-    run_dir = new_run_dir(arch, preset=preset, root=root)
-    side = launch_dir(run_dir)
-    side.mkdir(parents=True)
-    cmd = train_command(data_dir, arch=arch, run_dir=run_dir, n_folds=n_folds,
-                        preset=preset, protocol=protocol, device=device, seed=seed,
-                        epochs=epochs, amp=amp)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT),
-                                                      env.get("PYTHONPATH", "")]))
-    with open(side / LOG_FILE, "ab") as log:
-        # start_new_session: the run is its own process group, so Cancel can signal the
-        # whole group and closing the app does not kill training.
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=env,
-                                start_new_session=True)
-    _CHILDREN[proc.pid] = proc
-    write_json_atomic(side / LAUNCH_FILE, {
-        "pid": proc.pid, "command": cmd, "arch": arch, "n_folds": n_folds,
-        "preset": preset, "protocol": protocol, "data_dir": str(data_dir),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "cancelled": False,
-    })
-    return run_dir
+    return launches.submit(data_dir, arch=arch, n_folds=n_folds, preset=preset,
+                           protocol=protocol, device=device, seed=seed, epochs=epochs,
+                           amp=amp, root=root or runs_root())
 
 
-def _pid_of(run_dir: Path) -> int | None:
+def cancel_run(run_dir: str | os.PathLike) -> str:
+    """Cancel a run: withdraw it from the queue, or SIGTERM its own verified trainer.
+
+    Returns the outcome of :func:`tfcnn.launches.cancel`: ``"withdrawn"``, ``"signalled"``,
+    ``"gone"`` or ``"stale"`` (the recorded PID is another process now: nothing is sent).
+    """
     from tfcnn.runs import read_status
 
-    status = {}
-    try:
-        status = read_status(run_dir) or {}
-    except RunError:
-        pass
-    pid = status.get("pid") or (_read_json(launch_dir(run_dir) / LAUNCH_FILE) or {}).get("pid")
-    return pid if isinstance(pid, int) and pid > 0 else None
-
-
-def cancel_run(run_dir: str | os.PathLike) -> bool:
-    """Send SIGTERM to a run's process group; return whether a signal was sent."""
     run_dir = Path(run_dir)
-    pid = _pid_of(run_dir)
-    launch = _read_json(launch_dir(run_dir) / LAUNCH_FILE)
-    if launch is not None:
-        write_json_atomic(launch_dir(run_dir) / LAUNCH_FILE, {**launch, "cancelled": True})
-    if pid is None:
-        return False
     try:
-        pgid = os.getpgid(pid)
-        if pgid == pid and pgid != os.getpgid(0):
-            os.killpg(pgid, signal.SIGTERM)  # the trainer and anything it started
-        else:
-            os.kill(pid, signal.SIGTERM)  # started elsewhere (a terminal): only the trainer
-    except ProcessLookupError:
-        return False
-    _reap_children()
-    return True
-
-
-def _alive(pid: int | None) -> bool:
-    from tfcnn.runs import _pid_alive
-
-    return _pid_alive(pid)
+        pid = (read_status(run_dir) or {}).get("pid") if run_dir.is_dir() else None
+    except RunError:
+        pid = None
+    return launches.cancel(run_dir, status_pid=pid if isinstance(pid, int) else None)
 
 
 @dataclass(frozen=True)
@@ -570,7 +489,7 @@ class RunView:
     path: Path
     name: str
     arch: str
-    status: str  # running | finished | failed | cancelled | interrupted | starting
+    status: str  # queued | starting | running | finished | failed | cancelled | interrupted
     n_folds: int
     fold_progress: dict[int, float]  # fold -> fraction of its max epochs done (1.0 = complete)
     features: tuple[int, int] | None  # (tracks with features, total) while computing them
@@ -615,17 +534,24 @@ def run_view(run_dir: str | os.PathLike) -> RunView:
     from tfcnn.runs import (complete_folds, read_config, read_progress, read_results,
                             read_status, run_status)
 
-    _reap_children()
+    launches.reap()
     run_dir = Path(run_dir)
-    launch = _read_json(launch_dir(run_dir) / LAUNCH_FILE) or {}
+    launch = launches.read_launch(run_dir) or {}
     try:
         config = read_config(run_dir)
     except RunError:
+        if (run_dir / "config.json").exists():
+            raise  # a damaged run: the page reports it and shows the others
         config = None
     events = read_progress(run_dir) if run_dir.is_dir() else []
     error = None
     if config is None:
-        status = "starting" if _alive(launch.get("pid")) else "failed"
+        if launch.get("state") in (launches.QUEUED, launches.WITHDRAWN):
+            status = "queued" if launch["state"] == launches.QUEUED else "cancelled"
+        elif launches.running_identity(launch) is not None:
+            status = "starting"
+        else:
+            status = "failed"
         if status == "failed":
             error = _log_tail(run_dir, lines=3) or "the training process ended before it started"
         n_folds = int(launch.get("n_folds", 0))
@@ -676,10 +602,11 @@ def run_folders(root: Path | None = None) -> list[Path]:
     root = root or runs_root()
     if not root.is_dir():
         return []
+    launches.pump(root)  # start queued runs whose slot has freed
     found = {p for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file()}
-    launches = root / LAUNCHES_DIR
-    if launches.is_dir():
-        found |= {root / p.name for p in launches.iterdir() if (p / LAUNCH_FILE).is_file()}
+    records = root / LAUNCHES_DIR
+    if records.is_dir():
+        found |= {root / p.name for p in records.iterdir() if (p / LAUNCH_FILE).is_file()}
     return sorted(found, key=lambda p: p.name, reverse=True)
 
 
@@ -700,6 +627,24 @@ def cuda_available() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
+
+
+def max_concurrent_runs() -> int:
+    """How many launched runs may train at once (``TFCNN_MAX_RUNS``, default 1)."""
+    return launches.max_concurrent()
+
+
+def device_options() -> list[str]:
+    """The Train page's device choices: ``auto``, ``cpu`` and only the accelerators present."""
+    import torch
+
+    options = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        options.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        options.append("mps")
+    return options
 
 
 # ----------------------------------------------------------------------------- results

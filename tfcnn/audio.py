@@ -12,9 +12,14 @@ their mean; any other sample rate is resampled with soxr (high quality).
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
+import re
+import stat
 import threading
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Union
 
@@ -24,7 +29,8 @@ import soxr
 
 from tfcnn.atomic import atomic_path
 from tfcnn.config import FRONT_END, FrontEnd
-from tfcnn.errors import AudioError
+from tfcnn.errors import AudioError, AudioWarning
+from tfcnn.paths import display
 
 #: What :func:`load_audio` accepts: a path, raw file bytes, or a binary file-like object
 #: (e.g. a Streamlit ``UploadedFile``).
@@ -37,6 +43,11 @@ RESAMPLE_QUALITY = "HQ"
 # libsndfile raises these for bytes it cannot decode (and ValueError / EOFError for some
 # truncated headers); they all mean "not audio we can read".
 _DECODE_ERRORS = (sf.SoundFileError, RuntimeError, ValueError, EOFError, TypeError)
+# libsndfile's own text ("File does not exist or is not a regular file") misleads here.
+_UNDECODABLE = "{label}: cannot decode audio (not a WAV/FLAC/OGG/Opus/MP3 file, or corrupt)"
+
+#: Frames decoded per block by :func:`iter_audio` (about 24 s at 44.1 kHz, 4 MB as float32).
+BLOCK_FRAMES = 1 << 20
 
 
 _STDERR_LOCK = threading.Lock()
@@ -66,7 +77,7 @@ def _label(source: AudioSource, name: str | None) -> str:
     if name is not None:
         return str(name)
     if isinstance(source, (str, os.PathLike)):
-        return str(source)
+        return display(source)
     return str(getattr(source, "name", None) or "<audio bytes>")
 
 
@@ -82,17 +93,27 @@ def _check_rate(sample_rate: object, label: str) -> None:
         )
 
 
-def _read_source(source: AudioSource, label: str) -> bytes | Path:
-    """Check that ``source`` exists and is non-empty; return a path or the raw bytes."""
+def _open_source(source: AudioSource, label: str) -> BinaryIO:
+    """A binary file object over ``source``: an opened regular file, or the bytes in memory.
+
+    A path is opened by Python (any bytes in its name work) after its type is checked, so
+    a directory, device or FIFO is refused before a decoder touches it.
+    """
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.exists():
-            raise AudioError(f"{label}: no such file")
-        if path.is_dir():
+        try:
+            info = os.stat(source)
+        except OSError as exc:
+            raise AudioError(f"{label}: {_os_problem(exc)}") from None
+        if stat.S_ISDIR(info.st_mode):
             raise AudioError(f"{label}: is a directory, not an audio file")
-        if path.stat().st_size == 0:
+        if not stat.S_ISREG(info.st_mode):
+            raise AudioError(f"{label}: not a regular file (a device, pipe or socket)")
+        if info.st_size == 0:
             raise AudioError(f"{label}: file is empty (0 bytes)")
-        return path
+        try:
+            return open(source, "rb")
+        except OSError as exc:
+            raise AudioError(f"{label}: {_os_problem(exc)}") from None
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif hasattr(source, "read"):
@@ -109,7 +130,17 @@ def _read_source(source: AudioSource, label: str) -> bytes | Path:
         )
     if not data:
         raise AudioError(f"{label}: file is empty (0 bytes)")
-    return data
+    return io.BytesIO(data)
+
+
+def _os_problem(exc: OSError) -> str:
+    """Words for why a path cannot be opened (a symlink loop is not a missing file)."""
+    return {errno.ENOENT: "no such file",
+            errno.ELOOP: "symbolic link loop (too many levels of symbolic links)",
+            errno.EACCES: "permission denied",
+            errno.ENOTDIR: "no such file (a parent is not a folder)",
+            errno.ENAMETOOLONG: "file name too long"}.get(exc.errno,
+                                                         exc.strerror or "cannot open")
 
 
 def resample(y: np.ndarray, *, orig_rate_hz: int, target_rate_hz: int) -> np.ndarray:
@@ -134,8 +165,112 @@ def resample(y: np.ndarray, *, orig_rate_hz: int, target_rate_hz: int) -> np.nda
     return soxr.resample(y, orig_rate_hz, target_rate_hz, quality=RESAMPLE_QUALITY)
 
 
+def _truncation_note(extra_info: str) -> str | None:
+    """libsndfile's note on a WAV whose data chunk is shorter than its header says."""
+    match = re.search(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", extra_info or "", re.M)
+    if match and int(match.group(2)) < int(match.group(1)):
+        return f"{int(match.group(2))} of the {int(match.group(1))} data bytes its header announces"
+    return None
+
+
+def iter_audio(
+    source: AudioSource, *, sample_rate: int = FRONT_END.sample_rate, name: str | None = None,
+    max_duration_s: float | None = None, block_frames: int = BLOCK_FRAMES,
+) -> Iterator[np.ndarray]:
+    """Decode an audio file block by block: mono float32 blocks at ``sample_rate``.
+
+    The one decoding path of the project (:func:`load_audio` joins its blocks). Memory stays
+    bounded by the block size whatever the file's length: each block is decoded, mixed to
+    mono and resampled with a streaming soxr resampler (whose output equals one-shot
+    resampling of the whole signal).
+
+    Parameters
+    ----------
+    source : str, os.PathLike, bytes or binary file-like
+        The format is detected from the content, never from the extension.
+    sample_rate : int, keyword-only
+        Output sample rate in Hz.
+    name : str, optional, keyword-only
+        Name used in messages.
+    max_duration_s : float, optional, keyword-only
+        Refuse longer audio: first by the duration the header states (before anything is
+        decoded), then by the samples actually decoded (a header may lie).
+    block_frames : int, keyword-only
+        Frames decoded per block (at the file's own rate).
+
+    Yields
+    ------
+    np.ndarray, shape (n,), float32
+        Consecutive pieces of the mono signal.
+
+    Raises
+    ------
+    AudioError
+        As :func:`load_audio`, and audio over ``max_duration_s``.
+
+    Warns
+    -----
+    AudioWarning
+        A WAV file shorter than its header says (truncated): its samples are used.
+    """
+    label = _label(source, name)
+    _check_rate(sample_rate, label)
+    fh = _open_source(source, label)
+    try:
+        try:
+            with _quiet_c_stderr():
+                audio = sf.SoundFile(fh)
+        except _DECODE_ERRORS:
+            raise AudioError(_UNDECODABLE.format(label=label)) from None
+        with audio:
+            file_rate = int(audio.samplerate)
+            if max_duration_s is not None and audio.frames / file_rate > max_duration_s:
+                raise AudioError(_too_long(label, audio.frames / file_rate, max_duration_s))
+            note = _truncation_note(audio.extra_info)
+            if note:
+                warnings.warn(AudioWarning(f"{label}: truncated WAV file: it holds {note}; "
+                                           "using the samples present"), stacklevel=2)
+            resampler = None
+            if file_rate != sample_rate:
+                resampler = soxr.ResampleStream(file_rate, int(sample_rate), 1,
+                                                dtype="float32", quality=RESAMPLE_QUALITY)
+            n_read = 0
+            while True:
+                try:
+                    with _quiet_c_stderr():
+                        # always_2d: (frames, channels), so the mix-down has one code path.
+                        data = audio.read(block_frames, dtype="float32", always_2d=True)
+                except _DECODE_ERRORS:
+                    raise AudioError(_UNDECODABLE.format(label=label)) from None
+                last = data.shape[0] < block_frames
+                if data.shape[1] == 0 or (n_read == 0 and last and data.shape[0] == 0):
+                    raise AudioError(f"{label}: audio has zero length (no samples)")
+                n_read += data.shape[0]
+                if max_duration_s is not None and n_read / file_rate > max_duration_s:
+                    raise AudioError(_too_long(label, n_read / file_rate, max_duration_s,
+                                               at_least=True))
+                if not np.isfinite(data).all():
+                    raise AudioError(f"{label}: audio contains non-finite samples (NaN or inf)")
+                # (frames, channels) -> (frames,): the paper's pipeline is mono (MonoLoader).
+                y = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+                if resampler is not None:
+                    y = resampler.resample_chunk(np.ascontiguousarray(y), last=last)
+                if y.size:
+                    yield np.ascontiguousarray(y, dtype=np.float32)
+                if last:
+                    return
+    finally:
+        fh.close()
+
+
+def _too_long(label: str, seconds: float, limit_s: float, *, at_least: bool = False) -> str:
+    return (f"{label}: audio is {'over ' if at_least else ''}{seconds / 60:.1f} min long; "
+            f"the limit is {limit_s / 60:.0f} min")
+
+
 def load_audio(
-    source: AudioSource, *, sample_rate: int = FRONT_END.sample_rate, name: str | None = None
+    source: AudioSource, *, sample_rate: int = FRONT_END.sample_rate, name: str | None = None,
+    max_duration_s: float | None = None,
 ) -> np.ndarray:
     """Decode an audio file or buffer to a mono float32 signal at ``sample_rate``.
 
@@ -148,6 +283,8 @@ def load_audio(
         Output sample rate in Hz (the paper's 44100 by default).
     name : str, optional, keyword-only
         Name used in error messages (defaults to the path or the file object's ``name``).
+    max_duration_s : float, optional, keyword-only
+        Refuse longer audio, before decoding it when the header says so (:func:`iter_audio`).
 
     Returns
     -------
@@ -157,32 +294,14 @@ def load_audio(
     Raises
     ------
     AudioError
-        Missing file, directory, empty file, undecodable bytes, zero-length audio or
-        non-finite samples; the message names the file.
+        Missing file, directory, device or pipe, empty file, undecodable bytes, zero-length
+        audio, non-finite samples or too long; the message names the file.
     """
-    label = _label(source, name)
-    _check_rate(sample_rate, label)
-    raw = _read_source(source, label)
-    try:
-        # always_2d: (frames, channels) for every file, so the mix-down has one code path.
-        with _quiet_c_stderr():
-            data, file_rate = sf.read(
-                io.BytesIO(raw) if isinstance(raw, bytes) else str(raw),
-                dtype="float32",
-                always_2d=True,
-            )
-    except _DECODE_ERRORS:
-        # libsndfile's own text ("File does not exist or is not a regular file") misleads here.
-        raise AudioError(
-            f"{label}: cannot decode audio (not a WAV/FLAC/OGG/Opus/MP3 file, or corrupt)"
-        ) from None
-    if data.shape[0] == 0 or data.shape[1] == 0:
-        raise AudioError(f"{label}: audio has zero length (no samples)")
-    if not np.isfinite(data).all():
-        raise AudioError(f"{label}: audio contains non-finite samples (NaN or inf)")
-    # (frames, channels) -> (frames,): the paper's pipeline is mono (Essentia MonoLoader).
-    y = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
-    return resample(y, orig_rate_hz=int(file_rate), target_rate_hz=int(sample_rate))
+    blocks = list(iter_audio(source, sample_rate=sample_rate, name=name,
+                             max_duration_s=max_duration_s))
+    if not blocks:
+        raise AudioError(f"{_label(source, name)}: audio has zero length (no samples)")
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
 
 
 #: Peak amplitude below which a signal counts as silent (-100 dBFS).

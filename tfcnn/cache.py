@@ -1,7 +1,8 @@
 """The feature cache: each track's log-mel computed once, stored next to the data, reused.
 
-Layout: ``<dataset.root>/.tfcnn-cache/<front-end hash>/<entry>.npy``, one float32 array of
-shape (n_mels, T) per track. The folder name hashes the front end's parameters and
+Layout: ``<dataset.root>/.tfcnn-cache/<front-end hash>/<entry>.npz``, one float32 array of
+shape (n_mels, T) per track, stored with the SHA-256 of its bytes and the front-end settings
+it was computed with. The folder name hashes the front end's parameters and
 :data:`FORMAT_VERSION`, so another front end (or a change of the file format) never reads
 stale features. An entry's name hashes the track's path relative to the root, its size and
 its mtime in nanoseconds: an edited, replaced or added file gets a new name and is computed
@@ -9,7 +10,9 @@ again, the others are read back.
 
 Entries are written to a temporary name in the same folder and moved into place with
 ``os.replace``; a crash mid-way leaves at most a ``*.tmp`` file, which never counts as an
-entry. An entry that cannot be read back (truncated, wrong shape) is computed again.
+entry. An entry that cannot be read back (truncated, wrong shape, a checksum or front end
+that does not match: flipped bytes on disk) is named in a :class:`CacheWarning` and computed
+again; the run goes on.
 
 If the data folder is read-only, entries go to a user cache folder instead
 (``$TFCNN_CACHE_HOME``, else ``$XDG_CACHE_HOME/tfcnn``, else ``~/.cache/tfcnn``), keyed by the
@@ -25,6 +28,8 @@ import multiprocessing
 import os
 import tempfile
 import threading
+import warnings
+import zipfile
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,14 +39,17 @@ import numpy as np
 
 from tfcnn.atomic import atomic_path, write_bytes_atomic
 from tfcnn.audio import load_audio
+from tfcnn.procs import die_with_parent
 from tfcnn.config import FRONT_END, FrontEnd
 from tfcnn.datasets import Dataset
-from tfcnn.errors import AudioError, ConfigError
+from tfcnn.errors import AudioError, CacheWarning, ConfigError
 from tfcnn.features import log_mel
 from tfcnn.threads import torch_threads
 
 #: Bumped whenever the stored arrays change meaning or format; part of the folder hash.
-FORMAT_VERSION = 2  # 2: Essentia framing, T = 1 + ceil(n / hop)
+FORMAT_VERSION = 3  # 2: Essentia framing, T = 1 + ceil(n / hop); 3: checksummed .npz entries
+#: File suffix of a cache entry.
+ENTRY_SUFFIX = ".npz"
 #: Name of the cache folder inside a data set's root (hidden, so readers skip it).
 CACHE_DIRNAME = ".tfcnn-cache"
 
@@ -129,7 +137,7 @@ def cache_dir(dataset: Dataset, *, front_end: FrontEnd = FRONT_END) -> Path:
 
 
 def _entry_name(root: Path, path: str | os.PathLike) -> str:
-    """``<hash>.npy`` of (path relative to the root, size, mtime_ns); AudioError if missing."""
+    """``<hash>.npz`` of (path relative to the root, size, mtime_ns); AudioError if missing."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -141,31 +149,60 @@ def _entry_name(root: Path, path: str | os.PathLike) -> str:
     except ValueError:
         rel = str(Path(path).resolve())
     key = f"{rel}\0{st.st_size}\0{st.st_mtime_ns}"
-    return hashlib.sha256(key.encode()).hexdigest()[:32] + ".npy"
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:32] + ENTRY_SUFFIX
 
 
 # --------------------------------------------------------------------------- entries
 
-def _write_entry(path: Path, spec: np.ndarray) -> None:
-    """Store one spectrogram atomically (tmp file in the same folder + ``os.replace``)."""
+def _checksum(spec: np.ndarray) -> str:
+    """SHA-256 of an array's bytes (hex)."""
+    return hashlib.sha256(np.ascontiguousarray(spec).tobytes()).hexdigest()
+
+
+def _front_end_json(front_end: FrontEnd) -> str:
+    return json.dumps(front_end.to_dict(), sort_keys=True)
+
+
+def _write_entry(path: Path, spec: np.ndarray, front_end: FrontEnd) -> None:
+    """Store one spectrogram with its checksum and front end, atomically (tmp + replace)."""
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.save(f, spec, allow_pickle=False)
+            np.savez(f, spec=spec, sha256=np.array(_checksum(spec)),
+                     front_end=np.array(_front_end_json(front_end)))
     except OSError:
         pass  # a full or vanished disk costs a recomputation later, never a corrupt entry
 
 
 def _read_entry(path: Path, front_end: FrontEnd) -> np.ndarray | None:
-    """The stored spectrogram, or None if absent or unusable (then it is computed again)."""
+    """The stored spectrogram, or None if it is unusable (then it is computed again).
+
+    A damaged entry (unreadable, wrong shape, checksum or front end) is named in a
+    :class:`CacheWarning`.
+    """
     try:
-        spec = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError):
-        return None
-    # (n_mels, T) float32 with at least one frame; anything else is a damaged entry.
-    if (spec.dtype != np.float32 or spec.ndim != 2 or spec.shape[0] != front_end.n_mels
-            or spec.shape[1] < 1):
-        return None
-    return spec
+        entry = np.load(path, allow_pickle=False)
+        if not isinstance(entry, np.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive")
+        with entry:
+            spec, digest = entry["spec"], str(entry["sha256"])
+            made_with = str(entry["front_end"])
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        problem = f"unreadable: {type(exc).__name__}"
+    else:
+        # (n_mels, T) float32 with at least one frame, the bytes that were written, made
+        # with this front end; anything else is a damaged entry.
+        if (spec.dtype != np.float32 or spec.ndim != 2 or spec.shape[0] != front_end.n_mels
+                or spec.shape[1] < 1):
+            problem = f"array of shape {spec.shape} and type {spec.dtype}"
+        elif digest != _checksum(spec):
+            problem = "checksum mismatch"
+        elif made_with != _front_end_json(front_end):
+            problem = "made with other front-end settings"
+        else:
+            return spec
+    warnings.warn(CacheWarning(f"{path}: damaged feature cache entry ({problem}); "
+                               "computing it again"), stacklevel=3)
+    return None
 
 
 def compute_spec(path: str | os.PathLike, *, front_end: FrontEnd = FRONT_END) -> np.ndarray:
@@ -180,6 +217,8 @@ def compute_spec(path: str | os.PathLike, *, front_end: FrontEnd = FRONT_END) ->
 
 
 def _init_worker() -> None:
+    # A worker must not outlive the process that waits for its results.
+    die_with_parent()
     # Each worker process owns one core: torch's own thread pool would oversubscribe them.
     import torch
 
@@ -218,7 +257,7 @@ def _mp_context() -> multiprocessing.context.BaseContext:
 
 def _compute_and_store(path: str, entry: str, front_end: FrontEnd) -> np.ndarray:
     spec = compute_spec(path, front_end=front_end)
-    _write_entry(Path(entry), spec)
+    _write_entry(Path(entry), spec, front_end)
     return spec
 
 
@@ -246,7 +285,7 @@ def prune_cache(dataset: Dataset, *, front_end: FrontEnd = FRONT_END) -> tuple[i
 
     An edited, replaced or removed file leaves its old entry behind (entries are keyed by
     path, size and mtime); so does a crash mid-write (``*.tmp``). This removes, from this
-    front end's folders of this data set, every ``*.npy`` whose name no current track has and
+    front end's folders of this data set, every entry whose name no current track has and
     every ``*.tmp``. Other front ends' folders are left alone. Run it on the whole data set
     (a :class:`Dataset` restricted to some tracks would lose the others' entries).
     """
@@ -259,7 +298,8 @@ def prune_cache(dataset: Dataset, *, front_end: FrontEnd = FRONT_END) -> tuple[i
         if not folder.is_dir():
             continue
         for entry in folder.iterdir():
-            stale = entry.suffix == ".tmp" or (entry.suffix == ".npy" and entry.name not in keep)
+            stale = entry.suffix == ".tmp" or (entry.suffix == ENTRY_SUFFIX
+                                               and entry.name not in keep)
             if entry.is_file() and stale:
                 size = entry.stat().st_size
                 with contextlib.suppress(FileNotFoundError):

@@ -6,6 +6,7 @@ them from these objects instead of repeating them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 
 from tfcnn.errors import ConfigError
@@ -21,6 +22,36 @@ CLASSES: tuple[str, ...] = (
     "VienneseWaltz",
     "Waltz",
 )
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Largest sizes any model, front end or run may ask for, checked before anything is built.
+
+    A checkpoint header or a command line is user input: without bounds, ``n_filters = 10**8``
+    allocates tens of GB and ``hop_length = 1`` makes a prediction 1000x slower. Each bound
+    is far above the paper's value (in brackets) and below what would exhaust a machine.
+    """
+
+    max_sample_rate: int = 192_000  # 44 100 Hz
+    max_n_fft: int = 16_384  # 2048
+    min_hop_length: int = 64  # 1024
+    max_n_mels: int = 256  # 40
+    max_patch_frames: int = 1024  # 80
+    max_filters: int = 1024  # 32 per branch
+    max_hidden: int = 4096  # 200
+    max_classes: int = 1000  # 8
+    max_epochs: int = 2000  # the paper's epoch limit
+
+
+LIMITS = Limits()
+#: The most epochs a run may train (the paper's own limit).
+MAX_EPOCHS = LIMITS.max_epochs
+
+
+def _check_at_most(name: str, value: int, maximum: int) -> None:
+    if value > maximum:
+        raise ConfigError(f"{name} must be <= {maximum}, got {value}")
 
 
 @dataclass(frozen=True)
@@ -56,6 +87,14 @@ class FrontEnd:
         if self.n_mels <= 0 or self.patch_frames <= 0:
             raise ConfigError(
                 f"n_mels and patch_frames must be > 0, got {self.n_mels}, {self.patch_frames}"
+            )
+        _check_at_most("sample_rate", self.sample_rate, LIMITS.max_sample_rate)
+        _check_at_most("n_fft", self.n_fft, LIMITS.max_n_fft)
+        _check_at_most("n_mels", self.n_mels, LIMITS.max_n_mels)
+        _check_at_most("patch_frames", self.patch_frames, LIMITS.max_patch_frames)
+        if self.hop_length < LIMITS.min_hop_length:
+            raise ConfigError(
+                f"hop_length must be >= {LIMITS.min_hop_length}, got {self.hop_length}"
             )
 
     @property
@@ -102,19 +141,20 @@ class TrainConfig:
     preset: str = "paper"
     lr: float = 0.01
     batch_size: int = 10
-    max_epochs: int = 2000
+    max_epochs: int = MAX_EPOCHS
     stop_patience: int = 40
     halve_patience: int = 20
     seed: int = 0
     amp: bool = False
 
     def __post_init__(self) -> None:
-        if self.lr <= 0:
-            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr must be a finite number > 0, got {self.lr}")
         if self.batch_size <= 0:
             raise ConfigError(f"batch_size must be > 0, got {self.batch_size}")
-        if self.max_epochs <= 0:
-            raise ConfigError(f"max_epochs must be > 0, got {self.max_epochs}")
+        if not 1 <= self.max_epochs <= MAX_EPOCHS:
+            raise ConfigError(f"max_epochs must be in [1, {MAX_EPOCHS}] (the paper's limit), "
+                              f"got {self.max_epochs}")
 
     def with_overrides(self, **overrides) -> "TrainConfig":
         """A copy with the given non-None fields replaced (CLI ``--epochs`` etc.)."""

@@ -30,6 +30,7 @@ import pandas as pd
 
 from tfcnn.config import CLASSES
 from tfcnn.errors import DatasetError
+from tfcnn.paths import display
 
 #: Default data set of the app and ``make run``: the generated SynthBallroom, at the repo root.
 DEFAULT_DATA_DIR: Path = Path(__file__).resolve().parent.parent / "data" / "synth-ballroom"
@@ -157,20 +158,48 @@ def _is_hidden(path: Path) -> bool:
     return path.name.startswith(".")
 
 
-def _audio_files(folder: Path) -> list[Path]:
-    """Audio files anywhere under ``folder`` (hidden files and folders skipped), sorted."""
+def _utf8_name(path: Path) -> bool:
+    """Whether a path's name is valid UTF-8 (others cannot enter the track table or a page)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _audio_files(folder: Path, skipped: list[Path] | None = None) -> list[Path]:
+    """Audio files anywhere under ``folder`` (hidden files and folders skipped), sorted.
+
+    Files whose names are not valid UTF-8 are left out and appended to ``skipped``.
+    """
     found = []
     for p in folder.rglob("*"):
         rel = p.relative_to(folder).parts
         if any(part.startswith(".") for part in rel):
             continue
         if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file():
-            found.append(p)
+            if _utf8_name(p):
+                found.append(p)
+            elif skipped is not None:
+                skipped.append(p)
     return sorted(found)
 
 
-def _subfolders(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and not _is_hidden(p))
+def _subfolders(root: Path, skipped: list[Path] | None = None) -> list[Path]:
+    """Visible sub-folders of ``root``; those with non-UTF-8 names go to ``skipped``."""
+    folders = [p for p in root.iterdir() if p.is_dir() and not _is_hidden(p)]
+    if skipped is not None:
+        skipped.extend(p for p in folders if not _utf8_name(p))
+    return sorted(p for p in folders if _utf8_name(p))
+
+
+def _skipped_note(skipped: list[Path]) -> list[str]:
+    """The report line for entries left out because of their names (empty when none)."""
+    if not skipped:
+        return []
+    shown = ", ".join(display(p) for p in sorted(skipped)[:3])
+    return [f"{len(skipped)} file(s) or folder(s) skipped: names are not valid UTF-8 "
+            f"({shown}{', ...' if len(skipped) > 3 else ''}); rename them to use them"]
 
 
 def _finish(rows: list[dict], classes: tuple[str, ...]) -> pd.DataFrame:
@@ -212,11 +241,12 @@ def _read_ballroom(root: Path, *, must: bool) -> Dataset | None:
     report: list[str] = []
     moved: list[str] = []
     seen: set[str] = set()
-    other_folders = [p.name for p in _subfolders(root) if p.name not in _READ_FOLDERS]
+    skipped: list[Path] = []
+    other_folders = [p.name for p in _subfolders(root, skipped) if p.name not in _READ_FOLDERS]
     for folder, dance in _READ_FOLDERS.items():
         if not (root / folder).is_dir():
             continue
-        for f in _audio_files(root / folder):
+        for f in _audio_files(root / folder, skipped):
             stem = f.stem
             if stem in seen:
                 report.append(f"duplicate track {stem!r} at {f} ignored")
@@ -255,6 +285,7 @@ def _read_ballroom(root: Path, *, must: bool) -> Dataset | None:
                       f"table says (the folder wins): {', '.join(moved[:3])}")
     if other_folders:
         report.append(f"folders ignored (not Ballroom dances): {', '.join(other_folders)}")
+    report.extend(_skipped_note(skipped))
     return Dataset(name="Ballroom", root=root, kind="ballroom", classes=CLASSES,
                    tracks=_finish(rows, CLASSES), report=tuple(report),
                    missing=missing, unknown=tuple(unknown))
@@ -309,8 +340,9 @@ def _read_synth(root: Path) -> Dataset:
 # --------------------------------------------------------------------------- folder per class
 
 def _read_folder(root: Path) -> Dataset:
-    folders = _subfolders(root)
-    found = {p.name: _audio_files(p) for p in folders}
+    skipped: list[Path] = []
+    folders = _subfolders(root, skipped)
+    found = {p.name: _audio_files(p, skipped) for p in folders}
     names = [name for name, files in found.items() if files]
     if not names:
         loose = [p.name for p in root.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS]
@@ -318,7 +350,7 @@ def _read_folder(root: Path) -> Dataset:
                 if loose else "")
         raise DatasetError(f"{root} has no class sub-folders with audio files "
                            f"({', '.join(sorted(AUDIO_EXTENSIONS))}){hint}")
-    report = []
+    report = _skipped_note(skipped)
     for name in (name for name, files in found.items() if not files):
         msg = f"class folder {root / name} has no audio files; skipped"
         warnings.warn(msg, stacklevel=3)

@@ -28,3 +28,15 @@ class ConfigError(TfcnnError):
 
 class RunError(TfcnnError):
     """A run folder that is missing, incomplete or inconsistent."""
+
+
+class AccessError(TfcnnError):
+    """A path the user may not use (outside the allowed folders, or not a regular file)."""
+
+
+class AudioWarning(UserWarning):
+    """Audio that is used but may not be what the user expects (e.g. a truncated WAV file)."""
+
+
+class CacheWarning(UserWarning):
+    """A damaged feature cache entry, recomputed (the message names its file)."""

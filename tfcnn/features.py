@@ -26,6 +26,7 @@ kernels would compile on a user's first request.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -219,9 +220,29 @@ class LogMel(torch.nn.Module):
         mel = torch.cat([
             self._mel_of_tracks(block, rows) for block in waveforms.split(tracks_per_block)
         ])  # (batch, T, n_mels)
-        # Dynamic range compression log(1 + C·x), C = 10 000 (paper §2), base 10 as Essentia.
-        out = torch.log10(mel.mul_(fe.compression).add_(1.0))  # (batch, T, n_mels)
-        return out.transpose(1, 2).contiguous()  # (batch, n_mels, T)
+        return self._compress(mel).transpose(1, 2).contiguous()  # (batch, n_mels, T)
+
+    def of_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """Log-mel of already cut frames (the streaming path, :func:`log_mel_stream`).
+
+        Parameters
+        ----------
+        frames : torch.Tensor, shape (T, n_fft)
+            Frame ``t`` holds the padded signal's samples ``[t·hop, t·hop + n_fft)``.
+
+        Returns
+        -------
+        torch.Tensor, shape (n_mels, T), float32
+        """
+        rows = _CHUNK_FRAMES.get(frames.device.type, _CHUNK_FRAMES["default"])
+        frames = frames.to(self.window.dtype)
+        mel = torch.cat([self._mel(frames[t: t + rows])
+                         for t in range(0, frames.shape[0], rows)])  # (T, n_mels)
+        return self._compress(mel).T.contiguous()  # (n_mels, T)
+
+    def _compress(self, mel: torch.Tensor) -> torch.Tensor:
+        """Dynamic range compression log(1 + C·x), C = 10 000 (paper §2), base 10 as Essentia."""
+        return torch.log10(mel.mul_(self.front_end.compression).add_(1.0))
 
     def _mel_of_tracks(self, waveforms: torch.Tensor, rows: int) -> torch.Tensor:
         """Mel band energies of a few tracks: (k, n_samples) -> (k, T, n_mels)."""
@@ -311,6 +332,67 @@ def log_mel(
         waveform = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))  # (n_samples,)
         out = module(waveform.to(module.window.device))  # (n_mels, T)
     return out.cpu().numpy()
+
+
+def log_mel_stream(
+    blocks: Iterable[np.ndarray],
+    *,
+    front_end: FrontEnd = FRONT_END,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
+    """Log-mel of a mono signal given as consecutive blocks, in bounded memory.
+
+    Equals :func:`log_mel` of the joined signal (same frames, same padding: ``n_fft // 2``
+    zeros before, Essentia's ``T = 1 + ceil(n / hop)`` frames), but holds only one block and
+    one frame's overlap of samples at a time, so a 3-hour file needs no 3-hour buffer.
+
+    Parameters
+    ----------
+    blocks : iterable of np.ndarray, each shape (n_i,)
+        The signal at ``front_end.sample_rate`` in pieces of any sizes (e.g.
+        :func:`tfcnn.audio.iter_audio`).
+    front_end : FrontEnd, keyword-only
+    device : str or torch.device, keyword-only
+
+    Returns
+    -------
+    np.ndarray, shape (n_mels, T), float32
+    """
+    module = log_mel_module(front_end, device)
+    n_fft, hop = front_end.n_fft, front_end.hop_length
+    # buf holds the padded signal from padded index p0 on; frame t spans [t·hop, t·hop+n_fft).
+    buf = np.zeros(n_fft // 2, dtype=np.float32)
+    p0, next_frame, n_samples = 0, 0, 0
+    out: list[np.ndarray] = []
+
+    def emit(end_frame: int) -> None:
+        nonlocal buf, p0, next_frame
+        if end_frame <= next_frame:
+            return
+        start = next_frame * hop - p0
+        piece = torch.from_numpy(buf[start: start + (end_frame - next_frame - 1) * hop + n_fft])
+        frames = piece.unfold(0, n_fft, hop)  # (end_frame - next_frame, n_fft), a view
+        with torch.inference_mode():
+            out.append(module.of_frames(frames.to(module.window.device)).cpu().numpy())
+        next_frame = end_frame
+        buf = buf[next_frame * hop - p0:]
+        p0 = next_frame * hop
+
+    for block in blocks:
+        block = np.asarray(block, dtype=np.float32)
+        if block.ndim != 1:
+            raise AudioError(f"log_mel_stream expects mono blocks (n,), got shape {block.shape}")
+        n_samples += block.size
+        buf = np.concatenate([buf, block])
+        # every frame that fits entirely in the samples seen so far
+        emit((p0 + buf.size - n_fft) // hop + 1)
+    if n_samples == 0:
+        raise AudioError("log_mel_stream got no samples")
+    total = front_end.n_frames(n_samples)
+    # zeros after the signal, as many as the last frame needs
+    buf = np.concatenate([buf, np.zeros((total - 1) * hop + n_fft - p0 - buf.size, np.float32)])
+    emit(total)
+    return np.concatenate(out, axis=1)  # (n_mels, T)
 
 
 def to_patches(spec, *, patch_frames: int = FRONT_END.patch_frames):

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tfcnn.audio import load_audio, require_patch, require_sound
+from tfcnn.audio import iter_audio, require_sound
 from tfcnn.checkpoint import Checkpoint, load_checkpoint
 from tfcnn.errors import AudioError, CheckpointError, ConfigError
 from tfcnn.evaluate import song_vote
-from tfcnn.features import log_mel, to_patches
+from tfcnn.features import log_mel_stream, to_patches
 from tfcnn.models import ARCHITECTURES
+from tfcnn.paths import display
 
 #: Where the shipped models live: ``<repo>/checkpoints/synth-<arch>.safetensors``.
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -149,7 +150,7 @@ def _label(source, name: str | None) -> str | None:
     if name is not None:
         return str(name)
     if isinstance(source, (str, os.PathLike)):
-        return str(source)
+        return display(source)
     return getattr(source, "name", None)
 
 
@@ -230,10 +231,18 @@ def predict(source, checkpoint=None, *, name: str | None = None, device="cpu") -
     ckpt = _as_checkpoint(checkpoint, device)
     fe = ckpt.front_end
     label = _label(source, name)
-    y = load_audio(source, sample_rate=fe.sample_rate, name=label)   # (n_samples,)
-    require_patch(y, front_end=fe, name=label)
-    require_sound(y, name=label)
-    spec = log_mel(y, fe.sample_rate, front_end=fe, device=device)  # (n_mels, T)
+    peak = np.zeros(1, dtype=np.float32)  # the loudest sample seen so far
+
+    def measured(blocks):
+        for block in blocks:
+            peak[0] = max(peak[0], np.max(np.abs(block)))
+            yield block
+
+    # Decoded and transformed block by block: memory stays bounded for hours of audio.
+    blocks = measured(iter_audio(source, sample_rate=fe.sample_rate, name=label))
+    spec = log_mel_stream(blocks, front_end=fe, device=device)  # (n_mels, T)
+    if spec.shape[1] >= fe.patch_frames:  # a too-short file is named as such below
+        require_sound(peak, name=label)
     return predict_features(spec, ckpt, name=label, device=device)
 
 

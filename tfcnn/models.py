@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tfcnn.config import FRONT_END
+from tfcnn.config import FRONT_END, LIMITS
 from tfcnn.errors import ConfigError
 
 #: Paper defaults shared by the architectures (§1, §2).
@@ -62,9 +62,19 @@ def _shape2(name: str, value, *, limit: tuple[int, int]) -> tuple[int, int]:
     return h, w
 
 
+#: Upper bound of each size parameter (tfcnn.config.Limits); checked before any layer exists.
+_MAXIMA: dict[str, int] = {
+    "n_classes": LIMITS.max_classes, "n_mels": LIMITS.max_n_mels,
+    "patch_frames": LIMITS.max_patch_frames, "n_filters": LIMITS.max_filters,
+    "hidden": LIMITS.max_hidden,
+}
+
+
 def _positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    if name in _MAXIMA and value > _MAXIMA[name]:
+        raise ConfigError(f"{name} must be <= {_MAXIMA[name]}, got {value!r}")
     return int(value)
 
 

@@ -7,6 +7,7 @@ A run folder (``runs/<id>/``, written by :func:`tfcnn.train.train_run`) holds::
     progress.jsonl     one JSON event per line (fold_start, epoch, fold_end, run_end, error)
     fold-XX/model.safetensors, fold-XX/result.json   (a fold is complete iff result.json exists)
     results.json       summary over the complete folds (mean ± std in percent, confusion)
+    snapshots/foldF-epochE.safetensors   weights at chosen epochs (``train --snapshots``)
 
 Everything here only reads, except the two small atomic writers used by the trainer, so the
 app can poll a folder while a training subprocess writes it.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +37,26 @@ FOLD_MODEL_FILE = "model.safetensors"
 def fold_dir(run_dir: str | os.PathLike, fold: int) -> Path:
     """``<run_dir>/fold-XX`` for fold index ``fold`` (0-based)."""
     return Path(run_dir) / f"fold-{fold:02d}"
+
+
+SNAPSHOTS_DIR = "snapshots"
+_SNAPSHOT_NAME = re.compile(r"^fold(?P<fold>\d+)-epoch(?P<epoch>\d+)\.safetensors$")
+
+
+def snapshot_path(run_dir: str | os.PathLike, fold: int, epoch: int) -> Path:
+    """``<run_dir>/snapshots/fold<F>-epoch<E>.safetensors`` (epoch 0 = the initial weights)."""
+    return Path(run_dir) / SNAPSHOTS_DIR / f"fold{int(fold)}-epoch{int(epoch)}.safetensors"
+
+
+def list_snapshots(run_dir: str | os.PathLike) -> list[tuple[int, int, Path]]:
+    """``(fold, epoch, path)`` of every snapshot in a run folder, by fold then epoch."""
+    folder = Path(run_dir) / SNAPSHOTS_DIR
+    found = []
+    for path in folder.glob("fold*-epoch*.safetensors") if folder.is_dir() else []:
+        match = _SNAPSHOT_NAME.match(path.name)
+        if match:
+            found.append((int(match["fold"]), int(match["epoch"]), path))
+    return sorted(found, key=lambda t: (t[0], t[1]))
 
 
 # --------------------------------------------------------------------------- writing
@@ -58,10 +80,15 @@ def _read_json(path: Path) -> dict | None:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError as exc:
+        raise RunError(f"{path}: not UTF-8 text (byte {exc.start}); not a run record") from None
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RunError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise RunError(f"{path}: not a JSON object")
+    return value
 
 
 def _require_run_dir(run_dir: str | os.PathLike) -> Path:
@@ -93,7 +120,7 @@ def read_progress(run_dir: str | os.PathLike) -> list[dict]:
     """
     path = _require_run_dir(run_dir) / PROGRESS_FILE
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return []
     events = []

@@ -43,6 +43,7 @@ from tfcnn.runs import (
     STATUS_FILE,
     append_event,
     fold_dir,
+    snapshot_path,
 )
 
 #: ``timefreq-init``: a ``timefreq`` model whose two branches start from the ``time`` and
@@ -636,7 +637,7 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
               preset: str = "quick", protocol: str = "clean", device: str = "auto",
               seed: int = 0, overrides: dict | None = None, arch_params: dict | None = None,
               resume: bool = False, progress: Callable[[dict], None] | None = None,
-              sequential: bool = False) -> dict:
+              sequential: bool = False, snapshots=None) -> dict:
     """Cross-validate architecture ``arch`` on a data set; write everything to ``out_dir``.
 
     Parameters
@@ -673,6 +674,10 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
         Called with every event written to ``progress.jsonl`` (dicts, see docs/design.md).
     sequential : bool
         Train folds one after another even when ``tfcnn.parallel`` is available.
+    snapshots : iterable of int, optional
+        Also save the weights at these epochs (0 = the initial weights) of fold 0, or of
+        ``only_folds`` when given, to ``snapshots/`` in the run folder; such folds train one
+        after another.
 
     Returns
     -------
@@ -704,6 +709,10 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
         raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
     config = _resolve_train_config(preset, overrides, seed)
     folds_wanted = _parse_only_folds(only_folds, n_folds)
+    if snapshots is not None:
+        snapshots = sorted({int(e) for e in snapshots})
+        if not snapshots or snapshots[0] < 0:
+            raise ConfigError(f"snapshots must be epochs >= 0, got {snapshots!r}")
     dev = select_device(device)
     dataset = load_dataset(data_dir)
     require_two_classes(dataset)
@@ -733,6 +742,9 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
         "machine": machine_info(dev),
         "created": _now(),
     }
+    if snapshots is not None:
+        run_config["snapshots"] = {"epochs": snapshots,
+                                   "folds": folds_wanted if only_folds is not None else [0]}
     prior = _prepare_run_dir(out, run_config, resume=resume)
     run = _Run(out, progress, prior)
     run.status("running")
@@ -742,7 +754,8 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
                 results = _train_folds(run, dataset, arch=arch, arch_params=arch_params,
                                        n_params=n_params, config=config, protocol=protocol,
                                        n_folds=n_folds, folds_wanted=folds_wanted, seed=seed,
-                                       device=dev, sequential=sequential, preset=preset)
+                                       device=dev, sequential=sequential, preset=preset,
+                                       snapshots=run_config.get("snapshots"))
             except KeyboardInterrupt:
                 raise RunCancelled("run cancelled (interrupted)") from None
     except RunCancelled as exc:
@@ -766,7 +779,8 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
 
 def _train_folds(run: _Run, dataset, *, arch: str, arch_params: dict, n_params: int,
                  config: TrainConfig, protocol: str, n_folds: int, folds_wanted: list[int],
-                 seed: int, device: torch.device, sequential: bool, preset: str) -> dict:
+                 seed: int, device: torch.device, sequential: bool, preset: str,
+                 snapshots: dict | None = None) -> dict:
     """The body of :func:`train_run` once the run folder is ready."""
     from tfcnn.cache import load_features
     from tfcnn.folds import assignment_fingerprint, make_folds, song_keys
@@ -792,14 +806,15 @@ def _train_folds(run: _Run, dataset, *, arch: str, arch_params: dict, n_params: 
     done = set(complete_folds(run.out))
     pending = [folds[k] for k in folds_wanted if k not in done]
 
-    trainer = None if sequential else _parallel_trainer()
+    # snapshots need the model at each epoch, which only the one-fold loop exposes
+    trainer = None if sequential or snapshots else _parallel_trainer()
     if trainer is not None and not _stacking_pays(arch, arch_params, len(dataset.classes),
                                                   device):
         # One fold after another, saving each as it ends: an interrupted run keeps them.
         trainer = None
     context = dict(bank=bank, labels=labels, track_ids=track_ids, classes=dataset.classes,
                    arch=arch, arch_params=arch_params, config=config, protocol=protocol,
-                   seed=seed, device=device, dataset=dataset)
+                   seed=seed, device=device, dataset=dataset, snapshots=snapshots)
     if trainer is None or len(pending) < 2:
         for fold in pending:
             _run_folds_together(run, [fold], trainer=None, **context)
@@ -835,7 +850,7 @@ def _parallel_trainer():
 def _run_folds_together(run: _Run, folds: list, *, trainer, bank: _PatchBank,
                         labels: np.ndarray, track_ids: list[str], classes, arch: str,
                         arch_params: dict, config: TrainConfig, protocol: str, seed: int,
-                        device: torch.device, dataset) -> None:
+                        device: torch.device, dataset, snapshots: dict | None = None) -> None:
     """Train, test and save ``folds`` (one fold, or several at once through ``trainer``)."""
     from tfcnn.models import build_model, init_timefreq_from
 
@@ -866,6 +881,10 @@ def _run_folds_together(run: _Run, folds: list, *, trainer, bank: _PatchBank,
                 init_timefreq_from(model, trained["time"][fold.index][0],
                                    trained["frequency"][fold.index][0])
             models.append(model.to(device))
+        if (snapshots and stage == _stage_archs(arch)[-1] and len(folds) == 1
+                and folds[0].index in snapshots["folds"]):
+            on_epoch = _snapshot_saver(run, folds[0].index, models[0], prepared[folds[0].index],
+                                       classes, config, snapshots["epochs"], on_epoch)
         datas = [prepared[f.index][0] for f in folds]
         if trainer is None:
             outcomes = [train_fold(models[0], datas[0], config, device=device,
@@ -887,6 +906,32 @@ def _run_folds_together(run: _Run, folds: list, *, trainer, bank: _PatchBank,
                      track_ids=track_ids, classes=classes, config=config, protocol=protocol,
                      seconds=seconds, dataset=dataset,
                      stages={st: trained[st][fold.index][1].best_epoch for st in trained})
+
+
+def _snapshot_saver(run: _Run, fold: int, model: torch.nn.Module, prepared: tuple,
+                    classes, config: TrainConfig, epochs: list[int],
+                    on_epoch: Callable[[dict], None]) -> Callable[[dict], None]:
+    """Save the initial weights now if epoch 0 is asked; return an ``on_epoch`` that also
+    saves the weights at the end of each asked epoch (``runs.snapshot_path``)."""
+    from tfcnn.checkpoint import save_checkpoint
+
+    _, mean, std = prepared
+
+    def save(epoch: int) -> None:
+        save_checkpoint(snapshot_path(run.out, fold, epoch), model, classes=tuple(classes),
+                        norm_mean=mean, norm_std=std, front_end=FRONT_END,
+                        train_config=config.to_dict(), metrics={},
+                        extra={"fold": fold, "epoch": epoch, "snapshot": True})
+
+    if 0 in epochs:
+        save(0)
+
+    def on_epoch_and_save(record: dict) -> None:
+        if record["epoch"] in epochs:
+            save(record["epoch"])
+        on_epoch(record)
+
+    return on_epoch_and_save
 
 
 def _test_probabilities(model: torch.nn.Module, bank: _PatchBank, tracks: np.ndarray,

@@ -4,6 +4,7 @@ data set (and drop the entries of files that changed or went)."""
 from __future__ import annotations
 
 import argparse
+import signal
 import time
 from pathlib import Path
 
@@ -31,7 +32,13 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # the pool's clean-up path stops its workers, then exit 130
+
+
 def run(args: argparse.Namespace) -> int:
+    # SIGTERM unwinds like Ctrl-C, so the worker pool is shut down, not orphaned.
+    signal.signal(signal.SIGTERM, _interrupt)
     dataset = load_dataset(args.data_dir)
     from tfcnn.cache import (  # torch: only once the data set reads
         cache_state,

@@ -1,30 +1,38 @@
-"""``python -m tfcnn filters CHECKPOINT [--json]``: do the temporal filters learn tempo?
+"""``python -m tfcnn filters CHECKPOINT [--json]`` / ``filters RUN_DIR --growth``.
 
-Prints one row per 1×n temporal filter (dominant BPM, periodicity strength, p-value against
-untrained filters, ``tuned``: above the untrained 95th percentile, ``strict``: also above red
-noise as smooth as the filter, the class it is most active on) and the verdict of the tempo
-study (Pons et al. 2016, §3).
+Do the temporal filters learn tempo? Prints one row per 1×n temporal filter (tempo with its
+interval, periodicity strength, p and FDR q against equally smooth noise, strongest probe
+tempo, tuned, class ranges overlapped) and the graded verdict (Pons et al. 2016, §3). With
+``--growth`` on a run folder trained with ``--snapshots``: the verdict's figures per epoch.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from tfcnn.config import BALLROOM_BPM_RANGE
+from tfcnn.errors import ConfigError
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "filters",
-        help="tempo study of a checkpoint's temporal filters (table + verdict)",
-        description="Dominant tempo and periodicity of each 1×n temporal filter of a "
-                    "checkpoint, compared with untrained filters of the same shape, plus "
-                    "click/drum probes at 60-224 BPM (Pons et al. 2016, §3).",
+        help="tempo study of a checkpoint's temporal filters (table + graded verdict)",
+        description="Tempo (with its interval) and periodicity of each 1×n temporal filter, "
+                    "tested against noise as smooth as the filter; click, drum (4/4) and "
+                    "waltz (3/4) probes at 60-224 BPM (Pons et al. 2016, §3).",
     )
-    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .safetensors checkpoint")
+    p.add_argument("checkpoint", metavar="CHECKPOINT",
+                   help="a .safetensors checkpoint (a run folder with --growth)")
     p.add_argument("--json", action="store_true", help="print the table and verdict as JSON")
+    p.add_argument("--growth", action="store_true",
+                   help="CHECKPOINT is a run folder: the verdict at each training snapshot")
     p.add_argument("--no-probes", dest="probes", action="store_false",
-                   help="skip the click/drum probes (no most-active class, faster)")
+                   help="skip the probes (no tuning test, no most-active class; faster)")
     p.add_argument("--probe-step", type=float, default=2.0, metavar="BPM",
                    help="BPM step of the probe sweep over 60-224 (default 2)")
     p.add_argument("--data", metavar="DATA_DIR", default=None,
@@ -36,74 +44,72 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def _clean(value):
-    """JSON-able: NaN → None, numpy scalars → Python."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
-        return _clean(value.item())
-    return value
-
-
 def _format_rows(table) -> str:
-    head = f"{'filter':>6} {'bpm':>7} {'strength':>8} {'p':>7} {'tuned':>5} {'strict':>6}  " \
-           f"{'most active':<14} candidates (bpm:strength)"
+    from tfcnn.interpret.report import tempo_label  # the study's imports stay off --help
+
+    head = (f"{'filter':>6} {'tempo (BPM, interval)':<24} {'strength':>8} {'p':>6} {'q':>6} "
+            f"{'periodic':>8} {'probe':>5} {'tuned':>5}  {'most active':<14} class ranges")
     lines = [head]
-    for row in table.itertuples(index=False):
-        bpm = "-" if math.isnan(row.bpm) else f"{row.bpm:.1f}"
-        cands = " ".join(f"{b:.0f}:{s:.2f}" for b, s in row.candidates)
-        lines.append(f"{row.filter:>6} {bpm:>7} {row.strength:>8.3f} {row.p_value:>7.3f} "
-                     f"{'yes' if row.significant else 'no':>5} "
-                     f"{'yes' if row.beyond_smooth else 'no':>6}  "
-                     f"{row.most_active or '-':<14} {cands}")
+    for r in table.itertuples(index=False):
+        tuned = "-" if r.tuned is None else ("yes" if r.tuned else "no")
+        probe = "-" if math.isnan(r.best_probe_bpm) else f"{r.best_probe_bpm:.0f}"
+        lines.append(f"{r.filter:>6} {tempo_label(r.peak_bpm, r.bpm_low, r.bpm_high):<24} "
+                     f"{r.strength:>8.3f} {r.p_value:>6.3f} {r.q_value:>6.3f} "
+                     f"{'yes' if r.periodic else 'no':>8} {probe:>5} {tuned:>5}  "
+                     f"{r.most_active or '-':<14} {', '.join(r.classes) or '-'}")
     return "\n".join(lines)
 
 
+def _probes_record(probes) -> dict | None:
+    if probes is None:
+        return None
+    return {"bpms": probes.bpms.tolist(), "kinds": list(probes.kinds),
+            "meters": [f"{m}/4" for m in probes.meters],
+            "predicted": {kind: [probes.classes[int(c)] for c in probes.predicted[k]]
+                          for k, kind in enumerate(probes.kinds)}}
+
+
 def run(args) -> int:
-    from pathlib import Path
-
-    import numpy as np
-
     from tfcnn.checkpoint import load_checkpoint
-    from tfcnn.config import BALLROOM_BPM_RANGE
-    from tfcnn.errors import ConfigError
-    from tfcnn.interpret import (class_tempi, dataset_class_activations, filter_table,
-                                 tempo_study)
+    from tfcnn.interpret import (cached_study, class_tempi, dataset_class_activations,
+                                 growth_table, tempo_study)
+    from tfcnn.interpret import report
 
     if not args.probe_step > 0:
         raise ConfigError(f"--probe-step must be > 0 BPM, got {args.probe_step}")
-    checkpoint = load_checkpoint(Path(args.checkpoint))
     # an explicit --tempi folder without annotations is an error here (DatasetError)
     tempi = class_tempi(args.tempi) if args.tempi else None
     lo, hi = BALLROOM_BPM_RANGE
-    study = tempo_study(checkpoint, tempi=tempi, with_probes=args.probes,
-                        probe_bpms=tuple(np.arange(lo, hi + 1e-9, args.probe_step)),
-                        ranges_name="data-set" if args.tempi else "Ballroom")
-    if args.data and study.table is not None:
-        acts = dataset_class_activations(checkpoint, args.data)
-        table = filter_table(checkpoint, activations=acts, baseline=study.baseline)
-        study = replace(study, table=table)
-    if study.table is None:
-        # no temporal filters: say so (the verdict explains) rather than print an empty table
+    params = dict(with_probes=args.probes, ranges_name="data-set" if args.tempi else "Ballroom",
+                  probe_bpms=tuple(float(b) for b in np.arange(lo, hi + 1e-9, args.probe_step)))
+    if args.growth:
+        growth = growth_table(args.checkpoint, tempi=tempi, **params)
         if args.json:
-            print(json.dumps({"checkpoint": str(args.checkpoint), "arch": study.arch,
-                              "filters": [], "verdict": study.verdict}, indent=2))
+            print(json.dumps({"run": str(args.checkpoint),
+                              "growth": report.plain_records(growth)}, indent=2))
         else:
-            print(study.verdict)
+            print(report.growth_text(growth))
         return 0
-    if args.json:
-        rows = [{k: _clean(v) for k, v in row.items()}
-                for row in study.table.to_dict(orient="records")]
-        print(json.dumps({
-            "checkpoint": str(args.checkpoint),
-            "arch": study.arch,
-            "baseline": {"quantile": study.baseline.quantile,
-                         "threshold": study.baseline.threshold,
-                         "n_filters": int(len(study.baseline.strengths))},
-            "filters": rows,
-            "verdict": study.verdict,
-        }, indent=2))
+    if args.data:
+        checkpoint = load_checkpoint(Path(args.checkpoint))
+        study = tempo_study(checkpoint, tempi=tempi,
+                            activations=dataset_class_activations(checkpoint, args.data),
+                            **params)
     else:
+        load_checkpoint(Path(args.checkpoint))      # a bad file fails here, with its name
+        study = cached_study(args.checkpoint, tempi=tempi, **params)
+    lines = report.study_text(study)
+    if args.json:
+        print(json.dumps({
+            "checkpoint": str(args.checkpoint), "arch": study.arch,
+            "filters": [] if study.table is None else report.table_records(study.table),
+            "verdict": None if study.verdict is None else report.verdict_record(study.verdict),
+            "text": lines,
+            "probes": _probes_record(study.probes),
+        }, indent=2))
+        return 0
+    if study.table is not None:
         print(_format_rows(study.table))
-        print(f"verdict: {study.verdict}")
+    for line in lines:
+        print(f"verdict: {line}")
     return 0

@@ -13,6 +13,7 @@ import json
 import sys
 
 from tfcnn.errors import TfcnnError
+from tfcnn.paths import display
 
 
 def add_parser(subparsers) -> None:
@@ -67,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
         except TfcnnError as exc:
             failed += 1
             message = str(exc)
-            if not message.startswith(str(path)):
-                message = f"{path}: {message}"
+            if not message.startswith(display(path)):
+                message = f"{display(path)}: {message}"
             print(f"error: {message}", file=sys.stderr, flush=True)
             continue
         assessment = assess(pred, ckpt)

@@ -9,7 +9,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from tfcnn.config import PRESETS
+from tfcnn.config import PRESETS, preset
 from tfcnn.errors import ConfigError
 
 
@@ -40,6 +40,19 @@ def _fold_list(text: str) -> list[int]:
     if not folds:
         raise argparse.ArgumentTypeError(f"--only-folds got no fold index in {text!r}")
     return folds
+
+
+def _epoch_list(text: str) -> list[int]:
+    import argparse
+
+    try:
+        epochs = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        epochs = []
+    if not epochs or min(epochs) < 0:
+        raise argparse.ArgumentTypeError(
+            f"--snapshots takes comma-separated epochs >= 0 like 0,1,5,25, got {text!r}")
+    return epochs
 
 
 def add_parser(subparsers) -> None:
@@ -81,6 +94,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads for torch (default: torch's choice; 1 is often fastest "
                         "for these small models on a busy machine)")
+    p.add_argument("--snapshots", type=_epoch_list, default=None, metavar="E,E",
+                   help="also keep the weights at these epochs (0 = initial) of fold 0, or of "
+                        "--only-folds, in RUN_DIR/snapshots/ (for `filters RUN_DIR --growth`)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
 
@@ -142,10 +158,11 @@ class _Bars:
 
 
 def run(args) -> int:
+    # Bad numbers fail here, in milliseconds, before torch loads or a run folder exists.
+    preset(args.preset).with_overrides(max_epochs=args.epochs, lr=args.lr,
+                                       batch_size=args.batch_size)
     from tfcnn.train import RunCancelled, train_run
 
-    if args.preset not in PRESETS:
-        raise ConfigError(f"unknown preset {args.preset!r}; valid presets: {', '.join(PRESETS)}")
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads must be >= 1, got {args.threads}")
@@ -171,7 +188,7 @@ def run(args) -> int:
             only_folds=args.only_folds, preset=args.preset, protocol=args.protocol,
             device=args.device, seed=args.seed, overrides=overrides,
             arch_params=arch_params or None, resume=args.resume, progress=bars,
-            sequential=args.sequential,
+            sequential=args.sequential, snapshots=args.snapshots,
         )
     except RunCancelled as exc:
         bars.close()

@@ -494,3 +494,42 @@ def render_drum_loop(*, bpm: float, seconds: float, sample_rate: int = FRONT_END
         starts = np.round(grid.times(steps) * sample_rate).astype(np.int64)
         _place(out, ins.DRUMS[role](rng, sample_rate), starts, vel[steps] * 0.8)
     return (0.9 * out / max(float(np.max(np.abs(out))), 1e-9)).astype(np.float32)
+
+
+def render_waltz_loop(*, bpm: float, seconds: float, sample_rate: int = FRONT_END.sample_rate,
+                      seed: int = 0) -> np.ndarray:
+    """A plain 3/4 waltz accompaniment: oom-pah-pah.
+
+    Kick and a tuba root on beat 1, a string triad on beats 2 and 3, a closed hi-hat on every
+    beat; one C-major chord throughout. No humanisation or noise: a clean triple-meter probe.
+
+    Parameters
+    ----------
+    bpm : float, keyword-only
+        Beats (quarter notes) per minute, 30..300.
+    seconds : float, keyword-only
+    sample_rate : int, keyword-only
+    seed : int, keyword-only
+        Seeds the drum sounds.
+
+    Returns
+    -------
+    np.ndarray, shape (round(seconds * sample_rate),), float32, peak 0.9
+    """
+    check_render_params(bpm=bpm, seconds=seconds, sample_rate=sample_rate)
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * sample_rate))
+    beat_s = 60.0 / bpm
+    beats = np.arange(int(np.ceil(seconds / beat_s)))
+    starts = np.round(beats * beat_s * sample_rate).astype(np.int64)
+    one = beats % 3 == 0                                            # the downbeat of each bar
+    out = np.zeros(n, dtype=np.float32)
+    _place(out, ins.DRUMS["kick"](rng, sample_rate), starts[one], np.full(int(one.sum()), 0.8))
+    _place(out, ins.DRUMS["hat"](rng, sample_rate), starts, np.full(beats.size, 0.3))
+    bass = ins.render_note(ins.BASS_VOICES["tuba"], [ins.midi_to_hz(36)],
+                           duration_s=0.8 * beat_s, sample_rate=sample_rate, brightness=1.0)
+    _place(out, bass.astype(np.float32), starts[one], np.full(int(one.sum()), 0.7))
+    chord = ins.render_note(ins.VOICES["strings"], [ins.midi_to_hz(m) for m in (60, 64, 67)],
+                            duration_s=0.6 * beat_s, sample_rate=sample_rate, brightness=1.0)
+    _place(out, chord.astype(np.float32), starts[~one], np.full(int((~one).sum()), 0.5))
+    return (0.9 * out / max(float(np.max(np.abs(out))), 1e-9)).astype(np.float32)

@@ -1,2 +1,2 @@
-"""The Streamlit layer: views the pages compose (the only package besides ``appstate`` that
-imports streamlit)."""
+"""The Streamlit layer: views the pages compose and the access gate (the only package besides
+``appstate`` that imports streamlit)."""

@@ -1,7 +1,8 @@
 """Plotly figures of the tempo study (the Filters page); each returns a figure, none shows it.
 
 Builders take plain arrays, DataFrames and the dataclasses of :mod:`tfcnn.interpret`, so a
-test can check a figure by its data (traces, x/y values, shapes).
+test can check a figure by its data (traces, x/y values, shapes). Red marks the filters the
+verdict's test finds periodic (``periodic`` column of the table).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from plotly.subplots import make_subplots
 
 from tfcnn.config import BALLROOM_BPM_RANGE, FRONT_END
 from tfcnn.errors import ConfigError
-from tfcnn.interpret import Probes, RandomBaseline
+from tfcnn.interpret.baseline import RandomBaseline
+from tfcnn.interpret.probes import Probes
 from tfcnn.plots import class_colour
 
 _LAYOUT = dict(margin=dict(l=10, r=10, t=50, b=10), template="plotly_white")
@@ -25,14 +27,19 @@ BASELINE_COLOUR = "#7f7f7f"
 GRID_COLOUR = "rgba(44, 160, 44, 0.55)"
 
 
-def _mark_tuned(fig: go.Figure, table, name: str, colour: str) -> None:
-    """Mark each tuned filter's dominant BPM (an x on a filter × BPM heatmap), if ``table``
-    has the ``significant`` column of :func:`tfcnn.interpret.filter_table`."""
-    if table is None or "significant" not in table:
+def _mark_periodic(fig: go.Figure, table, name: str, colour: str) -> None:
+    """Mark each periodic filter's tempo with its interval (an x with a horizontal bar on a
+    filter × BPM heatmap), if ``table`` has the ``periodic`` column of
+    :func:`tfcnn.interpret.filter_table`."""
+    if table is None or "periodic" not in table:
         return
-    tuned = table[table["significant"]]
-    fig.add_trace(go.Scatter(x=tuned["peak_bpm"], y=tuned["filter"], mode="markers", name=name,
-                             marker=dict(symbol="x", color=colour, size=9)))
+    hit = table[table["periodic"]]
+    fig.add_trace(go.Scatter(
+        x=hit["peak_bpm"], y=hit["filter"], mode="markers", name=name,
+        marker=dict(symbol="x", color=colour, size=9),
+        error_x=dict(type="data", symmetric=False, color=colour,
+                     array=(hit["bpm_high"] - hit["peak_bpm"]).tolist(),
+                     arrayminus=(hit["peak_bpm"] - hit["bpm_low"]).tolist())))
 
 
 def _filters_2d(filters) -> np.ndarray:
@@ -62,7 +69,7 @@ def filters_over_time(filters, *, frame_rate_hz: float = FRONT_END.frame_rate_hz
     grid_bpm : float or None, keyword-only
         Draw vertical lines every beat at this tempo (None: no grid).
     table : DataFrame from :func:`tfcnn.interpret.filter_table`, optional
-        Titles show each filter's dominant BPM; significant filters are drawn in red.
+        Titles show each filter's tempo (* = periodic); periodic filters are drawn in red.
     n_cols : int, keyword-only
         Subplots per row.
     """
@@ -77,7 +84,7 @@ def filters_over_time(filters, *, frame_rate_hz: float = FRONT_END.frame_rate_hz
             row = table.iloc[i]
             bpm = row.get("peak_bpm", np.nan)
             if np.isfinite(bpm):
-                label += f" {bpm:.0f}" + ("*" if bool(row.get("significant")) else "")
+                label += f" ~{bpm:.0f}" + ("*" if bool(row.get("periodic")) else "")
         titles.append(label)
     fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=titles, shared_xaxes=True,
                         vertical_spacing=0.6 / max(n_rows, 1) / 2, horizontal_spacing=0.01)
@@ -86,7 +93,7 @@ def filters_over_time(filters, *, frame_rate_hz: float = FRONT_END.frame_rate_hz
     for i in range(n):
         r, c = i // n_cols + 1, i % n_cols + 1
         tuned = (table is not None and i < len(table)
-                 and bool(table.iloc[i].get("significant", False)))
+                 and bool(table.iloc[i].get("periodic", False)))
         fig.add_trace(go.Scatter(x=t, y=f[i], mode="lines", name=f"filter {i}",
                                  showlegend=False,
                                  line=dict(width=1.5,
@@ -115,7 +122,7 @@ def periodicity_heatmap(bpms, scores, *, table: pd.DataFrame | None = None,
     bpms : np.ndarray, shape (K,)
     scores : np.ndarray, shape (n_filters, K)
         From :func:`tfcnn.interpret.periodicity_map`.
-    table : optional; significant filters' peaks are marked.
+    table : optional; periodic filters' tempi are marked with their intervals.
     """
     bpms = np.asarray(bpms, dtype=float)
     scores = np.asarray(scores, dtype=float)
@@ -124,7 +131,7 @@ def periodicity_heatmap(bpms, scores, *, table: pd.DataFrame | None = None,
     fig = go.Figure(go.Heatmap(x=bpms, y=np.arange(len(scores)), z=scores, zmin=0, zmax=1,
                                colorscale="Viridis", colorbar=dict(title="strength"),
                                name="periodicity"))
-    _mark_tuned(fig, table, "tuned (above random 95 %)", TUNED_COLOUR)
+    _mark_periodic(fig, table, "periodic (beyond equally smooth noise)", TUNED_COLOUR)
     fig.update_layout(title=title, xaxis_title="BPM", yaxis_title="filter",
                       height=520, **_LAYOUT)
     return fig
@@ -137,7 +144,7 @@ def dominant_bpm_histogram(table: pd.DataFrame, tempi: pd.DataFrame, *,
                            ) -> go.Figure:
     """Histogram of the filters' dominant BPMs above the classes' tempo distributions.
 
-    Row 1: dominant BPM of tuned / other filters (and of untrained filters, scaled to the
+    Row 1: dominant BPM of periodic / other filters (and of untrained filters, scaled to the
     same count, as a step line). Row 2: each class's track tempi as a box plot, same x axis.
     """
     lo, hi = (float(b) for b in bpm_range)
@@ -145,8 +152,8 @@ def dominant_bpm_histogram(table: pd.DataFrame, tempi: pd.DataFrame, *,
     centres = (edges[:-1] + edges[1:]) / 2
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.5, 0.5],
                         vertical_spacing=0.04)
-    for name, sel, colour in (("tuned filters", table["significant"], TUNED_COLOUR),
-                              ("other filters", ~table["significant"], PLAIN_COLOUR)):
+    for name, sel, colour in (("periodic filters", table["periodic"], TUNED_COLOUR),
+                              ("other filters", ~table["periodic"], PLAIN_COLOUR)):
         counts, _ = np.histogram(table.loc[sel, "peak_bpm"].dropna(), bins=edges)
         fig.add_trace(go.Bar(x=centres, y=counts, name=name, marker_color=colour,
                              width=bin_bpm * 0.9), row=1, col=1)
@@ -175,7 +182,7 @@ def tuning_curves(probes: Probes, *, table: pd.DataFrame | None = None,
     """Filter × probe-BPM heatmap, each filter's curve scaled to [0, 1] (its own max).
 
     Scaling per filter shows *where* each filter responds; the absolute level differs
-    between filters and is in the table. Significant filters' dominant BPM is marked.
+    between filters and is in the table. Periodic filters' tempo intervals are marked.
     """
     if probes.tuning is None:
         raise ConfigError("these probes have no temporal-filter activations")
@@ -185,7 +192,7 @@ def tuning_curves(probes: Probes, *, table: pd.DataFrame | None = None,
     fig = go.Figure(go.Heatmap(x=probes.bpms, y=np.arange(len(curves)), z=(curves - lo) / span,
                                colorscale="Magma", colorbar=dict(title="scaled act."),
                                name="activation"))
-    _mark_tuned(fig, table, "dominant BPM of the weights (tuned)", "#17becf")
+    _mark_periodic(fig, table, "tempo of the weights (periodic filters)", "#17becf")
     fig.update_layout(title=title, xaxis_title="probe BPM", yaxis_title="filter", height=520,
                       **_LAYOUT)
     return fig
@@ -210,11 +217,13 @@ def tempo_class_map(probes: Probes, ranges: pd.DataFrame, *,
                                  name=f"{dance} range", showlegend=False, width=0.8,
                                  hovertemplate=f"{dance}: %{{base:.0f}}-{r['high']:.0f} BPM"))
     symbols = ("circle", "diamond", "square", "triangle-up")
+    colours = ("black", "#ff7f0e", "#9467bd", "#8c564b")
     for k, kind in enumerate(probes.kinds):
         fig.add_trace(go.Scatter(
             x=probes.bpms, y=[classes[int(c)] for c in probes.predicted[k]], mode="markers",
-            name=f"{kind} probes", marker=dict(symbol=symbols[k % len(symbols)], size=7,
-                                              color="black" if k == 0 else "#ff7f0e")))
+            name=f"{kind} probes ({probes.meters[k]}/4)",
+            marker=dict(symbol=symbols[k % len(symbols)], size=7,
+                        color=colours[k % len(colours)])))
     lo, hi = ranges.attrs.get("quantiles", (0.25, 0.75))
     fig.update_layout(title=f"Tempo → class map (bars: {ranges_name} class tempo ranges, "
                             f"{100 * lo:.0f}-{100 * hi:.0f} %)", xaxis_title="probe BPM",
@@ -225,7 +234,8 @@ def tempo_class_map(probes: Probes, ranges: pd.DataFrame, *,
 
 
 def baseline_strengths(table: pd.DataFrame, baseline: RandomBaseline) -> go.Figure:
-    """Strength of the trained filters vs the untrained (random-init) null distribution."""
+    """Strength of the trained filters beside untrained (random-init) ones: a description of
+    what training changed, not the test (untrained filters are white, trained ones smooth)."""
     bins = dict(start=0.0, end=1.0, size=0.025)
     fig = go.Figure()
     fig.add_trace(go.Histogram(x=baseline.strengths, name=f"untrained ({len(baseline.strengths)})",
@@ -234,9 +244,8 @@ def baseline_strengths(table: pd.DataFrame, baseline: RandomBaseline) -> go.Figu
     fig.add_trace(go.Histogram(x=table["strength"], name=f"trained ({len(table)})",
                                histnorm="probability", xbins=bins, marker_color=TUNED_COLOUR,
                                opacity=0.6))
-    fig.add_vline(x=baseline.threshold, line=dict(color="black", dash="dash"),
-                  annotation_text=f"random {100 * baseline.quantile:.0f} %")
-    fig.update_layout(barmode="overlay", title="Periodicity strength: trained vs untrained",
+    fig.update_layout(barmode="overlay",
+                      title="Periodicity strength: trained vs untrained (description)",
                       xaxis_title="strength", yaxis_title="fraction of filters", height=360,
                       **_LAYOUT)
     return fig
@@ -275,3 +284,24 @@ def filter_images(filters, *, kind: str, n_cols: int = 8) -> go.Figure:
         return fig
     raise ConfigError(f"filter_images: kind {kind!r} with shape {f.shape} is not "
                       "'frequency' (n, h) or 'blackbox' (n, h, w)")
+
+
+def growth_figure(growth: pd.DataFrame) -> go.Figure:
+    """The graded verdict's three counts against the training epoch, one line each.
+
+    Parameters
+    ----------
+    growth : DataFrame from :func:`tfcnn.interpret.growth_table`
+        Several folds are drawn as separate line groups.
+    """
+    fig = go.Figure()
+    series = (("periodic", "periodic", TUNED_COLOUR), ("tuned", "tuned", "#ff7f0e"),
+              ("relevant", "class-relevant", "#2ca02c"))
+    for fold, rows in growth.groupby("fold"):
+        for column, label, colour in series:
+            if rows[column].notna().any():
+                fig.add_trace(go.Scatter(x=rows["epoch"], y=rows[column], mode="lines+markers",
+                                         name=f"{label} (fold {fold})", line=dict(color=colour)))
+    fig.update_layout(title="The verdict's figures during training", xaxis_title="epoch",
+                      yaxis_title="filters", height=360, **_LAYOUT)
+    return fig

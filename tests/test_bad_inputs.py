@@ -1,0 +1,312 @@
+"""A corpus of hostile and unlucky inputs, tried for real: CLI subprocesses and app pages.
+
+Each CLI row runs ``python -m tfcnn ...`` and checks the exit code, that stderr has no
+traceback, the one line it must say, and that nothing is left behind. Each app row runs a
+page with AppTest and checks what it shows. Every row was a failure of an earlier version
+(a traceback, a hang, a wrong message, a leaked file, an orphan process).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from streamlit.testing.v1 import AppTest
+
+from tfcnn import appstate
+from tfcnn.config import CLASSES, FRONT_END
+from tfcnn.paths import ENV_ALLOWED_ROOTS, REFUSED
+
+REPO = Path(__file__).resolve().parents[1]
+SR = 44100
+NON_UTF8 = os.fsdecode(b"caf\xe9-\xff.wav")
+
+
+def wav(path: Path, seconds: float = 4.0, *, freq: float = 440.0) -> Path:
+    t = np.arange(int(seconds * SR)) / SR
+    y = 0.3 * np.sin(2 * np.pi * freq * t) * (1 + np.sin(2 * np.pi * 2 * t))
+    sf.write(path, (0.5 * y).astype(np.float32), SR, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """Files of every bad kind, plus a small two-class data set holding a non-UTF-8 name."""
+    root = tmp_path_factory.mktemp("corpus")
+    for i, dance in enumerate(CLASSES[:2]):
+        (root / "ds" / dance).mkdir(parents=True)
+        for k in range(3):
+            wav(root / "ds" / dance / f"{dance}{k}.wav", freq=300.0 + 200 * i + 10 * k)
+    # soundfile cannot write such a name itself: write, then rename
+    os.rename(wav(root / "tmp1.wav"), root / "ds" / CLASSES[1] / NON_UTF8)
+    os.rename(wav(root / "tmp2.wav"), root / NON_UTF8)
+    (root / ("junk-" + NON_UTF8)).write_bytes(b"not audio at all" * 20)
+    (root / "loop1.wav").symlink_to(root / "loop2.wav")
+    (root / "loop2.wav").symlink_to(root / "loop1.wav")
+    os.mkfifo(root / "pipe.wav")
+    full = wav(root / "full.wav").read_bytes()
+    (root / "trunc.wav").write_bytes(full[: len(full) * 2 // 3])
+    return root
+
+
+def tfcnn(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "tfcnn", *args], cwd=cwd, env=env,
+                          capture_output=True, timeout=timeout)
+
+
+def lines(stream: bytes) -> list[str]:
+    return [line for line in stream.decode("utf-8", "replace").splitlines() if line.strip()]
+
+
+# (id, argv with {c} for the corpus folder, exit code, a line stderr must hold, files that
+# must not exist afterwards)
+CLI_ROWS = [
+    ("symlink-loop", ["predict", "{c}/loop1.wav"], 2,
+     "error: {c}/loop1.wav: symbolic link loop", []),
+    ("dev-zero", ["predict", "/dev/zero"], 2, "error: /dev/zero: not a regular file", []),
+    ("fifo", ["predict", "{c}/pipe.wav"], 2, "error: {c}/pipe.wav: not a regular file", []),
+    ("non-utf8-predict", ["predict", "{c}/" + NON_UTF8], 0, None, []),
+    ("non-utf8-undecodable", ["predict", "{c}/junk-" + NON_UTF8], 2,
+     "error: {c}/junk-caf\\xe9-\\xff.wav: cannot decode audio", []),
+    ("truncated-wav", ["predict", "{c}/trunc.wav"], 0,
+     "warning: {c}/trunc.wav: truncated WAV file", []),
+    ("lr-nan", ["train", "{c}/ds", "--arch", "time", "--folds", "2", "--lr", "nan",
+                "--out", "{c}/run-nan"], 2, "error: lr must be a finite number > 0, got nan",
+     ["run-nan"]),
+    ("epochs-1e9", ["train", "{c}/ds", "--arch", "time", "--folds", "2", "--epochs",
+                    str(10**9), "--out", "{c}/run-epochs"], 2,
+     "error: max_epochs must be in [1, 2000]", ["run-epochs"]),
+    ("non-utf8-features", ["features", "{c}/ds", "--quiet", "--workers", "1"], 0, None, []),
+    ("non-utf8-train", ["train", "{c}/ds", "--arch", "time", "--folds", "2", "--epochs", "1",
+                        "--quiet", "--out", "{c}/run-ok"], 0, None, []),
+]
+
+
+@pytest.mark.parametrize("row", CLI_ROWS, ids=[r[0] for r in CLI_ROWS])
+def test_cli_bad_input(corpus, row):
+    _, argv, code, needle, absent = row
+    c = str(corpus)
+    result = tfcnn(*(a.replace("{c}", c) for a in argv), cwd=corpus)
+    err = lines(result.stderr)
+    assert "Traceback" not in result.stderr.decode("utf-8", "replace"), err
+    assert result.returncode == code, err
+    if needle is not None:
+        needle = needle.replace("{c}", c)
+        assert any(line.startswith(needle) for line in err), err
+        if code == 2:
+            assert len(err) == 1, err  # one line, nothing else
+    for name in absent:
+        assert not (corpus / name).exists(), f"{name} was left behind"
+    out = result.stdout.decode("utf-8")
+    if row[0] == "non-utf8-predict":
+        assert "caf\\xe9-\\xff.wav:" in out and any(cls in out for cls in CLASSES)
+    if row[0] == "non-utf8-features":
+        assert "skipped: names are not valid UTF-8 (" in out and "caf\\xe9-\\xff.wav" in out
+        assert "6 tracks" in out
+
+
+def test_features_sigterm_leaves_no_worker(corpus, tmp_path):
+    """SIGTERM to `features --workers 2` stops its worker processes too (no orphans)."""
+    data = tmp_path / "big"
+    rng = np.random.default_rng(0)
+    for dance in CLASSES[:2]:
+        (data / dance).mkdir(parents=True)
+        for k in range(12):
+            sf.write(data / dance / f"{k}.wav",
+                     (0.1 * rng.standard_normal(SR * 20)).astype(np.float32), SR)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "tfcnn", "features", str(data), "--workers",
+                             "2", "--quiet"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+
+    def group() -> list[int]:
+        out = subprocess.run(["ps", "-o", "pid=", "-g", str(proc.pid)], capture_output=True,
+                             text=True).stdout
+        return [int(p) for p in out.split()]
+
+    try:
+        deadline = time.monotonic() + 60
+        while len(group()) < 3:  # the command and its two workers
+            assert proc.poll() is None and time.monotonic() < deadline, "no workers started"
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=60) == 130
+        deadline = time.monotonic() + 15
+        while group() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert group() == [], "worker processes outlived the command"
+        assert lines(proc.stderr.read()) == ["error: interrupted"]
+    finally:
+        for pid in group():
+            os.kill(pid, signal.SIGKILL)
+        proc.kill()
+        proc.wait()
+
+
+# ----------------------------------------------------------------------------- the app
+
+
+@pytest.fixture
+def app_env(corpus, tmp_path, monkeypatch) -> dict[str, Path]:
+    """The app on the corpus' data set, a fresh runs folder and an untrained checkpoint."""
+    from tfcnn.checkpoint import save_checkpoint
+    from tfcnn.models import build_model
+
+    checkpoints = tmp_path / "checkpoints"
+    save_checkpoint(checkpoints / "synth-time.safetensors", build_model("time", len(CLASSES)),
+                    classes=CLASSES, norm_mean=0.0, norm_std=1.0, front_end=FRONT_END)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setenv(appstate.ENV_DATA_DIR, str(tmp_path / "no-synth"))
+    monkeypatch.setenv(appstate.ENV_RUNS_DIR, str(runs))
+    monkeypatch.setenv(appstate.ENV_CHECKPOINTS_DIR, str(checkpoints))
+    monkeypatch.setenv(ENV_ALLOWED_ROOTS, str(corpus))
+    monkeypatch.delenv("TFCNN_APP_PASSWORD", raising=False)
+    return {"runs": runs, "corpus": corpus, "tmp": tmp_path}
+
+
+def page(name: str) -> AppTest:
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=90)
+    if name != "app.py":
+        at.switch_page(name)
+    return at
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def predict_path(path: str) -> AppTest:
+    at = page("pages/4_Predict.py").run()
+    at.sidebar.radio[1].set_value("A file on this machine").run()
+    at.text_input[0].set_value(path).run()
+    no_exception(at)
+    return at
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "/etc/shadow", "/dev/zero", "/",
+                                    "{c}/pipe.wav", "{c}/missing.wav", "{c}/loop1.wav",
+                                    "{c}/../outside.wav", "{c}/escape.wav"])
+def test_app_predict_refuses_paths_outside_the_roots_alike(app_env, target):
+    corpus = app_env["corpus"]
+    outside = corpus.parent / "outside.wav"
+    wav(outside)  # a real WAV, readable, but outside the allowed roots
+    if not (corpus / "escape.wav").is_symlink():
+        (corpus / "escape.wav").symlink_to(outside)
+    start = time.monotonic()
+    at = predict_path(target.replace("{c}", str(corpus)))
+    assert [e.value for e in at.error] == [REFUSED]
+    assert not at.get("audio") and not at.metric
+    assert time.monotonic() - start < 60  # no hang on a FIFO, no read of /dev/zero
+
+
+def test_app_predict_reads_a_file_inside_the_roots(app_env):
+    at = predict_path(str(app_env["corpus"] / "full.wav"))
+    assert not at.error and at.metric[0].value in CLASSES
+
+
+def test_app_predict_refuses_an_over_long_file_by_its_header(app_env):
+    long = app_env["corpus"] / "long.flac"
+    if not long.exists():
+        with sf.SoundFile(long, "w", 8000, 1, subtype="PCM_16") as f:
+            tone = (0.01 * np.sin(np.arange(8000) / 5.0)).astype(np.float32)
+            for _ in range(620):
+                f.write(tone)
+    at = predict_path(str(long))
+    (error,) = at.error
+    assert "audio is 10.3 min long; the limit is 10 min" in error.value
+
+
+def test_app_data_folder_outside_the_roots_is_refused(app_env):
+    at = page("pages/1_Data.py").run()
+    at.sidebar.radio[0].set_value("folder").run()
+    for folder in ("/", "/etc", str(app_env["tmp"]), str(app_env["corpus"] / "nope")):
+        at.sidebar.text_input[0].set_value(folder).run()
+        no_exception(at)
+        assert [e.value for e in at.error] == [REFUSED], folder
+
+
+def test_app_data_folder_with_a_non_utf8_name_reports_it(app_env):
+    at = page("pages/1_Data.py").run()
+    at.sidebar.radio[0].set_value("folder").run()
+    at.sidebar.text_input[0].set_value(str(app_env["corpus"] / "ds")).run()
+    no_exception(at)
+    assert not at.error
+    assert any("names are not valid UTF-8" in w.value and "caf\\xe9" in w.value
+               for w in at.warning)
+    assert "6 tracks" in at.caption[0].value
+
+
+def test_app_pages_survive_a_run_with_a_non_utf8_config(app_env):
+    runs = app_env["runs"]
+    bad = runs / "20250101-000000-time-quick"
+    bad.mkdir()
+    (bad / "config.json").write_bytes(b'{"arch": "time\xff\xfe"}')
+    subprocess.run([sys.executable, "-m", "tfcnn", "train", str(app_env["corpus"] / "ds"),
+                    "--arch", "time", "--folds", "2", "--epochs", "1", "--quiet", "--out",
+                    str(runs / "20250102-000000-time-quick")],
+                   cwd=REPO, check=True, timeout=300, capture_output=True,
+                   env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"))
+    train = page("pages/2_Train.py")
+    train.session_state["tfcnn_data"] = {"source": "folder",
+                                         "path": str(app_env["corpus"] / "ds")}
+    train.run()
+    no_exception(train)
+    assert any("not UTF-8" in e.value and bad.name in e.value for e in train.error)
+    assert any("20250102-000000-time-quick" in m.value and "`finished`" in m.value
+               for m in train.markdown)
+    results = page("pages/3_Results.py").run()
+    no_exception(results)
+    assert "20250102-000000-time-quick" in list(results.dataframe[0].value["run"])
+    predict = page("pages/4_Predict.py").run()
+    no_exception(predict)
+    assert any("20250102-000000-time-quick" in o for o in predict.sidebar.selectbox[0].options)
+
+
+def test_app_cancel_of_a_stale_pid_spares_the_process(app_env):
+    """A run whose status.json names an unrelated live process (PID reuse): Cancel reports it
+    and signals nothing."""
+    sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        run = app_env["runs"] / "20250101-000000-time-quick"
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps({"arch": "time", "n_folds": 2}))
+        (run / "status.json").write_text(json.dumps({"state": "running", "pid": sleeper.pid}))
+        at = page("pages/2_Train.py")
+        at.session_state["tfcnn_data"] = {"source": "folder",
+                                          "path": str(app_env["corpus"] / "ds")}
+        at.run()
+        no_exception(at)
+        cancel = [b for b in at.button if b.label == "Cancel"]
+        assert cancel, "a run claiming to be running offers Cancel"
+        cancel[0].click().run()
+        no_exception(at)
+        assert any("stale PID" in w.value for w in at.warning)
+        time.sleep(0.3)
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_app_train_bounds_epochs_and_offers_only_present_devices(app_env):
+    import torch
+
+    at = page("pages/2_Train.py")
+    at.session_state["tfcnn_data"] = {"source": "folder", "path": str(app_env["corpus"] / "ds")}
+    at.run()
+    no_exception(at)
+    epochs = next(n for n in at.sidebar.number_input if n.label.startswith("Max epochs"))
+    assert epochs.proto.max == 2000 and epochs.proto.has_max
+    device = next(s for s in at.sidebar.selectbox if s.label == "Device")
+    assert ("cuda" in device.options) == torch.cuda.is_available()
+    assert {"auto", "cpu"} <= set(device.options)

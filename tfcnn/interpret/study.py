@@ -1,0 +1,348 @@
+"""The tempo study of one checkpoint: the per-filter table and a graded verdict, as numbers.
+
+Three statements, each with its own figure and chance level (:class:`Verdict`):
+
+1. **Periodic**: k of n filters hold periodic structure beyond noise as smooth as themselves
+   (:mod:`tfcnn.interpret.smooth_null`, Benjamini-Hochberg at FDR q).
+2. **Tuned**: m of those k respond most to probes at their own tempo interval, or half or
+   double it (:func:`tfcnn.interpret.probes.tuned_filters`).
+3. **Class-relevant**: j of those m have a tempo interval overlapping a class's tempo range
+   (:mod:`tfcnn.interpret.tempi`).
+
+Periodic structure is not learned tempo; only the three together support "tempo". The chance
+levels of 2 and 3 are expected counts for response peaks or intervals placed at random; their
+p-values treat the filters as independent and are descriptions, not the headline test.
+Nothing here builds sentences: :mod:`tfcnn.interpret.report` formats these objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tfcnn.config import BALLROOM_BPM_RANGE, FRONT_END
+from tfcnn.errors import ConfigError
+from tfcnn.interpret.baseline import N_BASELINE_MODELS, RandomBaseline, random_baseline
+from tfcnn.interpret.periodicity import filter_tempi, lag1_correlation, periodicity_map
+from tfcnn.interpret.probes import (PROBE_BPMS, PROBE_SECONDS, Probes, as_checkpoint,
+                                    best_probe_bpms, probe_class_activations, probe_sweep,
+                                    tuned_filters)
+from tfcnn.interpret.smooth_null import (FDR_Q, N_SURROGATES, benjamini_hochberg,
+                                         smooth_null_pvalues)
+from tfcnn.interpret.tempi import (class_tempi, class_tempo_ranges, classes_overlapping,
+                                   overlap_chance)
+from tfcnn.models import conv_filters, frequency_filters, temporal_filters
+
+#: Columns of :func:`filter_table`, in order.
+TABLE_COLUMNS: tuple[str, ...] = (
+    "filter", "peak_bpm", "bpm_low", "bpm_high", "strength", "smoothness", "p_value",
+    "q_value", "periodic", "best_probe_bpm", "tuned", "tuned_chance", "classes",
+    "class_chance", "most_active", "activation",
+)
+
+
+def checkpoint_filters(checkpoint) -> dict[str, np.ndarray | None]:
+    """Every kind of first-layer filter a checkpoint has: ``temporal`` (n, width),
+    ``frequency`` (n, height), ``blackbox`` (n, height, width); None where absent."""
+    model = as_checkpoint(checkpoint).model
+    return {"temporal": temporal_filters(model), "frequency": frequency_filters(model),
+            "blackbox": conv_filters(model)}
+
+
+def frame_rate_of(checkpoint) -> float:
+    """Frames per second of the checkpoint's front end."""
+    return float((getattr(checkpoint, "front_end", None) or FRONT_END).frame_rate_hz)
+
+
+def filter_table(checkpoint, *, probes: Probes | None = None, activations=None,
+                 ranges: pd.DataFrame | None = None, n_surrogates: int = N_SURROGATES,
+                 q: float = FDR_Q, bpm_range: Sequence[float] = BALLROOM_BPM_RANGE
+                 ) -> pd.DataFrame:
+    """One row per temporal filter: its tempo interval and the three tests' per-filter parts.
+
+    Parameters
+    ----------
+    checkpoint : path or Checkpoint
+        A model with 1×n temporal filters (``time``, ``timefreq``, ``timefreq-init``).
+    probes : Probes, optional, keyword-only
+        Fills ``best_probe_bpm``, ``tuned``, ``tuned_chance`` and (unless ``activations``
+        is given) ``most_active``.
+    activations : np.ndarray (n_filters, n_classes), optional, keyword-only
+        Mean pooled activation per class (e.g. over a data set's patches); fills
+        ``most_active``/``activation``.
+    ranges : DataFrame from :func:`tfcnn.interpret.tempi.class_tempo_ranges`, optional
+        Fills ``classes`` (overlapping class ranges) and ``class_chance``.
+    n_surrogates, q : keyword-only
+        Surrogates per filter and FDR level of the periodicity test.
+    bpm_range : (float, float), keyword-only
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n_filters, 16)
+        ``filter``; ``peak_bpm`` with its interval ``bpm_low``..``bpm_high``; ``strength``
+        (0..1); ``smoothness`` (lag-1 correlation); ``p_value`` against equally smooth noise;
+        ``q_value`` (Benjamini-Hochberg); ``periodic`` (q ≤ ``q``); ``best_probe_bpm``;
+        ``tuned`` (bool or None without probes); ``tuned_chance``; ``classes`` (list of
+        class names whose range the interval overlaps); ``class_chance``; ``most_active``;
+        ``activation``.
+
+    Raises
+    ------
+    ConfigError
+        The model has no temporal filters, or ``activations`` has the wrong shape.
+    """
+    ckpt = as_checkpoint(checkpoint)
+    filters = temporal_filters(ckpt.model)
+    if filters is None:
+        raise ConfigError(f"a {ckpt.arch!r} model has no 1×n temporal filters to analyse "
+                          "(only time, timefreq and timefreq-init have them)")
+    kw = dict(frame_rate=frame_rate_of(ckpt), bpm_range=bpm_range)
+    tempi = filter_tempi(filters, **kw)
+    p = smooth_null_pvalues(filters, n_surrogates=n_surrogates, **kw)
+    qv = benjamini_hochberg(p)
+    n = len(filters)
+    if activations is None and probes is not None and probes.activations is not None:
+        activations = probe_class_activations(probes)
+    if activations is not None:
+        activations = np.asarray(activations, dtype=float)
+        if activations.shape != (n, len(ckpt.classes)):
+            raise ConfigError(f"activations must have shape (n_filters, n_classes) = "
+                              f"{(n, len(ckpt.classes))}, got {activations.shape}")
+    intervals = [t.interval for t in tempi]
+    if probes is not None and probes.activations is not None:
+        tuned, tuned_chance = tuned_filters(probes, intervals)
+        best = best_probe_bpms(probes)
+    else:
+        tuned, tuned_chance, best = [None] * n, [np.nan] * n, [np.nan] * n
+    smooth = lag1_correlation(filters)
+    rows = []
+    for i, t in enumerate(tempi):
+        most, act = None, float("nan")
+        if activations is not None and np.isfinite(activations[i]).any():
+            c = int(np.nanargmax(activations[i]))
+            most, act = ckpt.classes[c], float(activations[i, c])
+        lo, hi = t.interval if t.interval is not None else (np.nan, np.nan)
+        has_ranges = ranges is not None and t.interval is not None
+        rows.append({
+            "filter": i,
+            "peak_bpm": np.nan if t.peak_bpm is None else t.peak_bpm,
+            "bpm_low": lo, "bpm_high": hi,
+            "strength": t.strength,
+            "smoothness": float(smooth[i]),
+            "p_value": float(p[i]), "q_value": float(qv[i]),
+            "periodic": bool(qv[i] <= q),
+            "best_probe_bpm": float(best[i]),
+            "tuned": None if tuned[i] is None else bool(tuned[i]),
+            "tuned_chance": float(tuned_chance[i]),
+            "classes": classes_overlapping(t.interval, ranges) if has_ranges else [],
+            "class_chance": (overlap_chance(hi - lo, ranges, bpm_range=bpm_range)
+                             if has_ranges else np.nan),
+            "most_active": most, "activation": act,
+        })
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    table.attrs["q"] = float(q)
+    return table
+
+
+def count_tail(chances: Sequence[float], observed: int) -> float:
+    """P(X ≥ observed) for X a sum of independent Bernoulli(chances) (Poisson-binomial)."""
+    dist = np.array([1.0])
+    for c in chances:
+        dist = np.convolve(dist, [1.0 - c, c])
+    return float(dist[int(observed):].sum()) if observed > 0 else 1.0
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One graded statement: ``count`` of ``out_of`` filters, against ``expected`` by chance.
+
+    ``filters`` are the filter indices that satisfy it; ``p_value`` the chance of a count at
+    least this large (None for the periodic statement, whose control is the FDR).
+    """
+
+    count: int
+    out_of: int
+    filters: tuple[int, ...]
+    expected: float | None = None
+    p_value: float | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The graded verdict of a tempo study (see the module docstring).
+
+    Attributes
+    ----------
+    n_filters : int
+    q : float
+        FDR level of the periodicity test.
+    periodic : Statement
+        Filters periodic beyond equally smooth noise, out of ``n_filters``.
+    tuned : Statement or None
+        Of the periodic filters, those whose probe response peaks at their tempo; None
+        without probes.
+    relevant : Statement or None
+        Of the tuned filters (of the periodic ones without probes), those whose tempo
+        interval overlaps a class range; None without class ranges.
+    relevant_of : str
+        ``"tuned"`` or ``"periodic"``: which statement ``relevant`` narrows.
+    class_counts : tuple of (class, count)
+        How many of ``relevant``'s filters overlap each class (a filter may overlap two).
+    intervals : tuple of (filter, peak_bpm, low, high)
+        The tempo of each periodic filter.
+    ranges_name : str
+        Where the class ranges come from (``"Ballroom"`` or ``"data-set"``).
+    """
+
+    n_filters: int
+    q: float
+    periodic: Statement
+    tuned: Statement | None
+    relevant: Statement | None
+    relevant_of: str
+    class_counts: tuple[tuple[str, int], ...]
+    intervals: tuple[tuple[int, float, float, float], ...]
+    ranges_name: str
+
+    def figures(self) -> dict:
+        """The three counts as a flat dict (for growth tables and JSON)."""
+        return {"periodic": self.periodic.count, "n_filters": self.n_filters,
+                "tuned": None if self.tuned is None else self.tuned.count,
+                "tuned_expected": None if self.tuned is None else self.tuned.expected,
+                "relevant": None if self.relevant is None else self.relevant.count,
+                "relevant_expected": None if self.relevant is None else self.relevant.expected}
+
+
+def compute_verdict(table: pd.DataFrame, *, has_ranges: bool, ranges_name: str = "Ballroom"
+                    ) -> Verdict:
+    """The graded :class:`Verdict` from a :func:`filter_table`."""
+    q = float(table.attrs.get("q", FDR_Q))
+    periodic = table[table["periodic"]]
+    first = Statement(count=len(periodic), out_of=len(table),
+                      filters=tuple(int(f) for f in periodic["filter"]))
+    tuned_stmt = None
+    narrowed = periodic
+    if len(table) and table["tuned"].notna().all():
+        tuned = periodic[periodic["tuned"].astype(bool)]
+        chances = periodic["tuned_chance"].to_numpy(float)
+        tuned_stmt = Statement(count=len(tuned), out_of=len(periodic),
+                               filters=tuple(int(f) for f in tuned["filter"]),
+                               expected=float(chances.sum()),
+                               p_value=count_tail(chances, len(tuned)))
+        narrowed = tuned
+    relevant_stmt, counts = None, {}
+    if has_ranges:
+        hits = narrowed[narrowed["classes"].map(len) > 0]
+        chances = narrowed["class_chance"].to_numpy(float)
+        relevant_stmt = Statement(count=len(hits), out_of=len(narrowed),
+                                  filters=tuple(int(f) for f in hits["filter"]),
+                                  expected=float(chances.sum()),
+                                  p_value=count_tail(chances, len(hits)))
+        for classes in hits["classes"]:
+            for c in classes:
+                counts[c] = counts.get(c, 0) + 1
+    return Verdict(
+        n_filters=len(table), q=q, periodic=first, tuned=tuned_stmt, relevant=relevant_stmt,
+        relevant_of="tuned" if tuned_stmt is not None else "periodic",
+        class_counts=tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        intervals=tuple((int(r.filter), float(r.peak_bpm), float(r.bpm_low), float(r.bpm_high))
+                        for r in periodic.itertuples()),
+        ranges_name=ranges_name,
+    )
+
+
+@dataclass(frozen=True)
+class TempoStudy:
+    """Everything the Filters page and the CLI show for one checkpoint.
+
+    Attributes
+    ----------
+    arch : str
+    classes : tuple of str
+    frame_rate : float
+    filters : dict
+        From :func:`checkpoint_filters`.
+    table : DataFrame or None
+        :func:`filter_table` (None without temporal filters).
+    verdict : Verdict or None
+        None without temporal filters.
+    baseline : RandomBaseline or None
+        Untrained filters of the same shape (a description, not a test).
+    heatmap : (bpms (K,), strengths (n_filters, K)) or None
+    probes : Probes or None
+    ranges : DataFrame
+    tempi : DataFrame
+    ranges_name : str
+    notes : tuple of str
+        What the study could not do (e.g. a model without temporal filters).
+    """
+
+    arch: str
+    classes: tuple[str, ...]
+    frame_rate: float
+    filters: dict
+    table: pd.DataFrame | None
+    verdict: Verdict | None
+    baseline: RandomBaseline | None
+    heatmap: tuple[np.ndarray, np.ndarray] | None
+    probes: Probes | None
+    ranges: pd.DataFrame
+    tempi: pd.DataFrame
+    ranges_name: str
+    notes: tuple[str, ...] = field(default=())
+
+
+def tempo_study(checkpoint, *, tempi: pd.DataFrame | None = None, ranges_name: str = "Ballroom",
+                with_probes: bool = True, probe_bpms: Sequence[float] = PROBE_BPMS,
+                probe_seconds: float = PROBE_SECONDS, activations=None,
+                n_baseline_models: int = N_BASELINE_MODELS,
+                n_surrogates: int = N_SURROGATES,
+                bpm_range: Sequence[float] = BALLROOM_BPM_RANGE) -> TempoStudy:
+    """Run the whole tempo study on one checkpoint.
+
+    Parameters
+    ----------
+    checkpoint : path or Checkpoint
+    tempi : DataFrame (``dance``, ``bpm``), optional, keyword-only
+        Class tempi to match against; default the shipped real Ballroom table.
+    ranges_name : str, keyword-only
+        Name of that source.
+    with_probes : bool, keyword-only
+        Run :func:`tfcnn.interpret.probes.probe_sweep` (tuning and the tempo → class map).
+    probe_bpms, probe_seconds : keyword-only
+    activations : np.ndarray (n_filters, n_classes), optional, keyword-only
+        Per-class activations for ``most_active`` (default: over the probes).
+    n_baseline_models, n_surrogates, bpm_range : keyword-only
+
+    Returns
+    -------
+    TempoStudy
+    """
+    ckpt = as_checkpoint(checkpoint)
+    classes = tuple(ckpt.classes)
+    frame_rate = frame_rate_of(ckpt)
+    filters = checkpoint_filters(ckpt)
+    tempi = class_tempi("ballroom") if tempi is None else tempi
+    ranges = class_tempo_ranges(tempi, classes=classes)
+    probes = (probe_sweep(ckpt, bpms=probe_bpms, seconds=probe_seconds)
+              if with_probes else None)
+    common = dict(arch=ckpt.arch, classes=classes, frame_rate=frame_rate, filters=filters,
+                  probes=probes, ranges=ranges, tempi=tempi, ranges_name=ranges_name)
+    if filters["temporal"] is None:
+        what = ("frequency" if filters["frequency"] is not None
+                else "blackbox" if filters["blackbox"] is not None else "none")
+        return TempoStudy(table=None, verdict=None, baseline=None, heatmap=None,
+                          notes=(f"no-temporal-filters:{what}",), **common)
+    baseline = random_baseline(ckpt.arch, ckpt.arch_params, n_classes=len(classes),
+                               n_models=n_baseline_models, frame_rate=frame_rate,
+                               bpm_range=bpm_range)
+    table = filter_table(ckpt, probes=probes, activations=activations,
+                         ranges=ranges if len(ranges) else None,
+                         n_surrogates=n_surrogates, bpm_range=bpm_range)
+    verdict = compute_verdict(table, has_ranges=bool(len(ranges)), ranges_name=ranges_name)
+    heatmap = periodicity_map(filters["temporal"], frame_rate=frame_rate, bpm_range=bpm_range)
+    return TempoStudy(table=table, verdict=verdict, baseline=baseline, heatmap=heatmap,
+                      **common)

@@ -1,0 +1,73 @@
+"""``python -m tfcnn.ui.serve [--host H] [--port P]``: start the app, safely by default.
+
+The app listens on the loopback interface unless the operator asks for another address;
+then ``TFCNN_APP_PASSWORD`` must be set, or this refuses to start (one ``error:`` line, exit
+code 2) before anything is served. The pages check the same rule again
+(:func:`tfcnn.ui.access.require_access`), so starting Streamlit by hand on an open address
+without a password shows nothing either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+from pathlib import Path
+
+#: Environment variable holding the app's password (required off the loopback interface).
+ENV_PASSWORD = "TFCNN_APP_PASSWORD"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8501
+APP = Path(__file__).resolve().parents[2] / "app.py"
+
+
+def is_loopback(address: str | None) -> bool:
+    """Whether a listening address reaches only this machine (``127.0.0.0/8``, ``::1``,
+    ``localhost``). An empty address means every interface: not loopback."""
+    address = (address or "").strip().strip("[]")
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(address: str | None, env=None) -> str | None:
+    """Why serving on ``address`` is refused, or None when it is allowed."""
+    env = os.environ if env is None else env
+    if is_loopback(address) or env.get(ENV_PASSWORD):
+        return None
+    return (f"refusing to serve on {address or 'every interface'!s} without a password: set "
+            f"{ENV_PASSWORD} (and put TLS in front, see README 'Exposing the app'), or serve "
+            f"on {DEFAULT_HOST}")
+
+
+def streamlit_command(host: str, port: int) -> list[str]:
+    """The ``streamlit run app.py`` command line for ``host:port``."""
+    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", host,
+            "--server.port", str(port), "--server.headless", "true",
+            "--browser.gatherUsageStats", "false"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tfcnn.ui.serve",
+                                     description="Start the tfcnn web app.")
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help=f"address to listen on (default {DEFAULT_HOST}: this machine only)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"port (default {DEFAULT_PORT})")
+    args = parser.parse_args(argv)
+    problem = check_exposure(args.host)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    cmd = streamlit_command(args.host, args.port)
+    os.chdir(APP.parent)
+    os.execv(cmd[0], cmd)  # replaces this process: signals reach Streamlit directly
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())
