@@ -12,6 +12,7 @@ from tfcnn.config import PRESETS
 from tfcnn.errors import TfcnnError
 from tfcnn.parallel import cpu_has_native_bf16
 from tfcnn.ui import access
+from tfcnn.ui import sweep as sweep_ui
 
 st.set_page_config(page_title="tfcnn · Train", page_icon="🏋️", layout="wide")
 access.require_access()
@@ -52,6 +53,9 @@ with st.sidebar:
                              help=f"quick: {PRESETS['quick'].max_epochs}, paper: "
                                   f"{PRESETS['paper'].max_epochs}")
     launch = st.button("Launch", type="primary", disabled=not archs)
+sweep_ui.sweep_launcher(dataset.root, arch_choices=appstate.TRAINABLE_ARCHS,
+                        n_folds=int(n_folds), preset=preset, protocol=protocol,
+                        device=device, epochs=int(epochs) or None, amp=amp)
 
 st.markdown(
     "Each architecture is cross-validated in its own background process (`python -m tfcnn "
@@ -131,3 +135,4 @@ def show_runs() -> None:
 
 st.subheader("Runs")
 show_runs()
+sweep_ui.sweep_monitor()

@@ -8,6 +8,7 @@ from tfcnn import appstate, plots
 from tfcnn.errors import TfcnnError
 from tfcnn.synth import WHAT_SYNTH_SHOWS
 from tfcnn.ui import access, compare_view, lab
+from tfcnn.ui import sweep as sweep_ui
 
 st.set_page_config(page_title="tfcnn · Results", page_icon="📊", layout="wide")
 access.require_access()
@@ -35,6 +36,7 @@ sets = (shipped if use_shipped else []) + [run_sets[label] for label in chosen]
 if not shipped:
     st.info("The shipped SynthBallroom results (`checkpoints/table1-synth.json`) are not "
             "available yet.")
+sweep_ui.sweep_results()
 if not sets:
     st.info("No results to show: train on the Train page (a run appears here once a fold "
             "is complete).")

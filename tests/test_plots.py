@@ -127,3 +127,18 @@ def test_accuracy_vs_params_log_axis_with_paper_rows():
     lo, hi = fig.layout.xaxis.range  # decades, with room for the labels
     assert lo < np.log10(3368) and hi > np.log10(3275312)
     assert len(plots.accuracy_vs_params(rows, include_paper=False).data) == 1
+
+
+def test_accuracy_vs_filter_length_seed_points_and_spread():
+    rows = pd.DataFrame({"length": [30, 30, 60, 60, 120], "seed": [0, 1, 0, 1, 0],
+                         "mean": [70.0, 74.0, 80.0, 80.0, None], "n_filters": [16] * 5})
+    fig = plots.accuracy_vs_filter_length(rows, length_title="frames")
+    seeds, line = fig.data
+    assert list(seeds.y) == [70.0, 74.0, 80.0, 80.0]  # the grid point without a mean is left out
+    assert list(line.x) == [30.0, 60.0] and list(line.y) == [72.0, 80.0]
+    assert list(line.error_y.array) == [2.0, 0.0]  # np.std over the seeds
+    assert fig.layout.xaxis.title.text == "frames"
+    two = pd.concat([rows, rows.assign(n_filters=32, mean=rows["mean"] + 5)])
+    fig = plots.accuracy_vs_filter_length(two, group="n_filters")
+    assert len(fig.data) == 4 and fig.data[3].name.startswith("n_filters 32")
+    assert list(fig.data[3].y) == [77.0, 85.0]

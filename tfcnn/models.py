@@ -62,6 +62,22 @@ def _shape2(name: str, value, *, limit: tuple[int, int]) -> tuple[int, int]:
     return h, w
 
 
+def parse_filter_shape(text: str) -> tuple[int, int]:
+    """``"1x60"`` → ``(1, 60)``: a filter shape written as bins x frames.
+
+    Raises :class:`ConfigError` naming ``text`` when it is not two positive integers.
+    """
+    try:
+        height, width = (int(part) for part in str(text).lower().split("x"))
+    except ValueError:
+        raise ConfigError(
+            f"filter shape must be HxW in bins x frames, e.g. 1x60, got {text!r}"
+        ) from None
+    if height <= 0 or width <= 0:
+        raise ConfigError(f"filter shape must be positive, got {text!r}")
+    return height, width
+
+
 #: Upper bound of each size parameter (tfcnn.config.Limits); checked before any layer exists.
 _MAXIMA: dict[str, int] = {
     "n_classes": LIMITS.max_classes, "n_mels": LIMITS.max_n_mels,

@@ -381,3 +381,8 @@ def format_table(rows: list[dict]) -> str:
     if any(r["arch"] == "timefreq-init" for r in rows):
         lines.append("(timefreq-init is compared with the paper's timefreq row)")
     return "\n".join(lines)
+
+
+def process_alive(pid) -> bool:
+    """Whether process ``pid`` is running on this machine (a zombie is not)."""
+    return _pid_alive(pid)

@@ -539,6 +539,11 @@ class _PatchBank:
         return np.concatenate([np.arange(self.offsets[t], self.offsets[t] + self.counts[t])
                                for t in tracks]).astype(np.int64)
 
+    def spectrogram(self, track: int) -> np.ndarray:
+        """Un-normalised log-mel of one track's patches, joined: (n_mels, n_patches · frames)."""
+        x = self.x[self.offsets[track]:self.offsets[track] + self.counts[track]]  # (n, n_mels, pf)
+        return torch.cat(list(x), dim=1).cpu().numpy()
+
     def take(self, index: np.ndarray, mean: float, std: float) -> torch.Tensor:
         """Normalised patches ``(len(index), 1, n_mels, patch_frames)`` on the device."""
         idx = torch.as_tensor(index, dtype=torch.long).to(self.x.device)
@@ -952,13 +957,21 @@ def _finish_fold(run: _Run, fold, model: torch.nn.Module, outcome: FoldTraining,
                  track_ids: list[str], classes, config: TrainConfig, protocol: str,
                  seconds: float, dataset, stages: dict) -> None:
     """Test a trained fold, save its checkpoint, then its ``result.json`` (last, atomically)."""
+    from tfcnn.calibration import fit_calibration
+    from tfcnn.tempo import estimate_tempo
     from tfcnn.checkpoint import save_checkpoint
     from tfcnn.evaluate import fold_metrics
     from tfcnn.folds import fold_fingerprint, song_keys
 
     tracks = fold.test
-    per_track = _test_probabilities(model, bank, tracks, mean, std, next(model.parameters()).device)
+    device = next(model.parameters()).device
+    per_track = _test_probabilities(model, bank, tracks, mean, std, device)
     metrics = fold_metrics(per_track, labels[tracks], n_classes=len(classes))
+    # Temperature and unsure threshold from the validation songs (none in the paper protocol).
+    calibration = fit_calibration(
+        _test_probabilities(model, bank, fold.val, mean, std, device), labels[fold.val],
+        beat_strengths=[estimate_tempo(bank.spectrogram(t)).strength for t in fold.val],
+    ) if fold.val.size else None
     metrics = {**metrics, "fold": fold.index, "best_epoch": outcome.best_epoch}
     test_ids = [track_ids[i] for i in tracks]
     directory = fold_dir(run.out, fold.index)
@@ -971,6 +984,7 @@ def _finish_fold(run: _Run, fold, model: torch.nn.Module, outcome: FoldTraining,
                "best_epoch": outcome.best_epoch, "stage_best_epochs": stages,
                "dataset": {"name": dataset.name, "kind": dataset.kind},
                "trained_on": _trained_on(dataset)},
+        calibration=calibration,
     )
     result = {
         "fold": fold.index,

@@ -14,18 +14,15 @@ from tfcnn.errors import ConfigError
 
 
 def _filter_shape(text: str) -> tuple[int, int]:
-    """``"1x60"`` → ``(1, 60)`` (frequency bins × time frames)."""
+    """``"1x60"`` → ``(1, 60)`` (frequency bins × time frames), as an argparse type."""
     import argparse
 
+    from tfcnn.models import parse_filter_shape
+
     try:
-        height, width = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"filter shape must be HxW in bins x frames, e.g. 1x60, got {text!r}"
-        ) from None
-    if height <= 0 or width <= 0:
-        raise argparse.ArgumentTypeError(f"filter shape must be positive, got {text!r}")
-    return height, width
+        return parse_filter_shape(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _fold_list(text: str) -> list[int]:
@@ -85,6 +82,8 @@ def add_parser(subparsers) -> None:
                    help="temporal filter shape, bins x frames (paper: 1x60)")
     p.add_argument("--freq-filter", type=_filter_shape, default=None, metavar="HxW",
                    help="frequency filter shape, bins x frames (paper: 32x1)")
+    p.add_argument("--n-filters", type=int, default=None, metavar="N",
+                   help="filters per convolution branch (paper: 32)")
     p.add_argument("--out", default=None, metavar="RUN_DIR",
                    help="run folder (default runs/<date>-<arch>)")
     p.add_argument("--resume", action="store_true",
@@ -179,6 +178,8 @@ def run(args) -> int:
         arch_params["time_filter"] = args.time_filter
     if args.freq_filter is not None:
         arch_params["freq_filter"] = args.freq_filter
+    if args.n_filters is not None:
+        arch_params["n_filters"] = args.n_filters
     overrides = {"max_epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
                  "amp": True if args.amp else None}
     bars = _Bars(enabled=not args.quiet, out=out)
