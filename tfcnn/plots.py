@@ -341,6 +341,7 @@ def scenario_heatmap(matrix: pd.DataFrame, *, chance: float = 100.0 / len(CLASSE
     fig.update_layout(title=f"Scenario × architecture (song accuracy; chance {chance:.1f} %)",
                       xaxis_title="architecture", yaxis_title="scenario",
                       yaxis=dict(autorange="reversed"), **_LAYOUT)
+    return fig
 
 
 def accuracy_vs_filter_length(rows: pd.DataFrame, *, length_title: str = "filter length",
