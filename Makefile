@@ -48,7 +48,7 @@ clean:
 # SynthBallroom lab: generate the scenarios, 10-fold time/frequency/timefreq on each, and
 # checkpoints/table1-scenarios.json (long: see README "SynthBallroom as a lab").
 PER_CLASS ?= 60
-SECONDS ?= 30
+CLIP_SECONDS ?= 30
 scenarios: venv
 	nice -n 10 $(BIN)/python -m scripts.train_scenarios --data-root $(dir $(DATA)) \
-		--per-class $(PER_CLASS) --seconds $(SECONDS)
+		--per-class $(PER_CLASS) --seconds $(CLIP_SECONDS)
