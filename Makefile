@@ -8,7 +8,7 @@ PORT ?= 8501
 # TFCNN_APP_PASSWORD (see README "Exposing the app").
 HOST ?= 127.0.0.1
 
-.PHONY: run test venv test-deps data bench checkpoints table1 clean
+.PHONY: run test venv test-deps data bench checkpoints table1 scenarios clean
 
 # The pinned requirements first, then tfcnn itself as an editable install (so `python -m
 # tfcnn`, the app's training subprocesses, bench/ and scripts/ import this checkout).
@@ -47,3 +47,11 @@ checkpoints: data
 
 clean:
 	rm -rf runs .pytest_cache
+
+# SynthBallroom lab: generate the scenarios, 10-fold time/frequency/timefreq on each, and
+# checkpoints/table1-scenarios.json (long: see README "SynthBallroom as a lab").
+PER_CLASS ?= 60
+CLIP_SECONDS ?= 30
+scenarios: venv
+	nice -n 10 $(BIN)/python -m scripts.train_scenarios --data-root $(dir $(DATA)) \
+		--per-class $(PER_CLASS) --seconds $(CLIP_SECONDS)

@@ -5,7 +5,8 @@ clip at 44.1 kHz, in this process, best of several runs (librosa is warmed up fi
 numba compilation is not counted). Ours also applies the log compression of the paper;
 librosa's call stops at the power mel spectrogram, so the comparison favours librosa.
 
-Run with ``python -m bench frontend``.
+Also the one-clip case while two processes spin on the CPU (spawned and killed here), with
+torch's default thread count and with one thread. Run with ``python -m bench frontend``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ import torch
 
 from tfcnn.config import FRONT_END
 from tfcnn.features import log_mel, log_mel_module
+from tfcnn.threads import torch_threads
+
+from bench._load import BUSY_PROCESSES, busy_processes
 
 SAMPLE_RATE = FRONT_END.sample_rate
 CLIP_SECONDS = 30.0
@@ -84,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     theirs = librosa_mel(clip)  # warm-up: numba compiles here
     warm_s = time.perf_counter() - start
     ours = log_mel(clip, SAMPLE_RATE)  # warm-up: builds the cached module
-    if ours.shape != theirs.shape:  # same framing: centred frames, T = 1 + n // hop
+    # Essentia framing gives T = 1 + ceil(n / hop), librosa's centred frames 1 + n // hop:
+    # one frame more when hop does not divide n; the work compared is the same.
+    if ours.shape[0] != theirs.shape[0] or ours.shape[1] - theirs.shape[1] not in (0, 1):
         raise RuntimeError(f"shapes differ: ours {ours.shape}, librosa {theirs.shape}")
     load_1min = os.getloadavg()[0]
     cores = os.cpu_count() or 1
@@ -116,6 +122,17 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         torch.set_num_threads(threads)
     print(_line("  same, torch 1 thread", single["ours"], single["librosa"], "ms"), flush=True)
+    with busy_processes():
+        busy = {}
+        for label, n in (("default", threads), ("1 thread", 1)):
+            with torch_threads(n):
+                busy[label] = interleaved_best_s(
+                    {"ours": lambda: log_mel(clip, SAMPLE_RATE),
+                     "librosa": lambda: librosa_mel(clip)}, rounds=10, repeats=5)
+    for label, idle in (("default", one), ("1 thread", single)):
+        print(_line(f"  busy ({BUSY_PROCESSES} procs), {label}", busy[label]["ours"],
+                    busy[label]["librosa"], "ms")
+              + f"  ours busy/idle {busy[label]['ours'] / idle['ours']:.1f}x", flush=True)
 
     # A batch of different clips: the clip shifted in time and scaled.
     clips = np.stack([

@@ -1,9 +1,12 @@
-"""Prediction latency for a 30 s track: a cached model vs a cold start.
+"""Prediction latency for a 30 s track: a cached model vs a cold start, idle vs busy.
 
 - **cached**: ``tfcnn.inference.predict(path, checkpoint)`` with a ``Checkpoint`` loaded once
   (what the app does with ``st.cache_resource``): decode + log-mel + patches + model + vote;
 - **cold**: a fresh ``python -m tfcnn predict FILE --checkpoint P --json`` process, timed from
-  its start to its first result on stdout (interpreter, imports, checkpoint load included).
+  its start to its first result on stdout (interpreter, imports, checkpoint load included);
+- **busy**: the cached case again while two processes spin on the CPU (spawned and killed
+  here), with torch's default thread count and with one thread per request
+  (:data:`tfcnn.threads.REQUEST_THREADS`, what the CLI and the app use).
 
 The model is an untrained ``timefreq`` (the default architecture) saved to a temporary
 checkpoint; the track is 30 s of noise and clicks written as a WAV file. Prints both times and
@@ -28,6 +31,9 @@ from tfcnn.checkpoint import load_checkpoint, save_checkpoint
 from tfcnn.config import CLASSES, FRONT_END, TrainConfig
 from tfcnn.inference import predict
 from tfcnn.models import build_model
+from tfcnn.threads import REQUEST_THREADS, torch_threads
+
+from bench._load import BUSY_PROCESSES, busy_processes
 
 TRACK_SECONDS = 30.0
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,17 +89,35 @@ def main(argv: list[str] | None = None) -> int:
         ckpt_path = write_untrained_checkpoint(Path(tmp) / "timefreq.safetensors")
         checkpoint = load_checkpoint(ckpt_path)
         result = predict(audio, checkpoint)  # warm-up: first call pays lazy imports
-        cached = float("inf")
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            predict(audio, checkpoint)
-            cached = min(cached, time.perf_counter() - start)
+
+        def best_s(threads: int) -> float:
+            with torch_threads(threads):
+                best = float("inf")
+                for _ in range(args.repeats):
+                    start = time.perf_counter()
+                    predict(audio, checkpoint)
+                    best = min(best, time.perf_counter() - start)
+            return best
+
+        default_threads = torch.get_num_threads()
+        modes = {"torch default": default_threads, "one per request": REQUEST_THREADS}
+        idle = {name: best_s(n) for name, n in modes.items()}
         cold = min(cold_start_s(audio, ckpt_path) for _ in range(args.cold))
+        with busy_processes():
+            busy = {name: best_s(n) for name, n in modes.items()}
+    cached = idle["one per request"]
     print(f"30 s track ({result.patch_probs.shape[0]} patches), untrained timefreq, cpu, "
-          f"torch threads {torch.get_num_threads()}")
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the busy case")
     print(f"cached model (predict with a loaded Checkpoint): {1000 * cached:8.1f} ms")
     print(f"cold start (fresh `python -m tfcnn predict`):    {1000 * cold:8.1f} ms")
     print(f"cold / cached: {cold / cached:.1f}x")
+    print(f"{'threads':<32s} {'idle ms':>8s} {'busy ms':>8s} {'busy/idle':>9s}  "
+          f"(busy: {BUSY_PROCESSES} spinning processes)")
+    for name, n in modes.items():
+        print(f"{name + f' ({n})':<32s} {1000 * idle[name]:8.1f} {1000 * busy[name]:8.1f} "
+              f"{busy[name] / idle[name]:8.1f}x")
+    print(f"busy: default / one per request: "
+          f"{busy['torch default'] / busy['one per request']:.1f}x")
     return 0
 
 

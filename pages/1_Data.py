@@ -1,13 +1,18 @@
-"""Data: class counts, tempo per class, a few tracks with their log-mel patches, the cache."""
+"""Data: class counts, tempo per class, a few tracks with their log-mel patches, the cache,
+and the SynthBallroom lab (generate a scenario, the sets present)."""
 
 import streamlit as st
 
 from tfcnn import plots
 from tfcnn.errors import TfcnnError
-from tfcnn.ui import access, data_views, sidebar
+from tfcnn.locations import default_data_dir
+from tfcnn.ui import access, data_views, lab, sidebar
 
 access.require_access()
 st.title("Data")
+
+with st.expander("SynthBallroom lab: generate a scenario", expanded=False):
+    lab.scenarios_panel(default_data_dir().parent)
 
 dataset = sidebar.active_dataset()
 st.caption(f"**{dataset.name}** ({dataset.kind}) · `{dataset.root}` · {dataset.n_tracks} tracks")

@@ -7,7 +7,7 @@ import streamlit as st
 from tfcnn import locations, plots
 from tfcnn.errors import TfcnnError
 from tfcnn.synth import WHAT_SYNTH_SHOWS
-from tfcnn.ui import access, compare_view, results, run_control, sidebar
+from tfcnn.ui import access, compare_view, lab, results, run_control, sidebar
 from tfcnn.ui import sweep as sweep_ui
 
 access.require_access()
@@ -61,6 +61,8 @@ right.plotly_chart(plots.accuracy_vs_params(
 right.caption("The paper's efficiency argument: on Ballroom it reports Time-Frequency within "
               "0.7 points of Black-box with 16× fewer parameters. Whether two of your runs "
               "differ is answered below, with an interval, not by this plot.")
+
+lab.scenario_matrix(lab.matrix_rows(locations.checkpoints_dir(), run_control.run_folders()))
 
 st.subheader("Comparing two results (A − B over folds)")
 compare_view.comparison_panel(compare_view.result_options(

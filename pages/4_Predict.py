@@ -1,6 +1,5 @@
-"""Predict: classify an uploaded track (or one of the data set) with a shipped or trained model."""
-
-import time
+"""Predict: classify uploads, a microphone recording, a data-set track or a file on this machine
+with a shipped or trained model: calibrated confidence, unsure state, tempo beside the classes' ranges."""
 
 import streamlit as st
 
@@ -9,18 +8,22 @@ from tfcnn.checkpoint import describe_provenance
 from tfcnn.config import FRONT_END
 from tfcnn.errors import TfcnnError
 from tfcnn.ui import access, predict, sidebar
+from tfcnn.ui import assessment as views
 
 access.require_access()
 st.title("Predict the dance of a track")
 data_dir = sidebar.data_sidebar()
 
-SOURCES = ("Upload a file", "A track of the data set", "A file on this machine")
+SOURCES = ("Upload files", "Record from the microphone", "A track of the data set",
+           "A file on this machine")
 with st.sidebar:
     st.header("Prediction")
     checkpoints = predict.list_checkpoints()
-    choice = st.selectbox("Model", checkpoints, format_func=lambda c: c.label,
-                          help="Shipped models are trained on SynthBallroom (synthetic data); "
-                               "run folds come from the Train page.")
+    choice = st.selectbox("Model", checkpoints, format_func=lambda c: views.checkpoint_label(c.path),
+                          help="architecture · where it comes from · fold · its test accuracy · "
+                               "whether its confidence is calibrated. Shipped models are trained "
+                               "on SynthBallroom (synthetic data); run folds come from the Train "
+                               "page.")
     source = st.radio("Audio", SOURCES)
 
 if choice is None:
@@ -28,16 +31,21 @@ if choice is None:
             "`make checkpoints`.")
     st.stop()
 
-audio = None  # (bytes, name) of the track to classify
+audio = []  # (bytes or path, name) of each track to classify
+track_id = None  # a data-set track's id, to say whether the model saw it
 if source == SOURCES[0]:
-    upload = st.file_uploader(
+    uploads = st.file_uploader(
         f"WAV, FLAC, OGG, MP3 or Opus; any sample rate and channels; at most "
-        f"{predict.MAX_UPLOAD_MB} MB and {predict.MAX_DURATION_S / 60:.0f} min, at least "
-        f"{FRONT_END.min_patch_samples / FRONT_END.sample_rate:.2f} s (one patch)",
-        type=list(predict.AUDIO_TYPES))
-    if upload is not None:
-        audio = (upload.getvalue(), upload.name)
+        f"{predict.MAX_UPLOAD_MB} MB and {predict.MAX_DURATION_S / 60:.0f} min each, at least "
+        f"{FRONT_END.min_patch_samples / FRONT_END.sample_rate:.2f} s (one patch); several "
+        "files at once give a table", type=list(predict.AUDIO_TYPES), accept_multiple_files=True)
+    audio = [(u.getvalue(), u.name) for u in uploads or []]
 elif source == SOURCES[1]:
+    recording = st.audio_input("Record a few seconds (at least "
+                               f"{FRONT_END.min_patch_samples / FRONT_END.sample_rate:.1f} s)")
+    if recording is not None:
+        audio = [(recording.getvalue(), "microphone recording")]
+elif source == SOURCES[2]:
     try:
         dataset = sidebar.load_dataset_cached(data_dir) if data_dir else None
     except TfcnnError as exc:
@@ -48,44 +56,78 @@ elif source == SOURCES[1]:
     else:
         labels = [f"{row.dance} / {row.track}" for row in dataset.tracks.itertuples()]
         pick = st.selectbox("Track", range(len(labels)), format_func=labels.__getitem__)
-        audio = (dataset.tracks.iloc[pick]["path"], labels[pick])
+        row = dataset.tracks.iloc[pick]
+        audio, track_id = [(row["path"], labels[pick])], str(row["track"])
+        st.markdown(f"True class: **{row['dance']}**. "
+                    + views.track_role(choice.path, data_dir, track_id))
 else:
     path = st.text_input("Path of an audio file", placeholder="/music/track.wav",
                          help="A file inside the data folders the operator allows "
                               "(the project's data/ and TFCNN_ALLOWED_ROOTS).")
     if path.strip():
-        audio = (path.strip(), path.strip())
+        audio = [(path.strip(), path.strip())]
 
-if audio is None:
+if not audio:
     st.info("Choose a track to classify.")
     st.stop()
 
-try:
-    data, name = predict.read_audio_source(audio[0], name=audio[1])
-    start = time.perf_counter()
-    pred, signal = predict.predict_bytes(data, name=name, checkpoint_path=choice.path)
-    elapsed = time.perf_counter() - start
-except TfcnnError as exc:
-    st.error(str(exc))
+checkpoint = predict.load_checkpoint_cached(choice.path)
+results = []
+for source_item, label in audio:
+    try:
+        data, name = predict.read_audio_source(source_item, name=label)
+    except TfcnnError as exc:
+        results.append(views.FileResult(label, error=str(exc)))
+        continue
+    results.append(views.classify(data, name, checkpoint, predict.predict_bytes))
+
+if len(results) > 1:
+    table = views.results_table(results)
+    st.dataframe(table, hide_index=True)
+    st.download_button("Download the table (CSV)", views.results_csv(table),
+                       file_name="predictions.csv", mime="text/csv")
+    shown = st.selectbox("Details of", range(len(results)),
+                         format_func=lambda i: results[i].name)
+    result = results[shown]
+else:
+    result = results[0]
+
+if result.error is not None:
+    st.error(result.error)
     st.stop()
 
-n_patches = pred.patch_probs.shape[0]
-votes = int((pred.patch_probs.argmax(axis=1) == list(pred.classes).index(pred.prediction)).sum())
+pred, assessment, signal = result.prediction, result.assessment, result.signal
+n_patches = pred.n_patches
+votes = int((pred.patch_probs.argmax(axis=1) == pred.index).sum())
 left, right = st.columns(2)
-left.success(f"Predicted dance: **{pred.prediction}**")
+if assessment.unsure:
+    left.warning(f"Unsure / probably not ballroom: **{pred.prediction}** at "
+                 f"{assessment.confidence:.0%} ({', '.join(assessment.reasons)})")
+else:
+    left.success(f"Predicted dance: **{pred.prediction}** ({assessment.confidence:.0%})")
 right.info(f"Model: {describe_provenance(pred.model)}")
-cols = st.columns(4)
+st.caption(f"Rule: {assessment.calibration.rule()}.")
+cols = st.columns(5)
 cols[0].metric("Prediction", pred.prediction)
-cols[1].metric("Patch votes", f"{votes} / {n_patches}")
-cols[2].metric("Duration", f"{signal.shape[0] / FRONT_END.sample_rate:.1f} s")
-cols[3].metric("Computed in", f"{elapsed * 1000:.0f} ms")
-st.caption(f"{name} · model: {choice.label} · majority vote over {n_patches} "
-           f"non-overlapping {pred.patch_seconds:.2f} s patches (paper §2)")
+cols[1].metric("Confidence", f"{assessment.confidence:.0%}",
+               help="calibrated probability of the predicted class"
+               if assessment.calibration.calibrated else "uncalibrated model: mean probability")
+cols[2].metric("Patch votes", f"{votes} / {n_patches}")
+cols[3].metric("Tempo", f"{assessment.tempo.bpm:.0f} BPM")
+cols[4].metric("Computed in", f"{result.seconds * 1000:.0f} ms")
+st.caption(f"{result.name} · {signal.shape[0] / FRONT_END.sample_rate:.1f} s · majority vote "
+           f"over {n_patches} non-overlapping {pred.patch_seconds:.2f} s patches (paper §2)")
 st.audio(predict.wav_bytes(signal), format="audio/wav")
 
 left, right = st.columns([2, 3])
-left.plotly_chart(plots.class_probability_bar(pred.probabilities, pred.classes,
-                                              predicted=pred.prediction))
+left.plotly_chart(plots.class_probability_bar(
+    assessment.probabilities, pred.classes, predicted=pred.prediction,
+    axis_title="calibrated probability" if assessment.calibration.calibrated
+    else "mean patch probability (uncalibrated)"))
 right.plotly_chart(plots.patch_timeline(pred.patch_probs, pred.classes,
                                         patch_seconds=pred.patch_seconds))
+ranges = views.ballroom_tempo_ranges()
+st.markdown(views.tempo_sentence(assessment.tempo.bpm, pred.prediction, ranges))
+st.plotly_chart(plots.tempo_ranges(ranges, tempo_bpm=assessment.tempo.bpm,
+                                   classes=pred.classes))
 st.plotly_chart(plots.log_mel_heatmap(pred.log_mel, title="Log-mel input (dotted: patches)"))

@@ -199,7 +199,8 @@ def write_wav(path: Path, y: np.ndarray) -> Path:
 def predict_page(app_env) -> AppTest:
     at = page("pages/4_Predict.py").run()
     no_exception(at)
-    assert at.sidebar.selectbox[0].options[0] == "shipped: synth-time"
+    assert at.sidebar.selectbox[0].options[0] == (
+        "time · shipped synth-time · fold 0 · test 50.0 % · uncalibrated")
     at.sidebar.radio[1].set_value("A file on this machine").run()
     return at
 
@@ -211,15 +212,20 @@ def test_predict_a_wav_shows_prediction(predict_page, tmp_path):
     at.text_input[0].set_value(str(path)).run()
     no_exception(at)
     assert not at.error
-    (success,) = at.success
+    (verdict,) = list(at.success) + list(at.warning)
     predicted = at.metric[0].value
-    assert predicted in CLASSES and predicted in success.value
+    assert predicted in CLASSES and predicted in verdict.value
+    # an untrained, uncalibrated model: unsure exactly when its top probability is < 50 %
+    confidence = float(at.metric[1].value.rstrip("%")) / 100
+    assert (verdict in at.warning) == (confidence < 0.5 - 0.005) or abs(confidence - 0.5) < 0.01
+    assert "uncalibrated model" in " ".join(c.value for c in at.caption)
     # beside the prediction (not in a tooltip): what the model was trained on
     (model,) = at.info
     assert model.value == ("Model: time model trained on tiny; protocol clean, preset quick; "
                            "fold 0 test accuracy 50.00 % on its 2 held-out test songs")
-    assert at.metric[1].value == "2 / 2" or at.metric[1].value.endswith("/ 2")
-    assert len(at.get("plotly_chart")) == 3
+    assert at.metric[2].value == "2 / 2" or at.metric[2].value.endswith("/ 2")
+    assert at.metric[3].value.endswith("BPM")
+    assert len(at.get("plotly_chart")) == 4
 
 
 def test_predict_track_of_the_data_set(app_env):
@@ -227,6 +233,13 @@ def test_predict_track_of_the_data_set(app_env):
     at.sidebar.radio[1].set_value("A track of the data set").run()
     no_exception(at)
     assert at.metric[0].value in CLASSES
+    # its true class, and why its role in the model's split is unknown here (the test model
+    # records no test songs)
+    (truth,) = [m.value for m in at.markdown if m.value.startswith("True class")]
+    picked = at.selectbox[0].options[at.selectbox[0].value]  # "Dance / track"
+    assert truth.startswith(f"True class: **{picked.split(' / ')[0]}**")
+    assert "records no fold and test songs" in truth
+    assert any("Estimated tempo" in m.value for m in at.markdown)
 
 
 @pytest.mark.parametrize("content, message", [

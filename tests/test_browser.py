@@ -32,6 +32,8 @@ ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
+#: A fake microphone (a beep) that needs no permission prompt, for the recording test.
+FAKE_MICROPHONE_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 SERVER_START_S = 90
 PAGE_TIMEOUT_MS = 120_000  # the Filters page runs its tempo probes on first render
 #: The repository's own data set and shipped models, used read-only for README screenshots.
@@ -126,7 +128,7 @@ def browser_page(server):
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=CHROMIUM_ARGS)
+                                     args=CHROMIUM_ARGS + FAKE_MICROPHONE_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1500})
             page.set_default_timeout(PAGE_TIMEOUT_MS)
@@ -184,6 +186,13 @@ def test_pages_render_without_exception(server, browser_page, path, text, last, 
     screenshot(page, name)
 
 
+def verdict_class(page) -> str:
+    """The class of the page's verdict: confident ("Predicted dance: X (..%)") or unsure."""
+    result = page.get_by_text("Predicted dance:").or_(page.get_by_text("Unsure / probably not"))
+    result.first.wait_for()
+    return result.first.inner_text().split(":", 1)[1].split()[0].strip("*")
+
+
 def test_predict_upload_shows_the_predicted_dance(server, browser_page, tmp_path):
     t = np.arange(int(8.0 * 44100)) / 44100
     beat = (np.sin(2 * np.pi * 2.0 * t) > 0.95).astype(float)  # 120 BPM clicks
@@ -196,9 +205,7 @@ def test_predict_upload_shows_the_predicted_dance(server, browser_page, tmp_path
     uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
     uploader.wait_for(state="attached")
     uploader.set_input_files(str(wav))
-    result = page.get_by_text("Predicted dance:")
-    result.wait_for()
-    predicted = result.inner_text().split(":", 1)[1].strip()
+    predicted = verdict_class(page)
     assert predicted in CLASSES
     settle(page)
     assert_no_exception(page)
@@ -208,10 +215,57 @@ def test_predict_upload_shows_the_predicted_dance(server, browser_page, tmp_path
     # A corrupt upload: an error message, no exception, and the page keeps working.
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF not really a wave file" * 20)
+    # the uploader keeps earlier files (several at once make a table): start afresh
+    page.goto(f"{server['url']}/Predict")
+    uploader.wait_for(state="attached")
     uploader.set_input_files(str(bad))
     error = page.get_by_text("cannot decode audio")
     error.wait_for()
     assert "broken.wav" in error.inner_text()
+    assert_no_exception(page)
+
+
+def test_predict_several_files_give_a_table_and_a_csv(server, browser_page, tmp_path):
+    files = []
+    for k, bpm in enumerate((96.0, 128.0, 170.0)):
+        t = np.arange(int(6.0 * 44100)) / 44100
+        y = 0.3 * np.sin(2 * np.pi * 330 * t) * (0.3 + (np.sin(np.pi * bpm / 60 * t) > 0.95))
+        files.append(tmp_path / f"song {k}.wav")
+        sf.write(files[-1], y.astype(np.float32), 44100, subtype="PCM_16")
+    page = browser_page
+    page.goto(f"{server['url']}/Predict")
+    uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+    uploader.wait_for(state="attached")
+    uploader.set_input_files([str(f) for f in files])
+    page.get_by_text("Download the table (CSV)").wait_for()
+    settle(page)
+    assert_no_exception(page)
+    assert page.locator('[data-testid="stDataFrame"]').count() == 1
+    assert verdict_class(page) in CLASSES  # details of the first file below the table
+    with page.expect_download() as download:
+        page.get_by_text("Download the table (CSV)").click()
+    csv = Path(download.value.path()).read_text().splitlines()
+    assert csv[0] == "file,prediction,confidence (%),status,tempo (BPM),patches,error"
+    assert [row.split(",")[0] for row in csv[1:]] == [f.name for f in files]
+    assert all(0 <= float(row.split(",")[2]) <= 100 for row in csv[1:])
+    screenshot(page, "predict-several")
+
+
+def test_predict_microphone_records_and_classifies(server, browser_page):
+    page = browser_page
+    page.goto(f"{server['url']}/Predict")
+    page.get_by_text("Record from the microphone").click()
+    widget = page.locator('[data-testid="stAudioInput"]')
+    widget.wait_for()
+    settle(page)
+    assert_no_exception(page)
+    screenshot(page, "predict-microphone")
+    # Chromium's fake microphone (a beep) records without a permission prompt.
+    widget.locator('[data-testid="stAudioInputActionButton"]').click()  # record
+    page.wait_for_timeout(3500)  # > one patch (1.81 s) of audio
+    widget.get_by_label("Stop recording").click()
+    assert verdict_class(page) in CLASSES
+    settle(page)
     assert_no_exception(page)
 
 
@@ -236,8 +290,9 @@ def test_predict_refuses_server_paths_outside_the_allowed_roots(server, browser_
         errors = page.locator('[data-testid="stAlertContentError"]')
         assert errors.count() == 1 and errors.first.inner_text().strip() == REFUSED, target
         assert page.get_by_text("Predicted dance:").count() == 0
+        assert page.get_by_text("Unsure / probably not").count() == 0
         assert_no_exception(page)
     field.fill(str(inside))
     field.press("Enter")
-    page.get_by_text("Predicted dance:").wait_for()
+    assert verdict_class(page) in CLASSES
     assert page.locator('[data-testid="stAlertContentError"]').count() == 0

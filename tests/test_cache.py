@@ -36,7 +36,8 @@ SR = 44100
 def small_dataset(tmp_path, folder_dataset) -> Path:
     """A private copy of 3 classes x 2 tracks of the shared fixture (these tests mutate it)."""
     root = tmp_path / "data"
-    for cls in sorted(p.name for p in folder_dataset.iterdir() if p.is_dir())[:3]:
+    for cls in sorted(p.name for p in folder_dataset.iterdir()
+                      if p.is_dir() and not p.name.startswith("."))[:3]:  # not the cache
         (root / cls).mkdir(parents=True)
         for f in sorted((folder_dataset / cls).glob("*.wav"))[:2]:
             shutil.copy2(f, root / cls / f.name)

@@ -227,3 +227,238 @@ def test_cli_writes_a_tiny_set_and_reports_bad_values(tmp_path):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
     assert bad.stderr.startswith("error:") and "per_class" in bad.stderr and "0" in bad.stderr
+
+
+# --------------------------------------------------------------------------- scenarios
+# Each scenario's cue, checked on the generated metadata (cheap: no audio) and on audio.
+
+#: SHA-256 (first 16 hex digits) of the default generator's output for per_class=1,
+#: seconds=2, seed=0, recorded before scenarios existed: ``paper`` must reproduce it.
+PAPER_GOLDEN = {
+    "ChaChaCha-000.wav": "da28069eeca1b06d", "Jive-000.wav": "1654bf985aa8f4bd",
+    "Quickstep-000.wav": "2f1422fb31dd8e21", "Rumba-000.wav": "90facc930d6a1616",
+    "Samba-000.wav": "9e9501302bce8349", "Tango-000.wav": "59b843c9c3104631",
+    "VienneseWaltz-000.wav": "2fd95cee7aeee490", "Waltz-000.wav": "36538d7005f23c36",
+    "metadata.csv": "fd504e9b4a7bacdf",
+}
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def test_paper_scenario_is_bit_identical_to_the_default_generator(tmp_path):
+    out = generate(tmp_path / "paper", scenario="paper", per_class=1, seconds=2.0, seed=0,
+                   workers=1, progress=False)
+    got = {p.name: _sha(p) for p in [*out.rglob("*.wav"), out / "metadata.csv"]}
+    assert got == PAPER_GOLDEN
+    assert track_plan(per_class=3, seed=4, scenario="paper").equals(
+        track_plan(per_class=3, seed=4))
+
+
+def _tempo_differs(plan: pd.DataFrame) -> float:
+    """Kruskal-Wallis p-value of 'BPM has the same distribution in every class'."""
+    from scipy import stats
+
+    return float(stats.kruskal(*[g.bpm.to_numpy() for _, g in plan.groupby("dance")]).pvalue)
+
+
+def _independent(plan: pd.DataFrame, column: str) -> float:
+    """Chi-square p-value of 'label and ``column`` are independent'."""
+    from scipy import stats
+
+    return float(stats.chi2_contingency(pd.crosstab(plan.dance, plan[column])).pvalue)
+
+
+@pytest.fixture(scope="module")
+def plans() -> dict[str, pd.DataFrame]:
+    from tfcnn.synth import SCENARIOS
+
+    return {name: track_plan(per_class=60, seed=0, scenario=name) for name in SCENARIOS}
+
+
+def test_tempo_scenario_differs_only_in_tempo(plans):
+    plan, ranges = plans["tempo"], real_bpm_range()
+    assert _tempo_differs(plan) < 1e-20  # tempo follows the class...
+    for row in plan.itertuples():
+        lo, hi = ranges[row.dance]
+        assert lo <= row.bpm <= hi, (row.track, row.bpm)  # ... inside its Ballroom range
+    # The same BPMs as the paper's set (the same draws); waltzes too, in the shared 4/4.
+    assert plan.bpm.equals(plans["paper"].bpm)
+    assert set(plan.beats_per_bar) == {4}
+    assert set(plan.timbre_of) == {"shared"}
+    assert _independent(plan, "rhythm_of") > 0.05  # pattern pool shared by all classes
+    assert _independent(plans["paper"].assign(rhythm_of=plans["paper"].dance),
+                        "rhythm_of") < 1e-20  # the same test sees the paper's coupling
+
+
+@pytest.mark.parametrize("name", ["rhythm", "timbre"])
+def test_shared_tempo_is_one_distribution_for_all_classes(plans, name):
+    # The same test rejects equality on the paper's set, so it has the power to see it.
+    assert _tempo_differs(plans["paper"]) < 1e-20
+    assert _tempo_differs(plans[name]) > 0.05
+    lo = min(lo for lo, _ in real_bpm_range().values())
+    hi = max(hi for _, hi in real_bpm_range().values())
+    assert plans[name].bpm.between(lo, hi).all()
+
+
+def test_rhythm_scenario_keeps_meter_and_pattern_per_class(plans):
+    plan = plans["rhythm"]
+    assert (plan.rhythm_of == plan.dance).all()
+    assert set(plan.timbre_of) == {"shared"}
+    meter = plan.groupby("dance").beats_per_bar.unique()
+    assert all(list(meter[d]) == [3 if d in WALTZES else 4] for d in CLASSES)
+
+
+def test_timbre_scenario_shares_tempo_meter_and_pattern(plans):
+    plan = plans["timbre"]
+    assert set(plan.beats_per_bar) == {4}
+    assert (plan.timbre_of == plan.dance).all()
+    assert _independent(plan, "rhythm_of") > 0.05
+
+
+def test_shuffled_labels_are_independent_of_the_paper_audio(plans):
+    plan, paper = plans["shuffled"], plans["paper"]
+    assert (plan.groupby("dance").size() == 60).all() and plan.track.is_unique
+    assert (plan.rhythm_of == plan.timbre_of).all()
+    # Balanced: every (label, audio dance) cell holds 7 or 8 of the 60 tracks per label, so
+    # the label says nothing about the dance heard (a plain permutation leaves a learnable
+    # chance coupling: chi-square p = 0.007 with seed 0).
+    cells = pd.crosstab(plan.dance, plan.rhythm_of).to_numpy()
+    assert cells.shape == (8, 8) and cells.min() == 7 and cells.max() == 8
+    # Every track is a paper track (tempo, meter, render seed, dance of the audio) relabelled.
+    keys = ["bpm", "beats_per_bar", "seed"]
+    merged = plan.merge(paper.rename(columns={"dance": "audio"}), on=keys, how="left")
+    assert merged.audio.notna().all() and (merged.audio == merged.rhythm_of).all()
+    assert (plan.dance != plan.rhythm_of).mean() > 0.7  # ~7/8 relabelled
+
+
+def test_track_spec_composes_rhythm_and_timbre():
+    from tfcnn.synth.dances import DANCES
+    from tfcnn.synth.scenarios import TIMBRE_EQ_HZ, track_spec
+
+    assert track_spec(rhythm_of="Tango", timbre_of="Tango") is DANCES["Tango"]
+    shared = track_spec(rhythm_of="Waltz", timbre_of="shared")
+    assert shared.beats_per_bar == 3 and shared.palette == {} and shared.drum_gain_db == 0
+    mixed = track_spec(rhythm_of="Jive", timbre_of="Tango", eq_gain_db=9.0)
+    assert mixed.variants == DANCES["Jive"].variants and mixed.swing == DANCES["Jive"].swing
+    assert mixed.palette == DANCES["Tango"].palette
+    assert (mixed.eq_hz, mixed.eq_gain_db) == (TIMBRE_EQ_HZ["Tango"], 9.0)
+    assert mixed.minor_prob == 0.35  # harmony does not follow the class
+
+
+def test_timbre_eq_peaks_at_the_class_centre():
+    from scipy import signal as sps
+
+    from tfcnn.synth.scenarios import TIMBRE_EQ_HZ, track_spec
+
+    for dance in ("Samba", "Rumba"):
+        kw = dict(bpm=120.0, seconds=6.0, seed=3)
+        flat = render_track(track_spec(rhythm_of="Jive", timbre_of=dance), **kw)
+        eq = render_track(track_spec(rhythm_of="Jive", timbre_of=dance, eq_gain_db=9.0), **kw)
+        f, p_flat = sps.welch(flat, SR, nperseg=4096)
+        _, p_eq = sps.welch(eq, SR, nperseg=4096)
+        band = (f > 60) & (f < 16000)
+        gain = 10 * np.log10(p_eq[band] / p_flat[band])
+        gain = np.convolve(gain, np.ones(9) / 9, mode="same")  # smooth the noise
+        peak_hz = f[band][np.argmax(gain)]
+        assert abs(np.log2(peak_hz / TIMBRE_EQ_HZ[dance])) < 0.35, (dance, peak_hz)
+        assert gain.max() - np.median(gain) > 5.0
+
+
+def _band_levels(y: np.ndarray) -> np.ndarray:
+    """Log power (dB) in one-octave bands around the 8 spectral-envelope centres, minus the
+    track's mean over them, shape (8,) in the order of ``TIMBRE_EQ_HZ``."""
+    from scipy import signal as sps
+
+    from tfcnn.synth.scenarios import TIMBRE_EQ_HZ
+
+    f, p = sps.welch(y, SR, nperseg=4096)
+    levels = np.array([10 * np.log10(p[(f > c / np.sqrt(2)) & (f < c * np.sqrt(2))].mean())
+                       for c in TIMBRE_EQ_HZ.values()])
+    return levels - levels.mean()
+
+
+def _own_band_contrast(root: Path) -> float:
+    """Mean over bands of (level in a class's own band - level in that band elsewhere), dB."""
+    from tfcnn.synth.scenarios import TIMBRE_EQ_HZ
+
+    meta = pd.read_csv(root / "metadata.csv")
+    levels = np.stack([_band_levels(sf.read(root / r.dance / f"{r.track}.wav")[0])
+                       for r in meta.itertuples()])
+    out = []
+    for b, dance in enumerate(TIMBRE_EQ_HZ):
+        own = (meta.dance == dance).to_numpy()
+        out.append(levels[own, b].mean() - levels[~own, b].mean())
+    return float(np.mean(out))
+
+
+@pytest.fixture(scope="module")
+def lab_sets(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("lab")
+    return {name: generate(root / name, scenario=name, per_class=3, seconds=5.0, seed=1,
+                           workers=2, progress=False)
+            for name in ("tempo", "timbre")}
+
+
+def test_timbre_audio_carries_the_spectral_cue_and_tempo_audio_does_not(lab_sets):
+    assert _own_band_contrast(lab_sets["timbre"]) > 4.0
+    assert abs(_own_band_contrast(lab_sets["tempo"])) < 2.0
+
+
+@pytest.mark.parametrize("name", ["tempo", "timbre"])
+def test_scenario_audio_has_the_metadata_tempo(lab_sets, name):
+    meta = pd.read_csv(lab_sets[name] / "metadata.csv")
+    hits = [matches_tempo(estimate_bpm(sf.read(lab_sets[name] / r.dance / f"{r.track}.wav")[0]),
+                          r.bpm, beats_per_bar=r.beats_per_bar) for r in meta.itertuples()]
+    assert sum(hits) >= 0.8 * len(hits), hits
+
+
+def test_scenario_json_and_dataset_name(lab_sets):
+    import json
+
+    from tfcnn.datasets import load_dataset, synth_sets
+    from tfcnn.synth import SCENARIOS
+    from tfcnn.synth.scenarios import scenario_from_knobs
+
+    record = json.loads((lab_sets["timbre"] / "scenario.json").read_text())
+    assert record["scenario"] == "timbre" and record["per_class"] == 3
+    assert record["config"]["typical_prob"] == 1.0
+    assert scenario_from_knobs(record["knobs"]) == SCENARIOS["timbre"]
+    assert load_dataset(lab_sets["tempo"]).name == "SynthBallroom-tempo"
+    found = synth_sets(lab_sets["tempo"].parent)
+    assert [(s.scenario, s.name, s.n_tracks) for s in found] == [
+        ("tempo", "SynthBallroom-tempo", 24), ("timbre", "SynthBallroom-timbre", 24)]
+
+
+def test_shuffled_wavs_are_the_paper_wavs_relabelled(tmp_path):
+    kw = dict(per_class=1, seconds=1.0, seed=2, workers=1, progress=False)
+    paper = generate(tmp_path / "paper", scenario="paper", **kw)
+    shuffled = generate(tmp_path / "shuffled", scenario="shuffled", **kw)
+    by_seed = {r.seed: r for r in pd.read_csv(paper / "metadata.csv").itertuples()}
+    for r in pd.read_csv(shuffled / "metadata.csv").itertuples():
+        src = by_seed[r.seed]
+        assert r.rhythm_of == src.dance
+        assert (_sha(shuffled / r.dance / f"{r.track}.wav")
+                == _sha(paper / src.dance / f"{src.track}.wav"))
+
+
+def test_cli_scenario(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = tmp_path / "rhythm"
+    done = subprocess.run(
+        [sys.executable, "-m", "tfcnn", "synth", str(out), "--scenario", "rhythm",
+         "--per-class", "1", "--seconds", "1", "--quiet"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "rhythm" in done.stdout
+    assert pd.read_csv(out / "metadata.csv").equals(
+        track_plan(per_class=1, seed=0, scenario="rhythm"))
+    bad = subprocess.run(
+        [sys.executable, "-m", "tfcnn", "synth", str(tmp_path / "bad"), "--scenario", "genre"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error:") and "genre" in bad.stderr and "tempo" in bad.stderr
+    assert not (tmp_path / "bad").exists()

@@ -15,7 +15,7 @@ from tfcnn import __version__
 from tfcnn.errors import TfcnnError
 
 COMMANDS = ("synth", "download", "features", "train", "sweep", "table", "compare", "predict",
-            "filters")
+            "calibrate", "filters")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -45,6 +45,7 @@ from tfcnn.config import FRONT_END, FrontEnd
 from tfcnn.datasets import Dataset
 from tfcnn.errors import AudioError, CacheWarning, ConfigError
 from tfcnn.features import log_mel
+from tfcnn.threads import torch_threads
 
 #: Bumped whenever the stored arrays change meaning or format; part of the folder hash.
 FORMAT_VERSION = 3  # 2: Essentia framing, T = 1 + ceil(n / hop); 3: checksummed .npz entries
@@ -224,19 +225,13 @@ def _init_worker() -> None:
     torch.set_num_interop_threads(1)
 
 
-@contextlib.contextmanager
 def _one_torch_thread():
     """Compute in this process on one torch thread, as a worker does, then restore.
 
     One STFT of a 30 s clip is too small to split across intra-op threads: on a busy
     machine they make it slower, not faster.
     """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return torch_threads(1)
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:

@@ -78,6 +78,11 @@ class Checkpoint:
         return self.meta.get("extra") or {}
 
     @property
+    def calibration(self) -> dict | None:
+        """The stored calibration (temperature, unsure threshold), None if the file has none."""
+        return self.meta.get("calibration") or None
+
+    @property
     def provenance(self) -> dict:
         """What the model was trained on, from its metadata (None where it does not say).
 
@@ -155,7 +160,8 @@ def _finite_float(name: str, value, *, positive: bool = False) -> float:
 
 
 def save_checkpoint(path, model: torch.nn.Module, *, classes, norm_mean: float, norm_std: float,
-                    front_end, train_config=None, metrics=None, extra=None) -> Path:
+                    front_end, train_config=None, metrics=None, extra=None,
+                    calibration=None) -> Path:
     """Write ``model`` and its metadata to a safetensors file, atomically.
 
     Parameters
@@ -174,6 +180,8 @@ def save_checkpoint(path, model: torch.nn.Module, *, classes, norm_mean: float, 
     metrics : dict, optional
     extra : dict, optional
         Anything else JSON-able (fold index, data set, run id, ...).
+    calibration : dict or object with ``.to_dict()``, optional
+        Temperature and unsure threshold (:class:`tfcnn.calibration.Calibration`).
 
     Returns
     -------
@@ -204,6 +212,8 @@ def save_checkpoint(path, model: torch.nn.Module, *, classes, norm_mean: float, 
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "extra": dict(extra or {}),
     }
+    if calibration is not None:
+        meta["calibration"] = _as_dict("calibration", calibration)
     try:
         meta_json = json.dumps(meta, default=_jsonable, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -265,6 +275,64 @@ def _read_meta(header: dict, where: str) -> dict:
     if missing:
         raise CheckpointError(f"{where}: tfcnn metadata lacks {', '.join(missing)}")
     return meta
+
+
+def read_metadata(path) -> dict:
+    """A checkpoint file's tfcnn metadata, without reading its weights (for listings).
+
+    Raises
+    ------
+    CheckpointError
+        Missing or unreadable file, not a tfcnn checkpoint.
+    """
+    where = str(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            n_header = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+            # a corrupt length must not make us read (or allocate) more than the file holds
+            data = head + f.read(min(n_header, os.fstat(f.fileno()).st_size))
+    except OSError as exc:
+        raise CheckpointError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    return _read_meta(_read_header(data, where), where)
+
+
+def update_metadata(path, updates: dict, *, out=None) -> Path:
+    """Replace top-level metadata fields of a checkpoint file, keeping its weights.
+
+    Parameters
+    ----------
+    path : str or Path
+        An existing checkpoint (validated by reading it).
+    updates : dict
+        JSON-able fields to set (e.g. ``{"calibration": {...}}``); the format fields and the
+        ones the model is rebuilt from cannot be changed this way.
+    out : str or Path, optional, keyword-only
+        Where to write (default: ``path`` itself, replaced atomically).
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    frozen = {"format", "format_version", "arch", "arch_params", "classes", "norm_mean",
+              "norm_std", "front_end"}
+    bad = sorted(frozen & set(updates))
+    if bad:
+        raise ConfigError(f"cannot update checkpoint fields {', '.join(bad)}")
+    where = str(path)
+    load_checkpoint(path)  # raises CheckpointError for anything unusable
+    data = Path(path).read_bytes()
+    meta = {**_read_meta(_read_header(data, where), where), **updates}
+    try:
+        meta_json = json.dumps(meta, default=_jsonable, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"checkpoint metadata is not JSON-able: {exc}") from None
+    tensors = load_safetensors_bytes(data)
+    target = Path(out) if out is not None else Path(path)
+    write_bytes_atomic(target, save_safetensors_bytes(tensors, metadata={META_KEY: meta_json}),
+                       fsync=True)
+    return target
 
 
 def load_checkpoint(path, *, device="cpu") -> Checkpoint:

@@ -19,6 +19,7 @@ replica groups come from the shipped ``tfcnn/data/ballroom_tracks.csv``.
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -68,6 +69,13 @@ BALLROOM_ARCHIVE_DIR: str = "BallroomData"
 #: :mod:`tfcnn.synth.generate`, adds each track's ``seed``).
 SYNTH_METADATA: str = "metadata.csv"
 SYNTH_COLUMNS: tuple[str, ...] = ("track", "dance", "bpm", "beats_per_bar")
+
+#: The generator's record of a SynthBallroom's scenario and knobs, beside ``metadata.csv``.
+SCENARIO_FILE: str = "scenario.json"
+#: Scenario of a SynthBallroom folder without ``scenario.json`` (made before scenarios).
+DEFAULT_SYNTH_SCENARIO: str = "paper"
+#: Data set name of the default SynthBallroom; other scenarios append ``-<scenario>``.
+SYNTH_NAME: str = "SynthBallroom"
 
 _TRACK_TABLE = Path(__file__).resolve().parent / "data" / "ballroom_tracks.csv"
 
@@ -331,8 +339,63 @@ def _read_synth(root: Path) -> Dataset:
     empty = [c for c in CLASSES if c not in set(meta["dance"])]
     if empty:
         report.append(f"no tracks for {', '.join(empty)}")
-    return Dataset(name="SynthBallroom", root=root, kind="synth", classes=CLASSES,
-                   tracks=_finish(rows, CLASSES), report=tuple(report))
+    return Dataset(name=synth_name(synth_scenario(root)), root=root, kind="synth",
+                   classes=CLASSES, tracks=_finish(rows, CLASSES), report=tuple(report))
+
+
+def synth_scenario(root: str | Path) -> str:
+    """Scenario of the SynthBallroom in ``root``: its ``scenario.json``, else ``paper``."""
+    try:
+        record = json.loads((Path(root) / SCENARIO_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return DEFAULT_SYNTH_SCENARIO
+    name = record.get("scenario") if isinstance(record, dict) else None
+    return str(name) if name else DEFAULT_SYNTH_SCENARIO
+
+
+def synth_name(scenario: str) -> str:
+    """Data set name of a SynthBallroom scenario: ``SynthBallroom`` (paper) or
+    ``SynthBallroom-<scenario>``."""
+    return SYNTH_NAME if scenario == DEFAULT_SYNTH_SCENARIO else f"{SYNTH_NAME}-{scenario}"
+
+
+@dataclass(frozen=True)
+class SynthSet:
+    """A generated SynthBallroom found under a data root (see :func:`synth_sets`)."""
+
+    path: Path
+    scenario: str
+    name: str
+    n_tracks: int
+
+
+def synth_sets(data_root: str | Path) -> list[SynthSet]:
+    """The complete SynthBallroom data sets directly under ``data_root``, by folder name.
+
+    A folder counts when it holds ``metadata.csv`` (written last by the generator, so an
+    interrupted set is not listed). Nothing is decoded: this is cheap enough for a sidebar.
+
+    Returns
+    -------
+    list of SynthSet
+        ``path`` (absolute), ``scenario`` (from ``scenario.json``, ``paper`` if absent),
+        ``name`` (:func:`synth_name`) and ``n_tracks`` (rows of ``metadata.csv``);
+        [] when ``data_root`` does not exist.
+    """
+    root = Path(data_root).expanduser()
+    if not root.is_dir():
+        return []
+    out = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not _is_hidden(p)):
+        meta = folder / SYNTH_METADATA
+        if not meta.is_file():
+            continue
+        with meta.open(encoding="utf-8") as f:
+            n_tracks = max(sum(1 for line in f if line.strip()) - 1, 0)
+        scenario = synth_scenario(folder)
+        out.append(SynthSet(path=folder.resolve(), scenario=scenario,
+                            name=synth_name(scenario), n_tracks=n_tracks))
+    return out
 
 
 # --------------------------------------------------------------------------- folder per class

@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
+from tfcnn.config import BALLROOM_BPM_RANGE, CLASSES, FRONT_END, PAPER_TABLE1
 from tfcnn.errors import ConfigError
 
 #: One stable colour per dance, used by every figure so a class looks the same everywhere.
@@ -115,20 +115,66 @@ def patch_timeline(patch_probs: np.ndarray, classes: Sequence[str], *,
     if probs.ndim != 2 or probs.shape[1] != len(classes):
         raise ConfigError(f"patch_probs must have shape (n_patches, {len(classes)}), "
                           f"got {probs.shape}")
-    centres = (np.arange(probs.shape[0]) + 0.5) * patch_seconds  # (n_patches,) seconds
+    n_patches = probs.shape[0]
+    centres = (np.arange(n_patches) + 0.5) * patch_seconds  # (n_patches,) seconds
     winners = probs.argmax(axis=1)
-    fig = go.Figure(go.Heatmap(z=probs.T, x=centres, y=list(classes), zmin=0.0, zmax=1.0,
-                               colorscale="Blues", colorbar=dict(title="p")))
+    # x0/dx give each cell its patch's width, also when there is a single patch.
+    fig = go.Figure(go.Heatmap(z=probs.T, x0=patch_seconds / 2, dx=patch_seconds,
+                               y=list(classes), zmin=0.0, zmax=1.0, colorscale="Blues",
+                               colorbar=dict(title="p")))
     fig.add_trace(go.Scatter(x=centres, y=[classes[k] for k in winners], mode="markers",
                              name="patch vote",
                              marker=dict(symbol="x", size=9, color="#d62728")))
     fig.update_layout(title=f"Per-patch predictions ({patch_seconds:.2f} s patches)",
-                      xaxis_title="time (s)", yaxis_title="class", showlegend=False, **_LAYOUT)
+                      xaxis=dict(title="time (s)", range=[0, n_patches * patch_seconds]),
+                      yaxis=_class_axis(classes), showlegend=False, **_LAYOUT)
+    return fig
+
+
+def _class_axis(classes: Sequence[str]) -> dict:
+    """A class axis in the checkpoint's class order, first class at the top, on every plot."""
+    return dict(title="class", categoryorder="array", categoryarray=list(classes),
+                autorange="reversed")
+
+
+def tempo_ranges(ranges: pd.DataFrame, *, tempo_bpm: float | None = None,
+                 classes: Sequence[str] | None = None, source: str = "Ballroom") -> go.Figure:
+    """Each class's tempo range as a bar, with a track's estimated tempo as a line.
+
+    Parameters
+    ----------
+    ranges : DataFrame indexed by class with ``low``, ``median``, ``high`` (BPM), as
+        :func:`tfcnn.interpret.class_tempo_ranges` returns.
+    tempo_bpm : the track's estimated tempo (also drawn at half and double, dotted).
+    classes : class order (default: the order of ``ranges``).
+    source : where the ranges come from, for the title.
+    """
+    classes = list(classes) if classes is not None else list(ranges.index)
+    rows = ranges.reindex(classes)
+    fig = go.Figure(go.Bar(
+        y=classes, x=rows["high"] - rows["low"], base=rows["low"], orientation="h",
+        marker_color=[class_colour(i) for i in range(len(classes))], opacity=0.6,
+        hovertemplate="%{y}: %{base:.0f}–%{x:.0f} BPM wide<extra></extra>", name="range"))
+    fig.add_trace(go.Scatter(x=rows["median"], y=classes, mode="markers", name="median",
+                             marker=dict(symbol="line-ns-open", size=14, color="black")))
+    if tempo_bpm is not None:
+        fig.add_vline(x=tempo_bpm, line=dict(color="#d62728", width=3),
+                      annotation_text=f"this track ≈ {tempo_bpm:.0f} BPM",
+                      annotation_position="top")
+        for factor in (0.5, 2.0):
+            if BALLROOM_BPM_RANGE[0] / 1.5 <= tempo_bpm * factor <= BALLROOM_BPM_RANGE[1] * 1.5:
+                fig.add_vline(x=tempo_bpm * factor, line=dict(color="#d62728", width=1,
+                                                                dash="dot"))
+    fig.update_layout(title=f"Class tempo ranges ({source}: middle half of the tracks; "
+                            "dotted: half and double the track's tempo)",
+                      xaxis=dict(title="tempo (BPM)"), yaxis=_class_axis(classes),
+                      showlegend=False, **_LAYOUT)
     return fig
 
 
 def class_probability_bar(probabilities: np.ndarray, classes: Sequence[str], *,
-                          predicted: str | None = None) -> go.Figure:
+                          predicted: str | None = None,
+                          axis_title: str = "mean patch probability") -> go.Figure:
     """Probability per class as horizontal bars; the predicted class is highlighted.
 
     Parameters
@@ -136,6 +182,7 @@ def class_probability_bar(probabilities: np.ndarray, classes: Sequence[str], *,
     probabilities : np.ndarray, shape (n_classes,)
     classes : class names, length n_classes.
     predicted : class to highlight (the song vote); defaults to the most probable class.
+    axis_title : what the probabilities are (e.g. "calibrated probability").
     """
     p = np.asarray(probabilities, dtype=float)
     if p.shape != (len(classes),):
@@ -146,8 +193,7 @@ def class_probability_bar(probabilities: np.ndarray, classes: Sequence[str], *,
     fig = go.Figure(go.Bar(x=p, y=list(classes), orientation="h", marker_color=colours,
                            text=[f"{v:.1%}" for v in p], textposition="outside"))
     fig.update_layout(title="Probability per class", xaxis=dict(range=[0, 1.1],
-                      title="mean patch probability"), yaxis=dict(autorange="reversed"),
-                      **_LAYOUT)
+                      title=axis_title), yaxis=_class_axis(classes), **_LAYOUT)
     return fig
 
 
@@ -256,6 +302,45 @@ def accuracy_vs_params(rows: pd.DataFrame, *, include_paper: bool = True) -> go.
         xaxis["range"] = [np.log10(min(params)) - 0.3, np.log10(max(params)) + 0.8]
     fig.update_layout(title="Accuracy vs. number of parameters", xaxis=xaxis,
                       yaxis_title="accuracy (%)", **_LAYOUT)
+    return fig
+
+
+def scenario_heatmap(matrix: pd.DataFrame, *, chance: float = 100.0 / len(CLASSES),
+                     labels: pd.DataFrame | None = None) -> go.Figure:
+    """Accuracy of each architecture on each SynthBallroom scenario, chance marked.
+
+    Parameters
+    ----------
+    matrix : DataFrame, shape (n_scenarios, n_archs)
+        Mean song accuracy in percent; index scenarios, columns architectures, NaN where
+        nothing ran (:func:`tfcnn.synth.lab.accuracy_matrix`).
+    chance : float
+        Accuracy of guessing (%); the colour scale is white there, red below, blue above,
+        and the colour bar marks it.
+    labels : DataFrame like ``matrix``, optional
+        Text per cell (e.g. "87.3 ± 4.1 ✓"); default: the mean.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One heatmap trace: x = architectures, y = scenarios (first on top).
+    """
+    if matrix.empty:
+        raise ConfigError("no scenario results to draw")
+    z = matrix.to_numpy(dtype=float)
+    text = (labels.reindex(index=matrix.index, columns=matrix.columns).fillna("—").to_numpy()
+            if labels is not None else
+            np.where(np.isnan(z), "—", np.char.mod("%.1f", np.nan_to_num(z))))
+    ticks = sorted({0.0, chance, 50.0, 100.0})
+    fig = go.Figure(go.Heatmap(
+        z=z, x=list(matrix.columns), y=list(matrix.index), text=text,
+        texttemplate="%{text}", zmin=0.0, zmax=100.0, zmid=chance, colorscale="RdBu",
+        colorbar=dict(title="accuracy (%)", tickvals=ticks,
+                      ticktext=[f"chance {t:.1f}" if t == chance else f"{t:g}" for t in ticks]),
+        hovertemplate="%{y} · %{x}: %{z:.1f} %<extra></extra>"))
+    fig.update_layout(title=f"Scenario × architecture (song accuracy; chance {chance:.1f} %)",
+                      xaxis_title="architecture", yaxis_title="scenario",
+                      yaxis=dict(autorange="reversed"), **_LAYOUT)
     return fig
 
 

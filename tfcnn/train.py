@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from tfcnn.cache import load_features
+from tfcnn.calibration import fit_calibration
 from tfcnn.checkpoint import save_checkpoint
 from tfcnn.config import ARCHS, FRONT_END, PROTOCOLS, TIMEFREQ_INIT, TrainConfig
 from tfcnn.config import preset as get_preset
@@ -41,6 +42,7 @@ from tfcnn.parallel import stacking_pays, train_folds_parallel
 from tfcnn.patch_bank import PatchBank, fold_data
 from tfcnn.provenance import code_version, machine_info
 from tfcnn.runs import RunFolder, snapshot_path
+from tfcnn.tempo import estimate_tempo
 
 
 class RunCancelled(RunError):
@@ -393,6 +395,14 @@ def _finish_fold(t: _Training, fold: Fold, model: torch.nn.Module, outcome: Fold
         patch_frames=FRONT_END.patch_frames, batch_size=EVAL_BATCH_SIZE,
         device=next(model.parameters()).device)  # each (n_patches_i, n_classes)
     metrics = fold_metrics(per_track, t.labels[tracks], n_classes=t.n_classes)
+    # Temperature and unsure threshold from the validation songs (none in the paper protocol).
+    calibration = fit_calibration(
+        song_probabilities(model, [t.specs[i] for i in fold.val], mean=mean, std=std,
+                           patch_frames=FRONT_END.patch_frames, batch_size=EVAL_BATCH_SIZE,
+                           device=next(model.parameters()).device),
+        t.labels[fold.val],
+        beat_strengths=[estimate_tempo(t.specs[i]).strength for i in fold.val],
+    ) if fold.val.size else None
     metrics = {**metrics, "fold": fold.index, "best_epoch": outcome.best_epoch}
     test_ids = [t.track_ids[i] for i in tracks]
     model.cpu()
@@ -403,6 +413,7 @@ def _finish_fold(t: _Training, fold: Fold, model: torch.nn.Module, outcome: Fold
                "best_epoch": outcome.best_epoch, "stage_best_epochs": stages,
                "dataset": {"name": t.dataset.name, "kind": t.dataset.kind},
                "trained_on": _trained_on(t.dataset)},
+        calibration=calibration,
     )
     t.run.write_fold_result(fold.index, {
         "fold": fold.index,

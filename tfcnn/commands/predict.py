@@ -1,6 +1,7 @@
 """``python -m tfcnn predict AUDIO... [--checkpoint P] [--json]``: classify audio files.
 
-Per file: the class chosen by the song vote and the mean probability of every class. A file
+Per file: the class chosen by the song vote, the mean probability of every class, the
+calibrated confidence with the unsure flag, and the estimated tempo. A file
 that fails prints one ``error: <file>: problem`` line on stderr; the others are still
 processed and the exit code is 2.
 """
@@ -32,20 +33,26 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def _format(pred, model: str) -> str:
+def _format(pred, assessment, model: str) -> str:
     lines = [f"{pred.path}: {pred.prediction}  ({pred.n_patches} patches of "
-             f"{pred.patch_seconds:.2f} s)", f"  model: {model}"]
-    for name, p in zip(pred.classes, pred.probabilities):
+             f"{pred.patch_seconds:.2f} s)", f"  model: {model}",
+             f"  confidence {assessment.confidence:.1%}: {assessment.status} "
+             f"({assessment.calibration.rule()})",
+             f"  tempo ≈ {assessment.tempo.bpm:.1f} BPM",
+             f"    {'class':<16s} {'mean':>7s} {'calibrated':>10s}"]
+    for name, p, q in zip(pred.classes, pred.probabilities, assessment.probabilities):
         mark = "*" if name == pred.prediction else " "
-        lines.append(f"  {mark} {name:<16s} {p:.4f}")
+        lines.append(f"  {mark} {name:<16s} {p:7.4f} {q:10.4f}")
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
     # torch and the model stack load only when the command runs: `--help` stays fast.
+    from tfcnn.assessment import assess
     from tfcnn.checkpoint import describe_provenance, load_checkpoint
     from tfcnn.device import select_device
     from tfcnn.inference import default_checkpoint, predict
+    from tfcnn.threads import torch_threads
 
     device = args.device
     if device == "auto":
@@ -56,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     results, failed = [], 0
     for path in args.audio:
         try:
-            pred = predict(path, ckpt, device=device)
+            with torch_threads():  # small requests: one thread is fastest, busy or not
+                pred = predict(path, ckpt, device=device)
         except TfcnnError as exc:
             failed += 1
             message = str(exc)
@@ -64,10 +72,11 @@ def run(args: argparse.Namespace) -> int:
                 message = f"{display(path)}: {message}"
             print(f"error: {message}", file=sys.stderr, flush=True)
             continue
+        assessment = assess(pred, ckpt)
         if args.json:
-            results.append(pred.to_dict())
+            results.append({**pred.to_dict(), **assessment.to_dict()})
         else:
-            print(_format(pred, describe_provenance(pred.model)), flush=True)
+            print(_format(pred, assessment, describe_provenance(pred.model)), flush=True)
     if args.json:
         print(json.dumps(results, indent=2))
     return 2 if failed else 0

@@ -1,21 +1,29 @@
-"""``python -m tfcnn synth OUT_DIR``: generate the SynthBallroom data set."""
+"""``python -m tfcnn synth OUT_DIR [--scenario NAME]``: generate a SynthBallroom data set."""
 
 from __future__ import annotations
 
 import argparse
 import time
 
+from tfcnn.synth.scenarios import DEFAULT_SCENARIO, SCENARIOS
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "synth",
-        help="generate the SynthBallroom data set (8 dances, 30 s WAVs + metadata.csv)",
+        help="generate a SynthBallroom data set (8 dances, 30 s WAVs + metadata.csv)",
         description="Generate SynthBallroom: deterministic 44.1 kHz mono 16-bit WAVs of the 8 "
                     "Ballroom dances with their real tempo distributions, meters and rhythms, "
-                    "in OUT_DIR/<Dance>/<track>.wav plus OUT_DIR/metadata.csv. A rerun "
-                    "completes an interrupted set and leaves a complete one untouched.",
+                    "in OUT_DIR/<Dance>/<track>.wav plus OUT_DIR/scenario.json and "
+                    "OUT_DIR/metadata.csv. A scenario controls which cue separates the "
+                    "classes. A rerun completes an interrupted set and leaves a complete one "
+                    "untouched.",
+        epilog="scenarios: " + "; ".join(f"{name}: {sc.cue}" for name, sc in SCENARIOS.items()),
     )
     p.add_argument("out_dir", metavar="OUT_DIR", help="destination folder")
+    p.add_argument("--scenario", default=DEFAULT_SCENARIO, metavar="NAME",
+                   help=f"{' | '.join(SCENARIOS)} (default: {DEFAULT_SCENARIO}, the set "
+                        "calibrated to the paper)")
     p.add_argument("--per-class", type=int, default=60, metavar="N",
                    help="tracks per dance (default: 60)")
     p.add_argument("--seconds", type=float, default=30.0, metavar="S",
@@ -32,8 +40,10 @@ def run(args: argparse.Namespace) -> int:
     from tfcnn.synth import generate
 
     start = time.perf_counter()
-    out = generate(args.out_dir, per_class=args.per_class, seconds=args.seconds,
-                   seed=args.seed, workers=args.workers, progress=not args.quiet)
+    out = generate(args.out_dir, scenario=args.scenario, per_class=args.per_class,
+                   seconds=args.seconds, seed=args.seed, workers=args.workers,
+                   progress=not args.quiet)
     n = 8 * args.per_class
-    print(f"SynthBallroom: {n} tracks in {out} ({time.perf_counter() - start:.1f} s)")
+    print(f"SynthBallroom ({args.scenario}): {n} tracks in {out} "
+          f"({time.perf_counter() - start:.1f} s)")
     return 0

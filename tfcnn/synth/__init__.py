@@ -5,8 +5,9 @@ rhythms, played by drums and simple tonal parts whose timbre is drawn mostly ind
 of the dance. Exact tempo and meter per track make it a controlled benchmark for the tempo
 study of the Time filters (Pons et al. 2016, §3).
 
-``generate`` writes a data set; ``render_track`` renders one track; ``render_click_track``,
-``render_drum_loop`` (4/4) and ``render_waltz_loop`` (3/4) are tempo probes.
+``generate`` writes a data set of one scenario (:data:`SCENARIOS`: which cue separates the
+classes); ``render_track`` renders one track; ``render_click_track``, ``render_drum_loop``
+(4/4) and ``render_waltz_loop`` (3/4) are tempo probes.
 """
 
 #: What SynthBallroom's Table 1 can and cannot show; the app states it beside every result on
@@ -25,9 +26,11 @@ from tfcnn.synth.dances import DANCES, DanceSpec, dance_spec, real_tempi, tempo_
 from tfcnn.synth.generate import METADATA, METADATA_COLUMNS, generate, track_plan
 from tfcnn.synth.render import (BPM_LIMITS, SYNTH_CONFIG, SynthConfig, render_click_track,
                                 render_drum_loop, render_track, render_waltz_loop)
+from tfcnn.synth.scenarios import SCENARIOS, Scenario, get_scenario
 
 __all__ = [
-    "WHAT_SYNTH_SHOWS", "BPM_LIMITS", "DANCES", "DanceSpec", "METADATA", "METADATA_COLUMNS", "SYNTH_CONFIG",
-    "SynthConfig", "dance_spec", "generate", "real_tempi", "render_click_track",
-    "render_drum_loop", "render_track", "render_waltz_loop", "tempo_range", "track_plan",
+    "WHAT_SYNTH_SHOWS", "BPM_LIMITS", "DANCES", "DanceSpec", "METADATA", "METADATA_COLUMNS",
+    "SCENARIOS", "SYNTH_CONFIG", "Scenario", "SynthConfig", "dance_spec", "generate",
+    "get_scenario", "real_tempi", "render_click_track", "render_drum_loop", "render_track",
+    "render_waltz_loop", "tempo_range", "track_plan",
 ]

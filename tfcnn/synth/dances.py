@@ -80,6 +80,10 @@ class DanceSpec:
         Probability that a role plays at all in a track (default 1 for kick/bass/comp).
     minor_prob : float
         Probability of a minor key.
+    eq_hz, eq_gain_db : float
+        A peaking EQ on the mix at ``eq_hz`` (one octave wide) by ``eq_gain_db``: a spectral
+        envelope tied to the class. 0 dB (every registered dance) leaves the mix untouched;
+        the ``timbre`` scenario sets it (:mod:`tfcnn.synth.scenarios`).
     """
 
     name: str
@@ -92,6 +96,8 @@ class DanceSpec:
     drum_gain_db: float = 0.0
     role_presence: dict[str, float] = field(default_factory=dict)
     minor_prob: float = 0.35
+    eq_hz: float = 1000.0
+    eq_gain_db: float = 0.0
 
     def __post_init__(self) -> None:
         bar = self.beats_per_bar * STEPS_PER_BEAT
@@ -112,6 +118,8 @@ class DanceSpec:
             if unknown:
                 raise ConfigError(f"{self.name}.{part}: unknown sound(s) {unknown}; "
                                   f"valid: {', '.join(pool)}")
+        if not 20.0 <= self.eq_hz <= 16000.0:
+            raise ConfigError(f"{self.name}: eq_hz must be within 20..16000 Hz, got {self.eq_hz}")
 
     @property
     def bar_steps(self) -> int:

@@ -378,15 +378,28 @@ def _room_and_master(mix: np.ndarray, rng: np.random.Generator, config: SynthCon
     return (mix * (10 ** (rng.uniform(*config.level_db) / 20) / peak)).astype(np.float32)
 
 
-def render_track(dance: str, *, bpm: float, seconds: float, seed: int,
+def _peaking_eq(x: np.ndarray, *, centre_hz: float, gain_db: float,
+                sample_rate: int) -> np.ndarray:
+    """A one-octave peaking EQ (RBJ biquad, Q = 1.41) by ``gain_db`` at ``centre_hz``;
+    shape (n,) -> (n,) float32."""
+    amp = 10 ** (gain_db / 40)
+    w0 = 2 * np.pi * min(centre_hz, 0.45 * sample_rate) / sample_rate
+    alpha = np.sin(w0) / (2 * np.sqrt(2))
+    b = [1 + alpha * amp, -2 * np.cos(w0), 1 - alpha * amp]
+    a = [1 + alpha / amp, -2 * np.cos(w0), 1 - alpha / amp]
+    return signal.lfilter(b, a, x).astype(np.float32)
+
+
+def render_track(dance: str | DanceSpec, *, bpm: float, seconds: float, seed: int,
                  sample_rate: int = FRONT_END.sample_rate,
                  config: SynthConfig = SYNTH_CONFIG) -> np.ndarray:
     """Render one SynthBallroom track of ``dance`` at exactly ``bpm``.
 
     Parameters
     ----------
-    dance : str
-        One of :data:`tfcnn.config.CLASSES`.
+    dance : str or DanceSpec
+        One of :data:`tfcnn.config.CLASSES`, or a composed spec (a scenario's track plays
+        one dance's rhythm with another's sounds, see :mod:`tfcnn.synth.scenarios`).
     bpm : float, keyword-only
         Tempo in beats per minute (30..300); the beat is the quarter note.
     seconds : float, keyword-only
@@ -408,7 +421,7 @@ def render_track(dance: str, *, bpm: float, seconds: float, seed: int,
         Unknown dance (the message lists the valid ones), bpm outside 30..300,
         ``seconds <= 0`` or a bad sample rate.
     """
-    spec = dance_spec(dance)
+    spec = dance if isinstance(dance, DanceSpec) else dance_spec(dance)
     check_render_params(bpm=bpm, seconds=seconds, sample_rate=sample_rate)
     rng = np.random.default_rng(seed)
     n = int(round(seconds * sample_rate))
@@ -424,7 +437,11 @@ def render_track(dance: str, *, bpm: float, seconds: float, seed: int,
     tonal = _tonal_parts(spec, rhythms, grid, rng, config, n, sample_rate)
     # Heavier percussion in samba, lighter drums in the waltzes (weak, scaled prior).
     drum_db = rng.uniform(*config.drum_bus_db) + config.typical_prob * spec.drum_gain_db
-    return _room_and_master(tonal + 10 ** (drum_db / 20) * drums, rng, config, sample_rate)
+    mix = tonal + 10 ** (drum_db / 20) * drums
+    if spec.eq_gain_db:  # a class's spectral envelope (the timbre scenario); before the room
+        mix = _peaking_eq(mix, centre_hz=spec.eq_hz, gain_db=spec.eq_gain_db,
+                          sample_rate=sample_rate)
+    return _room_and_master(mix, rng, config, sample_rate)
 
 
 # --------------------------------------------------------------------------- tempo probes

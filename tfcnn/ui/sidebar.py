@@ -13,7 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from tfcnn import paths
-from tfcnn.datasets import Dataset, load_dataset
+from tfcnn.datasets import Dataset, load_dataset, synth_sets
 from tfcnn.errors import TfcnnError
 from tfcnn.locations import default_data_dir
 
@@ -28,6 +28,7 @@ _SESSION_KEY = "tfcnn_data"
 # Widget keys of the chooser (their values are copied into _SESSION_KEY on change).
 _SOURCE_WIDGET = "tfcnn_data_source"
 _PATH_WIDGET = "tfcnn_data_path"
+_SYNTH_WIDGET = "tfcnn_data_synth"
 
 
 def allowed_roots() -> tuple[Path, ...]:
@@ -51,16 +52,22 @@ def _keep_choice() -> None:
     """on_change of the chooser's widgets: their values become the session's choice."""
     choice = data_choice()
     st.session_state[_SESSION_KEY] = {
+        **choice,
         "source": st.session_state.get(_SOURCE_WIDGET, choice["source"]),
         "path": st.session_state.get(_PATH_WIDGET, choice["path"]),
     }
 
 
+def _keep_synth_choice() -> None:
+    """on_change of the scenario picker: the picked SynthBallroom set becomes the choice."""
+    st.session_state[_SESSION_KEY] = {**data_choice(), "synth": st.session_state[_SYNTH_WIDGET]}
+
+
 def chosen_data_dir(choice: dict | None = None) -> Path | None:
     """Folder of the chosen data set, or None when a custom path is not given yet."""
     choice = choice or data_choice()
-    if choice["source"] == "synth":
-        return default_data_dir()
+    if choice["source"] == "synth":  # a set picked among synth_sets(), else the default
+        return Path(choice["synth"]) if choice.get("synth") else default_data_dir()
     path = choice["path"].strip()
     return Path(path) if path else None
 
@@ -84,7 +91,14 @@ def data_sidebar() -> Path | None:
         source = st.radio("Source", list(DATA_SOURCES), key=_SOURCE_WIDGET,
                           format_func=DATA_SOURCES.get, on_change=_keep_choice)
         if source == "synth":
-            st.caption(f"`{default_data_dir()}`")
+            sets = {str(s.path): f"{s.scenario} ({s.n_tracks} tracks)"
+                    for s in synth_sets(default_data_dir().parent)}
+            if len(sets) > 1:  # scenarios generated beside the default set (Data page)
+                st.session_state[_SYNTH_WIDGET] = (choice.get("synth") if choice.get("synth")
+                                                   in sets else next(iter(sets)))
+                st.selectbox("Scenario", list(sets), key=_SYNTH_WIDGET, format_func=sets.get,
+                             on_change=_keep_synth_choice)
+            st.caption(f"`{chosen_data_dir()}`")
         else:
             st.text_input(
                 "Folder", key=_PATH_WIDGET, on_change=_keep_choice,

@@ -1,0 +1,187 @@
+"""Calibrated confidence: temperature scaling, the unsure rules, checkpoints old and new."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from tfcnn.assessment import assess
+from tfcnn.calibration import (UNCALIBRATED_UNSURE_THRESHOLD, Calibration, fit_calibration,
+                               fit_temperature, temper)
+from tfcnn.checkpoint import load_checkpoint, save_checkpoint, update_metadata
+from tfcnn.config import CLASSES, FRONT_END, PRESETS
+from tfcnn.errors import CheckpointError, ConfigError
+from tfcnn.features import log_mel
+from tfcnn.inference import predict, predict_features
+from tfcnn.models import build_model
+from tfcnn.runs import FOLD_MODEL_FILE, fold_dir
+from tfcnn.synth.nondance import NONDANCE_KINDS, render_nondance
+from tfcnn.train import train_run
+
+from conftest import SAMPLE_RATE, click_track
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_temper_keeps_the_argmax_and_flattens_with_temperature():
+    p = softmax(np.random.default_rng(0).normal(0, 3, (50, 8)))
+    np.testing.assert_allclose(temper(p, 1.0), p, atol=1e-9)
+    hot = temper(p, 4.0)
+    assert (hot.argmax(axis=1) == p.argmax(axis=1)).all()
+    assert (hot.max(axis=1) < p.max(axis=1)).all()
+    np.testing.assert_allclose(hot.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("true_t", [0.5, 2.5])
+def test_fit_temperature_recovers_a_planted_temperature(true_t):
+    """Labels drawn from softmax(z / T): the fit finds T from softmax(z) alone."""
+    rng = np.random.default_rng(1)
+    z = rng.normal(0, 2.0, (6000, 8))
+    truth = softmax(z / true_t)
+    labels = np.array([rng.choice(8, p=row) for row in truth])
+    t, before, after = fit_temperature(softmax(z), labels)
+    assert abs(t / true_t - 1) < 0.1, t
+    assert after < before
+
+
+def test_threshold_flags_about_the_quantile_of_validation_songs():
+    rng = np.random.default_rng(2)
+    songs = [softmax(rng.normal(0, 2, (10, 8)) + 3 * np.eye(8)[k % 8]) for k in range(200)]
+    labels = [k % 8 for k in range(200)]
+    cal = fit_calibration(songs, labels)
+    conf = [temper(s, cal.temperature).mean(axis=0)[s.sum(axis=0).argmax()] for s in songs]
+    assert 0.03 <= np.mean(np.array(conf) < cal.unsure_threshold) <= 0.06
+    both = fit_calibration(songs, labels, beat_strengths=rng.uniform(0, 1, 200))
+    assert both.unsure_threshold < cal.unsure_threshold  # each rule takes half the share
+    assert 0.0 < both.beat_threshold < 0.06
+
+
+def test_uncalibrated_fallback_and_bad_metadata():
+    cal = Calibration.from_dict(None)
+    assert (cal.temperature, cal.unsure_threshold, cal.calibrated) == (
+        1.0, UNCALIBRATED_UNSURE_THRESHOLD, False)
+    assert "uncalibrated" in cal.rule()
+    with pytest.raises(ConfigError, match="temperature"):
+        Calibration.from_dict({"temperature": -1, "unsure_threshold": 0.3})
+    with pytest.raises(ConfigError, match=r"\(2,\) labels for 3 patches"):
+        fit_temperature(np.full((3, 8), 1 / 8), [0, 1])
+
+
+@pytest.fixture(scope="module")
+def old_checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("old") / "old.safetensors"
+    save_checkpoint(path, build_model("time"), classes=CLASSES, norm_mean=0.1, norm_std=0.3,
+                    front_end=FRONT_END, train_config=PRESETS["quick"], metrics={})
+    return path
+
+
+def test_update_metadata_keeps_weights_and_refuses_model_fields(old_checkpoint, tmp_path):
+    out = tmp_path / "cal.safetensors"
+    update_metadata(old_checkpoint, {"calibration": {"temperature": 2.0,
+                                                     "unsure_threshold": 0.4}}, out=out)
+    a, b = load_checkpoint(old_checkpoint), load_checkpoint(out)
+    assert a.calibration is None and b.calibration["temperature"] == 2.0
+    for (k, v), w in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(v, w), k
+    with pytest.raises(ConfigError, match="norm_mean"):
+        update_metadata(old_checkpoint, {"norm_mean": 0.0})
+
+
+def test_old_checkpoint_predicts_uncalibrated(old_checkpoint):
+    ckpt = load_checkpoint(old_checkpoint)
+    pred = predict_features(log_mel(click_track(bpm=120, seconds=8.0), SAMPLE_RATE), ckpt)
+    a = assess(pred, ckpt)
+    assert not a.calibration.calibrated and a.status.endswith("(uncalibrated)")
+    np.testing.assert_allclose(a.probabilities, pred.probabilities, atol=1e-6)
+    assert a.unsure == (a.confidence < UNCALIBRATED_UNSURE_THRESHOLD)
+
+
+# --------------------------------------------------------------------------- a real fold
+
+
+@pytest.fixture(scope="module")
+def calibrated_run(folder_dataset, tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("calrun") / "time"
+    train_run(folder_dataset, out_dir=out, arch="time", n_folds=3, only_folds=[0],
+              preset="quick", protocol="clean", device="cpu", seed=0,
+              overrides={"max_epochs": 30}, sequential=True)
+    return out
+
+
+def test_training_stores_a_calibration_fitted_on_validation_songs(calibrated_run):
+    ckpt = load_checkpoint(fold_dir(calibrated_run, 0) / FOLD_MODEL_FILE)
+    cal = Calibration.from_dict(ckpt.calibration)
+    assert cal.calibrated and cal.n_songs >= 1 and cal.temperature > 0
+    assert cal.beat_threshold is not None and cal.n_patches >= cal.n_songs
+
+
+def test_speech_and_noise_are_flagged_and_a_clear_beat_is_not(calibrated_run):
+    """The click classes have strong beats; synthesised speech and pink noise have none."""
+    ckpt = load_checkpoint(fold_dir(calibrated_run, 0) / FOLD_MODEL_FILE)
+    for kind in ("speech", "pink"):
+        spec = log_mel(render_nondance(kind, duration_s=8.0, seed=3), SAMPLE_RATE)
+        a = assess(predict_features(spec, ckpt), ckpt)
+        assert "no steady beat" in a.reasons, (kind, a.tempo.strength)
+    clicks = assess(predict_features(log_mel(click_track(bpm=110, seconds=8.0), SAMPLE_RATE),
+                                     ckpt), ckpt)
+    assert "no steady beat" not in clicks.reasons
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "tfcnn", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=180, env=ENV)
+
+
+def test_calibrate_cli_rebuilds_the_split_and_writes_the_calibration(calibrated_run,
+                                                                     folder_dataset, tmp_path):
+    model = fold_dir(calibrated_run, 0) / FOLD_MODEL_FILE
+    stored = load_checkpoint(model).calibration
+    out = tmp_path / "posthoc.safetensors"
+    r = _cli("calibrate", model, folder_dataset, "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert "temperature" in r.stdout
+    posthoc = load_checkpoint(out).calibration
+    # the same validation songs as at training time (full spectrogram vs joined patches only
+    # moves the beat threshold a little)
+    assert posthoc["n_songs"] == stored["n_songs"]
+    assert posthoc["temperature"] == pytest.approx(stored["temperature"], rel=1e-3)
+    bad = _cli("calibrate", model, folder_dataset, "--seed", "5", "--out", out)
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1 and "other test songs" in bad.stderr
+
+
+def test_predict_json_carries_calibration_and_tempo(calibrated_run, tmp_path):
+    model = fold_dir(calibrated_run, 0) / FOLD_MODEL_FILE
+    wav = tmp_path / "clicks.wav"
+    sf.write(wav, click_track(bpm=100, seconds=10.0), SAMPLE_RATE)
+    r = _cli("predict", wav, "--checkpoint", model, "--json")
+    assert r.returncode == 0, r.stderr
+    (row,) = json.loads(r.stdout)
+    assert abs(row["tempo_bpm"] / 100 - 1) < 0.04
+    assert set(row["calibrated_probabilities"]) == set(CLASSES)
+    assert row["calibrated"] is True and isinstance(row["unsure"], bool)
+    assert sum(row["calibrated_probabilities"].values()) == pytest.approx(1.0)
+
+
+def test_nondance_kinds_render():
+    for kind in NONDANCE_KINDS:
+        y = render_nondance(kind, duration_s=2.0, seed=0)
+        assert y.shape == (88200,) and y.dtype == np.float32 and np.abs(y).max() == pytest.approx(0.5)
+    with pytest.raises(ConfigError, match="valid kinds"):
+        render_nondance("opera")

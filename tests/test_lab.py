@@ -1,0 +1,189 @@
+"""The SynthBallroom lab: chance interval, scenario × architecture verdicts, the heatmap,
+and the app's lab views (generate a scenario, pick it, the matrix), run for real by AppTest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tfcnn import locations, plots
+from tfcnn.errors import ConfigError
+from tfcnn.paths import ENV_ALLOWED_ROOTS
+from tfcnn.synth.lab import (accuracy_matrix, chance_interval, matrix_cells, matrix_text,
+                             scenario_of, verdicts)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------------------- statistics
+
+def test_chance_interval_is_calibrated():
+    lo, hi = chance_interval(480)
+    assert 9.0 < lo < 12.5 < hi < 16.0
+    # A guessing classifier on 480 tracks lands outside at most ~5 % of the time.
+    rng = np.random.default_rng(0)
+    acc = 100.0 * rng.binomial(480, 1 / 8, size=20000) / 480
+    outside = np.mean((acc < lo) | (acc > hi))
+    assert 0.02 < outside <= 0.05
+    with pytest.raises(ConfigError, match="n_tracks.*0"):
+        chance_interval(0)
+
+
+def test_scenario_of_dataset_names():
+    assert scenario_of("SynthBallroom") == "paper"
+    assert scenario_of("SynthBallroom-timbre") == "timbre"
+    assert scenario_of("Ballroom") is None and scenario_of(None) is None
+
+
+def _row(dataset, arch, per_fold, n_tracks=480):
+    per_fold = [float(a) for a in per_fold]
+    return {"dataset": dataset, "arch": arch, "mean": float(np.mean(per_fold)),
+            "std": float(np.std(per_fold)), "per_fold": per_fold, "n_tracks": n_tracks,
+            "wall_s": 600.0}
+
+
+def test_verdicts_follow_the_expectations():
+    rng = np.random.default_rng(1)
+    folds = lambda m: m + rng.normal(0, 3, 10)  # noqa: E731
+    rows = [
+        _row("SynthBallroom-tempo", "time", folds(70)),
+        _row("SynthBallroom-tempo", "frequency", folds(30)),
+        _row("SynthBallroom-timbre", "time", folds(60)),       # Time above Frequency:
+        _row("SynthBallroom-timbre", "frequency", folds(40)),  # contradicts the expectation
+        _row("SynthBallroom-shuffled", "time", folds(12.5) * 0 + 12.5),
+        _row("SynthBallroom-shuffled", "frequency", folds(30)),  # leakage would show here
+        _row("SynthBallroom-rhythm", "time", folds(50)),
+        _row("SynthBallroom-rhythm", "frequency", folds(45)),  # above, but not far above
+        _row("SynthBallroom-tempo", "timefreq", folds(72)),
+        _row("Ballroom", "time", folds(80)),  # not a scenario: left out
+    ]
+    cells = matrix_cells(rows)
+    got = {(v.scenario, v.arch): v.ok for v in verdicts(cells)}
+    assert got == {
+        ("tempo", "time"): True, ("tempo", "frequency"): True, ("tempo", "timefreq"): None,
+        ("rhythm", "time"): False, ("rhythm", "frequency"): False,
+        ("timbre", "time"): False, ("timbre", "frequency"): False,
+        ("shuffled", "time"): True, ("shuffled", "frequency"): False,
+    }
+    matrix = accuracy_matrix(cells)
+    assert list(matrix.index) == ["tempo", "rhythm", "timbre", "shuffled"]
+    assert list(matrix.columns) == ["time", "frequency", "timefreq"]
+    assert np.isnan(matrix.loc["rhythm", "timefreq"])
+    text = matrix_text(cells)
+    assert "| tempo |" in text and "✓ (10 min)" in text and "✗" in text
+
+
+def test_scenario_heatmap_marks_chance():
+    matrix = pd.DataFrame({"time": [70.0, 12.0], "frequency": [30.0, np.nan]},
+                          index=["tempo", "shuffled"])
+    fig = plots.scenario_heatmap(matrix)
+    (trace,) = fig.data
+    assert trace.type == "heatmap" and list(trace.x) == ["time", "frequency"]
+    assert trace.zmid == 12.5 and (trace.zmin, trace.zmax) == (0.0, 100.0)
+    assert "chance 12.5" in trace.colorbar.ticktext
+    assert trace.text[1][1] == "—"
+    with pytest.raises(ConfigError, match="no scenario"):
+        plots.scenario_heatmap(pd.DataFrame())
+
+
+# ----------------------------------------------------------------------------- the app
+
+@pytest.fixture
+def lab_env(tmp_path, monkeypatch):
+    from tfcnn.synth import generate
+
+    root = tmp_path / "data"
+    default = generate(root / "synth-ballroom", per_class=1, seconds=2.0, progress=False)
+    ckpt = tmp_path / "checkpoints"
+    ckpt.mkdir()
+    rows = [_row(f"SynthBallroom-{sc}", arch, np.full(10, m))
+            for sc, arch, m in [("tempo", "time", 60.0), ("tempo", "frequency", 20.0),
+                                ("shuffled", "time", 12.5)]]
+    (ckpt / "table1-scenarios.json").write_text(json.dumps({"rows": rows}))
+    # The shipped default table: its rows are the paper scenario's (data set SynthBallroom).
+    paper = {arch: _row("SynthBallroom", arch, np.full(10, m))
+             for arch, m in [("time", 85.0), ("frequency", 60.0)]}
+    (ckpt / "table1-synth.json").write_text(json.dumps(
+        {"rows": list(paper.values()), "runs": {a: {**r, "arch": a} for a, r in paper.items()}}))
+    monkeypatch.setenv(locations.ENV_DATA_DIR, str(default))
+    monkeypatch.setenv(ENV_ALLOWED_ROOTS, str(root))  # the operator allows the data root
+    monkeypatch.setenv(locations.ENV_RUNS_DIR, str(tmp_path / "runs"))
+    monkeypatch.setenv(locations.ENV_CHECKPOINTS_DIR, str(ckpt))
+    return {"root": root, "default": default}
+
+
+def _page(name: str) -> AppTest:
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.switch_page(name)
+    return at
+
+
+def test_data_page_generates_a_scenario_and_the_sidebar_picks_it(lab_env):
+    at = _page("pages/1_Data.py").run()
+    assert not at.exception
+    assert not [s for s in at.sidebar.selectbox if s.label == "Scenario"]  # one set only
+    form_select = next(s for s in at.selectbox if s.label == "Scenario")
+    form_select.set_value("tempo")
+    at.number_input[0].set_value(1)
+    at.number_input[1].set_value(2.0)
+    next(b for b in at.button if b.label == "Generate").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    out = lab_env["root"] / "synth-tempo"
+    assert (out / "metadata.csv").is_file() and (out / "scenario.json").is_file()
+    assert any("synth-tempo" in s.value for s in at.success)
+    assert any("generating tempo: 8 / 8" in p.proto.text for p in at.get("progress"))
+
+    # The sets present, and the sidebar now offers both.
+    again = _page("pages/1_Data.py").run()
+    listed = again.dataframe[0].value
+    assert list(listed["scenario"]) == ["paper", "tempo"]
+    pick = next(s for s in again.sidebar.selectbox if s.label == "Scenario")
+    pick.set_value(str(out.resolve())).run()
+    assert not again.exception
+    # The session's data set is now the tempo scenario (the Data page names it).
+    assert any("SynthBallroom-tempo" in c.value for c in again.caption)
+
+
+def test_results_page_shows_the_scenario_matrix(lab_env):
+    at = _page("pages/3_Results.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    heat = [c for c in at.get("plotly_chart") if "Scenario" in c.proto.spec]
+    assert len(heat) == 1
+    verdict = next(d.value for d in at.dataframe if "verdict" in d.value.columns)
+    assert dict(zip(verdict["scenario"] + "/" + verdict["architecture"],
+                    verdict["verdict"])) == {"paper/time": "✓", "paper/frequency": "✓",
+                                             "tempo/time": "✓", "tempo/frequency": "✓",
+                                             "shuffled/time": "✓"}
+
+
+# ----------------------------------------------------------------------------- the recipe
+
+def test_scenarios_recipe_script_on_a_tiny_set(tmp_path):
+    """``make scenarios``' script, cut down to two scenarios, one arch and one epoch."""
+    from scripts.train_scenarios import main
+
+    out = tmp_path / "table1-scenarios.json"
+    args = ["--data-root", str(tmp_path / "data"), "--scenarios", "tempo,shuffled",
+            "--archs", "time", "--per-class", "3", "--seconds", "2", "--folds", "3",
+            "--runs", str(tmp_path / "runs"), "--out", str(out), "--threads", "1",
+            "--note", "tiny", "--quiet"]
+    assert main(args + ["--epochs", "1"]) == 0
+    table = json.loads(out.read_text())
+    assert table["recipe"]["per_class"] == 3 and not table["recipe"]["default_size"]
+    assert table["note"].endswith("tiny")
+    assert set(table["scenarios"]) == {"tempo", "shuffled"}
+    assert table["scenarios"]["tempo"]["dataset"] == "SynthBallroom-tempo"
+    assert table["scenarios"]["tempo"]["n_tracks"] == 24
+    assert (tmp_path / "data" / "synth-shuffled" / "scenario.json").is_file()
+    cells = matrix_cells(table["rows"])
+    assert [(c.scenario, c.arch, len(c.per_fold), c.n_tracks) for c in cells] == [
+        ("tempo", "time", 3, 24), ("shuffled", "time", 3, 24)]
+    # Rebuilding from the finished runs keeps every row, and no set is generated again.
+    out.unlink()
+    assert main(args + ["--table-only"]) == 0
+    assert json.loads(out.read_text())["rows"] == table["rows"]

@@ -1,0 +1,252 @@
+"""Honest confidence: temperature scaling of patch probabilities and an "unsure" threshold.
+
+A network trained with cross-entropy is often over-confident: a song that belongs to none of
+its classes still gets 90 % for one of them. Temperature scaling (Guo et al. 2017) divides
+the logits by one scalar ``T`` fitted on held-out data, here the fold's validation songs, by
+minimising their patch-level negative log-likelihood. It changes no arg-max, so the vote and
+the accuracy stay as trained.
+
+Song level: the calibrated song probabilities are the mean of the calibrated patch
+probabilities; the song's **confidence** is that mean for the class the vote chose. The song
+is **unsure** when its confidence is below a threshold chosen on the same validation songs:
+the :data:`UNSURE_QUANTILE` quantile of their confidences, so about 5 % of songs like the
+validation songs are flagged and anything less convincing than those is too. A classifier
+trained on eight dances can be confident about audio that is none of them (speech gets a
+confident "Rumba"), so a second rule looks at the input: the song is also unsure when its
+beat is weaker (tempo strength, :mod:`tfcnn.tempo`) than the validation songs' beats
+("probably not ballroom": dance music has a steady beat). With both rules each takes half the
+quantile (2.5 % each), so at most about 5 % of songs like the validation songs are flagged.
+
+Only probabilities are needed: ``softmax(log p / T) = softmax(logits / T)`` because a
+softmax ignores a constant added to every logit.
+
+A checkpoint without a calibration (older files, or the ``paper`` protocol, which has no
+validation songs) uses ``T = 1`` and :data:`UNCALIBRATED_UNSURE_THRESHOLD`, labelled
+uncalibrated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from tfcnn.errors import ConfigError
+from tfcnn.evaluate import song_vote
+
+#: Validation songs whose confidence falls below the threshold (the threshold's quantile).
+UNSURE_QUANTILE = 0.05
+#: Without a calibration: unsure when the predicted class has less than half the probability.
+UNCALIBRATED_UNSURE_THRESHOLD = 0.5
+#: Search interval of the temperature (log-uniform).
+TEMPERATURE_BOUNDS = (0.05, 100.0)
+#: Smallest probability taken to the log (float32 softmax outputs underflow to 0).
+_TINY = float(np.finfo(np.float32).tiny)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A checkpoint's calibration.
+
+    Attributes
+    ----------
+    temperature : float
+        Logits are divided by it (1: unchanged).
+    unsure_threshold : float
+        A song whose confidence is below it is flagged unsure.
+    calibrated : bool
+        False for the fallback of a checkpoint without a calibration.
+    n_songs, n_patches : int
+        Validation songs and patches it was fitted on (0 when uncalibrated).
+    nll_before, nll_after : float or None
+        Mean patch negative log-likelihood on them at ``T = 1`` and at ``temperature``.
+    quantile : float
+        Share of validation songs the rules may flag together: ``unsure_threshold`` (and
+        ``beat_threshold``) are the ``quantile`` quantile of the validation confidences (and
+        tempo strengths), ``quantile / 2`` each when both rules are used.
+    beat_threshold : float or None
+        A song whose tempo strength is below it is flagged unsure (no steady beat). None: no
+        beat rule.
+    """
+
+    temperature: float = 1.0
+    unsure_threshold: float = UNCALIBRATED_UNSURE_THRESHOLD
+    calibrated: bool = False
+    n_songs: int = 0
+    n_patches: int = 0
+    nll_before: float | None = None
+    nll_after: float | None = None
+    quantile: float = UNSURE_QUANTILE
+    beat_threshold: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, meta: dict | None) -> "Calibration":
+        """The calibration stored in checkpoint metadata; the uncalibrated one if none."""
+        if not meta:
+            return cls()
+        try:
+            temperature = float(meta["temperature"])
+            threshold = float(meta["unsure_threshold"])
+        except (KeyError, TypeError, ValueError):
+            raise ConfigError(
+                f"calibration needs numbers temperature and unsure_threshold, got {meta!r}"
+            ) from None
+        if not (math.isfinite(temperature) and temperature > 0 and 0 <= threshold <= 1):
+            raise ConfigError(
+                f"calibration temperature must be > 0 and unsure_threshold in [0, 1], got "
+                f"{temperature!r} and {threshold!r}"
+            )
+        known = {k: meta[k] for k in ("n_songs", "n_patches", "nll_before", "nll_after",
+                                      "quantile", "beat_threshold") if k in meta}
+        return cls(temperature=temperature, unsure_threshold=threshold,
+                   calibrated=bool(meta.get("calibrated", True)), **known)
+
+    def rule(self) -> str:
+        """The unsure rule in words, for pages and reports."""
+        if not self.calibrated:
+            return (f"uncalibrated model: unsure when the predicted class has less than "
+                    f"{self.unsure_threshold:.0%} probability")
+        rule = (f"unsure when the calibrated probability of the predicted class is below "
+                f"{self.unsure_threshold:.0%}")
+        if self.beat_threshold is not None:
+            rule += f" or the beat strength is below {self.beat_threshold:.2f}"
+        share = self.quantile if self.beat_threshold is None else self.quantile / 2
+        return (f"{rule}: each the {share:.1%} quantile of the {self.n_songs} validation "
+                f"songs (temperature {self.temperature:.2f})")
+
+    def reasons(self, confidence: float, beat_strength: float | None = None) -> tuple[str, ...]:
+        """Why a song is unsure (empty: it is not)."""
+        out = []
+        if confidence < self.unsure_threshold:
+            out.append("weak evidence for any class")
+        if (self.beat_threshold is not None and beat_strength is not None
+                and beat_strength < self.beat_threshold):
+            out.append("no steady beat")
+        return tuple(out)
+
+
+def _log_probs(patch_probs) -> np.ndarray:
+    p = np.asarray(patch_probs, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise ConfigError(f"patch probabilities must have shape (n, n_classes >= 2), got {p.shape}")
+    return np.log(np.maximum(p, _TINY))
+
+
+def temper(patch_probs, temperature: float) -> np.ndarray:
+    """Patch probabilities at temperature ``T``: ``softmax(log p / T)``.
+
+    Parameters
+    ----------
+    patch_probs : array-like, shape (n, n_classes)
+        Softmax outputs of the model.
+    temperature : float
+        > 0.
+
+    Returns
+    -------
+    np.ndarray, shape (n, n_classes), float64
+        Rows sum to 1; the arg-max of every row is unchanged.
+    """
+    if not temperature > 0:
+        raise ConfigError(f"temperature must be > 0, got {temperature!r}")
+    z = _log_probs(patch_probs) / float(temperature)    # (n, n_classes)
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _nll(log_p: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    z = log_p / temperature                                               # (n, n_classes)
+    z_max = z.max(axis=1, keepdims=True)
+    log_norm = (z_max + np.log(np.exp(z - z_max).sum(axis=1, keepdims=True)))[:, 0]
+    return float(np.mean(log_norm - z[np.arange(z.shape[0]), labels]))
+
+
+def fit_temperature(patch_probs, labels) -> tuple[float, float, float]:
+    """Temperature minimising the mean negative log-likelihood of ``labels``.
+
+    Parameters
+    ----------
+    patch_probs : array-like, shape (n, n_classes)
+    labels : array-like of int, shape (n,)
+
+    Returns
+    -------
+    (temperature, nll_at_1, nll_at_temperature)
+    """
+    log_p = _log_probs(patch_probs)
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.shape != (log_p.shape[0],) or log_p.shape[0] == 0:
+        raise ConfigError(
+            f"need one label per patch and at least one patch, got {labels.shape} labels "
+            f"for {log_p.shape[0]} patches"
+        )
+    lo, hi = (math.log(b) for b in TEMPERATURE_BOUNDS)
+    best = minimize_scalar(lambda s: _nll(log_p, labels, math.exp(s)), bounds=(lo, hi),
+                           method="bounded", options={"xatol": 1e-4})
+    temperature = float(math.exp(best.x))
+    return temperature, _nll(log_p, labels, 1.0), _nll(log_p, labels, temperature)
+
+
+def song_probabilities(patch_probs, temperature: float) -> np.ndarray:
+    """Calibrated song probabilities: mean of the tempered patch probabilities, (n_classes,)."""
+    return temper(patch_probs, temperature).mean(axis=0)
+
+
+def song_confidence(patch_probs, predicted: int, temperature: float) -> float:
+    """Calibrated probability of the ``predicted`` class (the vote's) for one song."""
+    return float(song_probabilities(patch_probs, temperature)[int(predicted)])
+
+
+def fit_calibration(song_patch_probs: list, song_labels, *, predicted=None,
+                    beat_strengths=None, quantile: float = UNSURE_QUANTILE) -> Calibration:
+    """Temperature and unsure threshold from validation songs.
+
+    Parameters
+    ----------
+    song_patch_probs : list of array-like, each (n_patches_i, n_classes)
+        Patch probabilities of each validation song.
+    song_labels : array-like of int, shape (n_songs,)
+        True class of each song.
+    predicted : array-like of int, shape (n_songs,), optional, keyword-only
+        The class chosen per song (default: :func:`tfcnn.evaluate.song_vote`, as a
+        prediction); the confidence is taken for it.
+    beat_strengths : array-like of float, shape (n_songs,), optional, keyword-only
+        Tempo strength of each validation song (:func:`tfcnn.tempo.estimate_tempo`); gives
+        ``beat_threshold`` (None without).
+    quantile : float, keyword-only
+        Share of validation songs the rules may flag (halved per rule with two rules).
+
+    Returns
+    -------
+    Calibration
+    """
+    if not song_patch_probs:
+        raise ConfigError("calibration needs at least one validation song")
+    labels = np.asarray(song_labels, dtype=np.int64)
+    if labels.shape != (len(song_patch_probs),):
+        raise ConfigError(
+            f"{labels.size} labels for {len(song_patch_probs)} validation songs"
+        )
+    if not 0 <= quantile <= 1:
+        raise ConfigError(f"quantile must be in [0, 1], got {quantile!r}")
+    counts = [np.shape(p)[0] for p in song_patch_probs]
+    patches = np.concatenate([np.asarray(p) for p in song_patch_probs])   # (n_patches, C)
+    temperature, before, after = fit_temperature(patches, np.repeat(labels, counts))
+    if predicted is None:
+        predicted = [song_vote(p) for p in song_patch_probs]
+    confidences = [song_confidence(p, k, temperature)
+                   for p, k in zip(song_patch_probs, predicted)]
+    share = quantile if beat_strengths is None else quantile / 2
+    return Calibration(temperature=temperature,
+                       unsure_threshold=float(np.quantile(confidences, share)),
+                       calibrated=True, n_songs=len(song_patch_probs),
+                       n_patches=int(patches.shape[0]), nll_before=before, nll_after=after,
+                       quantile=float(quantile),
+                       beat_threshold=None if beat_strengths is None
+                       else float(np.quantile(np.asarray(beat_strengths, float), share)))

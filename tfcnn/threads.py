@@ -1,0 +1,36 @@
+"""How many torch threads one request computes on.
+
+A prediction of a 30 s track is a few milliseconds of STFT and a few hundred patches through
+a small CNN: too little work to split across cores. Torch's intra-op pool splits it anyway,
+and when other processes hold the cores every split waits for a descheduled thread, so a
+request got several times slower on a busy machine (``python -m bench predict`` measures
+both cases). One thread per request keeps its time close to the idle one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from tfcnn.errors import ConfigError
+
+#: Intra-op threads for one prediction request (the CLI's and the app's).
+REQUEST_THREADS = 1
+
+
+@contextlib.contextmanager
+def torch_threads(n: int = REQUEST_THREADS):
+    """Compute on ``n`` torch intra-op threads inside the block, then restore the count.
+
+    The count is process-wide: concurrent requests in one process all use the same value,
+    which is what every caller here asks for.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"thread count must be an integer >= 1, got {n!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

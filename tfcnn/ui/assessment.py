@@ -1,0 +1,145 @@
+"""Predict page helpers: readable model names, several files at once, tempo context, and a
+data-set track's role in the chosen model's cross-validation split."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from tfcnn.assessment import Assessment, assess
+from tfcnn.checkpoint import read_metadata
+from tfcnn.errors import TfcnnError
+from tfcnn.inference import Prediction
+from tfcnn.interpret import class_tempi, class_tempo_ranges, classes_at
+from tfcnn.recalibrate import checkpoint_split
+from tfcnn.runs import CONFIG_FILE
+from tfcnn.threads import torch_threads
+
+#: Columns of the several-files table (and of its CSV export), numbers as numbers.
+TABLE_COLUMNS: tuple[str, ...] = ("file", "prediction", "confidence (%)", "status",
+                                  "tempo (BPM)", "patches", "error")
+
+
+def checkpoint_label(path: str | os.PathLike) -> str:
+    """``"timefreq · shipped · fold 0 · test 91.7 % · calibrated"`` from the file's header.
+
+    A checkpoint inside a run folder names its run; anything else is "shipped" when it sits
+    with the shipped models, else its file name.
+    """
+    path = Path(path)
+    try:
+        meta = read_metadata(path)
+    except TfcnnError:
+        return f"{path.name} (unreadable)"
+    extra = meta.get("extra") or {}
+    metrics = meta.get("metrics") or {}
+    run = path.parent.parent
+    parts = [str(meta.get("arch", "?")),
+             f"run {run.name}" if (run / CONFIG_FILE).is_file() else f"shipped {path.stem}"]
+    if isinstance(extra.get("fold"), int):
+        parts.append(f"fold {extra['fold']}")
+    if isinstance(metrics.get("accuracy"), (int, float)):
+        parts.append(f"test {metrics['accuracy']:.1f} %")
+    parts.append("calibrated" if meta.get("calibration") else "uncalibrated")
+    return " · ".join(parts)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One classified file (``error`` set instead when it could not be)."""
+
+    name: str
+    prediction: Prediction | None = None
+    assessment: Assessment | None = None
+    signal: np.ndarray | None = None
+    seconds: float = 0.0
+    error: str | None = None
+
+    def row(self) -> dict:
+        """The file's row of :data:`TABLE_COLUMNS`."""
+        if self.error is not None:
+            return {"file": self.name, "error": self.error}
+        a, p = self.assessment, self.prediction
+        return {"file": self.name, "prediction": p.prediction,
+                "confidence (%)": round(100.0 * a.confidence, 1), "status": a.status,
+                "tempo (BPM)": round(a.tempo.bpm, 1), "patches": p.n_patches, "error": None}
+
+
+def classify(data: bytes, name: str, checkpoint, predict_bytes) -> FileResult:
+    """Predict and assess one file; a project error becomes the result's ``error``.
+
+    ``predict_bytes(data, name=..., checkpoint_path=...)`` decodes, checks and predicts (the
+    app's own, so uploads are checked the same way everywhere); one torch thread per request.
+    """
+    try:
+        start = time.perf_counter()
+        with torch_threads():
+            pred, signal = predict_bytes(data, name=name, checkpoint_path=checkpoint.path)
+            assessment = assess(pred, checkpoint)
+        return FileResult(name, pred, assessment, signal, time.perf_counter() - start)
+    except TfcnnError as exc:
+        return FileResult(name, error=str(exc))
+
+
+def results_table(results: list[FileResult]) -> pd.DataFrame:
+    """One row per file, columns :data:`TABLE_COLUMNS` (numeric columns numeric)."""
+    return pd.DataFrame([r.row() for r in results], columns=list(TABLE_COLUMNS))
+
+
+def results_csv(table: pd.DataFrame) -> bytes:
+    """The table as UTF-8 CSV (numbers unformatted, one header line)."""
+    return table.to_csv(index=False).encode("utf-8")
+
+
+@st.cache_data(show_spinner=False)
+def ballroom_tempo_ranges() -> pd.DataFrame:
+    """Each dance's tempo range in the real Ballroom annotations (middle half of its tracks)."""
+    return class_tempo_ranges(class_tempi("ballroom"))
+
+
+def tempo_sentence(tempo_bpm: float, predicted: str, ranges: pd.DataFrame) -> str:
+    """Whether the tempo explains the prediction, in one sentence with the numbers."""
+    inside = classes_at(tempo_bpm, ranges)
+    octave = [c for f in (0.5, 2.0) for c in classes_at(tempo_bpm * f, ranges)
+              if c not in inside]
+    text = f"Estimated tempo ≈ {tempo_bpm:.0f} BPM: "
+    text += (f"inside the range of {', '.join(inside)}" if inside
+             else "inside no class's range")
+    if octave:
+        text += f"; at half or double tempo: {', '.join(dict.fromkeys(octave))}"
+    if predicted in ranges.index:
+        r = ranges.loc[predicted]
+        text += (f". The predicted {predicted} spans {r['low']:.0f}–{r['high']:.0f} BPM "
+                 f"in Ballroom")
+    return text + "."
+
+
+@st.cache_data(show_spinner="Rebuilding the model's cross-validation split…", max_entries=8)
+def _split(checkpoint_path: str, stamp: float, data_dir: str) -> dict:
+    split = checkpoint_split(checkpoint_path, data_dir)
+    return {"train": split.train, "val": split.val, "test": split.test, "fold": split.fold}
+
+
+def track_role(checkpoint_path: str | os.PathLike, data_dir: str | os.PathLike,
+               track_id: str) -> str:
+    """Whether a data-set track was in the model's training, validation or test songs.
+
+    Returns a sentence; when the split cannot be rebuilt (another data set, a model without
+    a recorded fold) the sentence says why.
+    """
+    path = Path(checkpoint_path)
+    try:
+        split = _split(str(path), path.stat().st_mtime, str(data_dir))
+    except (TfcnnError, OSError) as exc:
+        return f"Its role in this model's training is unknown: {exc}"
+    for key, words in (("train", "a **training** song"), ("val", "a **validation** song"),
+                       ("test", "a held-out **test** song")):
+        if track_id in split[key]:
+            return f"This track was {words} of the model (fold {split['fold']})."
+    return "This track was not used by the model (not in its training, validation or test songs)."

@@ -1,0 +1,117 @@
+"""Streamlit views of the SynthBallroom lab: generate a scenario, list the sets present, and
+the scenario × architecture matrix of the Results page.
+
+Everything computed here comes from :mod:`tfcnn.synth` and :mod:`tfcnn.datasets`; these
+functions only draw widgets and wire the calls.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from tfcnn import plots
+from tfcnn.datasets import synth_sets
+from tfcnn.errors import TfcnnError
+from tfcnn.synth.lab import (EXPECTATIONS, accuracy_matrix, chance_interval, matrix_cells,
+                             read_table_rows, run_row, verdict_mark, verdicts)
+from tfcnn.synth.scenarios import SCENARIOS, scenario_dirname
+
+#: Shipped Table 1 files the matrix reads, in order (a later file wins a repeated cell).
+SHIPPED_TABLES: tuple[str, ...] = ("table1-synth.json", "table1-scenarios.json")
+
+
+def sets_table(data_root: Path) -> pd.DataFrame:
+    """The SynthBallroom sets under ``data_root``: scenario, data set name, tracks, folder."""
+    return pd.DataFrame([{"scenario": s.scenario, "data set": s.name, "tracks": s.n_tracks,
+                          "folder": str(s.path)} for s in synth_sets(data_root)],
+                        columns=["scenario", "data set", "tracks", "folder"])
+
+
+def scenarios_panel(data_root: Path) -> None:
+    """The Data page's lab: the sets present and a form that generates a scenario."""
+    st.subheader("SynthBallroom lab: scenarios")
+    st.markdown("Each scenario controls which cue separates the classes, so a model's "
+                "accuracy says which cue its filters capture.")
+    present = sets_table(data_root)
+    if present.empty:
+        st.info(f"No SynthBallroom set under `{data_root}` yet.")
+    else:
+        st.dataframe(present, hide_index=True)
+    with st.form("generate-scenario"):
+        names = list(SCENARIOS)
+        scenario = st.selectbox("Scenario", names, format_func=lambda n: f"{n}: "
+                                f"{SCENARIOS[n].cue}")
+        c1, c2 = st.columns(2)
+        per_class = c1.number_input("Tracks per dance", 1, 200, 60)
+        seconds = c2.number_input("Seconds per track", 2.0, 60.0, 30.0, step=1.0)
+        go = st.form_submit_button("Generate", type="primary")
+    if go:
+        generate_scenario(scenario, data_root=data_root, per_class=int(per_class),
+                          seconds=float(seconds))
+
+
+def generate_scenario(scenario: str, *, data_root: Path, per_class: int,
+                      seconds: float) -> None:
+    """Generate one scenario into its folder under ``data_root`` with a progress bar."""
+    from tfcnn.synth import generate
+
+    out = data_root / scenario_dirname(scenario)
+    bar = st.progress(0.0, text=f"generating {scenario}…")
+    try:
+        generate(out, scenario=scenario, per_class=per_class, seconds=seconds,
+                 progress=lambda done, total: bar.progress(
+                     done / max(total, 1), text=f"generating {scenario}: {done} / {total}"))
+    except TfcnnError as exc:
+        st.error(str(exc))
+        return
+    st.success(f"{scenario}: {8 * per_class} tracks in `{out}`. Pick it in the sidebar.")
+
+
+def matrix_rows(checkpoints_dir: Path, run_dirs: Iterable[str | os.PathLike]) -> list[dict]:
+    """Table 1 rows of the shipped tables, then of every run folder (runs win a repeated cell)."""
+    rows = []
+    for name in SHIPPED_TABLES:
+        rows += read_table_rows(checkpoints_dir / name)
+    for run in run_dirs:
+        try:
+            row = run_row(run)
+        except TfcnnError:
+            continue
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def scenario_matrix(rows: list[dict]) -> None:
+    """The Results page's lab view: Table 1 grouped by data set as one heatmap + verdicts."""
+    st.subheader("SynthBallroom lab: scenario × architecture")
+    cells = matrix_cells(rows)
+    if not cells:
+        st.info("No results on SynthBallroom scenarios yet: generate one on the Data page and "
+                "train on it, or ship `checkpoints/table1-scenarios.json`.")
+        return
+    marks = {(v.scenario, v.arch): v for v in verdicts(cells)}
+    matrix = accuracy_matrix(cells)
+    labels = matrix.astype(object).copy()
+    for c in cells:
+        labels.loc[c.scenario, c.arch] = (f"{c.mean:.1f} ± {c.std:.1f} "
+                                          f"{verdict_mark(marks[(c.scenario, c.arch)].ok)}")
+    st.plotly_chart(plots.scenario_heatmap(matrix, labels=labels))
+    n = max((c.n_tracks or 0) for c in cells)
+    if n:
+        lo, hi = chance_interval(n)
+        st.caption(f"Chance 12.5 %; 95 % interval of guessing on {n} tracks: "
+                   f"{lo:.1f}-{hi:.1f} %. ✓ matches the scenario's expectation, ✗ does not, "
+                   "– none stated.")
+    st.dataframe(pd.DataFrame([{
+        "scenario": c.scenario, "data set": c.dataset, "architecture": c.arch,
+        "accuracy (%)": f"{c.mean:.2f} ± {c.std:.2f}", "folds": len(c.per_fold),
+        "tracks": c.n_tracks, "expected": EXPECTATIONS.get(c.scenario, "—"),
+        "verdict": verdict_mark(marks[(c.scenario, c.arch)].ok),
+        "figures": marks[(c.scenario, c.arch)].detail, "source": c.source,
+    } for c in cells]), hide_index=True)
