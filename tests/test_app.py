@@ -311,7 +311,9 @@ def test_train_launches_a_run_and_shows_it_finishing(app_env):
     no_exception(results)
     assert run_dir.name in list(results.dataframe[0].value["run"])
     predict = page("pages/4_Predict.py").run()
-    assert f"run {run_dir.name} (time) fold 0" in predict.sidebar.selectbox[0].options
+    options = predict.sidebar.selectbox[0].options
+    assert any(o.startswith(f"time · run {run_dir.name} · fold 0 · test ") and
+               o.endswith(" · calibrated") for o in options), options
 
 
 def test_train_runs_one_at_a_time_and_queues_the_rest(app_env):
