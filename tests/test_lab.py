@@ -187,3 +187,14 @@ def test_scenarios_recipe_script_on_a_tiny_set(tmp_path):
     out.unlink()
     assert main(args + ["--table-only"]) == 0
     assert json.loads(out.read_text())["rows"] == table["rows"]
+
+
+def test_a_run_with_fewer_folds_does_not_replace_a_fuller_cell():
+    from tfcnn.synth.lab import matrix_cells
+
+    shipped = {"dataset": "SynthBallroom", "arch": "time", "mean": 91.0, "std": 3.0,
+               "per_fold": [91.0] * 10}
+    demo = {**shipped, "mean": 60.0, "per_fold": [60.0, 60.0]}
+    rerun = {**shipped, "mean": 90.0, "per_fold": [90.0] * 10}
+    assert [c.mean for c in matrix_cells([shipped, demo])] == [91.0]
+    assert [c.mean for c in matrix_cells([shipped, demo, rerun])] == [90.0]

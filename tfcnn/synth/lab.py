@@ -156,7 +156,11 @@ def run_row(run_dir: str | os.PathLike) -> dict | None:
 
 
 def matrix_cells(rows: list[dict]) -> list[Cell]:
-    """The cells of the SynthBallroom rows (others skipped); a later row wins a repeated cell."""
+    """The cells of the SynthBallroom rows (others skipped).
+
+    A later row wins a repeated cell unless it has fewer folds: a short demo run does not
+    replace a 10-fold result in the matrix.
+    """
     cells: dict[tuple[str, str], Cell] = {}
     for row in rows:
         scenario = scenario_of(row.get("dataset"))
@@ -165,6 +169,9 @@ def matrix_cells(rows: list[dict]) -> list[Cell]:
         per_fold = tuple(float(a) for a in (row.get("per_fold") or []))
         if per_fold and max(per_fold) <= 1.0 and row["mean"] > 1.0:
             per_fold = tuple(100.0 * a for a in per_fold)  # fractions beside a percent mean
+        earlier = cells.get((scenario, row["arch"]))
+        if earlier is not None and len(per_fold) < len(earlier.per_fold):
+            continue
         cells[(scenario, row["arch"])] = Cell(
             scenario=scenario, arch=str(row["arch"]), mean=float(row["mean"]),
             std=float(row.get("std") or 0.0), per_fold=per_fold,

@@ -73,7 +73,8 @@ def generate_scenario(scenario: str, *, data_root: Path, per_class: int,
 
 
 def matrix_rows(checkpoints_dir: Path, run_dirs: Iterable[str | os.PathLike]) -> list[dict]:
-    """Table 1 rows of the shipped tables, then of every run folder (runs win a repeated cell)."""
+    """Table 1 rows of the shipped tables, then of every run folder (a run with at least as
+    many folds wins a repeated cell: :func:`tfcnn.synth.lab.matrix_cells`)."""
     rows = []
     for name in SHIPPED_TABLES:
         rows += read_table_rows(checkpoints_dir / name)
