@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfcnn.calibration import Calibration, song_probabilities
+from tfcnn.calibration import Calibration, tempered_song_probabilities
 from tfcnn.tempo import TempoEstimate, estimate_tempo
 
 
@@ -88,7 +88,8 @@ def assess(prediction, checkpoint) -> Assessment:
     Assessment
     """
     calibration = Calibration.from_dict(checkpoint.calibration)
-    probs = song_probabilities(prediction.patch_probs, calibration.temperature)  # (n_classes,)
+    probs = tempered_song_probabilities(prediction.patch_probs,
+                                        calibration.temperature)  # (n_classes,)
     classes = tuple(prediction.classes)
     confidence = float(probs[classes.index(prediction.prediction)])
     tempo = estimate_tempo(prediction.log_mel, front_end=checkpoint.front_end)

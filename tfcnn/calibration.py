@@ -193,14 +193,14 @@ def fit_temperature(patch_probs, labels) -> tuple[float, float, float]:
     return temperature, _nll(log_p, labels, 1.0), _nll(log_p, labels, temperature)
 
 
-def song_probabilities(patch_probs, temperature: float) -> np.ndarray:
+def tempered_song_probabilities(patch_probs, temperature: float) -> np.ndarray:
     """Calibrated song probabilities: mean of the tempered patch probabilities, (n_classes,)."""
     return temper(patch_probs, temperature).mean(axis=0)
 
 
 def song_confidence(patch_probs, predicted: int, temperature: float) -> float:
     """Calibrated probability of the ``predicted`` class (the vote's) for one song."""
-    return float(song_probabilities(patch_probs, temperature)[int(predicted)])
+    return float(tempered_song_probabilities(patch_probs, temperature)[int(predicted)])
 
 
 def fit_calibration(song_patch_probs: list, song_labels, *, predicted=None,
