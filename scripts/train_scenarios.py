@@ -80,6 +80,34 @@ def _previous(path: Path) -> dict:
     return table if isinstance(table, dict) else {}
 
 
+#: Recipe fields that must agree for a previous table's cells to stay beside new ones.
+_RECIPE_KEYS: tuple[str, ...] = ("per_class", "seconds", "n_folds", "preset", "protocol",
+                                 "seed", "epochs")
+
+
+def _keep_previous_cells(previous: dict, args, rows: list[dict], runs: dict, archs: list[str],
+                         scenarios: list[str]) -> tuple[list[dict], dict, list[str], list[str]]:
+    """Keep the cells of ``previous`` that this invocation has no run folder for.
+
+    A column can then be added (``--archs timefreq``) after the other columns' run folders are
+    gone. Only a previous table made with the same recipe contributes; a cell with a run folder
+    here is always rebuilt from that folder.
+    """
+    recipe = previous.get("recipe") or {}
+    ours = {"per_class": args.per_class, "seconds": args.seconds, "n_folds": args.folds,
+            "preset": args.preset, "protocol": args.protocol, "seed": args.seed,
+            "epochs": args.epochs}
+    if any(recipe.get(k) != ours[k] for k in _RECIPE_KEYS):
+        return rows, runs, archs, scenarios
+    have = {(r["scenario"], r["arch"]) for r in rows}
+    kept = [r for r in previous.get("rows", []) if (r.get("scenario"), r.get("arch")) not in have]
+    kept_runs = {k: v for k, v in (previous.get("runs") or {}).items()
+                 if tuple(k.split("/", 1)) not in have}
+    all_archs = list(dict.fromkeys([*recipe.get("archs", []), *archs]))
+    all_scenarios = list(dict.fromkeys([*recipe.get("scenarios", []), *scenarios]))
+    return kept + rows, {**kept_runs, **runs}, all_archs, all_scenarios
+
+
 def write_table(args, *, scenarios: list[str], archs: list[str], sets: dict,
                 device) -> dict:
     """Collect every finished (or partly finished) run into the table and write it."""
@@ -100,6 +128,8 @@ def write_table(args, *, scenarios: list[str], archs: list[str], sets: dict,
                        patch_std=results.get("patch_std"), confusion=results.get("confusion"))
             rows.append(row)
             runs[f"{sc}/{arch}"] = results
+    rows, runs, archs, scenarios = _keep_previous_cells(_previous(Path(args.out)), args, rows,
+                                                        runs, archs, scenarios)
     table = {
         "label": LABEL,
         "note": "Accuracies on SynthBallroom scenarios, synthetic data sets in which the cue "
