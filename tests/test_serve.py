@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,34 +17,17 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tfcnn.ui.serve import ENV_PASSWORD, check_exposure, is_loopback
+from tfcnn.ui.serve import (
+    ENV_PASSWORD,
+    check_exposure,
+    free_port,
+    is_loopback,
+    listening_addresses,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def listening(port: int) -> list[str]:
-    """Local addresses (hex as in /proc/net/tcp*) of the sockets listening on ``port``."""
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            rows = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            address, hex_port = fields[1].rsplit(":", 1)
-            if fields[3] == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
-                found.append(address)
-    return found
-
-
-LOOPBACK_V4 = "0100007F"  # 127.0.0.1, little-endian hex
 
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc/net")
@@ -60,13 +42,13 @@ def test_make_run_listens_on_loopback_only(tmp_path):
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 90
-        while not listening(port):
+        while not listening_addresses(port):
             assert proc.poll() is None, proc.stdout.read().decode()
             assert time.monotonic() < deadline, "the app did not start listening"
             time.sleep(0.3)
         time.sleep(1.0)  # let every socket (v4 and v6) open
-        addresses = listening(port)
-        assert addresses and set(addresses) == {LOOPBACK_V4}, addresses
+        addresses = listening_addresses(port)
+        assert addresses == ["127.0.0.1"], addresses
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -87,7 +69,7 @@ def test_open_address_without_password_refuses_to_start():
     err = result.stderr.decode().strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: refusing to serve on 0.0.0.0 without "
                                                "a password: set TFCNN_APP_PASSWORD")
-    assert not listening(port)
+    assert not listening_addresses(port)
     assert time.monotonic() - start < 30
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -42,6 +43,37 @@ def check_exposure(address: str | None, env=None) -> str | None:
     return (f"refusing to serve on {address or 'every interface'!s} without a password: set "
             f"{ENV_PASSWORD} (and put TLS in front, see README 'Exposing the app'), or serve "
             f"on {DEFAULT_HOST}")
+
+
+def free_port(host: str = DEFAULT_HOST) -> int:
+    """A TCP port nothing listens on at ``host`` right now (chosen by the kernel)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _proc_address(field: str) -> str:
+    """``/proc/net/tcp*``'s hex address (host byte order, 32-bit words) as an IP string."""
+    raw = bytes.fromhex(field)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(words))
+
+
+def listening_addresses(port: int) -> list[str]:
+    """The local addresses of the TCP sockets listening on ``port`` (Linux ``/proc/net``),
+    sorted, e.g. ``["127.0.0.1"]``; empty where nothing listens or ``/proc`` is absent."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            address, hex_port = fields[1].rsplit(":", 1)
+            if fields[3] == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(_proc_address(address))
+    return sorted(found)
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
