@@ -47,8 +47,9 @@ def test_cheapest_cli_rows_run_and_the_table_is_written(tmp_path):
     assert code == 0  # both rows do what they must
     text = out.read_text()
     assert "**2 of 2 rows do what they must now.**" in text
-    assert "`train --lr nan` | traceback and an empty run folder | **one-line error**: " \
-           "error: lr must be a finite number > 0, got nan | yes |" in text
+    assert ("| `train --lr nan` | traceback and an empty run folder | one-line error, no folder | "
+            "**one-line error**: error: lr must be a finite number > 0, got nan | yes |") in text
+    assert "Not yet: none. CLI runs by outcome: 2 one-line error." in text
     rows = json.loads(out.with_suffix(".json").read_text())["rows"]
     assert [r["id"] for r in rows] == list(CHEAP_ROWS)
     assert all(r["met"] and r["now"] == "one-line error" for r in rows)
