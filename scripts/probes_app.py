@@ -18,7 +18,9 @@ from tfcnn.paths import REFUSED
 #: The class of a path refused with the app's one message (:data:`tfcnn.paths.REFUSED`).
 REFUSED_CLASS = "refused (the one message)"
 
+
 def _page(name: str):
+    """The app with page ``name`` selected, as after a click on its link (not yet run)."""
     # streamlit loads in the app's child process only, not in the runner
     from streamlit.testing.v1 import AppTest
 
@@ -42,6 +44,7 @@ def _page_outcome(at) -> tuple[str, str]:
 
 
 def predict_paths(w: Workdir) -> dict[str, Outcome]:
+    """Every kind of server path typed into Predict's file field, then a good file."""
     at = _page("pages/4_Predict.py").run()
     at.sidebar.radio[1].set_value("A file on this machine").run()
     how = "AppTest: Predict, 'A file on this machine'"
@@ -70,6 +73,7 @@ def predict_paths(w: Workdir) -> dict[str, Outcome]:
 
 
 def folder_paths(w: Workdir) -> dict[str, Outcome]:
+    """Every kind of server path typed into the sidebar's Folder field (Data page)."""
     at = _page("pages/1_Data.py").run()
     at.sidebar.radio[0].set_value("folder").run()
     how = "AppTest: Data page, sidebar Folder field"
@@ -98,6 +102,7 @@ def folder_paths(w: Workdir) -> dict[str, Outcome]:
 
 
 def upload_bomb(w: Workdir) -> dict[str, Outcome]:
+    """A 3 h FLAC uploaded on Predict: refused from its header, before decoding."""
     path = w.long_flac()
     at = _page("pages/4_Predict.py").run()
     start = time.monotonic()
@@ -113,28 +118,27 @@ def upload_bomb(w: Workdir) -> dict[str, Outcome]:
 
 
 def password(w: Workdir) -> dict[str, Outcome]:
+    """With ``TFCNN_APP_PASSWORD`` set: a sign-in form first, a wrong password refused."""
     os.environ["TFCNN_APP_PASSWORD"] = "correct horse"
-    out = {}
-    for row, name in [("app-password-gate", "pages/4_Predict.py")]:
-        start = time.monotonic()
-        at = _page(name).run()
-        titles = [t.value for t in at.title]
-        content = bool(at.sidebar.radio or at.dataframe or at.metric)
-        at.text_input[0].input("wrong")
-        at.button[0].click().run()
-        wrong = [e.value for e in at.error] == ["Wrong password."] and not at.sidebar.radio
-        at.text_input[0].input("correct horse")
-        at.button[0].click().run()
-        opened = bool(at.sidebar.radio) and not at.exception
-        met = titles == ["Sign in"] and not content and wrong and opened
-        out[row] = Outcome("sign-in before any content" if met else f"titles {titles}",
-                           "wrong password refused; right one opens the page" if met else "",
-                           met, round(time.monotonic() - start, 1),
-                           how="AppTest with TFCNN_APP_PASSWORD set")
-    return out
+    start = time.monotonic()
+    at = _page("pages/4_Predict.py").run()
+    titles = [t.value for t in at.title]
+    content = bool(at.sidebar.radio or at.dataframe or at.metric)
+    at.text_input[0].input("wrong")
+    at.button[0].click().run()
+    wrong = [e.value for e in at.error] == ["Wrong password."] and not at.sidebar.radio
+    at.text_input[0].input("correct horse")
+    at.button[0].click().run()
+    opened = bool(at.sidebar.radio) and not at.exception
+    met = titles == ["Sign in"] and not content and wrong and opened
+    return {"app-password-gate": Outcome(
+        "sign-in before any content" if met else f"titles {titles}",
+        "wrong password refused; the right one opens the page" if met else "", met,
+        round(time.monotonic() - start, 1), how="AppTest: Predict with TFCNN_APP_PASSWORD set")}
 
 
 def _train_page(w: Workdir):
+    """The Train page, run once, with the small data set chosen in this session."""
     at = _page("pages/2_Train.py")
     at.session_state["tfcnn_data"] = {"source": "folder", "path": str(w.ds)}
     return at.run()
@@ -153,8 +157,7 @@ def train(w: Workdir) -> dict[str, Outcome]:
     offered = list(device.options)
     out["app-device"] = Outcome(
         f"offers {', '.join(offered)}", f"torch sees CUDA here: {cuda_present()}",
-        ("cuda" in offered) == cuda_present(),
-        how=how)
+        ("cuda" in offered) == cuda_present(), how=how)
     start = time.monotonic()
     for _ in range(2):  # two clicks on Launch
         at.sidebar.multiselect[0].set_value(["time"])
@@ -181,6 +184,7 @@ def train(w: Workdir) -> dict[str, Outcome]:
 
 
 def cancel_stale(w: Workdir) -> dict[str, Outcome]:
+    """Cancel of a run whose ``status.json`` names an unrelated live process."""
     sleeper = subprocess.Popen(["sleep", "120"], start_new_session=True)
     try:
         run = w.runs / "20250101-000000-time-quick"
@@ -208,6 +212,7 @@ def cancel_stale(w: Workdir) -> dict[str, Outcome]:
 
 
 def sessions(w: Workdir) -> dict[str, Outcome]:
+    """A bad folder in one session, a fresh second session; two edits of the Folder field."""
     out = {}
     how = "AppTest: two sessions of the home page"
     one = _page("app.py").run()
@@ -235,6 +240,7 @@ def sessions(w: Workdir) -> dict[str, Outcome]:
 
 
 def non_utf8(w: Workdir) -> dict[str, Outcome]:
+    """A run folder with a non-UTF-8 config.json; a data folder with a non-UTF-8 name."""
     out = {}
     bad = w.runs / "20250101-000000-time-quick"
     bad.mkdir(exist_ok=True)

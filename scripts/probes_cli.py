@@ -32,13 +32,16 @@ from scripts.probe_kit import (
     tfcnn_cli,
 )
 from tfcnn.config import CLASSES
+from tfcnn.runs import read_progress, read_run
+from tfcnn.ui.serve import free_port, listening_addresses
+
 
 @dataclass(frozen=True)
 class CliCase:
     """One ``python -m tfcnn`` call: its arguments (given the work folder), the class it must
     get, a text stderr must hold, files it must not leave and texts stdout must hold."""
 
-    argv: Callable[["Workdir"], list[str]]
+    argv: Callable[[Workdir], list[str]]
     want: str
     needle: str | None = None
     absent: tuple[str, ...] = ()
@@ -47,6 +50,7 @@ class CliCase:
 
 
 def probe_cli_case(case: CliCase, row_id: str, w: Workdir) -> dict[str, Outcome]:
+    """Run ``case`` and classify it (:func:`scripts.probe_kit.classify`)."""
     if case.cpu_only and cuda_present():
         return {row_id: Outcome("not run", "CUDA is present on this machine")}
     proc = tfcnn_cli(*case.argv(w), cwd=w.path)
@@ -55,6 +59,8 @@ def probe_cli_case(case: CliCase, row_id: str, w: Workdir) -> dict[str, Outcome]
     detail = stderr_line(proc)[:160]
     if left:
         detail += f" · left behind: {', '.join(left)}"
+    if missing:
+        detail += f" · stdout lacks {missing}"
     if case.want.startswith("ok") and not detail:
         detail = next((s for s in proc.stdout.splitlines() if s.strip()), "")[:160]
     return {row_id: cli_outcome(proc, want=case.want, how="CLI subprocess", needle=case.needle,
@@ -116,7 +122,10 @@ def probe_features_sigterm(w: Workdir) -> dict[str, Outcome]:
             how="CLI subprocess, SIGTERM, then `ps -g` of its process group")}
     finally:
         for pid in group():
-            os.kill(pid, signal.SIGKILL)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         proc.kill()
         proc.wait()
 
@@ -155,6 +164,7 @@ def probe_cache_corruption(w: Workdir) -> dict[str, Outcome]:
 def _crafted_checkpoint(w: Workdir, name: str, *, arch: str, arch_changes: dict | None = None,
                         front_end_changes: dict | None = None) -> Path:
     """A valid checkpoint whose header is rewritten to ask for other sizes (weights kept)."""
+    # torch loads only for the rows that build a model
     from safetensors import safe_open
     from safetensors.torch import save_file
 
@@ -176,6 +186,7 @@ def _crafted_checkpoint(w: Workdir, name: str, *, arch: str, arch_changes: dict 
 
 
 def probe_checkpoint_headers(w: Workdir) -> dict[str, Outcome]:
+    """``predict`` with headers asking for 10**8 filters and a hop of one sample."""
     how = "CLI `predict` with a rewritten header; wait4 peak RSS"
     out = {}
     for row, path, needle in [
@@ -199,8 +210,6 @@ def probe_resume(w: Workdir) -> dict[str, Outcome]:
             "--quiet", "--out", str(out_dir)]
 
     def epochs() -> list[dict]:
-        from tfcnn.runs import read_progress
-
         try:
             return [e for e in read_progress(out_dir) if e.get("event") == "epoch"]
         except Exception:  # noqa: BLE001 - a torn or missing file counts as no epoch yet
@@ -240,14 +249,12 @@ def probe_resume(w: Workdir) -> dict[str, Outcome]:
     return {"run-kill-resume": Outcome(
         f"resumed at epoch {first} after kill -9 at epoch {done}: {lost} epoch(s) lost",
         f"fold 0; {round(s1)} s then {round(s2)} s", lost <= 1, round(s1 + s2, 1),
-        how="CLI `train` (fold-parallel), kill -9 of its group, then `--resume`")}
+        how="CLI `train` (default mode), kill -9 of its group, then `--resume`")}
 
 
 def probe_full_disk(w: Workdir) -> dict[str, Outcome]:
     """``train --out`` on a 1 MB tmpfs nearly full: the run must fail with one line, a
     ``failed`` status and a readable folder."""
-    from tfcnn.runs import read_run
-
     mount = w.path / "small-disk"
     mount.mkdir()
     how = "CLI `train` into a 1 MB tmpfs left with 16 KB free"
@@ -280,6 +287,7 @@ def probe_full_disk(w: Workdir) -> dict[str, Outcome]:
 
 
 def probe_long_flac_cli(w: Workdir) -> dict[str, Outcome]:
+    """``predict`` a 3 h FLAC: decoded block by block, its peak memory must stay bounded."""
     path = w.long_flac()
     proc = tfcnn_cli("predict", str(path), "--checkpoint", str(w.model), cwd=w.path,
                      timeout_s=590)
@@ -296,8 +304,6 @@ def probe_long_flac_cli(w: Workdir) -> dict[str, Outcome]:
 def probe_serve(w: Workdir) -> dict[str, Outcome]:
     """``make run`` on a free port (its sockets from /proc/net/tcp*) and the launcher on
     0.0.0.0 without a password."""
-    from tfcnn.ui.serve import free_port, listening_addresses
-
     data = w.path / "serve-data"
     data.mkdir()
     (data / "metadata.csv").write_text("track,dance\n")
