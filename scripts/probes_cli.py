@@ -295,8 +295,9 @@ def probe_long_flac_cli(w: Workdir) -> dict[str, Outcome]:
     now = classify(proc)
     return {"cli-bomb-3h": Outcome(
         f"{now}, peak {proc.peak_rss_mb:.0f} MB", f"{size:.1f} MB FLAC of 3 h at 8 kHz · "
-        + (proc.stdout.splitlines()[0][-60:] if proc.stdout else
-           (proc.err_lines[0][:100] if proc.err_lines else "")),
+        # the first stdout line is "<path>: <class>  (<n> patches of <s> s)"
+        + (proc.stdout.splitlines()[0].rsplit(": ", 1)[-1] if proc.stdout else
+           stderr_line(proc)[:100]),
         now == "ok" and proc.peak_rss_mb < 1024, round(proc.seconds, 1),
         round(proc.peak_rss_mb), "CLI `predict`, wait4 peak RSS")}
 
