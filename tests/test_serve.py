@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -126,3 +127,23 @@ def test_open_address_without_password_shows_nothing(app_env, monkeypatch):
         assert not at.title and not at.sidebar.radio
     finally:
         st.config.set_option("server.address", saved)
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc/net")
+def test_listening_addresses_reads_v4_and_v6_sockets():
+    port = free_port()
+    assert listening_addresses(port) == []
+    with socket.socket() as v4:
+        v4.bind(("127.0.0.1", port))
+        v4.listen()
+        assert listening_addresses(port) == ["127.0.0.1"]
+        if socket.has_ipv6:
+            with socket.socket(socket.AF_INET6) as v6:
+                v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                try:
+                    v6.bind(("::1", port))
+                except OSError:
+                    return  # no IPv6 loopback here
+                v6.listen()
+                assert listening_addresses(port) == ["127.0.0.1", "::1"]
+    assert listening_addresses(port) == []
