@@ -36,6 +36,11 @@ from tfcnn.runs import read_progress, read_run
 from tfcnn.ui.serve import free_port, listening_addresses
 
 
+#: Peak memory the CLI may reach on the 3 h FLAC: the README's measured 0.74 GB, a few
+#: hundred MB above the ~0.38 GB `predict` takes for a 4 s file.
+BOMB_PEAK_MB = 750
+
+
 @dataclass(frozen=True)
 class CliCase:
     """One ``python -m tfcnn`` call: its arguments (given the work folder), the class it must
@@ -298,7 +303,7 @@ def probe_long_flac_cli(w: Workdir) -> dict[str, Outcome]:
         # the first stdout line is "<path>: <class>  (<n> patches of <s> s)"
         + (proc.stdout.splitlines()[0].rsplit(": ", 1)[-1] if proc.stdout else
            stderr_line(proc)[:100]),
-        now == "ok" and proc.peak_rss_mb < 1024, round(proc.seconds, 1),
+        now == "ok" and proc.peak_rss_mb < BOMB_PEAK_MB, round(proc.seconds, 1),
         round(proc.peak_rss_mb), "CLI `predict`, wait4 peak RSS")}
 
 
