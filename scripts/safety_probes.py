@@ -230,7 +230,8 @@ GROUPS: tuple[Group, ...] = (
     ), cli.probe_full_disk, needs_root=True),
     Group("bomb-cli", "cli", (
         Row("cli-bomb-3h", "CLI", "`predict` a FLAC of 3 h (about 3 MB)",
-            "5.5 GB peak (0.3 MB FLAC of 3 h)", f"predicted, peak < {cli.BOMB_PEAK_MB} MB (README: 0.74 GB)",
+            "5.5 GB peak (0.3 MB FLAC of 3 h)",
+            f"predicted, peak < {cli.BOMB_PEAK_MB} MB (README: 0.74 GB)",
             "tests/test_audio.py::test_blockwise_log_mel_equals_one_shot_on_a_real_file"),
     ), cli.probe_long_flac_cli, heavy=True),
 )
