@@ -403,7 +403,7 @@ def epoch_range(stage: str, config: TrainConfig, *, root: Path,
     table_model = "timefreq" if stage == "timefreq-init" else stage
     usable = [r for r in rows if r.get("epochs_per_fold")
               and recipe.get("preset") == config.preset
-              and (int(r.get("max_epochs") or 0) <= cap or not r.get("n_folds_capped"))]
+              and (int(r.get("max_epochs") or 0) >= cap or not r.get("n_folds_capped"))]
     same = [r for r in usable if r.get("arch") == table_model]
     chosen = same or usable
     if chosen:
