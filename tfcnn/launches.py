@@ -25,8 +25,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tfcnn.config import MAX_EPOCHS
-from tfcnn.errors import ConfigError
+from tfcnn.config import MAX_EPOCHS, PRESETS
+from tfcnn.errors import ConfigError, RunError
 from tfcnn.locations import REPO_ROOT
 from tfcnn.procs import GONE, ProcessIdentity, identify, signal_run
 from tfcnn.runs import (
@@ -36,7 +36,9 @@ from tfcnn.runs import (
     STARTED,
     WITHDRAWN,
     launch_dir,
+    read_config,
     read_launch,
+    run_status,
     running_identity,
     write_launch,
 )
@@ -79,18 +81,82 @@ def new_run_dir(arch: str, *, preset: str, root: Path) -> Path:
     return path
 
 
+#: The ``train`` options of the architecture parameters a launch may set.
+ARCH_PARAM_FLAGS: dict[str, str] = {"time_filter": "--time-filter",
+                                    "freq_filter": "--freq-filter", "n_filters": "--n-filters"}
+
+
+def _flag_value(value) -> str:
+    """``(1, 60)`` → ``1x60`` (a filter shape as the CLI reads it); ``32`` → ``32``."""
+    if isinstance(value, (list, tuple)):
+        return "x".join(str(int(v)) for v in value)
+    return str(int(value))
+
+
 def train_command(data_dir: str | os.PathLike, *, arch: str, run_dir: str | os.PathLike,
                   n_folds: int, preset: str, protocol: str, device: str, seed: int,
-                  epochs: int | None = None, amp: bool = False) -> list[str]:
-    """The ``python -m tfcnn train ...`` command line of one run."""
+                  epochs: int | None = None, amp: bool = False,
+                  arch_params: dict | None = None, lr: float | None = None,
+                  batch_size: int | None = None, only_folds: list[int] | None = None,
+                  resume: bool = False) -> list[str]:
+    """The ``python -m tfcnn train ...`` command line of one run.
+
+    ``arch_params`` may hold the keys of :data:`ARCH_PARAM_FLAGS` (others are the
+    architecture's fixed sizes and are not options); ``resume`` continues ``run_dir``.
+    """
     cmd = [sys.executable, "-m", "tfcnn", "train", str(data_dir), "--arch", arch,
            "--out", str(run_dir), "--folds", str(n_folds), "--preset", preset,
            "--protocol", protocol, "--device", device, "--seed", str(seed)]
     if epochs:
         cmd += ["--epochs", str(int(epochs))]
+    if lr is not None:
+        cmd += ["--lr", repr(float(lr))]
+    if batch_size is not None:
+        cmd += ["--batch-size", str(int(batch_size))]
+    if only_folds:
+        cmd += ["--only-folds", ",".join(str(int(k)) for k in only_folds)]
     if amp:
         cmd.append("--amp")
+    for key, flag in ARCH_PARAM_FLAGS.items():
+        if (arch_params or {}).get(key) is not None:
+            cmd += [flag, _flag_value(arch_params[key])]
+    if resume:
+        cmd.append("--resume")
     return cmd
+
+
+def resume_command(run_dir: str | os.PathLike) -> list[str]:
+    """The command that continues the run in ``run_dir`` with its own settings.
+
+    Read from its ``config.json``: data, architecture and its filter options, folds,
+    preset and every setting that differs from it (epochs, lr, batch size, AMP), protocol,
+    seed and device; so the trainer's check that the configuration agrees
+    (:data:`tfcnn.runs.RESUME_KEYS`) passes.
+
+    Raises
+    ------
+    RunError
+        Not a run folder, or a config naming an unknown preset.
+    """
+    config = read_config(run_dir)
+    train = config.get("train_config") or {}
+    name = config.get("preset")
+    if name not in PRESETS:
+        raise RunError(f"cannot resume {run_dir}: its preset {name!r} is unknown here")
+    base = PRESETS[name]
+
+    def changed(key: str):
+        value = train.get(key)
+        return None if value is None or value == getattr(base, key) else value
+
+    return train_command(config.get("data", ""), arch=str(config.get("arch")), run_dir=run_dir,
+                         n_folds=int(config.get("n_folds", 0)), preset=name,
+                         protocol=str(config.get("protocol")),
+                         device=str(config.get("device", "auto")),
+                         seed=int(config.get("seed", 0)), epochs=changed("max_epochs"),
+                         amp=bool(train.get("amp")), arch_params=config.get("arch_params"),
+                         lr=changed("lr"), batch_size=changed("batch_size"),
+                         only_folds=config.get("only_folds"), resume=True)
 
 
 @contextlib.contextmanager
@@ -107,8 +173,11 @@ def _queue_lock(root: Path) -> Iterator[None]:
 
 def submit(data_dir: str | os.PathLike, *, arch: str, n_folds: int, preset: str,
            protocol: str, root: Path, device: str = "auto", seed: int = 0,
-           epochs: int | None = None, amp: bool = False) -> Path:
+           epochs: int | None = None, amp: bool = False,
+           arch_params: dict | None = None) -> Path:
     """Queue one training run and start it at once when a slot is free; return its run folder.
+
+    ``arch_params``: filter options of :data:`ARCH_PARAM_FLAGS` (the paper's otherwise).
 
     Raises
     ------
@@ -125,7 +194,7 @@ def submit(data_dir: str | os.PathLike, *, arch: str, n_folds: int, preset: str,
         side.mkdir(parents=True)
         cmd = train_command(data_dir, arch=arch, run_dir=run_dir, n_folds=n_folds,
                             preset=preset, protocol=protocol, device=device, seed=seed,
-                            epochs=epochs, amp=amp)
+                            epochs=epochs, amp=amp, arch_params=arch_params)
         write_launch(run_dir, {
             "state": QUEUED, "command": cmd, "arch": arch, "n_folds": n_folds,
             "preset": preset, "protocol": protocol, "data_dir": str(data_dir),
@@ -133,6 +202,41 @@ def submit(data_dir: str | os.PathLike, *, arch: str, n_folds: int, preset: str,
         })
     pump(root)
     return run_dir
+
+
+def submit_resume(run_dir: str | os.PathLike) -> list[str]:
+    """Queue ``python -m tfcnn train ... --resume`` of a stopped run, like any launch.
+
+    The run keeps its folder; its launch record (created when the run was not started from
+    the app) becomes a queued one with :func:`resume_command`, and the trainer's output is
+    appended to its ``log.txt``. Returns the command.
+
+    Raises
+    ------
+    RunError
+        The run is running, starting or already queued, or it is not a run folder.
+    """
+    run_dir = Path(run_dir)
+    root = run_dir.parent
+    cmd = resume_command(run_dir)
+    with _queue_lock(root):
+        record = read_launch(run_dir) or {}
+        if record.get("state") == QUEUED:
+            raise RunError(f"{run_dir.name} is already queued")
+        if (record.get("state") == STARTED and running_identity(record) is not None) \
+                or run_status(run_dir) == "running":
+            raise RunError(f"{run_dir.name} is still running; cancel it first")
+        launch_dir(run_dir).mkdir(parents=True, exist_ok=True)
+        config = read_config(run_dir)
+        write_launch(run_dir, {
+            "state": QUEUED, "command": cmd, "arch": config.get("arch"),
+            "n_folds": config.get("n_folds"), "preset": config.get("preset"),
+            "protocol": config.get("protocol"), "data_dir": config.get("data"),
+            "queued": time.strftime("%Y-%m-%dT%H:%M:%S"), "cancelled": False,
+            "resume": True,
+        })
+    pump(root)
+    return cmd
 
 
 def _start(run_dir: Path, record: dict) -> None:

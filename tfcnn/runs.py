@@ -588,6 +588,11 @@ def read_run(run_dir: str | os.PathLike) -> Run:
             error = log_tail(path, lines=3) or "the training process ended before it started"
     else:
         status = run_status(path)
+        if status != "running" and launch.get("state") == QUEUED:
+            status = "queued"  # a stopped run queued again (--resume)
+        elif status != "running" and launch.get("resume") and launch.get("state") == STARTED \
+                and running_identity(launch) is not None:
+            status = "starting"  # its trainer has not written its status yet
     if status in ("interrupted", "failed") and launch.get("cancelled"):
         status, error = "cancelled", None  # stopped by the app's Cancel (SIGTERM)
     if status == "failed" and error is None:
