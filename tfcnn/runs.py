@@ -541,24 +541,6 @@ class Run:
                 progress[fold] = 0.0
         return progress
 
-    @property
-    def eta_s(self) -> float | None:
-        """Upper bound of a running run's remaining time: mean epoch time × epochs left
-        (early stop may end a fold sooner, so this only shrinks); None otherwise."""
-        if self.status != "running":
-            return None
-        seconds = [e["seconds"] for e in self.epochs
-                   if isinstance(e.get("seconds"), (int, float))]
-        if not seconds:
-            return None
-        recent = seconds[-20:]
-        per_epoch = sum(recent) / len(recent)
-        max_epochs = self._max_epochs()
-        default_max = max(max_epochs.values()) if max_epochs else 0
-        left = sum((1.0 - frac) * max_epochs.get(f, default_max)
-                   for f, frac in self.fold_progress.items())
-        return per_epoch * left
-
 
 def read_run(run_dir: str | os.PathLike) -> Run:
     """Read a run folder, or a run the app launched whose folder is not written yet.
