@@ -13,8 +13,10 @@ with each factor taken from what this machine and this data set say:
   (:func:`tfcnn.folds.make_folds` with the same labels, seed and protocol);
 - **seconds per training patch** (:class:`Throughput`): measured by earlier runs of the same
   model on this machine (their epoch records over their folds' training patches), else by a
-  micro-benchmark of the real model (a few forward + backward + SGD steps, under a second),
-  cached per machine, model, batch size and thread count in ``<runs>/.estimate/``;
+  micro-benchmark of the real model through the trainer's own loops (three short epochs on
+  random patches, about a second), cached per machine, model, batch size and thread count
+  in ``<runs>/.estimate/``. Folds trained as a stack are priced at the full stack for the
+  low end and at a stack of one for the high end (the stack shrinks as folds stop);
 - **epochs per fold** (:class:`EpochRange`, a range, not a point): the folds of earlier runs
   of the same recipe here, else the shipped Table 1 of the same preset, else the schedule's
   own bounds (the fewest epochs it can stop after, and the epoch cap).
@@ -51,9 +53,9 @@ from tfcnn.threads import torch_threads
 ESTIMATE_DIR = ".estimate"
 THROUGHPUT_FILE = "throughput.json"
 #: The micro-benchmark: epochs of this many random training patches per fold (the first
-#: epoch warms up, the last is timed).
-BENCH_TRAIN_PATCHES = 100
-BENCH_EPOCHS = 2
+#: epoch warms up, the others are timed).
+BENCH_TRAIN_PATCHES = 60
+BENCH_EPOCHS = 3
 #: At most this many earlier runs (most recent first) measure a model's throughput.
 MAX_MEASURED_RUNS = 3
 
@@ -111,16 +113,24 @@ class EpochRange:
 
 @dataclass(frozen=True)
 class StageEstimate:
-    """One stage (model) of the run: its epochs per fold and its cost per patch."""
+    """One stage (model) of the run: its epochs per fold and its cost per patch.
+
+    ``throughput`` prices the low end; ``slowest`` (when given) the high end: folds trained
+    as a stack get slower per patch as the stack shrinks (folds stop at different epochs),
+    down to one fold alone.
+    """
 
     stage: str
     epochs: EpochRange
     throughput: Throughput
+    slowest: Throughput | None = None
 
     def seconds(self, sizes: FoldSizes) -> tuple[float, float]:
         """``(low, high)`` seconds of this stage over every fold."""
-        per_epoch = sizes.total_train * self.throughput.seconds_per_patch
-        return self.epochs.low * per_epoch, self.epochs.high * per_epoch
+        fast = self.throughput.seconds_per_patch
+        slow = max(fast, self.slowest.seconds_per_patch if self.slowest else fast)
+        return (self.epochs.low * sizes.total_train * fast,
+                self.epochs.high * sizes.total_train * slow)
 
 
 @dataclass(frozen=True)
@@ -224,12 +234,14 @@ def measured_throughput(stage: str, arch_params: dict, *, n_classes: int, batch_
     batch size and number of folds (stacked folds share a step) and the same model (every parameter, ``stage``'s subset for
     ``timefreq-init``), that are not running now (a running one shares the machine with the
     estimate's own page); at most :data:`MAX_MEASURED_RUNS` of them, the most recent first.
-    Each epoch record gives its ``seconds`` over its fold's training patches; the median of
-    all of them is returned. None when no such run exists.
+    Their epoch records' ``seconds`` over their folds' training patches, summed (so a
+    stack of folds that shrinks as folds stop is priced as it ran). None when no such run
+    exists.
     """
     wanted = _resolved_params(stage, arch_params, n_classes)
     host, kind = socket.gethostname(), select_device(device).type
-    ratios, n_runs = [], 0
+    seconds = patches = 0.0
+    n_epochs = n_runs = 0
     for run in list_runs(root):
         config = run.config
         if (run.status in ("running", "queued", "starting")
@@ -245,22 +257,24 @@ def measured_throughput(stage: str, arch_params: dict, *, n_classes: int, batch_
         records = _stage_records(run, stage) if params == wanted else []
         n_train = {int(e["fold"]): int(e.get("n_train_patches") or 0) for e in run.events
                    if e.get("event") == "fold_start" and "fold" in e}
-        found = [float(r["seconds"]) / n_train[int(r["fold"])] for r in records
+        found = [(float(r["seconds"]), n_train[int(r["fold"])]) for r in records
                  if isinstance(r.get("seconds"), (int, float)) and n_train.get(int(r["fold"]))]
         if found:
-            ratios += found
+            seconds += sum(s for s, _ in found)
+            patches += sum(n for _, n in found)
+            n_epochs += len(found)
             n_runs += 1
             if n_runs == MAX_MEASURED_RUNS:
                 break
-    if not ratios:
+    if not n_epochs:
         return None
-    return Throughput(float(np.median(ratios)), "runs",
+    return Throughput(seconds / patches, "runs",
                       f"{n_runs} earlier run{'s' if n_runs > 1 else ''} of {stage} here, "
-                      f"{len(ratios)} epochs")
+                      f"{n_epochs} fold epochs")
 
 
 def _bench_key(stage: str, params: dict, *, config: TrainConfig, device: torch.device,
-               threads: int, n_stacked: int) -> str:
+               threads: int, n_stacked: int | None) -> str:
     return json.dumps({"host": socket.gethostname(), "torch": torch.__version__,
                        "device": device.type, "threads": threads,
                        "batch_size": config.batch_size, "amp": config.amp,
@@ -269,15 +283,17 @@ def _bench_key(stage: str, params: dict, *, config: TrainConfig, device: torch.d
 
 
 def benchmark_throughput(stage: str, arch_params: dict, *, n_classes: int,
-                         config: TrainConfig, n_stacked: int = 1, device: str = "cpu",
-                         root: Path | None = None, threads: int | None = None) -> Throughput:
+                         config: TrainConfig, n_stacked: int | None = None,
+                         device: str = "cpu", root: Path | None = None,
+                         threads: int | None = None) -> Throughput:
     """Seconds per training patch of model ``stage``, measured now (or cached from before).
 
     Trains fresh ``stage`` models for :data:`BENCH_EPOCHS` epochs of
     :data:`BENCH_TRAIN_PATCHES` random patches each (plus an eighth as many validation
     patches) through the trainer's own loops: :func:`tfcnn.parallel.train_folds_parallel`
-    with ``n_stacked`` folds at once when ``n_stacked > 1`` (as a run whose folds are
-    stacked), else :func:`tfcnn.fold_training.train_fold`; the last epoch is timed. Runs on
+    with ``n_stacked`` folds at once (as a run whose folds are stacked), or
+    :func:`tfcnn.fold_training.train_fold` when ``n_stacked`` is None (one fold after
+    another); every epoch but the first is timed. Runs on
     ``threads`` torch threads (default: the count a trainer started without ``--threads``
     uses, torch's default in this process). With ``root``, the result is kept in
     ``<root>/.estimate/throughput.json`` (written atomically) per host, torch version,
@@ -287,12 +303,12 @@ def benchmark_throughput(stage: str, arch_params: dict, *, n_classes: int,
     dev = select_device(device)
     params = _resolved_params(stage, arch_params, n_classes)
     threads = int(threads or torch.get_num_threads())
-    n_stacked = max(1, int(n_stacked))
     key = _bench_key(stage, params, config=config, device=dev, threads=threads,
                      n_stacked=n_stacked)
     path = Path(root) / ESTIMATE_DIR / THROUGHPUT_FILE if root is not None else None
-    what = (f"micro-benchmark of {stage} ({n_stacked} folds stacked)" if n_stacked > 1
-            else f"micro-benchmark of {stage}") + f" on {threads} thread(s)"
+    what = (f"micro-benchmark of {stage}"
+            + (f" ({n_stacked} stacked fold{'s' if n_stacked > 1 else ''})" if n_stacked else "")
+            + f" on {threads} thread(s)")
     cache = _read_cache(path)
     if key in cache:
         entry = cache[key]
@@ -319,9 +335,10 @@ def _read_cache(path: Path | None) -> dict:
 
 
 def _bench(stage: str, params: dict, *, n_classes: int, config: TrainConfig,
-           device: torch.device, threads: int, n_stacked: int) -> float:
-    """Seconds per training patch of the last of :data:`BENCH_EPOCHS` epochs of fresh
-    ``stage`` models on random data (``n_stacked`` folds at once when above 1)."""
+           device: torch.device, threads: int, n_stacked: int | None) -> float:
+    """Seconds per training patch over the epochs after the first of :data:`BENCH_EPOCHS`
+    epochs of fresh ``stage`` models on random data (``n_stacked`` folds stacked, or one
+    fold through the one-fold loop when None)."""
     generator = torch.Generator().manual_seed(0)
     shape = (1, params.get("n_mels", FRONT_END.n_mels),
              params.get("patch_frames", FRONT_END.patch_frames))
@@ -337,30 +354,38 @@ def _bench(stage: str, params: dict, *, n_classes: int, config: TrainConfig,
                                             generator=generator).to(device),
                         seed=k)
 
-    datas = [fold(k) for k in range(n_stacked)]
+    datas = [fold(k) for k in range(n_stacked or 1)]
     models = [build_model(stage, n_classes, **params) for _ in datas]
     bench_config = config.with_overrides(max_epochs=BENCH_EPOCHS)
     records: list[dict] = []
     with torch_threads(threads):
-        if n_stacked > 1:
+        if n_stacked:
             train_folds_parallel(models, datas, bench_config, device=device,
                                  on_epoch=records.append)
         else:
             train_fold(models[0], datas[0], bench_config, device=device,
                        on_epoch=records.append)
-    last = [r for r in records if r["epoch"] == BENCH_EPOCHS]
-    return sum(r["seconds"] for r in last) / (len(last) * n_train)
+    timed = [r for r in records if r["epoch"] > 1]
+    return sum(r["seconds"] for r in timed) / (len(timed) * n_train)
 
 
-def stage_throughput(stage: str, arch_params: dict, *, n_classes: int, config: TrainConfig,
-                     n_folds: int, n_stacked: int, device: str, root: Path) -> Throughput:
-    """Earlier runs' throughput of ``stage`` here (:func:`measured_throughput`), else the
-    micro-benchmark's (:func:`benchmark_throughput`)."""
-    return (measured_throughput(stage, arch_params, n_classes=n_classes,
-                                batch_size=int(config.batch_size), n_folds=n_folds,
-                                device=device, root=root)
-            or benchmark_throughput(stage, arch_params, n_classes=n_classes, config=config,
-                                    n_stacked=n_stacked, device=device, root=root))
+def stage_estimate(stage: str, arch_params: dict, *, n_classes: int, config: TrainConfig,
+                   n_folds: int, n_stacked: int | None, device: str, root: Path,
+                   table: dict | None) -> StageEstimate:
+    """One stage's epochs (:func:`epoch_range`) and cost per patch: earlier runs' here
+    (:func:`measured_throughput`), else micro-benchmarks (:func:`benchmark_throughput`) of
+    the stack of ``n_stacked`` folds and, for the high end, of a stack of one fold (the
+    stack shrinks as folds stop); ``n_stacked`` None: one fold after another."""
+    epochs = epoch_range(stage, config, root=root, table=table)
+    measured = measured_throughput(stage, arch_params, n_classes=n_classes,
+                                   batch_size=int(config.batch_size), n_folds=n_folds,
+                                   device=device, root=root)
+    if measured is not None:
+        return StageEstimate(stage, epochs, measured)
+    bench = [benchmark_throughput(stage, arch_params, n_classes=n_classes, config=config,
+                                  n_stacked=k, device=device, root=root)
+             for k in ([n_stacked, 1] if n_stacked and n_stacked > 1 else [n_stacked])]
+    return StageEstimate(stage, epochs, bench[0], bench[1] if len(bench) > 1 else None)
 
 
 # ----------------------------------------------------------------------------- epochs
@@ -458,14 +483,11 @@ def estimate_run(dataset: Dataset, *, arch: str, arch_params: dict | None = None
                        patch_counts=patch_counts)
     # the trainer stacks all folds when that pays (tfcnn.train.train_run)
     n_stacked = n_folds if stacking_pays(arch, arch_params, n_classes,
-                                         select_device(device)) else 1
-    stages = tuple(
-        StageEstimate(stage, epoch_range(stage, config, root=Path(root), table=table),
-                      stage_throughput(stage, arch_params, n_classes=n_classes,
-                                       config=config, n_folds=n_folds, n_stacked=n_stacked,
-                                       device=device,
-                                       root=Path(root)))
-        for stage in training_stages(arch))
+                                         select_device(device)) else None
+    stages = tuple(stage_estimate(stage, arch_params, n_classes=n_classes, config=config,
+                                  n_folds=n_folds, n_stacked=n_stacked, device=device,
+                                  root=Path(root), table=table)
+                   for stage in training_stages(arch))
     try:
         n_cached, n_total = cache_state(dataset)
     except (OSError, RunError):
@@ -483,9 +505,12 @@ def format_estimate(estimate: RunEstimate, format_seconds) -> str:
             else f"{format_seconds(low)} – {format_seconds(high)}")
     parts = []
     for s in estimate.stages:
-        parts.append(f"{s.stage}: {s.throughput.seconds_per_patch * 1e3:.3g} ms per training "
-                     f"patch ({s.throughput.detail}); {s.epochs.low}–{s.epochs.high} epochs "
-                     f"per fold ({s.epochs.source})")
+        cost = f"{s.throughput.seconds_per_patch * 1e3:.3g}"
+        if s.slowest is not None:
+            cost += f"–{s.slowest.seconds_per_patch * 1e3:.3g}"
+        detail = s.throughput.detail + (f"; {s.slowest.detail}" if s.slowest else "")
+        parts.append(f"{s.stage}: {cost} ms per training patch ({detail}); "
+                     f"{s.epochs.low}–{s.epochs.high} epochs per fold ({s.epochs.source})")
     text = (f"about {span} of training on this machine: "
             f"{estimate.sizes.total_train:,} training patches over "
             f"{len(estimate.sizes.train)} folds; " + "; ".join(parts))

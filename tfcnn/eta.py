@@ -50,8 +50,8 @@ class Eta:
     high_s : float
         If every unfinished fold trains to its epoch cap (the smallest such bound so far).
     likely_s : float or None
-        If every unfinished fold trains as many epochs as the run's complete folds did
-        (median, within the bounds); None before a fold is complete.
+        If every unfinished fold trains as many epochs as the run's finished folds did
+        (median, within the bounds); None before a fold has finished each stage.
     epochs_left : tuple of int
         ``(fewest, most)`` epoch records still to come, over all folds and stages.
     """
@@ -101,7 +101,7 @@ class _Replay:
             self.complete.add(fold)
             for stage in self.stages:
                 st = self.state.get((fold, stage))
-                if st is not None:
+                if st is not None and not st.done:
                     st.done = True
                     self.finished_epochs[stage].append(st.epochs)
             return False
@@ -116,7 +116,10 @@ class _Replay:
         loss = event.get("train_loss")
         action = st.schedule.step(float("nan") if loss is None else float(loss))
         st.epochs += 1
-        st.done = action == "stop" or st.epochs >= self.cap
+        if action == "stop" or st.epochs >= self.cap:
+            # this fold's stage is over (stacked folds report their end only at the end)
+            st.done = True
+            self.finished_epochs[stage].append(st.epochs)
         if isinstance(event.get("seconds"), (int, float)) and stage in self.seconds:
             self.seconds[stage].append(float(event["seconds"]))
         return True
