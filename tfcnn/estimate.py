@@ -230,8 +230,9 @@ def measured_throughput(stage: str, arch_params: dict, *, n_classes: int, batch_
                         n_folds: int, device: str, root: Path) -> Throughput | None:
     """Seconds per training patch of model ``stage`` from earlier runs in ``root``.
 
-    Uses the epoch records of runs on this host, on the same device type, with the same
-    batch size and number of folds (stacked folds share a step) and the same model (every parameter, ``stage``'s subset for
+    Uses the epoch records of runs on this host with as many torch threads as this process
+    (a trainer started without ``--threads`` gets the same default), on the same device
+    type, with the same batch size and number of folds (stacked folds share a step) and the same model (every parameter, ``stage``'s subset for
     ``timefreq-init``), that are not running now (a running one shares the machine with the
     estimate's own page); at most :data:`MAX_MEASURED_RUNS` of them, the most recent first.
     Their epoch records' ``seconds`` over their folds' training patches, summed (so a
@@ -240,12 +241,14 @@ def measured_throughput(stage: str, arch_params: dict, *, n_classes: int, batch_
     """
     wanted = _resolved_params(stage, arch_params, n_classes)
     host, kind = socket.gethostname(), select_device(device).type
+    threads = torch.get_num_threads()
     seconds = patches = 0.0
     n_epochs = n_runs = 0
     for run in list_runs(root):
         config = run.config
         if (run.status in ("running", "queued", "starting")
                 or (config.get("machine") or {}).get("host") != host
+                or (config.get("machine") or {}).get("torch_threads", threads) != threads
                 or str(config.get("device", "")).split(":")[0] != kind
                 or (config.get("train_config") or {}).get("batch_size") != batch_size
                 or run.n_folds != n_folds):
