@@ -232,8 +232,9 @@ def measured_throughput(stage: str, arch_params: dict, *, n_classes: int, batch_
 
     Uses the epoch records of runs on this host with as many torch threads as this process
     (a trainer started without ``--threads`` gets the same default), on the same device
-    type, with the same batch size and number of folds (stacked folds share a step) and the same model (every parameter, ``stage``'s subset for
-    ``timefreq-init``), that are not running now (a running one shares the machine with the
+    type, with the same batch size and number of folds (stacked folds share a step) and
+    the same model (every parameter, ``stage``'s subset for ``timefreq-init``), that are
+    not running now (a running one shares the machine with the
     estimate's own page); at most :data:`MAX_MEASURED_RUNS` of them, the most recent first.
     Their epoch records' ``seconds`` over their folds' training patches, summed (so a
     stack of folds that shrinks as folds stop is priced as it ran). None when no such run

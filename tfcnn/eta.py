@@ -10,9 +10,11 @@ epochs whose loss rose), hence how many epochs it may still train:
 - at most the epochs left to its cap.
 
 Priced with the stage's measured epoch times (the median of its recent epoch records, and
-an upper quantile of them for the bound) this gives a range that narrows as folds finish. The upper end is the smallest bound made so far
-in the run (its finish time never moves later on noise in the epoch times), and a likely
-value comes from the epochs the run's complete folds took.
+an upper quantile of them for the bound) this gives a range that narrows as folds finish.
+The upper end is the smallest bound made so far in the run (its finish time never moves
+later on noise in the epoch times), and a likely value comes from the epochs the run's
+finished folds took. Only the epoch count of the bounds is certain: a fold that runs to its
+cap while the machine slows down can outlast the upper end.
 """
 
 from __future__ import annotations
