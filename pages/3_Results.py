@@ -42,10 +42,9 @@ if use_shipped and shipped:
     for arch, why in not_retrained(shipped_table).items():
         st.caption(f"Not in the shipped table: **{arch}**. {why}")
 
-left, right = st.columns(2)
-left.plotly_chart(plots.fold_strip({rs.label: rs.accuracies for rs in sets if rs.accuracies}))
-right.plotly_chart(plots.accuracy_vs_params(params_points(sets)))
-right.caption("The paper's efficiency argument: on Ballroom it reports Time-Frequency within "
+st.plotly_chart(plots.fold_strip({rs.label: rs.accuracies for rs in sets if rs.accuracies}))
+st.plotly_chart(plots.accuracy_vs_params(params_points(sets)))
+st.caption("The paper's efficiency argument: on Ballroom it reports Time-Frequency within "
               "0.7 points of Black-box with 16× fewer parameters. Points at one parameter "
               "count are drawn side by side (exact count on hover). Whether two of your runs "
               "differ is answered below, with an interval, not by this plot.")

@@ -190,14 +190,17 @@ def test_accuracy_vs_params_ranges_hold_every_point_bar_and_label():
         assert (lx > x_lo + 0.1).all() and (lx < x_hi - 0.1).all()
         y, err = np.asarray(trace.y, dtype=float), np.asarray(trace.error_y.array, dtype=float)
         assert (y - err > y_lo).all() and (y + err < y_hi).all()
-    for label in fig.layout.annotations:  # label above its points, still inside the plot
+    for label in fig.layout.annotations:  # labels beside their points, inside the plot
         assert x_lo < label.x < x_hi and y_lo < label.y < y_hi
-        assert label.yanchor == "bottom"
-    # close counts (frequency 3,368 and time 7,336) push their labels apart
-    time = next(a for a in fig.layout.annotations if a.text == "time")
-    assert time.y == pytest.approx(PAPER_TABLE1["time"].mean + PAPER_TABLE1["time"].std)
-    anchors = {a.text: a.xanchor for a in fig.layout.annotations}
-    assert anchors["frequency"] == "right" and anchors["time"] == "left"
+    labels = {a.text: a for a in fig.layout.annotations}
+    # above the highest error bar of its parameter count ...
+    assert labels["time"].y == pytest.approx(PAPER_TABLE1["time"].mean + PAPER_TABLE1["time"].std)
+    assert labels["time"].yanchor == "bottom"
+    # ... except the left one of two close counts (frequency 3,368 and time 7,336): below
+    frequency = PAPER_TABLE1["frequency"]
+    assert labels["frequency"].yanchor == "top"
+    assert labels["frequency"].y == pytest.approx(frequency.mean - frequency.std)
+    assert labels["frequency"].y > y_lo + 0.1 * (y_hi - y_lo)  # room for its text below
 
 
 def test_accuracy_vs_filter_length_seed_points_and_spread():
@@ -209,6 +212,13 @@ def test_accuracy_vs_filter_length_seed_points_and_spread():
     assert list(line.x) == [30.0, 60.0] and list(line.y) == [72.0, 80.0]
     assert list(line.error_y.array) == [2.0, 0.0]  # np.std over the seeds
     assert fig.layout.xaxis.title.text == "frames"
+    assert list(fig.layout.xaxis.tickvals) == [30.0, 60.0]  # a tick at each swept length
+    assert fig.layout.xaxis.type != "log"  # 60 / 30 < 4: linear
+    doubling = pd.DataFrame({"length": [30, 60, 120], "seed": [0, 0, 0],
+                             "mean": [70.0, 75.0, 80.0]})
+    fig = plots.accuracy_vs_filter_length(doubling)
+    assert fig.layout.xaxis.type == "log" and list(fig.layout.xaxis.ticktext) == ["30", "60",
+                                                                                   "120"]
     two = pd.concat([rows, rows.assign(n_filters=32, mean=rows["mean"] + 5)])
     fig = plots.accuracy_vs_filter_length(two, group="n_filters")
     assert len(fig.data) == 4 and fig.data[3].name.startswith("n_filters 32")

@@ -331,7 +331,7 @@ _SERIES_COLOURS: tuple[str, ...] = tuple(c for c in CLASS_COLOURS if c != "#ff7f
 _PAPER_SERIES = "paper (Ballroom)"
 #: Horizontal spread (decades) of the series drawn at one parameter count, at most.
 _DODGE_DECADES = 0.12
-#: Two architecture labels closer than this (decades) are pushed apart (left / right).
+#: Two parameter counts closer than this (decades) get labels on opposite sides of their points.
 _LABEL_GAP_DECADES = 0.5
 
 
@@ -390,23 +390,24 @@ def accuracy_vs_params(rows: pd.DataFrame, *, include_paper: bool = True) -> go.
     low = (points["mean"] - points["std"]).to_numpy()
     high = (points["mean"] + points["std"]).to_numpy()
     span = max(float(high.max() - low.min()), 1.0)
-    # one label per parameter count, just above the highest error bar there
-    groups = points.assign(lx=log_x, top=high).groupby("params", sort=True)
-    labels = [(float(np.log10(p)), float(g["top"].max()),
+    # one label per parameter count, above its highest error bar; of two counts closer
+    # than _LABEL_GAP_DECADES the left one's label goes below its lowest bar instead
+    groups = points.assign(top=high, bottom=low).groupby("params", sort=True)
+    labels = [(float(np.log10(p)), float(g["top"].max()), float(g["bottom"].min()),
                " / ".join(dict.fromkeys(g["arch"].astype(str)))) for p, g in groups]
-    anchors = ["center"] * len(labels)
-    for k in range(len(labels) - 1):
-        if labels[k + 1][0] - labels[k][0] < _LABEL_GAP_DECADES:
-            anchors[k], anchors[k + 1] = "right", "left"
-    for (x, top, text), anchor in zip(labels, anchors):
-        fig.add_annotation(x=x, y=top, text=text, showarrow=False, xanchor=anchor,
-                           yanchor="bottom", yshift=4, font=dict(size=12))
+    below = [k + 1 < len(labels) and labels[k + 1][0] - labels[k][0] < _LABEL_GAP_DECADES
+             for k in range(len(labels))]
+    for (x, top, bottom, text), under in zip(labels, below):
+        fig.add_annotation(x=x, y=bottom if under else top, text=text, showarrow=False,
+                           yanchor="top" if under else "bottom", yshift=-4 if under else 4,
+                           font=dict(size=12))
     fig.update_layout(
         title="Accuracy vs. number of parameters",
         xaxis=dict(type="log", title="parameters (log scale)", dtick=1, tickformat="~s",
                    range=[float(log_x.min()) - 0.35, float(log_x.max()) + 0.35]),
         yaxis=dict(title="accuracy (%)",
-                   range=[float(low.min()) - 0.05 * span, float(high.max()) + 0.15 * span]),
+                   range=[float(low.min()) - (0.15 if any(below) else 0.05) * span,
+                          float(high.max()) + 0.15 * span]),
         legend=dict(orientation="h", yanchor="top", y=-0.22, x=0), **_LAYOUT)
     return fig
 
@@ -466,7 +467,8 @@ def accuracy_vs_filter_length(rows: pd.DataFrame, *, length_title: str = "filter
     -------
     go.Figure
         Per group, a markers trace of the seeds and a line through the mean over seeds with
-        ``np.std`` over seeds as error bars.
+        ``np.std`` over seeds as error bars; a tick at each swept length (a log axis when
+        the longest is at least 4× the shortest, as in a doubling grid); legend below.
     """
     data = rows.dropna(subset=["mean"]) if len(rows) else rows
     fig = go.Figure()
@@ -485,6 +487,13 @@ def accuracy_vs_filter_length(rows: pd.DataFrame, *, length_title: str = "filter
             x=stats.index.astype(float), y=stats["mean"], mode="lines+markers",
             error_y=dict(type="data", array=stats["std"]), name=f"{name}mean ± std over seeds",
             marker=dict(size=11, color=colour), line=dict(color=colour)))
-    fig.update_layout(title="Accuracy vs. filter length (spread over seeds)",
-                      xaxis_title=length_title, yaxis_title="accuracy (%)", **_LAYOUT)
+    lengths = sorted({float(v) for v in data["length"]}) if len(data) else []
+    xaxis = dict(title=length_title)
+    if lengths:
+        xaxis.update(tickmode="array", tickvals=lengths, ticktext=[f"{v:g}" for v in lengths])
+        if lengths[0] > 0 and lengths[-1] / lengths[0] >= 4:
+            xaxis["type"] = "log"
+    fig.update_layout(title="Accuracy vs. filter length (spread over seeds)", xaxis=xaxis,
+                      yaxis_title="accuracy (%)",
+                      legend=dict(orientation="h", yanchor="top", y=-0.22, x=0), **_LAYOUT)
     return fig

@@ -23,6 +23,8 @@ from tfcnn.table1 import paper_row_for
 
 #: ``ResultSet.source`` of a row of a shipped Table 1 file and of a local training run.
 SHIPPED, RUN = "shipped", "run"
+#: ``ResultSet.dataset`` of results that did not record their data set.
+UNKNOWN_DATASET = "unknown"
 
 
 def fold_accuracies(results: dict) -> list[float]:
@@ -42,7 +44,8 @@ class ResultSet:
     arch : str
         Architecture name.
     dataset : str
-        Name of the data set it was trained and tested on (``"?"`` when not recorded).
+        Name of the data set it was trained and tested on (:data:`UNKNOWN_DATASET` when
+        not recorded).
     n_params : int or None
         Trainable parameters of the model.
     mean, std : float or None
@@ -83,8 +86,8 @@ class ResultSet:
 def _dataset_name(results: dict) -> str:
     dataset = results.get("dataset")
     if isinstance(dataset, dict):
-        return str(dataset.get("name", "?"))
-    return str(dataset) if dataset else "?"
+        return str(dataset.get("name") or UNKNOWN_DATASET)
+    return str(dataset) if dataset else UNKNOWN_DATASET
 
 
 def result_set(label: str, results: dict, *, source: str, arch: str | None = None,

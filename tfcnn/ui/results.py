@@ -45,27 +45,28 @@ def table_view(sets: Sequence[ResultSet]) -> None:
 
 
 def detail_view(sets: Sequence[ResultSet]) -> ResultSet:
-    """Pick one result set (a run's first, if any); show its confusion, per-class recall
-    and training curves; return it."""
+    """Pick one result set (a run's first, if any); show its confusion matrix, per-class
+    recall and training curves, one under another; return it."""
     own = [i for i, r in enumerate(sets) if r.source == RUN]
     detail = st.selectbox("Result", [rs.label for rs in sets], index=own[0] if own else 0)
     rs = next(r for r in sets if r.label == detail)
-    left, right = st.columns(2)
     if rs.confusion is not None:
-        left.plotly_chart(plots.confusion_heatmap(rs.confusion, rs.classes),
-                          key=f"confusion-{rs.label}")
-        left.dataframe(export.recall_frame(rs)[["class", "songs", "correct", "recall (%)"]],
-                       hide_index=True,
-                       column_config={"recall (%)": st.column_config.NumberColumn(
-                           format="%.1f")})
+        st.plotly_chart(plots.confusion_heatmap(rs.confusion, rs.classes),
+                        key=f"confusion-{rs.label}")
+        st.dataframe(export.recall_frame(rs)[["class", "songs", "correct", "recall (%)"]],
+                     hide_index=True,
+                     column_config={"recall (%)": st.column_config.NumberColumn(format="%.1f")})
+        st.caption("Per-class recall: of each class's test songs (over all folds), the share "
+                   "the song vote got right.")
     else:
-        left.info("No confusion matrix in these results.")
+        st.info("No confusion matrix in these results.")
     if not rs.history.empty:
-        right.plotly_chart(plots.training_curves(rs.history), key=f"curves-{rs.label}")
-        right.caption(f"{rs.label}: {rs.history['fold'].nunique()} folds' loss and "
-                      "accuracy per epoch on the training and validation songs.")
+        st.plotly_chart(plots.training_curves(rs.history), key=f"curves-{rs.label}")
+        st.caption(f"{rs.label}: loss and accuracy per epoch of each of its "
+                   f"{rs.history['fold'].nunique()} folds on its training and validation "
+                   "patches.")
     else:
-        right.info("No training curves for these results.")
+        st.info("No training curves for these results.")
     return rs
 
 
