@@ -7,6 +7,8 @@ A run folder (``runs/<id>/``) holds::
     progress.jsonl     one JSON event per line (features, fold_start, epoch, fold_end,
                        run_end, cancelled, error)
     fold-XX/model.safetensors, fold-XX/result.json   (a fold is complete iff result.json exists)
+    state/fold-XX-<stage>.pt   a fold's training state after its last epoch, until the fold
+                       is complete (:mod:`tfcnn.train_state`; ``--resume`` continues from it)
     results.json       summary over the complete folds (mean ± std in percent, confusion)
     snapshots/foldF-epochE.safetensors   weights at chosen epochs (``train --snapshots``)
 
@@ -78,6 +80,15 @@ def launch_dir(run_dir: str | os.PathLike) -> Path:
     """``<runs>/.launches/<run name>``: the app's launch record and log of a run."""
     run_dir = Path(run_dir)
     return run_dir.parent / LAUNCHES_DIR / run_dir.name
+
+
+STATE_DIR = "state"
+
+
+def state_path(run_dir: str | os.PathLike, fold: int, stage: str) -> Path:
+    """``<run_dir>/state/fold-XX-<stage>.pt``: fold ``fold``'s resumable training state of
+    ``stage`` (the architecture, or one stage of ``timefreq-init``)."""
+    return Path(run_dir) / STATE_DIR / f"fold-{int(fold):02d}-{stage}.pt"
 
 
 SNAPSHOTS_DIR = "snapshots"
@@ -224,6 +235,21 @@ class RunFolder:
     def write_fold_result(self, fold: int, result: dict) -> None:
         """``fold-XX/result.json``, last: from then on the fold is complete."""
         write_json_atomic(self.fold_dir(fold) / FOLD_RESULT_FILE, result)
+
+    def state_path(self, fold: int, stage: str) -> Path:
+        """Where fold ``fold``'s resumable state of ``stage`` goes (:func:`state_path`)."""
+        return state_path(self.path, fold, stage)
+
+    def drop_state(self, fold: int) -> None:
+        """Delete fold ``fold``'s resumable states (it is complete), and ``state/`` once
+        empty."""
+        folder = self.path / STATE_DIR
+        for path in folder.glob(f"fold-{int(fold):02d}-*.pt"):
+            path.unlink(missing_ok=True)
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # absent, or other folds' states remain
 
     def complete_folds(self) -> list[int]:
         return complete_folds(self.path)
