@@ -18,6 +18,7 @@ saved epoch; an epoch is reported in ``progress.jsonl`` only once it is saved.
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
 import threading
@@ -243,8 +244,11 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
         run_config["snapshots"] = {"epochs": snapshots,
                                    "folds": folds_wanted if only_folds is not None else [0]}
     opener = RunFolder.reopen if resume else RunFolder.create
-    run = opener(out_dir, run_config, progress=progress)
-    run.set_status("running")
+    try:
+        run = opener(out_dir, run_config, progress=progress)
+        run.set_status("running")
+    except OSError as exc:
+        raise RunError(_write_error(exc, out_dir)) from None
     try:
         with _SigtermToCancel():
             try:
@@ -272,22 +276,39 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
             except KeyboardInterrupt:
                 raise RunCancelled("run cancelled (interrupted)") from None
     except RunCancelled as exc:
+        run.release_reserve()
         run.emit({"event": "cancelled", "message": str(exc)})
         run.set_status("cancelled", error=str(exc))
         raise
     except BaseException as exc:
+        run.release_reserve()  # room to record the failure on a full disk
         message = str(exc) or type(exc).__name__
-        if not isinstance(exc, TfcnnError):
+        if isinstance(exc, OSError):
+            message = _write_error(exc, run.path)
+        elif not isinstance(exc, TfcnnError):
             message = f"{type(exc).__name__}: {message}"
         try:
             run.emit({"event": "error", "message": message})
             run.set_status("failed", error=message)
-        finally:
-            raise
+        except OSError:
+            pass  # the disk is still full: the message below is all that can be said
+        if isinstance(exc, OSError):
+            raise RunError(message) from None
+        raise
     run.emit({"event": "run_end", "mean": results.get("mean"), "std": results.get("std"),
               "wall_s": results.get("wall_s")})
     run.set_status("finished")
+    run.release_reserve()
     return results
+
+
+def _write_error(exc: OSError, run_dir) -> str:
+    """One line for an operating-system error during a run (a full disk above all)."""
+    what = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"{what}: cannot write the run folder {run_dir}; make room, then continue "
+                f"the run with --resume")
+    return f"{what}: {exc.filename or run_dir}"
 
 
 def _load(run: RunFolder, dataset: Dataset, *, arch: str, arch_params: dict,

@@ -11,8 +11,8 @@ training stage (:class:`FoldStateFile`)::
      "tracker": {...},                               schedule, epoch records, best model
      "rng": {...}}                                   torch, CUDA, numpy, python, data order
 
-The file is written with :func:`tfcnn.atomic.atomic_path` (a temporary file, fsynced, then
-renamed), so a kill at any moment leaves the previous epoch's state or this one, never half
+The file is written with :func:`tfcnn.atomic.write_bytes_atomic` (a temporary file, fsynced,
+then renamed), so a kill at any moment leaves the previous epoch's state or this one, never half
 of one; an interrupted fold therefore loses at most the epoch in flight. Restoring every
 generator makes the continued fold draw the same minibatches and dropout masks as an
 uninterrupted one: on the same device and thread count the weights are bit for bit equal.
@@ -26,6 +26,7 @@ training and validation tensors; a file whose identity differs is refused with a
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import random
 from pathlib import Path
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tfcnn.atomic import atomic_path
+from tfcnn.atomic import write_bytes_atomic
 from tfcnn.errors import RunError
 
 #: Version of the file layout; a file of another version is refused.
@@ -204,7 +205,9 @@ class FoldStateFile:
         """
         state = {"format": STATE_FORMAT, "identity": self.identity, "model": model,
                  "optimizer": optimizer, "tracker": tracker, "rng": rng}
-        with atomic_path(self.path, fsync=True) as tmp:
-            torch.save(state, tmp)
-            size = tmp.stat().st_size
-        return size
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        # Written by Python, not torch's own file writer: a full disk raises OSError (ENOSPC)
+        # like every other write of the run folder.
+        write_bytes_atomic(self.path, buffer.getvalue(), fsync=True)
+        return buffer.tell()
