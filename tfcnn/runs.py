@@ -274,8 +274,10 @@ class RunFolder:
         """Delete fold ``fold``'s resumable states (it is complete), and ``state/`` once
         empty."""
         folder = self.path / STATE_DIR
-        for path in folder.glob(f"fold-{int(fold):02d}-*.pt"):
-            path.unlink(missing_ok=True)
+        # and the temporary file of a save a kill interrupted (tfcnn.atomic)
+        for pattern in (f"fold-{int(fold):02d}-*.pt", f".fold-{int(fold):02d}-*.tmp"):
+            for path in folder.glob(pattern):
+                path.unlink(missing_ok=True)
         try:
             folder.rmdir()
         except OSError:
