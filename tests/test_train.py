@@ -359,6 +359,18 @@ def test_kill_9_mid_fold_then_resume_continues_from_the_saved_epoch(time_run, fo
     assert run_status(out) == "interrupted"
     killed_at = max(_fold0_epochs(out))
     assert (out / "state" / "fold-00-time.pt").is_file()
+    if mode == "fold-parallel":
+        # A state file that belongs elsewhere (here: another fold's) is refused, not used.
+        import shutil
+
+        swapped = tmp_path / "swapped"
+        shutil.copytree(out, swapped)
+        (swapped / "state" / "fold-01-time.pt").replace(swapped / "state" / "fold-00-time.pt")
+        proc = _cli("train", folder_dataset, *args, "--out", swapped, "--resume")
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+        assert lines[0].startswith("error: cannot resume from ") and "fold-00-time.pt" in lines[0]
+        assert "saved by another configuration (fold: saved 1, this run 0)" in lines[0]
 
     proc = _cli("train", folder_dataset, *args, "--out", out, "--resume")
     assert proc.returncode == 0, proc.stderr
