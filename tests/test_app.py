@@ -7,12 +7,14 @@ nothing of the repository's data, runs or shipped models is read or written.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
 from pathlib import Path
 
 import numpy as np
+import plotly.io
 import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
@@ -21,7 +23,6 @@ from tfcnn import locations, runs
 from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1, PRESETS
 from tfcnn.paths import ENV_ALLOWED_ROOTS, REFUSED
 from tfcnn.ui import run_control
-from tfcnn.ui.results import fold_accuracies
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 44100
@@ -62,6 +63,10 @@ def checkpoints(tmp_path_factory) -> Path:
         table["runs"][arch].update(assignment_fingerprint="f" * 16,
                                    fold_fingerprints=[f"{k:016x}" for k in range(10)],
                                    n_train_tracks=[384] * 10, n_test_tracks=[48] * 10)
+    # the shipped runs' per-fold training curves (accuracies as fractions), for one row
+    table["curves"] = {"time": [{"stage": "time", "fold": f, "epoch": e, "train_loss": 2.0 / e,
+                                 "train_acc": 0.2 * e, "val_loss": 2.1 / e, "val_acc": 0.15 * e}
+                                for f in (0, 1) for e in (1, 2, 3)]}
     (folder / "table1-synth.json").write_text(json.dumps(table))
     return folder
 
@@ -162,7 +167,11 @@ def test_results_page_shows_shipped_table_and_comparison(app_env):
     table = at.dataframe[0].value
     assert list(table["architecture"]) == list(PAPER_TABLE1)
     assert list(table["paper #params"]) == [row.params for row in PAPER_TABLE1.values()]
-    assert len(at.get("download_button")) == 2
+    assert list(table["mean (%)"]) == pytest.approx([row.mean - 5 for row in
+                                                     PAPER_TABLE1.values()])
+    assert [b.label for b in at.get("download_button")] == [
+        "Table 1 (CSV)", "Per-fold accuracies (CSV)", "All results (JSON)",
+        "Confusion matrix of shipped blackbox (CSV)", "Per-class recall of shipped blackbox (CSV)"]
 
     # A = shipped blackbox, B = shipped timefreq: same folds, so paired; the numbers are
     # those of `python -m tfcnn compare TABLE:blackbox TABLE:timefreq --margin 3`
@@ -188,6 +197,34 @@ def test_results_page_shows_shipped_table_and_comparison(app_env):
     (warning,) = at.warning
     assert warning.value.startswith("Unpaired comparison: cannot pair folds")
     assert "did not record" in warning.value
+
+
+def array(values) -> np.ndarray:
+    """A plotly JSON array: a list, or a typed array (``{"dtype", "bdata"}``)."""
+    if isinstance(values, dict) and "bdata" in values:
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values)
+
+
+def test_results_page_shows_a_shipped_rows_curves_and_recall(app_env):
+    at = page("pages/3_Results.py").run()
+    no_exception(at)
+    detail = next(s for s in at.selectbox if s.label == "Result")
+    assert detail.value == "shipped blackbox"  # no run yet: the first shipped row
+    assert "No training curves for these results." in [i.value for i in at.info]
+    detail.set_value("shipped time").run()
+    no_exception(at)
+    charts = [plotly.io.from_json(c.proto.spec) for c in at.get("plotly_chart")]
+    curves = next(c for c in charts if c.layout.title.text.startswith("Training"))
+    assert len(curves.data) == 2 * 4  # 2 folds × loss/accuracy × train/validation
+    accuracy = [t for t in curves.data if t.xaxis == "x2"]
+    assert max(max(array(t.y)) for t in accuracy) == pytest.approx(60.0)  # 0.2 × 3, in %
+    assert curves.layout.xaxis.dtick == 1  # 3 epochs: whole-epoch ticks
+    recall = at.dataframe[-1].value  # the shipped fixture's confusion: 6 of 13 per class
+    assert list(recall["class"]) == list(CLASSES)
+    assert list(recall["recall (%)"]) == pytest.approx([600 / 13] * len(CLASSES))
+    labels = [b.label for b in at.get("download_button")]
+    assert "Per-class recall of shipped time (CSV)" in labels
 
 
 def write_wav(path: Path, y: np.ndarray) -> Path:
@@ -467,13 +504,6 @@ def test_train_resume_archive_restore_delete(app_env):
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def test_fold_accuracies_reads_the_results_layout():
-    assert fold_accuracies({"per_fold": [80.0, 90.0], "mean": 85.0}) == [80.0, 90.0]
-    # results.json lists complete fold indices under "folds": they are not accuracies.
-    assert fold_accuracies({"folds": [0, 1], "mean": 85.0}) == []
-    assert fold_accuracies({}) == []
 
 
 def test_format_seconds():
