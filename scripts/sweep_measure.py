@@ -15,7 +15,6 @@ writes ``OUT/report.json`` and ``OUT/report.md``. ``--resume`` continues interru
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -155,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json_atomic(out / REPORT_JSON, report)
     text = format_markdown(report)
     write_text_atomic(out / REPORT_MD, text)
-    print(text)
+    print(text, end="")
     return max(run.returncode for run in runs)
 
 
