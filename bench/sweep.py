@@ -9,8 +9,8 @@ visible share) is run three ways, each into its own sweep folder:
   and each grid point summarised, exactly what the Ray engine does around a task;
 - ray: :func:`tfcnn.sweep.run_sweep` on a local Ray with ``--ray-cpus`` CPUs (default 1, so
   tasks run one at a time as in the baseline and the difference is Ray's overhead: worker
-  processes and their imports, scheduling, moving the folds back); Ray's start-up is timed
-  on its own line;
+  processes and their imports, scheduling, moving the folds back); a fresh Ray for each
+  load, as every ``tfcnn sweep --engine ray`` starts one, its start-up timed on its own line;
 - local engine: :func:`tfcnn.sweep.run_sweep` with the fold-parallel local engine.
 
 Every mode runs idle, then busy (two processes spinning on the CPU, as the other benches
@@ -95,17 +95,21 @@ def main(argv: list[str] | None = None) -> int:
                     "local": run_sweep(spec, tmp / f"local-{load}",
                                        engine=LocalEngine(threads=1)).wall_s}
         os.environ.setdefault(RAY_WORKER_NICENESS, "0")  # the engine's setting
-        t0 = time.perf_counter()
-        ray.init(num_cpus=args.ray_cpus, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
-        start_up = time.perf_counter() - t0
-        try:
-            for load in ("idle", "busy"):
-                with busy_processes() if load == "busy" else contextlib.nullcontext():
+        start_up: dict[str, float] = {}
+        for load in ("idle", "busy"):
+            # A fresh Ray per load, as each `tfcnn sweep --engine ray` starts one: its
+            # workers start cold (a second sweep on a warm Ray would skip their imports).
+            with busy_processes() if load == "busy" else contextlib.nullcontext():
+                t0 = time.perf_counter()
+                ray.init(num_cpus=args.ray_cpus, include_dashboard=False,
+                         log_to_driver=False,
+                         runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+                start_up[load] = time.perf_counter() - t0
+                try:
                     walls[load]["ray"] = run_sweep(spec, tmp / f"ray-{load}",
                                                    engine=RayEngine(retries=0)).wall_s
-        finally:
-            ray.shutdown()
+                finally:
+                    ray.shutdown()
 
     names = {"base": "in process, task after task (baseline)",
              "ray": f"ray, {args.ray_cpus} CPU(s), start-up excluded",
@@ -117,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         idle, busy = walls["idle"][key], walls["busy"][key]
         print(f"{name:<48} {idle:8.2f} {idle / walls['idle']['base']:6.2f} {busy:8.2f} "
               f"{busy / walls['busy']['base']:6.2f} {busy / idle:9.2f}")
-    print(f"{'ray start-up (ray.init)':<48} {start_up:8.2f} {'-':>6}")
+    print(f"{'ray start-up (ray.init)':<48} {start_up['idle']:8.2f} {'-':>6} "
+          f"{start_up['busy']:8.2f} {'-':>6} {start_up['busy'] / start_up['idle']:9.2f}")
     for load in ("idle", "busy"):
         print(f"ray overhead per task, {load}: "
               f"{(walls[load]['ray'] - walls[load]['base']) / n:+.2f} s "
