@@ -7,6 +7,8 @@ A run folder (``runs/<id>/``) holds::
     progress.jsonl     one JSON event per line (features, fold_start, epoch, fold_end,
                        run_end, cancelled, error)
     fold-XX/model.safetensors, fold-XX/result.json   (a fold is complete iff result.json exists)
+    state/fold-XX-<stage>.pt   a fold's training state after its last epoch, until the fold
+                       is complete (:mod:`tfcnn.train_state`; ``--resume`` continues from it)
     results.json       summary over the complete folds (mean ± std in percent, confusion)
     snapshots/foldF-epochE.safetensors   weights at chosen epochs (``train --snapshots``)
 
@@ -38,7 +40,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tfcnn.atomic import write_json_atomic
+from tfcnn.atomic import FILE_MODE, write_json_atomic
 from tfcnn.config import training_stages
 from tfcnn.errors import RunError
 from tfcnn.procs import ProcessIdentity, identify, is_alive
@@ -56,6 +58,9 @@ FOLD_MODEL_FILE = "model.safetensors"
 LAUNCHES_DIR = ".launches"
 LAUNCH_FILE = "launch.json"
 LOG_FILE = "log.txt"
+#: Space held while a trainer runs and given back to record its end on a full disk.
+RESERVE_FILE = ".reserve"
+RESERVE_BYTES = 64 * 1024
 #: A launch record's ``state``: waiting for a slot, its trainer started, cancelled while
 #: waiting (:mod:`tfcnn.launches` moves a record through them).
 QUEUED, STARTED, WITHDRAWN = "queued", "started", "withdrawn"
@@ -83,6 +88,15 @@ def launch_dir(run_dir: str | os.PathLike) -> Path:
     return run_dir.parent / LAUNCHES_DIR / run_dir.name
 
 
+STATE_DIR = "state"
+
+
+def state_path(run_dir: str | os.PathLike, fold: int, stage: str) -> Path:
+    """``<run_dir>/state/fold-XX-<stage>.pt``: fold ``fold``'s resumable training state of
+    ``stage`` (the architecture, or one stage of ``timefreq-init``)."""
+    return Path(run_dir) / STATE_DIR / f"fold-{int(fold):02d}-{stage}.pt"
+
+
 SNAPSHOTS_DIR = "snapshots"
 _SNAPSHOT_NAME = re.compile(r"^fold(?P<fold>\d+)-epoch(?P<epoch>\d+)\.safetensors$")
 
@@ -107,12 +121,25 @@ def list_snapshots(run_dir: str | os.PathLike) -> list[tuple[int, int, Path]]:
 
 
 def append_event(run_dir: str | os.PathLike, event: dict) -> None:
-    """Append one JSON line to ``progress.jsonl`` and flush it (the app tails this file)."""
+    """Append one JSON line to ``progress.jsonl`` (unbuffered: the app tails this file).
+
+    A write that fails part-way (a full disk) is cut off again before the error propagates,
+    so the file never keeps a torn line that later lines would follow.
+    """
     path = Path(run_dir) / PROGRESS_FILE
-    line = json.dumps(event, allow_nan=False)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line + "\n")
-        fh.flush()
+    data = (json.dumps(event, allow_nan=False) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+    try:
+        start = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError:
+            os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)
 
 
 def _drop_torn_tail(path: Path) -> None:
@@ -167,7 +194,9 @@ class RunFolder:
                 )
         path.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path / CONFIG_FILE, config)
-        return cls(path, progress)
+        folder = cls(path, progress)
+        folder.hold_reserve()
+        return folder
 
     @classmethod
     def reopen(cls, path: str | os.PathLike, config: dict, *,
@@ -190,7 +219,19 @@ class RunFolder:
         if run_status(path) == "running" and pid != os.getpid():
             raise RunError(f"cannot resume {path}: it is still running (pid {pid})")
         _drop_torn_tail(path / PROGRESS_FILE)
-        return cls(path, progress, status)
+        folder = cls(path, progress, status)
+        folder.hold_reserve()
+        return folder
+
+    def hold_reserve(self) -> None:
+        """Write :data:`RESERVE_FILE`: space :meth:`release_reserve` gives back so that the
+        run's end (an error event, ``status.json``) can be written on a full disk."""
+        with open(self.path / RESERVE_FILE, "wb") as fh:
+            fh.write(b"\0" * RESERVE_BYTES)
+
+    def release_reserve(self) -> None:
+        """Delete :data:`RESERVE_FILE` (the run is ending)."""
+        (self.path / RESERVE_FILE).unlink(missing_ok=True)
 
     def emit(self, event: dict) -> None:
         """Append ``event`` to ``progress.jsonl`` and pass it to ``progress``."""
@@ -227,6 +268,23 @@ class RunFolder:
     def write_fold_result(self, fold: int, result: dict) -> None:
         """``fold-XX/result.json``, last: from then on the fold is complete."""
         write_json_atomic(self.fold_dir(fold) / FOLD_RESULT_FILE, result)
+
+    def state_path(self, fold: int, stage: str) -> Path:
+        """Where fold ``fold``'s resumable state of ``stage`` goes (:func:`state_path`)."""
+        return state_path(self.path, fold, stage)
+
+    def drop_state(self, fold: int) -> None:
+        """Delete fold ``fold``'s resumable states (it is complete), and ``state/`` once
+        empty."""
+        folder = self.path / STATE_DIR
+        # and the temporary file of a save a kill interrupted (tfcnn.atomic)
+        for pattern in (f"fold-{int(fold):02d}-*.pt", f".fold-{int(fold):02d}-*.tmp"):
+            for path in folder.glob(pattern):
+                path.unlink(missing_ok=True)
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # absent, or other folds' states remain
 
     def complete_folds(self) -> list[int]:
         return complete_folds(self.path)
