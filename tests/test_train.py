@@ -517,7 +517,9 @@ def test_cli_bad_arch_gives_one_error_line(folder_dataset, tmp_path):
     (["--arch", "time", "--only-folds", "7"], "only_folds must be fold indices in 0..2"),
     (["--arch", "time", "--resume"], "--resume needs --out"),
     (["--arch", "time", "--n-filters", "0"], "n_filters must be a positive integer, got 0"),
-    (["--arch", "time", "--time-filter", "1x99"], "time_filter (1, 99) does not fit"),
+    (["--arch", "time", "--time-filter", "1x99"], "time_filter (1, 99) does not fit its input of "
+     "40 x 80 (bands x frames): 1x99 is 99 frames wide but a patch is 80 frames; the largest "
+     "that fits is 1x80"),
 ])
 def test_cli_bad_arguments_give_one_error_line(folder_dataset, tmp_path, capsys, args, needle):
     from tfcnn.__main__ import main

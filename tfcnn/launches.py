@@ -1,15 +1,17 @@
-"""Training runs launched from the app: a bounded queue of ``tfcnn train`` subprocesses.
+"""Work launched from the app: a bounded queue of ``tfcnn train`` and ``tfcnn sweep``
+subprocesses.
 
-Each launch is recorded in ``<runs>/.launches/<run name>/launch.json`` beside its (future)
-run folder (the format of :mod:`tfcnn.runs`), with its command line and its state: ``queued``, ``started`` (with the process
-identity of :mod:`tfcnn.procs`) or ``withdrawn`` (cancelled while queued). At most
-:func:`max_concurrent` launched runs train at once (``TFCNN_MAX_RUNS``, default 1); the
-others wait as ``queued`` and :func:`pump` starts the oldest when a slot frees. Every reader
-of the queue calls :func:`pump`, under a file lock, so no two callers start the same run or
-exceed the cap.
+Each launch is recorded in ``<runs>/.launches/<name>/launch.json`` beside its (future)
+folder (the format of :mod:`tfcnn.runs`), with its kind (a training run or a sweep), its
+command line and its state: ``queued``, ``started`` (with the process identity of
+:mod:`tfcnn.procs`) or ``withdrawn`` (cancelled while queued). At most
+:func:`max_concurrent` launches run at once (``TFCNN_MAX_RUNS``, default 1; a sweep takes one
+slot like a run); the others wait as ``queued`` and :func:`pump` starts the oldest when a slot
+frees. Every reader of the queue calls :func:`pump`, under a file lock, so no two callers
+start the same launch or exceed the cap.
 
-The trainer writes its run folder itself; its stdout/stderr go to ``log.txt`` in the launch
-folder, which exists before the trainer starts (the trainer requires a new or empty run
+The process writes its folder itself; its stdout/stderr go to ``log.txt`` in the launch
+folder, which exists before the process starts (trainer and sweep require a new or empty
 folder).
 """
 
@@ -17,12 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tfcnn.config import MAX_EPOCHS, PRESETS
@@ -34,6 +35,7 @@ from tfcnn.runs import (
     LOG_FILE,
     QUEUED,
     STARTED,
+    TRAIN_KIND,
     WITHDRAWN,
     launch_dir,
     read_config,
@@ -70,15 +72,20 @@ def max_concurrent() -> int:
     return n
 
 
-def new_run_dir(arch: str, *, preset: str, root: Path) -> Path:
-    """A fresh, not yet existing ``<root>/<date>-<time>-<arch>-<preset>`` folder path."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = root / f"{stamp}-{arch}-{preset}"
+def fresh_folder(root: Path, stem: str) -> Path:
+    """``<root>/<stem>``, or ``<stem>-2``, ``-3``...: a folder path that neither exists nor has
+    a launch record."""
+    path = root / stem
     k = 1
     while path.exists() or launch_dir(path).exists():
         k += 1
-        path = root / f"{stamp}-{arch}-{preset}-{k}"
+        path = root / f"{stem}-{k}"
     return path
+
+
+def new_run_dir(arch: str, *, preset: str, root: Path) -> Path:
+    """A fresh, not yet existing ``<root>/<date>-<time>-<arch>-<preset>`` folder path."""
+    return fresh_folder(root, f"{time.strftime('%Y%m%d-%H%M%S')}-{arch}-{preset}")
 
 
 #: The ``train`` options of the architecture parameters a launch may set.
@@ -171,6 +178,36 @@ def _queue_lock(root: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def enqueue(root: Path, *, stem: str, command: Callable[[Path], list[str]],
+            record: dict) -> Path:
+    """Queue one command that writes the folder it is given; start it when a slot is free.
+
+    Parameters
+    ----------
+    root : Path
+        The runs root (the queue is ``<root>/.launches``).
+    stem : str
+        The folder's name (made unique with :func:`fresh_folder`).
+    command : callable
+        ``command(folder)`` → the command line, which writes ``folder`` (its ``--out``).
+    record : dict
+        What the launch record also holds (``kind`` of :data:`tfcnn.runs.TRAIN_KIND` or
+        :data:`tfcnn.runs.SWEEP_KIND`, and what the app shows before the folder exists).
+
+    Returns
+    -------
+    Path
+        The folder.
+    """
+    with _queue_lock(root):
+        folder = fresh_folder(root, stem)
+        launch_dir(folder).mkdir(parents=True)
+        write_launch(folder, {**record, "state": QUEUED, "command": command(folder),
+                              "queued": time.strftime("%Y-%m-%dT%H:%M:%S"), "cancelled": False})
+    pump(root)
+    return folder
+
+
 def submit(data_dir: str | os.PathLike, *, arch: str, n_folds: int, preset: str,
            protocol: str, root: Path, device: str = "auto", seed: int = 0,
            epochs: int | None = None, amp: bool = False,
@@ -188,20 +225,16 @@ def submit(data_dir: str | os.PathLike, *, arch: str, n_folds: int, preset: str,
         raise ConfigError(f"folds must be >= 2, got {n_folds}")
     if epochs is not None and not 1 <= epochs <= MAX_EPOCHS:
         raise ConfigError(f"epochs must be in [1, {MAX_EPOCHS}], got {epochs}")
-    with _queue_lock(root):
-        run_dir = new_run_dir(arch, preset=preset, root=root)
-        side = launch_dir(run_dir)
-        side.mkdir(parents=True)
-        cmd = train_command(data_dir, arch=arch, run_dir=run_dir, n_folds=n_folds,
-                            preset=preset, protocol=protocol, device=device, seed=seed,
-                            epochs=epochs, amp=amp, arch_params=arch_params)
-        write_launch(run_dir, {
-            "state": QUEUED, "command": cmd, "arch": arch, "n_folds": n_folds,
-            "preset": preset, "protocol": protocol, "data_dir": str(data_dir),
-            "queued": time.strftime("%Y-%m-%dT%H:%M:%S"), "cancelled": False,
-        })
-    pump(root)
-    return run_dir
+
+    def command(run_dir: Path) -> list[str]:
+        return train_command(data_dir, arch=arch, run_dir=run_dir, n_folds=n_folds,
+                             preset=preset, protocol=protocol, device=device, seed=seed,
+                             epochs=epochs, amp=amp, arch_params=arch_params)
+
+    return enqueue(root, stem=f"{time.strftime('%Y%m%d-%H%M%S')}-{arch}-{preset}",
+                   command=command, record={
+                       "kind": TRAIN_KIND, "arch": arch, "n_folds": n_folds, "preset": preset,
+                       "protocol": protocol, "data_dir": str(data_dir)})
 
 
 def submit_resume(run_dir: str | os.PathLike) -> list[str]:
@@ -233,14 +266,15 @@ def submit_resume(run_dir: str | os.PathLike) -> list[str]:
             "n_folds": config.get("n_folds"), "preset": config.get("preset"),
             "protocol": config.get("protocol"), "data_dir": config.get("data"),
             "queued": time.strftime("%Y-%m-%dT%H:%M:%S"), "cancelled": False,
-            "resume": True,
+            "kind": TRAIN_KIND, "resume": True,
         })
     pump(root)
     return cmd
 
 
 def _start(run_dir: Path, record: dict) -> None:
-    """Start a queued run's trainer in its own session and record its identity."""
+    """Start a queued launch's process (trainer or sweep) in its own session and record its
+    identity."""
     side = launch_dir(run_dir)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(side / LOG_FILE, "ab") as log:
@@ -300,13 +334,15 @@ def pump(root: Path) -> list[Path]:
 
 
 def cancel(run_dir: str | os.PathLike, *, status_pid: int | None = None) -> str:
-    """Cancel a run: withdraw it when queued, else SIGTERM its verified trainer.
+    """Cancel a run or sweep: withdraw it when queued, else SIGTERM its verified process.
 
     Parameters
     ----------
     run_dir : path-like
+        The run (or sweep) folder.
     status_pid : int, optional
-        The PID in the run's ``status.json`` (for a run started outside the app).
+        The PID in the run's ``status.json`` (or the sweep's ``sweep_start`` event), for one
+        started outside the app.
 
     Returns
     -------

@@ -64,6 +64,9 @@ RESERVE_BYTES = 64 * 1024
 #: A launch record's ``state``: waiting for a slot, its trainer started, cancelled while
 #: waiting (:mod:`tfcnn.launches` moves a record through them).
 QUEUED, STARTED, WITHDRAWN = "queued", "started", "withdrawn"
+#: A launch record's ``kind``: a training run (also when absent) or a sweep, whose folder is a
+#: sweep folder (:mod:`tfcnn.sweep`), not a run folder. Both share the queue's slots.
+TRAIN_KIND, SWEEP_KIND = "train", "sweep"
 
 #: config.json keys that must agree for ``--resume`` (device, code version may change).
 RESUME_KEYS: tuple[str, ...] = ("data", "arch", "arch_params", "train_config", "protocol",
@@ -308,6 +311,11 @@ def read_launch(run_dir: str | os.PathLike) -> dict | None:
     except (OSError, ValueError):  # ValueError: bad JSON or bytes that are not UTF-8
         return None
     return record if isinstance(record, dict) else None
+
+
+def launch_kind(record: dict) -> str:
+    """:data:`TRAIN_KIND` or :data:`SWEEP_KIND`: what a launch record starts."""
+    return SWEEP_KIND if record.get("kind") == SWEEP_KIND else TRAIN_KIND
 
 
 def running_identity(record: dict) -> ProcessIdentity | None:
@@ -650,7 +658,8 @@ def run_paths(root: str | os.PathLike = "runs", *, launched: bool = False) -> li
     """The run folders directly under ``root`` (those with a ``config.json``), newest name
     first (names start with the launch time); [] when ``root`` is missing.
 
-    With ``launched``, also the runs the app launched (their folder may not exist yet).
+    With ``launched``, also the runs the app launched (their folder may not exist yet); the
+    sweeps it launched are not runs.
     """
     root = Path(root)
     if not root.is_dir():
@@ -658,7 +667,8 @@ def run_paths(root: str | os.PathLike = "runs", *, launched: bool = False) -> li
     paths = {child for child in root.iterdir() if (child / CONFIG_FILE).is_file()}
     launches = root / LAUNCHES_DIR
     if launched and launches.is_dir():
-        paths |= {root / p.name for p in launches.iterdir() if (p / LAUNCH_FILE).is_file()}
+        paths |= {root / p.name for p in launches.iterdir() if (p / LAUNCH_FILE).is_file()
+                  and launch_kind(read_launch(root / p.name) or {}) == TRAIN_KIND}
     return sorted(paths, key=lambda p: p.name, reverse=True)
 
 
