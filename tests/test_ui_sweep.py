@@ -113,7 +113,7 @@ def test_train_page_queues_a_sweep_behind_a_run_then_follows_it(app_env, monkeyp
     monkeypatch.setenv(launches.ENV_MAX_RUNS, "1")
     at = page("pages/2_Train.py").run()
     assert not at.exception
-    at.sidebar.multiselect[0].set_value(["time"])
+    next(s for s in at.sidebar.selectbox if s.label == "Architecture").set_value("time")
     inputs = {n.label: n for n in at.sidebar.number_input}
     inputs["Folds"].set_value(2)
     inputs["Max epochs (0 = preset's)"].set_value(1)

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from tfcnn.commands.options import ARCH_OPTIONS
 from tfcnn.config import MAX_EPOCHS, PRESETS
 from tfcnn.errors import ConfigError, RunError
 from tfcnn.locations import REPO_ROOT
@@ -88,9 +89,10 @@ def new_run_dir(arch: str, *, preset: str, root: Path) -> Path:
     return fresh_folder(root, f"{time.strftime('%Y%m%d-%H%M%S')}-{arch}-{preset}")
 
 
-#: The ``train`` options of the architecture parameters a launch may set.
-ARCH_PARAM_FLAGS: dict[str, str] = {"time_filter": "--time-filter",
-                                    "freq_filter": "--freq-filter", "n_filters": "--n-filters"}
+#: The architecture parameters a launch may set → their ``train`` option
+#: (``time_filter`` → ``--time-filter``), from the options ``train`` defines.
+ARCH_PARAM_FLAGS: dict[str, str] = {flag[2:].replace("-", "_"): flag
+                                    for flag, *_ in ARCH_OPTIONS}
 
 
 def _flag_value(value) -> str:
