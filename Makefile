@@ -8,7 +8,7 @@ PORT ?= 8501
 # TFCNN_APP_PASSWORD (see README "Exposing the app").
 HOST ?= 127.0.0.1
 
-.PHONY: run test venv test-deps data bench checkpoints table1 scenarios clean
+.PHONY: run test venv test-deps data bench checkpoints table1 scenarios sweep-measure clean
 
 # The pinned requirements first, then tfcnn itself as an editable install (so `python -m
 # tfcnn`, the app's training subprocesses, bench/ and scripts/ import this checkout).
@@ -55,3 +55,8 @@ CLIP_SECONDS ?= 30
 scenarios: venv
 	nice -n 10 $(BIN)/python -m scripts.train_scenarios --data-root $(dir $(DATA)) \
 		--per-class $(PER_CLASS) --seconds $(CLIP_SECONDS)
+
+# Temporal filter length on both sweep engines: time, 1x30/1x60/1x80 x seeds 0,1,2, 10 folds,
+# quick preset; runs/sweep-measure/report.{json,md} (long: see README "Beyond one machine").
+sweep-measure: data
+	nice -n 10 $(BIN)/python -m scripts.sweep_measure $(DATA) --out runs/sweep-measure

@@ -2,18 +2,20 @@
 
 The same grid (time architecture, two temporal filter lengths × two seeds × two folds, a few
 epochs; by default on a tiny SynthBallroom generated here, so the engine's own cost is a
-visible share) is run four ways, each into its own sweep folder:
+visible share) is run three ways, each into its own sweep folder:
 
 - baseline: every task by :func:`tfcnn.engines.run_fold_task` one after another in this
   process (after one untimed warm-up task, so imports are not counted), its fold installed
   and each grid point summarised, exactly what the Ray engine does around a task;
 - ray: :func:`tfcnn.sweep.run_sweep` on a local Ray with ``--ray-cpus`` CPUs (default 1, so
   tasks run one at a time as in the baseline and the difference is Ray's overhead: worker
-  processes and their imports, scheduling, moving the folds back); Ray's start-up is timed
-  on its own line;
+  processes and their imports, scheduling, moving the folds back); a fresh Ray for each
+  load, as every ``tfcnn sweep --engine ray`` starts one, its start-up timed on its own line;
 - local engine: :func:`tfcnn.sweep.run_sweep` with the fold-parallel local engine.
 
-Prints wall times and their ratio to the baseline, and Ray's overhead per task.
+Every mode runs idle, then busy (two processes spinning on the CPU, as the other benches
+do). Prints wall times, their ratio to the baseline under the same load, busy/idle, and
+Ray's overhead per task.
 
 Run with ``python -m bench sweep`` or ``python -m bench.sweep --epochs 5 --ray-cpus 2``.
 """
@@ -21,11 +23,14 @@ Run with ``python -m bench sweep`` or ``python -m bench.sweep --epochs 5 --ray-c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench._load import BUSY_PROCESSES, busy_processes
 
 #: The grid every mode runs.
 GRID = dict(arch="time", time_filters=[(1, 8), (1, 16)], seeds=[0, 1], n_folds=2,
@@ -81,27 +86,47 @@ def main(argv: list[str] | None = None) -> int:
         warm = spec.tasks()[0]
         run_fold_task(spec.to_dict(), warm.point.to_dict(), warm.fold, threads=1)  # imports
 
-        base = _baseline(spec, tmp / "baseline")
+        # Each mode idle, then with BUSY_PROCESSES spinning processes (a shared machine).
+        walls: dict[str, dict[str, float]] = {}
+        for load in ("idle", "busy"):
+            with busy_processes() if load == "busy" else contextlib.nullcontext():
+                walls[load] = {
+                    "base": _baseline(spec, tmp / f"baseline-{load}"),
+                    "local": run_sweep(spec, tmp / f"local-{load}",
+                                       engine=LocalEngine(threads=1)).wall_s}
         os.environ.setdefault(RAY_WORKER_NICENESS, "0")  # the engine's setting
-        t0 = time.perf_counter()
-        ray.init(num_cpus=args.ray_cpus, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
-        start_up = time.perf_counter() - t0
-        try:
-            on_ray = run_sweep(spec, tmp / "ray", engine=RayEngine(retries=0)).wall_s
-        finally:
-            ray.shutdown()
-        local = run_sweep(spec, tmp / "local", engine=LocalEngine(threads=1)).wall_s
+        start_up: dict[str, float] = {}
+        for load in ("idle", "busy"):
+            # A fresh Ray per load, as each `tfcnn sweep --engine ray` starts one: its
+            # workers start cold (a second sweep on a warm Ray would skip their imports).
+            with busy_processes() if load == "busy" else contextlib.nullcontext():
+                t0 = time.perf_counter()
+                ray.init(num_cpus=args.ray_cpus, include_dashboard=False,
+                         log_to_driver=False,
+                         runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+                start_up[load] = time.perf_counter() - t0
+                try:
+                    walls[load]["ray"] = run_sweep(spec, tmp / f"ray-{load}",
+                                                   engine=RayEngine(retries=0)).wall_s
+                finally:
+                    ray.shutdown()
 
-    rows = [("in process, task after task (baseline)", base),
-            (f"ray, {args.ray_cpus} CPU(s), start-up excluded", on_ray),
-            ("local engine (folds of a grid point together)", local)]
-    print(f"{'mode':<48} {'wall s':>8} {'ratio':>6}")
-    for name, wall in rows:
-        print(f"{name:<48} {wall:8.2f} {wall / base:6.2f}")
-    print(f"{'ray start-up (ray.init)':<48} {start_up:8.2f} {'-':>6}")
-    print(f"ray overhead per task: {(on_ray - base) / n:+.2f} s "
-          f"(ray - baseline over {n} tasks; with {args.ray_cpus} CPU(s))")
+    names = {"base": "in process, task after task (baseline)",
+             "ray": f"ray, {args.ray_cpus} CPU(s), start-up excluded",
+             "local": "local engine (folds of a grid point together)"}
+    print(f"{'mode':<48} {'idle s':>8} {'ratio':>6} {'busy s':>8} {'ratio':>6} "
+          f"{'busy/idle':>9}  (busy: {BUSY_PROCESSES} spinning processes; ratio: to the "
+          f"baseline under the same load)")
+    for key, name in names.items():
+        idle, busy = walls["idle"][key], walls["busy"][key]
+        print(f"{name:<48} {idle:8.2f} {idle / walls['idle']['base']:6.2f} {busy:8.2f} "
+              f"{busy / walls['busy']['base']:6.2f} {busy / idle:9.2f}")
+    print(f"{'ray start-up (ray.init)':<48} {start_up['idle']:8.2f} {'-':>6} "
+          f"{start_up['busy']:8.2f} {'-':>6} {start_up['busy'] / start_up['idle']:9.2f}")
+    for load in ("idle", "busy"):
+        print(f"ray overhead per task, {load}: "
+              f"{(walls[load]['ray'] - walls[load]['base']) / n:+.2f} s "
+              f"(ray - baseline over {n} tasks; with {args.ray_cpus} CPU(s))")
     return 0
 
 

@@ -1,9 +1,11 @@
 """Train: launch `python -m tfcnn train` subprocesses and follow them live from the run folders.
 
-Training never runs inside the page (it would block every rerun): each
-architecture is one subprocess writing ``runs/<id>/``; the fragment below re-reads those
-folders every 2 s, so runs survive a browser reload and an app restart.
+Training never runs inside the page (it would block every rerun): each Launch queues one
+subprocess writing ``runs/<id>/``; the fragment below re-reads those folders every 2 s, so
+runs survive a browser reload and an app restart.
 """
+
+import json
 
 import streamlit as st
 
@@ -12,7 +14,7 @@ from tfcnn.banded import cpu_has_native_bf16
 from tfcnn.config import ARCHS, MAX_EPOCHS, PRESETS, PROTOCOLS
 from tfcnn.errors import TfcnnError
 from tfcnn.locations import runs_root
-from tfcnn.ui import access, run_control, sidebar
+from tfcnn.ui import access, architectures, run_control, sidebar
 from tfcnn.ui import sweep as sweep_ui
 
 access.require_access()
@@ -27,9 +29,11 @@ STATUS_ICONS = {"queued": ":gray[:material/schedule:]", "running": ":blue[:mater
 
 with st.sidebar:
     st.header("Training")
-    archs = st.multiselect("Architectures", ARCHS, default=["time"],
-                           help="timefreq-init: Time-Frequency whose branches start from the "
-                                "trained Time and Frequency models of the same fold.")
+    arch = st.selectbox("Architecture", ARCHS, index=ARCHS.index("time"),
+                        help="One run per Launch. timefreq-init: Time-Frequency whose "
+                             "branches start from the trained Time and Frequency models of "
+                             "the same fold.")
+    shapes = architectures.filter_controls(arch, n_classes=len(dataset.classes))
     n_folds = st.number_input("Folds", min_value=2, max_value=10, value=10,
                               help="The paper uses 10-fold cross-validation (80/10/10).")
     preset = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("quick"),
@@ -53,7 +57,7 @@ with st.sidebar:
                              max_value=MAX_EPOCHS, value=0,
                              help=f"quick: {PRESETS['quick'].max_epochs}, paper: "
                                   f"{PRESETS['paper'].max_epochs}")
-    launch = st.button("Launch", type="primary", disabled=not archs)
+    launch = st.button("Launch", type="primary", disabled=shapes.error is not None)
 sweep_ui.sweep_launcher(dataset.root, arch_choices=ARCHS,
                         n_folds=int(n_folds), preset=preset, protocol=protocol,
                         device=device, epochs=int(epochs) or None, amp=amp)
@@ -66,23 +70,31 @@ st.markdown(
     "going when you close the page and show up again after a restart.")
 st.caption(f"Data set: **{dataset.name}** · {dataset.n_tracks} tracks · runs in "
            f"`{runs_root()}`")
+if shapes.error is None:
+    try:
+        st.caption("Estimated: " + run_control.estimate_text(
+            str(dataset.root), arch=arch, params_json=json.dumps(shapes.arch_params),
+            n_folds=int(n_folds), protocol=protocol, preset=preset,
+            epochs=int(epochs) or None, seed=int(seed), device=device, amp=amp,
+            runs=str(runs_root())))
+    except TfcnnError as exc:
+        st.warning(f"No estimate: {exc}")
 if launch:
-    for arch in archs:
-        try:
-            run_dir = run_control.launch_training(
-                dataset.root, arch=arch, n_folds=int(n_folds), preset=preset,
-                protocol=protocol, device=device, seed=int(seed), epochs=int(epochs) or None,
-                amp=amp)
-            st.toast(f"Queued {run_dir.name}")
-        except TfcnnError as exc:
-            st.error(str(exc))
+    try:
+        run_dir = run_control.launch_training(
+            dataset.root, arch=arch, n_folds=int(n_folds), preset=preset, protocol=protocol,
+            device=device, seed=int(seed), epochs=int(epochs) or None, amp=amp,
+            arch_params=shapes.arch_params)
+        st.toast(f"Queued {run_dir.name}")
+    except TfcnnError as exc:
+        st.error(str(exc))
 
 
 @st.fragment(run_every=2)
 def show_runs() -> None:
     folders = run_control.run_folders()
     if not folders:
-        st.info("No runs yet: choose architectures in the sidebar and press Launch.")
+        st.info("No runs yet: choose an architecture in the sidebar and press Launch.")
         return
     show_all = st.toggle(f"Show all {len(folders)} runs", value=False) if len(folders) > 6 \
         else True
@@ -95,28 +107,21 @@ def show_runs() -> None:
         with st.container(border=True):
             head, action = st.columns([5, 1])
             done = sum(1 for f in view.fold_progress.values() if f >= 1.0)
+            eta = run_control.eta_text(view)
             head.markdown(f"{STATUS_ICONS.get(view.status, '')} **{view.name}** · "
                           f"{view.arch} · `{view.status}` · {done}/{view.n_folds} folds"
                           + (f" · accuracy {view.mean:.2f} ± {view.std:.2f} %"
                              if view.mean is not None and view.std is not None else "")
-                          + (f" · ETA ≤ {run_control.format_seconds(view.eta_s)}"
-                             if view.eta_s is not None else ""))
-            if view.status in ("queued", "running", "starting"):
-                if action.button("Cancel", key=f"cancel-{view.name}"):
-                    outcome = run_control.cancel_run(view.path)
-                    if outcome == "stale":
-                        st.warning(f"{view.name}: its recorded process is no longer this "
-                                   "run's trainer (stale PID); nothing was signalled.")
-                    else:
-                        st.toast(f"Cancelling {view.name}")
+                          + (f" · {eta}" if eta else ""))
+            run_control.run_actions(view, action)
             if view.status == "queued":
                 st.caption("Waiting for a free training slot (the operator allows "
                            f"{run_control.max_concurrent_runs()} at a time).")
             if view.error:
                 st.error(view.error)
-            if view.status in ("interrupted", "cancelled") and done < view.n_folds:
-                st.caption(f"Complete folds are kept; continue with `python -m tfcnn train "
-                           f"... --out {view.path} --resume` (same settings).")
+            if run_control.resumable(view):
+                st.caption("Complete folds are kept; **Resume** runs "
+                           f"`{run_control.resume_caption(view.path)}`")
             if view.status == "running" and view.features and \
                     view.features[0] < view.features[1]:
                 st.progress(view.features[0] / max(view.features[1], 1),
@@ -136,4 +141,5 @@ def show_runs() -> None:
 
 st.subheader("Runs")
 show_runs()
+run_control.archived_runs()
 sweep_ui.sweep_monitor()

@@ -7,12 +7,14 @@ nothing of the repository's data, runs or shipped models is read or written.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
 from pathlib import Path
 
 import numpy as np
+import plotly.io
 import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
@@ -21,7 +23,6 @@ from tfcnn import locations, runs
 from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1, PRESETS
 from tfcnn.paths import ENV_ALLOWED_ROOTS, REFUSED
 from tfcnn.ui import run_control
-from tfcnn.ui.results import fold_accuracies
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 44100
@@ -62,6 +63,10 @@ def checkpoints(tmp_path_factory) -> Path:
         table["runs"][arch].update(assignment_fingerprint="f" * 16,
                                    fold_fingerprints=[f"{k:016x}" for k in range(10)],
                                    n_train_tracks=[384] * 10, n_test_tracks=[48] * 10)
+    # the shipped runs' per-fold training curves (accuracies as fractions), for one row
+    table["curves"] = {"time": [{"stage": "time", "fold": f, "epoch": e, "train_loss": 2.0 / e,
+                                 "train_acc": 0.2 * e, "val_loss": 2.1 / e, "val_acc": 0.15 * e}
+                                for f in (0, 1) for e in (1, 2, 3)]}
     (folder / "table1-synth.json").write_text(json.dumps(table))
     return folder
 
@@ -162,7 +167,11 @@ def test_results_page_shows_shipped_table_and_comparison(app_env):
     table = at.dataframe[0].value
     assert list(table["architecture"]) == list(PAPER_TABLE1)
     assert list(table["paper #params"]) == [row.params for row in PAPER_TABLE1.values()]
-    assert len(at.get("download_button")) == 2
+    assert list(table["mean (%)"]) == pytest.approx([row.mean - 5 for row in
+                                                     PAPER_TABLE1.values()])
+    assert [b.label for b in at.get("download_button")] == [
+        "Table 1 (CSV)", "Per-fold accuracies (CSV)", "All results (JSON)",
+        "Confusion matrix of shipped blackbox (CSV)", "Per-class recall of shipped blackbox (CSV)"]
 
     # A = shipped blackbox, B = shipped timefreq: same folds, so paired; the numbers are
     # those of `python -m tfcnn compare TABLE:blackbox TABLE:timefreq --margin 3`
@@ -188,6 +197,34 @@ def test_results_page_shows_shipped_table_and_comparison(app_env):
     (warning,) = at.warning
     assert warning.value.startswith("Unpaired comparison: cannot pair folds")
     assert "did not record" in warning.value
+
+
+def array(values) -> np.ndarray:
+    """A plotly JSON array: a list, or a typed array (``{"dtype", "bdata"}``)."""
+    if isinstance(values, dict) and "bdata" in values:
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values)
+
+
+def test_results_page_shows_a_shipped_rows_curves_and_recall(app_env):
+    at = page("pages/3_Results.py").run()
+    no_exception(at)
+    detail = next(s for s in at.selectbox if s.label == "Result")
+    assert detail.value == "shipped blackbox"  # no run yet: the first shipped row
+    assert "No training curves for these results." in [i.value for i in at.info]
+    detail.set_value("shipped time").run()
+    no_exception(at)
+    charts = [plotly.io.from_json(c.proto.spec) for c in at.get("plotly_chart")]
+    curves = next(c for c in charts if c.layout.title.text.startswith("Training"))
+    assert len(curves.data) == 2 * 4  # 2 folds × loss/accuracy × train/validation
+    accuracy = [t for t in curves.data if t.xaxis == "x2"]
+    assert max(max(array(t.y)) for t in accuracy) == pytest.approx(60.0)  # 0.2 × 3, in %
+    assert curves.layout.xaxis.dtick == 1  # 3 epochs: whole-epoch ticks
+    recall = at.dataframe[-1].value  # the shipped fixture's confusion: 6 of 13 per class
+    assert list(recall["class"]) == list(CLASSES)
+    assert list(recall["recall (%)"]) == pytest.approx([600 / 13] * len(CLASSES))
+    labels = [b.label for b in at.get("download_button")]
+    assert "Per-class recall of shipped time (CSV)" in labels
 
 
 def write_wav(path: Path, y: np.ndarray) -> Path:
@@ -285,17 +322,38 @@ def poll(at: AppTest, *, until: str, timeout_s: float) -> str:
     raise AssertionError(f"no run reached {until} within {timeout_s} s: {states!r}")
 
 
+def choose_arch(at: AppTest, arch: str) -> AppTest:
+    return next(s for s in at.sidebar.selectbox if s.label == "Architecture") \
+        .set_value(arch).run()
+
+
+def sidebar_input(at: AppTest, label: str):
+    return next(w for w in (*at.sidebar.number_input, *at.sidebar.text_input)
+                if w.label == label)
+
+
+def launch_button(at: AppTest):
+    return next(b for b in at.sidebar.button if b.label == "Launch")
+
+
 def test_train_launches_a_run_and_shows_it_finishing(app_env):
     at = page("pages/2_Train.py").run()
     no_exception(at)
     assert any("No runs yet" in i.value for i in at.info)
-    at.sidebar.multiselect[0].set_value(["time"])
-    inputs = {n.label: n for n in at.sidebar.number_input}
-    inputs["Folds"].set_value(2)
-    inputs["Max epochs (0 = preset's)"].set_value(1)
+    # one architecture at a time: choosing time after frequency launches time only
+    choose_arch(at, "frequency")
+    choose_arch(at, "time")
+    sidebar_input(at, "Folds").set_value(2)
+    sidebar_input(at, "Max epochs (0 = preset's)").set_value(1)
     next(c for c in at.sidebar.checkbox if c.label == "AMP (bfloat16)").check()
-    at.sidebar.button[0].click().run()
+    at.run()
+    # the estimate before Launch: from this machine (a micro-benchmark: no runs yet)
+    estimate = next(c.value for c in at.caption if c.value.startswith("Estimated: about"))
+    assert "micro-benchmark of time" in estimate and "1–1 epochs per fold" in estimate
+    launch_button(at).click().run()
     no_exception(at)
+    launched = list((app_env["runs"] / ".launches").iterdir())
+    assert [p.name.split("-")[2] for p in launched if p.is_dir()] == ["time"]
     states = poll(at, until="`finished`", timeout_s=120)
     assert "2/2 folds" in states and "accuracy" in states
     run_dir = next(p for p in app_env["runs"].iterdir() if p.name.endswith("-time-quick"))
@@ -318,11 +376,11 @@ def test_train_launches_a_run_and_shows_it_finishing(app_env):
 
 def test_train_runs_one_at_a_time_and_queues_the_rest(app_env):
     at = page("pages/2_Train.py").run()
-    at.sidebar.multiselect[0].set_value(["time", "frequency"])
-    inputs = {n.label: n for n in at.sidebar.number_input}
-    inputs["Folds"].set_value(2)
-    inputs["Max epochs (0 = preset's)"].set_value(1)
-    at.sidebar.button[0].click().run()
+    sidebar_input(at, "Folds").set_value(2)
+    sidebar_input(at, "Max epochs (0 = preset's)").set_value(1)
+    for arch in ("time", "frequency"):
+        choose_arch(at, arch)
+        launch_button(at).click().run()
     no_exception(at)
     states = run_states(at)
     assert states.count("`queued`") == 1, states  # the default cap: one run at a time
@@ -342,11 +400,10 @@ def test_train_runs_one_at_a_time_and_queues_the_rest(app_env):
 
 def test_train_cancel_stops_the_subprocess(app_env):
     at = page("pages/2_Train.py").run()
-    at.sidebar.multiselect[0].set_value(["blackbox"])
-    inputs = {n.label: n for n in at.sidebar.number_input}
-    inputs["Folds"].set_value(2)
-    inputs["Max epochs (0 = preset's)"].set_value(500)
-    at.sidebar.button[0].click().run()
+    choose_arch(at, "blackbox")
+    sidebar_input(at, "Folds").set_value(2)
+    sidebar_input(at, "Max epochs (0 = preset's)").set_value(500)
+    launch_button(at).click().run()
     no_exception(at)
     poll(at, until="`running`", timeout_s=60)
     run_dir = next(p for p in app_env["runs"].iterdir() if p.name.endswith("-blackbox-quick"))
@@ -366,14 +423,87 @@ def test_train_cancel_stops_the_subprocess(app_env):
     run_control.run_view(run_dir)  # reaps the child
 
 
+def test_train_filter_shapes_with_live_parameter_count(app_env):
+    from tfcnn.models import build_model, count_parameters
+
+    at = page("pages/2_Train.py").run()
+    choose_arch(at, "time")
+    assert any("**7,336** trainable parameters" in c.value for c in at.sidebar.caption)
+    # a filter longer than the 80-frame patch is refused, with the reason, and not launched
+    sidebar_input(at, "Temporal filter (bands × frames)").set_value("1x120").run()
+    assert any("does not fit its input of 40 x 80" in e.value for e in at.sidebar.error)
+    assert launch_button(at).disabled
+    sidebar_input(at, "Temporal filter (bands × frames)").set_value("1x30").run()
+    sidebar_input(at, "Filters per convolution").set_value(8).run()
+    expected = count_parameters(build_model("time", len(CLASSES), time_filter=(1, 30),
+                                            n_filters=8))
+    assert any(f"**{expected:,}** trainable parameters · the paper's time: 7,336" in c.value
+               for c in at.sidebar.caption)
+    # the frequency model has no temporal filter: its own options only
+    choose_arch(at, "frequency")
+    labels = {w.label for w in at.sidebar.text_input}
+    assert "Frequency filter (bands × frames)" in labels
+    assert "Temporal filter (bands × frames)" not in labels
+    # the chosen shapes reach the trainer
+    choose_arch(at, "time")
+    sidebar_input(at, "Folds").set_value(2)
+    sidebar_input(at, "Max epochs (0 = preset's)").set_value(1)
+    launch_button(at).click().run()
+    no_exception(at)
+    poll(at, until="`finished`", timeout_s=120)
+    run_dir = next(p for p in app_env["runs"].iterdir() if p.name.endswith("-time-quick"))
+    command = json.loads((runs.launch_dir(run_dir) / runs.LAUNCH_FILE).read_text())["command"]
+    assert command[command.index("--time-filter") + 1] == "1x30"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["arch_params"]["time_filter"] == [1, 30] and config["n_params"] == expected
+
+
+def test_train_resume_archive_restore_delete(app_env):
+    from tfcnn.train import train_run
+
+    run_dir = app_env["runs"] / "20260101-000000-time-quick"
+    train_run(app_env["data"], arch="time", out_dir=run_dir, n_folds=2, preset="quick",
+              overrides={"epochs": 1})
+    (runs.fold_dir(run_dir, 1) / runs.FOLD_RESULT_FILE).unlink()  # as if cancelled in fold 1
+    status = json.loads((run_dir / runs.STATUS_FILE).read_text())
+    (run_dir / runs.STATUS_FILE).write_text(json.dumps({**status, "state": "cancelled"}))
+
+    at = page("pages/2_Train.py").run()
+    assert "`cancelled` · 1/2 folds" in run_states(at)
+    caption = next(c.value for c in at.caption if "**Resume** runs" in c.value)
+    assert f"python -m tfcnn train {app_env['data']} --arch time --out {run_dir}" in caption
+    assert caption.rstrip("`").endswith("--resume")
+    next(b for b in at.button if b.label == "Resume").click().run()
+    no_exception(at)
+    states = poll(at, until="`finished`", timeout_s=120)
+    assert "2/2 folds" in states
+    assert runs.complete_folds(run_dir) == [0, 1]
+
+    # Archive: off the Train list, off Results, restorable
+    next(b for b in at.button if b.label == "Archive").click().run()
+    no_exception(at)
+    assert not (run_dir / "config.json").exists()
+    assert run_dir.name not in run_states(at)
+    assert any(e.label == "Archived runs (1)" for e in at.expander)
+    results = page("pages/3_Results.py").run()
+    assert not any(run_dir.name in str(df.value) for df in results.dataframe)
+    next(b for b in at.button if b.label == "Restore").click().run()
+    assert (run_dir / "config.json").is_file() and run_dir.name in run_states(at)
+
+    # Delete asks first; "Keep it" keeps it, "Yes, delete" removes the folder
+    next(b for b in at.button if b.label == "Delete").click().run()
+    assert any("cannot be undone" in w.value for w in at.warning)
+    next(b for b in at.button if b.label == "Keep it").click().run()
+    assert run_dir.is_dir() and not any("cannot be undone" in w.value for w in at.warning)
+    next(b for b in at.button if b.label == "Delete").click().run()
+    next(b for b in at.button if b.label == "Yes, delete").click().run()
+    no_exception(at)
+    assert not run_dir.exists()
+    assert any("No runs yet" in i.value for i in at.info)
+    run_control.run_folders()  # reaps the resumed trainer
+
+
 # ----------------------------------------------------------------------------- helpers
-
-
-def test_fold_accuracies_reads_the_results_layout():
-    assert fold_accuracies({"per_fold": [80.0, 90.0], "mean": 85.0}) == [80.0, 90.0]
-    # results.json lists complete fold indices under "folds": they are not accuracies.
-    assert fold_accuracies({"folds": [0, 1], "mean": 85.0}) == []
-    assert fold_accuracies({}) == []
 
 
 def test_format_seconds():

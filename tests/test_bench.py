@@ -52,3 +52,13 @@ def test_parity_without_data_says_how_to_get_it(tmp_path):
     assert proc.returncode == 1
     assert "no data set at" in proc.stdout and "make run" in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_state_save_prints_bytes_ms_and_the_share_of_an_epoch(synth_dataset):
+    out = run_bench("bench.state_save", "--archs", "time,frequency", "--data",
+                    str(synth_dataset), "--steps", "2", "--repeat", "1", "--history", "3")
+    assert "32 songs" in out and "training patches" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
+    assert set(rows) == {"time", "frequency"}
+    for cols in rows.values():
+        assert int(cols[1].replace(",", "")) > 0 and cols[4].endswith("%")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -18,12 +19,14 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 
 from tfcnn import locations
 from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
 from tfcnn.paths import ENV_ALLOWED_ROOTS, REFUSED
+from tfcnn.result_sets import shipped_results
 from tfcnn import locations
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,7 +61,9 @@ def make_checkpoints(folder: Path) -> Path:
     # made-up accuracies (not the paper's, so the two traces of the plot stay distinct)
     table = {"runs": {arch: {"arch": arch, "n_params": row.params, "mean": row.mean - 8,
                              "std": row.std, "per_fold": [row.mean - 8 - row.std,
-                                                          row.mean - 8, row.mean - 8 + row.std]}
+                                                          row.mean - 8, row.mean - 8 + row.std],
+                             "dataset": {"name": "SynthBallroom"}, "classes": list(CLASSES),
+                             "confusion": (np.eye(len(CLASSES), dtype=int) * 3 + 1).tolist()}
                       for arch, row in PAPER_TABLE1.items()}}
     (folder / "table1-synth.json").write_text(json.dumps(table))
     return folder
@@ -111,7 +116,8 @@ def server(tmp_path_factory):
             if time.monotonic() > deadline:
                 raise AssertionError(f"streamlit did not answer within {SERVER_START_S} s")
             time.sleep(0.5)
-        yield {"url": url, "tmp": tmp, "data": data, "allowed": allowed}
+        yield {"url": url, "tmp": tmp, "data": data, "allowed": allowed,
+               "checkpoints": checkpoints}
     finally:
         proc.terminate()
         try:
@@ -184,6 +190,50 @@ def test_pages_render_without_exception(server, browser_page, path, text, last, 
     settle(page)
     assert_no_exception(page)
     screenshot(page, name)
+
+
+def download(page, label: str) -> tuple[str, Path]:
+    """Click the download button ``label``: the file's suggested name and its local path."""
+    with page.expect_download() as event:
+        page.get_by_role("button", name=label).click()
+    return event.value.suggested_filename, Path(event.value.path())
+
+
+def test_results_downloads_are_csv_tables_of_numbers(server, browser_page):
+    shipped = shipped_results(server["checkpoints"] / locations.SHIPPED_TABLE)
+    page = browser_page
+    page.goto(f"{server['url']}/Results")
+    # no settle(): a click waits for its button, and the page's exceptions are checked above
+    page.get_by_text("Export").first.wait_for()
+
+    name, path = download(page, "Table 1 (CSV)")
+    assert name.startswith("table1_SynthBallroom") and name.endswith(".csv")
+    table = pd.read_csv(path)
+    assert table["mean (%)"].dtype == np.float64 and table["std (%)"].dtype == np.float64
+    rows = table[table["source"] == "shipped"]
+    assert list(rows["mean (%)"]) == pytest.approx([rs.mean for rs in shipped])
+    assert list(rows["std (%)"]) == pytest.approx([rs.std for rs in shipped])
+
+    _, path = download(page, "Per-fold accuracies (CSV)")
+    folds = pd.read_csv(path)
+    folds = folds[folds["source"] == "shipped"]
+    assert folds["accuracy (%)"].dtype == np.float64
+    assert list(folds["accuracy (%)"]) == pytest.approx(
+        [a for rs in shipped for a in rs.accuracies])
+
+    detail = page.get_by_role("button", name=re.compile(r"Per-class recall of .* \(CSV\)"))
+    label = detail.inner_text()
+    result = label.removeprefix("Per-class recall of ").removesuffix(" (CSV)")
+    name, path = download(page, label)
+    assert name.startswith("recall_") and name.endswith(".csv")
+    recall = pd.read_csv(path)
+    assert list(recall["class"]) == list(CLASSES) and set(recall["run"]) == {result}
+    assert recall["recall (%)"].dtype == np.float64
+    assert (recall["correct"] <= recall["songs"]).all()
+    _, path = download(page, f"Confusion matrix of {result} (CSV)")
+    confusion = pd.read_csv(path, index_col=0)
+    assert list(confusion.index) == list(CLASSES)
+    assert list(np.diag(confusion.to_numpy())) == list(recall["correct"])
 
 
 def verdict_class(page) -> str:

@@ -22,6 +22,7 @@ from tfcnn.evaluate import song_vote
 from tfcnn.features import log_mel, to_patches
 from tfcnn.inference import (
     default_checkpoint,
+    normalised_patches,
     patch_probabilities,
     predict,
     predict_features,
@@ -158,6 +159,28 @@ def test_song_probabilities_of_several_songs_equal_one_by_one(files):
     np.testing.assert_allclose(together[0], predict(files["good"], ckpt).patch_probs,
                                rtol=1e-5, atol=1e-7)  # predict takes this path
     assert song_probabilities(ckpt.model, [], **kw) == []
+
+
+def test_streamed_song_probabilities_equal_the_materialised_patches(files, tmp_path):
+    """Batches normalised from views of the log-mel give the numbers of the whole
+    normalised patch array run through the model (the implementation before streaming),
+    for real files, several songs sharing batches, and a 5-minute file."""
+    long_file = tmp_path / "long.flac"
+    sf.write(long_file, np.tile(click_track(bpm=128, seconds=30.0), 10), SAMPLE_RATE)
+    ckpt = load_checkpoint(files["ckpt"])
+    specs = [log_mel(load_audio(p), SAMPLE_RATE)
+             for p in (files["good"], files["stereo"], files["short"], long_file)]
+    kw = dict(mean=-2.0, std=0.5, patch_frames=80)
+    for batch_size in (256, 7):
+        whole = np.concatenate([normalised_patches(s, **kw) for s in specs])  # (n, 40, 80)
+        reference = patch_probabilities(ckpt.model, whole, batch_size=batch_size)
+        streamed = np.concatenate(song_probabilities(ckpt.model, specs, batch_size=batch_size,
+                                                     **kw))
+        assert streamed.shape == reference.shape == (sum(s.shape[1] // 80 for s in specs), 8)
+        np.testing.assert_allclose(streamed, reference, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(predict(long_file, ckpt).patch_probs,
+                               patch_probabilities(ckpt.model, normalised_patches(specs[3], **kw)),
+                               rtol=0, atol=1e-6)
 
 
 def test_default_checkpoint(tmp_path, monkeypatch):

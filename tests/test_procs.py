@@ -63,24 +63,27 @@ def test_recorded_identity_must_match(tmp_path, sleeper):
     assert signal_run(run, recorded=me) == GONE
 
 
-def test_a_real_trainer_command_line_is_signalled(tmp_path):
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_a_real_trainer_command_line_is_signalled(tmp_path, command):
     run = tmp_path / "runs" / "r1"
     run.mkdir(parents=True)
-    # A process whose command line is `python -m tfcnn train ... --out run` that just waits
-    # (a -c script standing in for the module would not have that command line).
+    # A process whose command line is `python -m tfcnn train ... --out run` (or `sweep`, which
+    # the app launches through the same queue) that just waits (a -c script standing in for
+    # the module would not have that command line).
     stub = tmp_path / "stub"
     (stub / "tfcnn").mkdir(parents=True)
     (stub / "tfcnn" / "__init__.py").write_text("")
     (stub / "tfcnn" / "__main__.py").write_text("import time\ntime.sleep(60)\n")
-    proc = subprocess.Popen([sys.executable, "-m", "tfcnn", "train", "data", "--out", str(run)],
+    proc = subprocess.Popen([sys.executable, "-m", "tfcnn", command, "data", "--out", str(run)],
                             cwd=stub, start_new_session=True)
     try:
         deadline = time.monotonic() + 10
-        while identify(proc.pid) is None or "train" not in identify(proc.pid).cmdline:
+        while identify(proc.pid) is None or command not in identify(proc.pid).cmdline:
             assert time.monotonic() < deadline
             time.sleep(0.05)
         me = identify(proc.pid)
         assert is_tfcnn_train(me.cmdline, run)
+        assert not is_tfcnn_train([*me.cmdline[:3], "table", *me.cmdline[4:]], run)
         assert signal_run(run, recorded=me) == SIGNALLED
         assert proc.wait(timeout=10) == -signal.SIGTERM
     finally:

@@ -55,7 +55,9 @@ def test_grid_points_names_and_round_trip(tmp_path):
 @pytest.mark.parametrize("change, needle", [
     (dict(arch="nope"), "unknown architecture 'nope'"),
     (dict(freq_filters=[(32, 1)]), "architecture 'time' has no freq_filter"),
-    (dict(time_filters=[(1, 100)]), r"time_filter \(1, 100\) does not fit"),
+    (dict(time_filters=[(1, 100)]), r"time_filter \(1, 100\) does not fit .*1x100 is 100 "
+                                     r"frames wide but a patch is 80 frames; the largest that "
+                                     r"fits is 1x80$"),
     (dict(seeds=[0, 0]), "seeds lists a seed twice"),
     (dict(n_folds=1), "n_folds must be an integer >= 2"),
     (dict(preset="slow"), "unknown preset 'slow'"),
@@ -208,6 +210,10 @@ def test_ray_killed_task_is_reported_others_kept_then_resumed(ray_session, synth
     resumed = run_sweep(spec, out, engine=RayEngine(retries=0), resume=True)
     assert resumed.ran == [killed] and resumed.skipped == [survivor] and not resumed.failed
     assert complete_folds(run_dir) == [0, 1] and read_results(run_dir)["complete"]
+    # The retried task: complete, on its second attempt, the first attempt's failure kept.
+    task = next(t for t in sweep_progress(out).tasks if t["task"] == killed)
+    assert task["state"] == "complete" and task["attempts"] == 2
+    assert task["message"] == outcome.failed[killed]
     assert (run_dir / f"fold-{kept:02d}" / "model.safetensors").read_bytes() == before
 
 
@@ -219,5 +225,6 @@ def test_ray_retries_a_task_whose_worker_died(ray_session, synth_dataset, tmp_pa
     starts = [e["pid"] for e in read_events(out)
               if e["event"] == "task_start" and e["task"] == killed]
     assert len(starts) == 2 and starts[0] != starts[1]  # a second attempt, another worker
+    assert next(t["attempts"] for t in sweep_progress(out).tasks if t["task"] == killed) == 2
     assert complete_folds(out / "t1x8-s0") == [0, 1]
     assert sweep_progress(out).counts()["complete"] == 2

@@ -292,33 +292,156 @@ def test_resume_refuses_a_different_configuration(time_run, folder_dataset):
         train_run(folder_dataset, out_dir=out, **RUN_ARGS)
 
 
-def test_sigterm_cancels_cleanly(folder_dataset, tmp_path):
+def _start(folder_dataset, out, *args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tfcnn", "train", str(folder_dataset), *args,
+                             "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+
+
+def _fold0_epochs(out) -> list[int]:
+    return [e["epoch"] for e in read_progress(out) if e["event"] == "epoch" and e["fold"] == 0]
+
+
+def _wait_for_epoch(proc, out, epoch: int, timeout: float = 120) -> None:
+    """Until ``progress.jsonl`` reports fold 0's epoch ``epoch`` (hence saved)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (out / "progress.jsonl").is_file() and max(_fold0_epochs(out), default=0) >= epoch:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError(f"fold 0 did not reach epoch {epoch} in {timeout} s")
+
+
+def test_sigterm_cancels_cleanly_and_keeps_the_epochs_for_resume(folder_dataset, tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "tfcnn", "train", str(folder_dataset), "--arch", "time",
-           "--folds", "3", "--preset", "paper", "--device", "cpu", "--sequential", "--quiet",
-           "--out", str(out)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=ENV)
+    args = ["--arch", "time", "--folds", "3", "--preset", "paper", "--device", "cpu",
+            "--sequential", "--quiet"]
+    for attempt in range(2):  # cancelled, then resumed and cancelled again
+        proc = _start(folder_dataset, out, *args, *(["--resume"] if attempt else []))
+        try:
+            before = _fold0_epochs(out) if attempt else []
+            _wait_for_epoch(proc, out, len(before) + 1)
+            assert run_status(out) == "running"
+            proc.send_signal(signal.SIGTERM)
+            _, stderr = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 143, stderr
+        assert "Traceback" not in stderr and "cancelled" in stderr
+        status = json.loads((out / "status.json").read_text())
+        assert status["state"] == "cancelled" and run_status(out) == "cancelled"
+        assert read_progress(out)[-1]["event"] == "cancelled"
+        assert not (out / "fold-00" / "result.json").exists()
+        # The state of fold 0 is kept; a resumed run continues after its last epoch.
+        assert (out / "state" / "fold-00-time.pt").is_file()
+        epochs = _fold0_epochs(out)
+        assert epochs == list(range(1, len(epochs) + 1)) and len(epochs) > len(before)
+
+
+@pytest.mark.parametrize("mode", ["sequential", "fold-parallel"])
+def test_kill_9_mid_fold_then_resume_continues_from_the_saved_epoch(time_run, folder_dataset,
+                                                                    tmp_path, mode):
+    """SIGKILL during fold 0, then ``--resume``: no epoch is redone or lost in the report,
+    and the finished run is the uninterrupted one (sequential: bit for bit)."""
+    ref_out, ref, _, _ = time_run
+    args = CLI_ARGS if mode == "sequential" else [a for a in CLI_ARGS if a != "--sequential"]
+    out = tmp_path / "run"
+    proc = _start(folder_dataset, out, *args)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if (out / "progress.jsonl").is_file() and any(
-                    e["event"] == "epoch" for e in read_progress(out)):
-                break
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.05)
-        assert run_status(out) == "running"
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
+        _wait_for_epoch(proc, out, 2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 143, stderr
-    assert "Traceback" not in stderr and "cancelled" in stderr
-    status = json.loads((out / "status.json").read_text())
-    assert status["state"] == "cancelled" and run_status(out) == "cancelled"
-    assert read_progress(out)[-1]["event"] == "cancelled"
-    assert not (out / "fold-00" / "result.json").exists()
+    assert run_status(out) == "interrupted"
+    killed_at = max(_fold0_epochs(out))
+    assert (out / "state" / "fold-00-time.pt").is_file()
+    if mode == "fold-parallel":
+        # A state file that belongs elsewhere (here: another fold's) is refused, not used.
+        import shutil
+
+        swapped = tmp_path / "swapped"
+        shutil.copytree(out, swapped)
+        (swapped / "state" / "fold-01-time.pt").replace(swapped / "state" / "fold-00-time.pt")
+        proc = _cli("train", folder_dataset, *args, "--out", swapped, "--resume")
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+        assert lines[0].startswith("error: cannot resume from ") and "fold-00-time.pt" in lines[0]
+        assert "saved by another configuration (fold: saved 1, this run 0)" in lines[0]
+
+    proc = _cli("train", folder_dataset, *args, "--out", out, "--resume")
+    assert proc.returncode == 0, proc.stderr
+    epochs = _fold0_epochs(out)
+    assert epochs == list(range(1, len(epochs) + 1)) and len(epochs) > killed_at
+    results = read_results(out)
+    assert results["complete"] and run_status(out) == "finished"
+    assert not (out / "state").exists() and not (out / ".reserve").exists()
+    if mode == "sequential":
+        assert results["per_fold"] == ref["per_fold"]
+        for k in range(N_FOLDS):
+            a = load_file(ref_out / f"fold-{k:02d}" / "model.safetensors")
+            b = load_file(out / f"fold-{k:02d}" / "model.safetensors")
+            assert all(torch.equal(a[name], b[name]) for name in a)
+    else:
+        assert results["mean"] >= 37.5  # 3x chance, as an uninterrupted fold-parallel run
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs (root and mount needed; skipped where the machine does not allow it)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _fill(path: Path) -> None:
+    """Write zeros to ``path`` until the file system is full."""
+    with open(path, "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 4096)
+        except OSError as exc:
+            assert exc.errno == 28  # ENOSPC
+
+
+def test_full_disk_fails_with_one_line_and_resumes_after_space_is_freed(folder_dataset,
+                                                                        small_disk):
+    out = small_disk / "run"
+    proc = _start(folder_dataset, out, *CLI_ARGS)
+    try:
+        _wait_for_epoch(proc, out, 2)
+        _fill(small_disk / "filler")
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: No space left on device"), stderr
+    assert "--resume" in lines[0]
+    assert json.loads((out / "status.json").read_text())["state"] == "failed"
+    assert run_status(out) == "failed"
+    events = read_progress(out)  # every line whole: no torn line before the error
+    assert (out / "progress.jsonl").read_bytes().endswith(b"\n")
+    assert events[-1]["event"] == "error" and "No space left" in events[-1]["message"]
+    failed_at = max(_fold0_epochs(out))
+
+    (small_disk / "filler").unlink()
+    proc = _cli("train", folder_dataset, *CLI_ARGS, "--out", out, "--resume")
+    assert proc.returncode == 0, proc.stderr
+    epochs = _fold0_epochs(out)
+    assert epochs == list(range(1, len(epochs) + 1)) and len(epochs) > failed_at
+    assert read_results(out)["complete"] and run_status(out) == "finished"
 
 
 def test_timefreq_init_trains_its_branches_first(folder_dataset, tmp_path):
@@ -394,7 +517,9 @@ def test_cli_bad_arch_gives_one_error_line(folder_dataset, tmp_path):
     (["--arch", "time", "--only-folds", "7"], "only_folds must be fold indices in 0..2"),
     (["--arch", "time", "--resume"], "--resume needs --out"),
     (["--arch", "time", "--n-filters", "0"], "n_filters must be a positive integer, got 0"),
-    (["--arch", "time", "--time-filter", "1x99"], "time_filter (1, 99) does not fit"),
+    (["--arch", "time", "--time-filter", "1x99"], "time_filter (1, 99) does not fit its input of "
+     "40 x 80 (bands x frames): 1x99 is 99 frames wide but a patch is 80 frames; the largest "
+     "that fits is 1x80"),
 ])
 def test_cli_bad_arguments_give_one_error_line(folder_dataset, tmp_path, capsys, args, needle):
     from tfcnn.__main__ import main

@@ -1,16 +1,22 @@
-"""The sweep in the app, run for real by streamlit's AppTest: the Train page launches a sweep
-subprocess and follows its tasks to the end; the Results page shows its grid and plot."""
+"""The sweep in the app, run for real by streamlit's AppTest: the Train page queues a sweep
+behind a running training run (one launch slot), starts it when the run ends and follows its
+tasks to the end; the Results page shows its grid and plot. The sweep controls refuse a
+filter wider than the patch with the CLI's own message."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tfcnn import locations, runs
+from tfcnn import launches, locations, runs
 from tfcnn.errors import ConfigError
+from tfcnn.sweep import read_events
 from tfcnn.ui import sweep as sweep_ui
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,32 +49,126 @@ def test_bad_grid_is_an_error_before_anything_starts(synth_dataset, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_train_page_launches_a_sweep_and_results_show_its_grid(app_env):
+#: What the CLI and the app say to ``--time-filter 1x30,1x120`` (the paper's 80-frame patch).
+TOO_WIDE = ("time_filter (1, 120) does not fit its input of 40 x 80 (bands x frames): 1x120 "
+            "is 120 frames wide but a patch is 80 frames; the largest that fits is 1x80")
+
+
+def test_sweep_controls_refuse_a_filter_wider_than_the_patch_as_the_cli_does(app_env,
+                                                                             synth_dataset):
+    cli = subprocess.run([sys.executable, "-m", "tfcnn", "sweep", str(synth_dataset),
+                          "--arch", "time", "--time-filter", "1x30,1x120", "--out",
+                          str(app_env / "never")], cwd=REPO, capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert cli.returncode == 2 and cli.stderr.strip().splitlines() == [f"error: {TOO_WIDE}"]
+
+    at = page("pages/2_Train.py").run()
+    texts = {t.label: t for t in at.sidebar.text_input}
+    texts["Temporal filters (bins x frames)"].set_value("1x30,1x120").run()
+    assert not at.exception
+    assert [e.value for e in at.sidebar.error] == [TOO_WIDE]
+    assert next(b for b in at.sidebar.button if b.label == "Launch sweep").disabled
+    texts = {t.label: t for t in at.sidebar.text_input}
+    texts["Temporal filters (bins x frames)"].set_value("1x30,1x80").run()
+    assert not at.sidebar.error
+    assert not next(b for b in at.sidebar.button if b.label == "Launch sweep").disabled
+    assert not (app_env / "never").exists() and not (app_env / runs.LAUNCHES_DIR).exists()
+
+
+def test_task_status_lines():
+    base = {"epoch": 0, "max_epochs": 20, "accuracy": None, "attempts": 0, "message": None}
+    assert sweep_ui.task_status({**base, "state": "pending"}) == "queued"
+    assert sweep_ui.task_status({**base, "state": "pending"}, active=False) == "not trained"
+    assert sweep_ui.task_status({**base, "state": "running", "epoch": 3, "attempts": 1}) \
+        == "running · epoch 3/20"
+    assert sweep_ui.task_status({**base, "state": "complete", "accuracy": 87.5,
+                                 "attempts": 1}) == "done · 87.50 %"
+    assert sweep_ui.task_status({**base, "state": "failed", "attempts": 1,
+                                 "message": "worker died"}) == "failed: worker died"
+    # Retried: by Ray after its worker died (no failure recorded), or by --resume.
+    assert sweep_ui.task_status({**base, "state": "running", "epoch": 1, "attempts": 2}) \
+        == "running · epoch 1/20 · attempt 2"
+    assert sweep_ui.task_status({**base, "state": "pending", "attempts": 1,
+                                 "message": "worker died"}) \
+        == "queued · attempt 2 (an earlier attempt failed: worker died)"
+    assert sweep_ui.task_status({**base, "state": "complete", "accuracy": 50.0,
+                                 "attempts": 2, "message": "worker died"}) \
+        == "done · 50.00 % · attempt 2 (an earlier attempt failed: worker died)"
+
+
+def _sweep_launches(runs_root: Path) -> list[Path]:
+    """The sweeps launched into ``runs_root``, in the order they were queued."""
+    records = [(runs.read_launch(runs_root / p.name), runs_root / p.name)
+               for p in (runs_root / runs.LAUNCHES_DIR).iterdir() if p.is_dir()]
+    return [path for record, path in sorted(
+        ((r, p) for r, p in records if r and r.get("kind") == runs.SWEEP_KIND),
+        key=lambda rp: (rp[0]["queued"], rp[1].name))]
+
+
+def _head(at: AppTest, out: Path) -> str:
+    return next((m.value for m in at.markdown if f"**{out.name}**" in m.value), "")
+
+
+def test_train_page_queues_a_sweep_behind_a_run_then_follows_it(app_env, monkeypatch):
+    monkeypatch.setenv(launches.ENV_MAX_RUNS, "1")
     at = page("pages/2_Train.py").run()
     assert not at.exception
+    next(s for s in at.sidebar.selectbox if s.label == "Architecture").set_value("time")
     inputs = {n.label: n for n in at.sidebar.number_input}
     inputs["Folds"].set_value(2)
     inputs["Max epochs (0 = preset's)"].set_value(1)
+    next(b for b in at.sidebar.button if b.label == "Launch").click().run()
+    run_dir = app_env / next((app_env / runs.LAUNCHES_DIR).glob("*-time-quick")).name
+    assert runs.read_launch(run_dir)["state"] == runs.STARTED
+
+    # The cap is 1 and the run holds the slot: the sweep waits, shown as queued.
     texts = {t.label: t for t in at.sidebar.text_input}
     texts["Temporal filters (bins x frames)"].set_value("1x8,1x16")
     texts["Seeds"].set_value("0,1")
     next(b for b in at.sidebar.button if b.label == "Launch sweep").click().run()
     assert not at.exception and not at.error
-    # The subprocess creates the sweep folder; its launch log exists at once.
-    out = app_env / next((app_env / runs.LAUNCHES_DIR).glob("sweep-*-time")).name
+    (out,) = _sweep_launches(app_env)
+    assert runs.read_launch(out)["state"] == runs.QUEUED and not out.exists()
+    assert _head(at, out).startswith(f"**{out.name}** · `queued` · local engine · 0/8 tasks")
+    tasks = next(d.value for d in at.dataframe if "status" in d.value.columns)
+    assert list(tasks["status"]) == ["queued"] * 8
+    assert any("Waiting for a free slot" in c.value for c in at.caption)
+    # The training runs list does not take the sweep for a run.
+    assert not any(f"**{out.name}** · time ·" in m.value for m in at.markdown)
 
-    deadline = time.monotonic() + 150
-    text = ""
+    # A second sweep, cancelled while queued: withdrawn, never started.
+    texts = {t.label: t for t in at.sidebar.text_input}
+    texts["Temporal filters (bins x frames)"].set_value("1x8")
+    texts["Seeds"].set_value("0")
+    next(b for b in at.sidebar.button if b.label == "Launch sweep").click().run()
+    second = _sweep_launches(app_env)[1]
+    at.button(key=f"cancel-{second.name}").click().run()
+    assert runs.read_launch(second)["state"] == runs.WITHDRAWN
+    at.run()  # the card was drawn before its button acted
+    assert "`cancelled`" in _head(at, second)
+
+    deadline = time.monotonic() + 400  # the run, then the sweep's 8 tasks, on a busy machine
+    head = ""
     while time.monotonic() < deadline:
         at.run()
-        text = " ".join(m.value for m in at.markdown)
-        if "`finished`" in text or "`failed`" in text:
+        head = _head(at, out)
+        if "`finished`" in head or "`failed`" in head:
             break
         time.sleep(1.0)
-    assert f"**{out.name}** · `finished` · local engine · 8/8 tasks complete" in text, \
+    assert f"**{out.name}** · `finished` · local engine · 8/8 tasks complete" in head, \
         sweep_ui.sweep_log_tail(out)
-    tasks = next(d.value for d in at.dataframe if "task" in d.value.columns)
+    # Started by the queue once the run had ended.
+    record = runs.read_launch(out)
+    assert record["state"] == runs.STARTED and record["process"]["start_ticks"] > 0
+    sweep_started = next(e["started"] for e in read_events(out) if e["event"] == "sweep_start")
+    assert runs.read_status(run_dir)["state"] == "finished"
+    assert runs.read_status(run_dir)["finished"] <= sweep_started
+    assert runs.read_launch(second)["state"] == runs.WITHDRAWN and not second.exists()
+
+    tasks = next(d.value for d in at.dataframe if "status" in d.value.columns
+                 and len(d.value) == 8)
     assert list(tasks["state"]) == ["complete"] * 8
+    assert all(s.startswith("done · ") and s.endswith(" %") for s in tasks["status"])
     assert tasks["progress"].tolist() == [1.0] * 8
 
     results = page("pages/3_Results.py").run()

@@ -363,17 +363,25 @@ def log_mel_stream(
     # buf holds the padded signal from padded index p0 on; frame t spans [t·hop, t·hop+n_fft).
     buf = np.zeros(n_fft // 2, dtype=np.float32)
     p0, next_frame, n_samples = 0, 0, 0
-    out: list[np.ndarray] = []
+    # One growing output array, not a list of per-block pieces joined at the end: the pieces,
+    # interleaved on the heap with each block's large temporaries, kept the allocator from
+    # reusing freed memory (a 3-hour file peaked at several times its log-mel's size).
+    out = np.empty((front_end.n_mels, 0), dtype=np.float32)  # (n_mels, capacity)
 
     def emit(end_frame: int) -> None:
-        nonlocal buf, p0, next_frame
+        nonlocal buf, p0, next_frame, out
         if end_frame <= next_frame:
             return
         start = next_frame * hop - p0
         piece = torch.from_numpy(buf[start: start + (end_frame - next_frame - 1) * hop + n_fft])
         frames = piece.unfold(0, n_fft, hop)  # (end_frame - next_frame, n_fft), a view
+        if end_frame > out.shape[1]:  # grow by half: few copies, little unused room
+            grown = np.empty((out.shape[0], max(end_frame, out.shape[1] * 3 // 2)), np.float32)
+            grown[:, :next_frame] = out[:, :next_frame]
+            out = grown
         with torch.inference_mode():
-            out.append(module.of_frames(frames.to(module.window.device)).cpu().numpy())
+            mel = module.of_frames(frames.to(module.window.device))  # (n_mels, frames)
+            out[:, next_frame:end_frame] = mel.cpu().numpy()
         next_frame = end_frame
         buf = buf[next_frame * hop - p0:]
         p0 = next_frame * hop
@@ -392,7 +400,9 @@ def log_mel_stream(
     # zeros after the signal, as many as the last frame needs
     buf = np.concatenate([buf, np.zeros((total - 1) * hop + n_fft - p0 - buf.size, np.float32)])
     emit(total)
-    return np.concatenate(out, axis=1)  # (n_mels, T)
+    if out.shape[1] == total:
+        return out  # (n_mels, T)
+    return np.ascontiguousarray(out[:, :total])  # (n_mels, T)
 
 
 def to_patches(spec, *, patch_frames: int = FRONT_END.patch_frames):

@@ -11,6 +11,9 @@ same model.
 Everything a fold trains on lives on the device as one tensor; minibatches are index slices
 of a per-epoch ``torch.randperm`` drawn from a per-fold generator, so there is no DataLoader
 and no per-batch host copy.
+
+Given a :class:`tfcnn.train_state.FoldStateFile`, both loops save the fold's state at the
+end of every epoch (before reporting it) and continue from the saved epoch when there is one.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import torch.nn.functional as F
 from tfcnn.config import TrainConfig
 from tfcnn.device import autocast
 from tfcnn.errors import RunError
+from tfcnn.train_state import FoldStateFile, rng_state, set_rng_state
 
 #: Patches per forward pass when evaluating (no gradients: memory is the only limit).
 EVAL_BATCH_SIZE = 1024
@@ -208,13 +212,20 @@ class FoldTracker:
         lr and the schedule's patience.
     on_epoch : callable, optional
         Called with each epoch record as it is made.
+    save : callable, optional
+        Called with the tracker after each epoch's bookkeeping, before ``on_epoch``: the
+        loop's hook that saves the fold's resumable state, so an epoch is reported only
+        once it is saved.
     """
 
     def __init__(self, data: FoldData, config: TrainConfig,
-                 on_epoch: Callable[[dict], None] | None = None) -> None:
+                 on_epoch: Callable[[dict], None] | None = None,
+                 save: Callable[["FoldTracker"], None] | None = None) -> None:
         self.data = data
         self.schedule = LossSchedule.from_config(config)
+        self.max_epochs = int(config.max_epochs)
         self.on_epoch = on_epoch
+        self.save = save
         self.has_val = int(data.val_y.shape[0]) > 0
         self.history: list[dict] = []
         self.best_state: dict | None = None
@@ -225,6 +236,34 @@ class FoldTracker:
     def lr(self) -> float:
         """The learning rate of the next epoch."""
         return self.schedule.lr
+
+    @property
+    def epoch(self) -> int:
+        """Epochs done (one record each)."""
+        return len(self.history)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the fold's training is over: stopped by the schedule, or out of epochs."""
+        return self.schedule.stopped or self.epoch >= self.max_epochs
+
+    def state_dict(self) -> dict:
+        """Schedule, epoch records and kept model, for :meth:`load_state_dict` (plain types
+        and CPU tensors)."""
+        s = self.schedule
+        return {"schedule": {"lr": s.lr, "counter": s.counter, "reference": s.reference,
+                             "stopped": s.stopped},
+                "history": [dict(r) for r in self.history], "best_state": self.best_state,
+                "best_epoch": self.best_epoch, "best": list(self._best)}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from :meth:`state_dict` (the patience rules come from the config)."""
+        for name, value in state["schedule"].items():
+            setattr(self.schedule, name, value)
+        self.history = [dict(r) for r in state["history"]]
+        self.best_state = state["best_state"]
+        self.best_epoch = int(state["best_epoch"])
+        self._best = tuple(state["best"])
 
     def _improves(self, acc: float, loss: float) -> bool:
         best_acc, best_loss = self._best
@@ -239,7 +278,8 @@ class FoldTracker:
         Keeps ``model``'s weights (as CPU tensors) when they beat the best so far, appends
         the epoch record ``{"event": "epoch", "fold", "epoch", "train_loss", "train_acc",
         "val_loss", "val_acc", "lr", "seconds"}`` (``seconds`` since ``started``, a
-        ``time.perf_counter()`` value), passes it to ``on_epoch``, then steps the schedule.
+        ``time.perf_counter()`` value), steps the schedule, calls ``save``, then passes the
+        record to ``on_epoch``.
 
         Returns
         -------
@@ -266,9 +306,12 @@ class FoldTracker:
             "seconds": time.perf_counter() - started,
         }
         self.history.append(record)
+        action = self.schedule.step(train_loss)
+        if self.save is not None:
+            self.save(self)
         if self.on_epoch is not None:
             self.on_epoch(record)
-        return self.schedule.step(train_loss)
+        return action
 
     def result(self) -> FoldTraining:
         """The kept weights, the epoch records and the best epoch."""
@@ -278,7 +321,7 @@ class FoldTracker:
 
 def train_fold(model: torch.nn.Module, data: FoldData, config: TrainConfig, *,
                device: torch.device | str, on_epoch: Callable[[dict], None] | None = None,
-               ) -> FoldTraining:
+               state: FoldStateFile | None = None) -> FoldTraining:
     """Train ``model`` on one fold with the paper's schedule; keep the best-validation weights.
 
     Parameters
@@ -293,6 +336,10 @@ def train_fold(model: torch.nn.Module, data: FoldData, config: TrainConfig, *,
     on_epoch : callable, optional
         Called with each epoch record ``{"event": "epoch", "fold", "epoch", "train_loss",
         "train_acc", "val_loss", "val_acc", "lr", "seconds"}`` as it happens.
+    state : FoldStateFile, optional
+        Where the fold's resumable state goes after every epoch; when it holds a saved
+        state, training continues from that epoch (weights, optimizer, schedule, records,
+        best model and every generator restored), and a finished one is returned as is.
 
     Returns
     -------
@@ -309,10 +356,25 @@ def train_fold(model: torch.nn.Module, data: FoldData, config: TrainConfig, *,
     model.to(device)
     # Plain SGD (no momentum, no weight decay): the paper's "minibatch gradient descent".
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
-    tracker = FoldTracker(data, config, on_epoch)
+    save = None
+    if state is not None:
+        def save(tracker: FoldTracker) -> None:
+            for group in optimizer.param_groups:
+                group["lr"] = tracker.lr  # the next epoch's rate, as the loop sets it below
+            state.save(model=cpu_state_dict(model), optimizer=optimizer.state_dict(),
+                       tracker=tracker.state_dict(), rng=rng_state(generator))
+    tracker = FoldTracker(data, config, on_epoch, save)
+    saved = state.load() if state is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        tracker.load_state_dict(saved["tracker"])
+        set_rng_state(saved["rng"], generator)
     batch = int(config.batch_size)
 
-    for epoch in range(1, int(config.max_epochs) + 1):
+    for epoch in range(tracker.epoch + 1, int(config.max_epochs) + 1):
+        if tracker.schedule.stopped:
+            break
         t0 = time.perf_counter()
         model.train()
         order = epoch_order(n_train, generator, device)  # (n_train,)

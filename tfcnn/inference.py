@@ -107,12 +107,7 @@ def patch_probabilities(model: torch.nn.Module, patches, *, batch_size: int = BA
     np.ndarray, shape (n, n_classes), float32
         Rows sum to 1.
     """
-    if (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-            or batch_size < 1):
-        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if device is not None:
-        model.to(device)
-    target = _model_device(model)
+    _check_batch_size(batch_size)
     x = torch.as_tensor(patches)
     if x.ndim == 3:
         x = x.unsqueeze(1)  # (n, n_mels, frames) -> (n, 1, n_mels, frames)
@@ -121,20 +116,39 @@ def patch_probabilities(model: torch.nn.Module, patches, *, batch_size: int = BA
             f"patches must have shape (n, n_mels, frames) or (n, 1, n_mels, frames), "
             f"got {tuple(x.shape)}"
         )
+    return _probabilities(model, (x[start:start + batch_size]
+                                  for start in range(0, x.shape[0], batch_size)), device=device)
+
+
+def _check_batch_size(batch_size) -> None:
+    if (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+            or batch_size < 1):
+        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+
+@torch.no_grad()
+def _probabilities(model: torch.nn.Module, batches, *, device=None) -> np.ndarray:
+    """Softmax output of ``model`` (eval mode) for batches of shape (b, 1, n_mels, frames).
+
+    Returns
+    -------
+    np.ndarray, shape (sum of b, n_classes), float32
+    """
+    if device is not None:
+        model.to(device)
+    target = _model_device(model)
     n_classes = model.output.out_features
-    if x.shape[0] == 0:
-        return np.zeros((0, n_classes), dtype=np.float32)
     was_training = model.training
     model.eval()
     try:
-        out = []
-        for start in range(0, x.shape[0], batch_size):
-            batch = x[start:start + batch_size].to(target, torch.float32)  # (b, 1, n_mels, frames)
-            logits = model(batch)                                            # (b, n_classes)
-            out.append(torch.softmax(logits.float(), dim=1).cpu())
+        out = [np.zeros((0, n_classes), dtype=np.float32)]
+        for batch in batches:
+            batch = torch.as_tensor(batch).to(target, torch.float32)  # (b, 1, n_mels, frames)
+            logits = model(batch)                                      # (b, n_classes)
+            out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
     finally:
         model.train(was_training)
-    return torch.cat(out).numpy()
+    return np.concatenate(out)
 
 
 def _as_checkpoint(checkpoint, device) -> Checkpoint:
@@ -177,7 +191,10 @@ def song_probabilities(model: torch.nn.Module, specs, *, mean: float, std: float
     """Log-mel → normalised patches → per-patch probabilities, for each of several songs.
 
     The one path from a spectrogram to the model's output: training's test pass,
-    :func:`predict`, the app and the tempo probes all go through it.
+    :func:`predict`, the app and the tempo probes all go through it. Patches reach the
+    model one batch at a time, each normalised from a view of its song's spectrogram, so
+    memory beyond the spectrograms stays one batch whatever the songs' lengths (the same
+    numbers as :func:`normalised_patches` through :func:`patch_probabilities`).
 
     Parameters
     ----------
@@ -197,13 +214,55 @@ def song_probabilities(model: torch.nn.Module, specs, *, mean: float, std: float
     list of np.ndarray, each (n_patches_i, n_classes), float32
         In the order of ``specs``; a song shorter than one patch gets 0 rows.
     """
-    patches = [normalised_patches(s, mean=mean, std=std, patch_frames=patch_frames)
-               for s in specs]  # each (n_i, n_mels, patch_frames)
-    if not patches:
+    _check_batch_size(batch_size)
+    if (isinstance(patch_frames, bool) or not isinstance(patch_frames, (int, np.integer))
+            or patch_frames <= 0):
+        raise ConfigError(f"patch_frames must be a positive integer, got {patch_frames!r}")
+    specs = [np.asarray(s, dtype=np.float32) for s in specs]  # no copy when float32 already
+    if not specs:
         return []
-    probs = patch_probabilities(model, np.concatenate(patches), batch_size=batch_size,
-                                device=device)  # (sum n_i, n_classes)
-    return np.split(probs, np.cumsum([len(p) for p in patches])[:-1])
+    for spec in specs:
+        if spec.ndim != 2:
+            raise ConfigError(
+                f"song_probabilities expects spectrograms (n_mels, T), got shape {spec.shape}"
+            )
+    counts = [spec.shape[1] // patch_frames for spec in specs]
+    batches = _patch_batches(specs, counts, mean=np.float32(mean), std=np.float32(std),
+                             patch_frames=patch_frames, batch_size=batch_size)
+    probs = _probabilities(model, batches, device=device)  # (sum n_i, n_classes)
+    return np.split(probs, np.cumsum(counts)[:-1])
+
+
+def _patch_batches(specs: list[np.ndarray], counts: list[int], *, mean: np.float32,
+                   std: np.float32, patch_frames: int, batch_size: int):
+    """Batches of normalised patches of consecutive songs, each ``(b, 1, n_mels, frames)``.
+
+    Each piece is a view of a song's frames ``(n_mels, k * frames)`` reshaped to
+    ``(n_mels, k, frames)``; only the normalised batch is a new array.
+    """
+    pieces, filled = [], 0
+    for spec, n in zip(specs, counts):
+        start = 0
+        while start < n:
+            k = min(batch_size - filled, n - start)
+            view = spec[:, start * patch_frames:(start + k) * patch_frames]
+            view = view.reshape(spec.shape[0], k, patch_frames)  # (n_mels, k, frames), a view
+            pieces.append(view.transpose(1, 0, 2))                # (k, n_mels, frames)
+            filled += k
+            start += k
+            if filled == batch_size:
+                yield _normalised(pieces, mean, std)
+                pieces, filled = [], 0
+    if pieces:
+        yield _normalised(pieces, mean, std)
+
+
+def _normalised(pieces: list[np.ndarray], mean: np.float32, std: np.float32) -> np.ndarray:
+    """``(x - mean) / std`` of the joined pieces, shape ``(b, 1, n_mels, frames)``, float32."""
+    batch = np.concatenate(pieces) if len(pieces) > 1 else np.array(pieces[0])  # (b, ...)
+    batch -= mean
+    batch /= std
+    return batch[:, None]
 
 
 def predict_features(spec: np.ndarray, checkpoint, *, name: str | None = None,

@@ -55,9 +55,15 @@ def _shape2(name: str, value, *, limit: tuple[int, int]) -> tuple[int, int]:
     if not ok or h < 1 or w < 1:
         raise ConfigError(f"{name} must be two positive integers (height, width), got {value!r}")
     if h > limit[0] or w > limit[1]:
+        # Name the side that is too large and the largest shape that fits: the patch is the
+        # paper's (40 bands x 80 frames, 1.86 s; Pons et al. 2016 §2) and is not changed to
+        # make room for a longer filter.
+        too = ([f"{w} frames wide but a patch is {limit[1]} frames"] if w > limit[1] else []) \
+            + ([f"{h} bands high but a patch has {limit[0]} bands"] if h > limit[0] else [])
         raise ConfigError(
             f"{name} {(h, w)} does not fit its input of {limit[0]} x {limit[1]} "
-            "(bands x frames)"
+            f"(bands x frames): {h}x{w} is {' and '.join(too)}; the largest that fits is "
+            f"{min(h, limit[0])}x{min(w, limit[1])}"
         )
     return h, w
 

@@ -37,6 +37,12 @@ fold (``randomness="different"``); they come from the global generator, so a fol
 masks, unlike its data order, differ from those of a sequential run: results agree
 statistically, and exactly (to float rounding) for models without dropout.
 
+Given each fold's :class:`tfcnn.train_state.FoldStateFile`, a fold's state is saved after
+each epoch (its weights copied out of the stack, its tracker, its data-order generator and
+the global generator the dropout masks come from) and a run continues from the saved
+epochs: folds that had finished stay out of the stack, the others rejoin it, each from its
+own epoch.
+
 With ``config.amp`` the banded kernel multiplies in bfloat16 where that pays (CUDA, CPUs with
 native bf16: :func:`tfcnn.banded.amp_product_dtype`); the rest stays float32 on a CPU.
 """
@@ -63,10 +69,12 @@ from tfcnn.fold_training import (
     FoldTracker,
     FoldTraining,
     epoch_order,
+    cpu_state_dict,
     fold_generator,
     train_fold,
 )
 from tfcnn.models import build_model, stage_params
+from tfcnn.train_state import FoldStateFile, rng_state, set_rng_state
 
 
 @dataclass
@@ -292,6 +300,7 @@ def train_folds_parallel(
     device: str | torch.device,
     on_epoch: Callable[[dict], None] | None = None,
     kernel: str = "auto",
+    states: Sequence[FoldStateFile] | None = None,
 ) -> list[FoldTraining]:
     """Train K folds of one architecture at once, each as
     :func:`tfcnn.fold_training.train_fold` would.
@@ -317,6 +326,10 @@ def train_folds_parallel(
     kernel : {"auto", "banded", "vmap", "loop"}
         How the folds are computed (see :data:`KERNELS`, :func:`choose_kernel`); results
         agree to float rounding.
+    states : sequence of FoldStateFile, optional
+        One per fold, in the order of ``datas``: where each fold's resumable state goes
+        after every epoch, and the saved state it continues from when there is one (as in
+        :func:`tfcnn.fold_training.train_fold`).
 
     Returns
     -------
@@ -333,33 +346,38 @@ def train_folds_parallel(
     _check_inputs(models, datas)
     device = torch.device(device)
     kernel = choose_kernel(models[0], device, kernel)
+    states = list(states) if states is not None else [None] * len(datas)
     if kernel == "loop":
-        return [train_fold(model, data, config, device=device, on_epoch=on_epoch)
-                for model, data in zip(models, datas)]
+        return [train_fold(model, data, config, device=device, on_epoch=on_epoch, state=state)
+                for model, data, state in zip(models, datas, states)]
     batch = int(config.batch_size)
     folds: list[_Fold] = []
-    for model, data in zip(models, datas):
+    for model, data, state in zip(models, datas, states):
         n_train = int(data.train_y.shape[0])
+        generator = fold_generator(data.seed)
         folds.append(_Fold(
             model=model.to(device),
             data=data,
-            generator=fold_generator(data.seed),
-            tracker=FoldTracker(data, config, on_epoch),
+            generator=generator,
+            tracker=FoldTracker(data, config, on_epoch, _saver(state, model, generator)),
             n_train=n_train,
             n_steps=math.ceil(n_train / batch),
         ))
     # Dropout draws from the global generator (per fold through vmap): seeded, so repeatable.
     torch.manual_seed(int(datas[0].seed))
+    _restore(folds, states)
+    active = [f for f in folds if not f.tracker.finished]  # folds still training, stack order
+    if not active:
+        return [f.tracker.result() for f in folds]
 
     # A copy of the architecture, called functionally with each fold's stacked weights.
-    template = copy.deepcopy(folds[0].model)
-    params, buffers = stack_module_state([f.model for f in folds])  # each (K, ...) on device
+    template = copy.deepcopy(active[0].model)
+    params, buffers = stack_module_state([f.model for f in active])  # each (K, ...) on device
     params = _matmul_layout(params)
 
     forward = stacked_forward(template, kernel, amp_product_dtype(device, config))
 
-    active = list(folds)  # folds still training, in stack order
-    for epoch in range(1, int(config.max_epochs) + 1):
+    while active:
         t0 = time.perf_counter()
         k = len(active)
         lr = torch.tensor([f.tracker.lr for f in active], device=device)  # (K,)
@@ -415,10 +433,13 @@ def train_folds_parallel(
             _copy_out(params, row, fold.model)
             val_loss, val_acc = validation[row]
             # The fold's share of the shared epoch, plus its own bookkeeping from t1 on.
-            action = fold.tracker.end_epoch(
-                fold.model, epoch=epoch, train_loss=train_loss[row], train_acc=train_acc[row],
-                val_loss=val_loss, val_acc=val_acc, started=t1 - share - share_val)
-            if action != "stop":
+            # Each fold counts its own epochs: a resumed stack may join folds saved at
+            # different epochs.
+            fold.tracker.end_epoch(
+                fold.model, epoch=fold.tracker.epoch + 1, train_loss=train_loss[row],
+                train_acc=train_acc[row], val_loss=val_loss, val_acc=val_acc,
+                started=t1 - share - share_val)
+            if not fold.tracker.finished:
                 keep.append(row)
         if not keep:
             break
@@ -431,3 +452,40 @@ def train_folds_parallel(
             forward = stacked_forward(template, kernel, amp_product_dtype(device, config))
 
     return [f.tracker.result() for f in folds]
+
+
+def _saver(state: FoldStateFile | None, model: nn.Module, generator: torch.Generator
+           ) -> Callable[[FoldTracker], None] | None:
+    """The tracker's ``save`` hook of one stacked fold (``model`` holds its copied-out
+    weights when it is called), or None without a state file."""
+    if state is None:
+        return None
+
+    def save(tracker: FoldTracker) -> None:
+        state.save(model=cpu_state_dict(model), optimizer=None, tracker=tracker.state_dict(),
+                   rng=rng_state(generator))
+
+    return save
+
+
+def _restore(folds: list[_Fold], states: list[FoldStateFile | None]) -> None:
+    """Load each fold's saved state, if any, into its module, tracker and generator.
+
+    The global generator (dropout) is one for the whole stack: it is set from the saved
+    state of the least advanced fold still training, the stack's state when the folds were
+    saved together (the usual case; folds saved apart continue equal in distribution).
+    """
+    resumed = []
+    for fold, state in zip(folds, states):
+        saved = state.load() if state is not None else None
+        if saved is None:
+            continue
+        fold.model.load_state_dict(saved["model"])
+        fold.tracker.load_state_dict(saved["tracker"])
+        resumed.append((fold, saved))
+    training = [(f, s) for f, s in resumed if not f.tracker.finished]
+    for fold, saved in resumed:
+        set_rng_state(saved["rng"], fold.generator)  # data order; global state set below
+    if training:
+        fold, saved = min(training, key=lambda fs: fs[0].tracker.epoch)
+        set_rng_state(saved["rng"], fold.generator)

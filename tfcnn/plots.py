@@ -197,31 +197,87 @@ def class_probability_bar(probabilities: np.ndarray, classes: Sequence[str], *,
     return fig
 
 
+#: Curves of a run are drawn in percent; the records store accuracies as fractions.
+_ACCURACY_KEYS = ("train_acc", "val_acc")
+#: Integer steps the epoch axis may use, so it never shows a fractional epoch.
+_EPOCH_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+def epoch_axis(n_epochs: float, *, title: str = "epoch") -> dict:
+    """An x axis of whole epochs: ticks every 1, 2, 5, 10, ... epochs, at most about 8 ticks.
+
+    Parameters
+    ----------
+    n_epochs : the largest epoch drawn.
+    """
+    dtick = next((d for d in _EPOCH_STEPS if n_epochs / d <= 8), _EPOCH_STEPS[-1])
+    return dict(title=title, tickmode="linear", tick0=0, dtick=dtick, tickformat="d")
+
+
+def _fold_timeline(part: pd.DataFrame) -> pd.DataFrame:
+    """One fold's records in training order, with ``x`` the epoch counted over its stages.
+
+    A fold trained in stages (``timefreq-init``: time, then frequency, then both) restarts
+    ``epoch`` at 1 in each stage; ``x`` continues after the previous stages' last epoch.
+    """
+    part = part.copy()
+    if "stage" not in part or part["stage"].nunique() < 2:
+        return part.sort_values("epoch").assign(x=part["epoch"])
+    order = {stage: i for i, stage in enumerate(dict.fromkeys(part["stage"]))}
+    part = part.assign(_order=part["stage"].map(order)).sort_values(["_order", "epoch"])
+    last = part.groupby("_order")["epoch"].max().sort_index()
+    offset = last.cumsum().shift(fill_value=0)  # epochs of the stages before each stage
+    return part.assign(x=part["epoch"] + part["_order"].map(offset)).drop(columns="_order")
+
+
 def training_curves(history: pd.DataFrame | Sequence[Mapping]) -> go.Figure:
-    """Loss and accuracy per epoch, one line per fold and split (train solid, val dashed).
+    """Loss and accuracy (%) per epoch, one colour per fold (train solid, validation dashed).
 
     Parameters
     ----------
     history : epoch records as written to ``progress.jsonl`` (``fold``, ``epoch``,
-        ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``), as a table or a list.
+        ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``, accuracies as fractions;
+        optional ``stage``), as a table or a list.
+
+    Returns
+    -------
+    go.Figure
+        Loss on the left axis pair, accuracy in percent on the right; per fold up to four
+        lines (one legend entry per fold); whole-epoch ticks. A fold trained in several
+        stages is one continuous line, its epochs counted over the stages.
     """
     df = pd.DataFrame(list(history) if not isinstance(history, pd.DataFrame) else history)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14)
+    n_epochs, staged = 1.0, False
     if not df.empty:
-        for i, (fold, part) in enumerate(df.sort_values("epoch").groupby("fold")):
-            colour = class_colour(i)
-            for col, (metric, split) in enumerate(
-                    [("loss", "train"), ("loss", "val"), ("acc", "train"), ("acc", "val")]):
+        for i, (fold, part) in enumerate(df.groupby("fold", sort=True)):
+            part = _fold_timeline(part)
+            stages = "stage" in part and part["stage"].nunique() > 1
+            staged = staged or stages
+            n_epochs = max(n_epochs, float(part["x"].max()))
+            stage = part["stage"].astype(str) if stages else pd.Series("", index=part.index)
+            first = True
+            for metric, split in [("loss", "train"), ("loss", "val"),
+                                  ("acc", "train"), ("acc", "val")]:
                 key = f"{split}_{metric}"
                 if key not in part:
                     continue
+                y = part[key].astype(float) * (100.0 if key in _ACCURACY_KEYS else 1.0)
+                unit = " %" if key in _ACCURACY_KEYS else ""
                 fig.add_trace(go.Scatter(
-                    x=part["epoch"], y=part[key], mode="lines",
-                    name=f"fold {int(fold)} {split}", legendgroup=f"fold {int(fold)}",
-                    showlegend=metric == "loss",  # one legend entry per line pair
-                    line=dict(color=colour, dash="solid" if split == "train" else "dash"),
+                    x=part["x"], y=y, mode="lines", name=f"fold {int(fold)}",
+                    legendgroup=f"fold {int(fold)}", showlegend=first,
+                    customdata=np.stack([part["epoch"], stage], axis=-1),
+                    hovertemplate=(f"fold {int(fold)} {split} · epoch %{{customdata[0]}}"
+                                   + (" (%{customdata[1]})" if stages else "")
+                                   + f": %{{y:.3g}}{unit}<extra></extra>"),
+                    line=dict(color=class_colour(i), dash="solid" if split == "train" else "dash"),
                 ), row=1, col=1 if metric == "loss" else 2)
-    fig.update_xaxes(title_text="epoch")
+                first = False
+    axis = epoch_axis(n_epochs, title="epoch" + (" (over the stages)" if staged else ""))
+    fig.update_xaxes(**axis)
+    fig.update_yaxes(title_text="loss", row=1, col=1)
+    fig.update_yaxes(title_text="accuracy (%)", row=1, col=2)
     fig.update_layout(title="Training curves (solid: train, dashed: validation)", **_LAYOUT)
     return fig
 
@@ -270,38 +326,89 @@ def confusion_heatmap(confusion: np.ndarray, classes: Sequence[str], *,
     return fig
 
 
+#: Colours of the series of :func:`accuracy_vs_params` after the paper's (orange).
+_SERIES_COLOURS: tuple[str, ...] = tuple(c for c in CLASS_COLOURS if c != "#ff7f0e")
+_PAPER_SERIES = "paper (Ballroom)"
+#: Horizontal spread (decades) of the series drawn at one parameter count, at most.
+_DODGE_DECADES = 0.12
+#: Two parameter counts closer than this (decades) get labels on opposite sides of their points.
+_LABEL_GAP_DECADES = 0.5
+
+
 def accuracy_vs_params(rows: pd.DataFrame, *, include_paper: bool = True) -> go.Figure:
     """Accuracy versus number of parameters on a log x axis (the paper's efficiency argument).
 
+    One trace per series (the paper's Table 1, the shipped results, each run), named in the
+    legend; the architecture is written once above each parameter count's points, never on
+    the points. Series sharing a parameter count are drawn side by side (a small horizontal
+    offset, the exact count in the hover), so no two error bars cover each other.
+
     Parameters
     ----------
-    rows : table with ``label`` (text next to the point), ``params``, ``mean`` and ``std``
-        (accuracy %) columns; an optional ``hover`` column is shown on hover.
-    include_paper : add the paper's Table 1 (Ballroom) as a first trace (names on hover).
+    rows : table with ``series`` (legend name), ``arch``, ``params``, ``mean`` and ``std``
+        (accuracy %) columns, one row per point; an optional ``hover`` column is shown on
+        hover.
+    include_paper : add the paper's Table 1 (Ballroom) as the first series.
+
+    Returns
+    -------
+    go.Figure
+        Scatter traces with ``customdata`` the exact parameter count; one annotation per
+        distinct parameter count (its architectures); both axis ranges fixed to hold every
+        point, error bar and label.
     """
-    fig = go.Figure()
-    params = [float(p) for p in rows["params"]] if len(rows) else []
+    points = rows.assign(hover=rows["hover"] if "hover" in rows else rows["series"])
+    points = points[["series", "arch", "params", "mean", "std", "hover"]]
     if include_paper:  # first, so our points are drawn on top
-        names = list(PAPER_TABLE1)
-        params += [float(PAPER_TABLE1[n].params) for n in names]
+        paper = pd.DataFrame([{"series": _PAPER_SERIES, "arch": name, "params": row.params,
+                               "mean": row.mean, "std": row.std,
+                               "hover": f"{name}, paper (Ballroom, 10 folds)"}
+                              for name, row in PAPER_TABLE1.items()])
+        points = pd.concat([paper, points], ignore_index=True) if len(points) else paper
+    points = points.astype({"params": float, "mean": float, "std": float})
+    fig = go.Figure()
+    if points.empty:
+        fig.update_layout(title="Accuracy vs. number of parameters", **_LAYOUT)
+        return fig
+    series = list(dict.fromkeys(points["series"]))
+    step = min(0.04, _DODGE_DECADES / max(len(series) - 1, 1))
+    for i, name in enumerate(series):
+        part = points[points["series"] == name]
+        offset = (i - (len(series) - 1) / 2) * step  # decades
+        is_paper = name == _PAPER_SERIES
+        colour = "#ff7f0e" if is_paper else _SERIES_COLOURS[
+            (i - (1 if include_paper else 0)) % len(_SERIES_COLOURS)]
         fig.add_trace(go.Scatter(
-            x=[float(PAPER_TABLE1[n].params) for n in names],
-            y=[PAPER_TABLE1[n].mean for n in names],
-            error_y=dict(type="data", array=[PAPER_TABLE1[n].std for n in names]),
-            mode="markers", hovertext=names, name="paper (Ballroom)",
-            marker=dict(size=11, symbol="diamond", color="#ff7f0e")))
-    if len(rows):
-        hover = list(rows["hover"]) if "hover" in rows else list(rows["label"])
-        fig.add_trace(go.Scatter(
-            x=[float(p) for p in rows["params"]], y=rows["mean"].astype(float),
-            error_y=dict(type="data", array=rows["std"].astype(float)),
-            mode="markers+text", text=list(rows["label"]), textposition="middle right",
-            hovertext=hover, name="ours", marker=dict(size=11, color="#1f77b4")))
-    xaxis = dict(type="log", title="parameters (log scale)")
-    if params:  # room for the labels right of the points (log axis range is in decades)
-        xaxis["range"] = [np.log10(min(params)) - 0.3, np.log10(max(params)) + 0.8]
-    fig.update_layout(title="Accuracy vs. number of parameters", xaxis=xaxis,
-                      yaxis_title="accuracy (%)", **_LAYOUT)
+            x=part["params"] * 10.0 ** offset, y=part["mean"],
+            error_y=dict(type="data", array=part["std"]), mode="markers", name=name,
+            customdata=np.stack([part["params"], part["std"]], axis=-1),
+            hovertext=part["hover"],
+            hovertemplate="%{hovertext}<br>%{customdata[0]:,.0f} parameters<br>"
+                          "%{y:.2f} ± %{customdata[1]:.2f} %<extra></extra>",
+            marker=dict(size=11, color=colour, symbol="diamond" if is_paper else "circle")))
+    log_x = np.log10(points["params"].to_numpy())  # (n_points,)
+    low = (points["mean"] - points["std"]).to_numpy()
+    high = (points["mean"] + points["std"]).to_numpy()
+    span = max(float(high.max() - low.min()), 1.0)
+    # one label per parameter count, above its highest error bar; of two counts closer
+    # than _LABEL_GAP_DECADES the left one's label goes below its lowest bar instead
+    groups = points.assign(top=high, bottom=low).groupby("params", sort=True)
+    labels = [(float(np.log10(p)), float(g["top"].max()), float(g["bottom"].min()),
+               " / ".join(dict.fromkeys(g["arch"].astype(str)))) for p, g in groups]
+    below = [k + 1 < len(labels) and labels[k + 1][0] - labels[k][0] < _LABEL_GAP_DECADES
+             for k in range(len(labels))]
+    for (x, top, bottom, text), under in zip(labels, below):
+        fig.add_annotation(x=x, y=bottom if under else top, text=text, showarrow=False,
+                           yanchor="top" if under else "bottom", yshift=-4 if under else 4,
+                           font=dict(size=12))
+    fig.update_layout(
+        title="Accuracy vs. number of parameters",
+        xaxis=dict(type="log", title="parameters (log scale)", dtick=1, tickformat="~s",
+                   range=[float(log_x.min()) - 0.35, float(log_x.max()) + 0.35]),
+        yaxis=dict(title="accuracy (%)",
+                   range=[float(low.min()) - (0.15 if any(below) else 0.05) * span,
+                          float(high.max()) + 0.15 * span]),
+        legend=dict(orientation="h", yanchor="top", y=-0.22, x=0), **_LAYOUT)
     return fig
 
 
@@ -360,7 +467,8 @@ def accuracy_vs_filter_length(rows: pd.DataFrame, *, length_title: str = "filter
     -------
     go.Figure
         Per group, a markers trace of the seeds and a line through the mean over seeds with
-        ``np.std`` over seeds as error bars.
+        ``np.std`` over seeds as error bars; a tick at each swept length (a log axis when
+        the longest is at least 4× the shortest, as in a doubling grid); legend below.
     """
     data = rows.dropna(subset=["mean"]) if len(rows) else rows
     fig = go.Figure()
@@ -379,6 +487,13 @@ def accuracy_vs_filter_length(rows: pd.DataFrame, *, length_title: str = "filter
             x=stats.index.astype(float), y=stats["mean"], mode="lines+markers",
             error_y=dict(type="data", array=stats["std"]), name=f"{name}mean ± std over seeds",
             marker=dict(size=11, color=colour), line=dict(color=colour)))
-    fig.update_layout(title="Accuracy vs. filter length (spread over seeds)",
-                      xaxis_title=length_title, yaxis_title="accuracy (%)", **_LAYOUT)
+    lengths = sorted({float(v) for v in data["length"]}) if len(data) else []
+    xaxis = dict(title=length_title)
+    if lengths:
+        xaxis.update(tickmode="array", tickvals=lengths, ticktext=[f"{v:g}" for v in lengths])
+        if lengths[0] > 0 and lengths[-1] / lengths[0] >= 4:
+            xaxis["type"] = "log"
+    fig.update_layout(title="Accuracy vs. filter length (spread over seeds)", xaxis=xaxis,
+                      yaxis_title="accuracy (%)",
+                      legend=dict(orientation="h", yanchor="top", y=-0.22, x=0), **_LAYOUT)
     return fig

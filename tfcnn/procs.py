@@ -70,11 +70,16 @@ def is_alive(identity: ProcessIdentity | None) -> bool:
     return identity is not None and identify(identity.pid) == identity
 
 
+#: The ``tfcnn`` commands that write a folder given by ``--out`` and may be signalled there.
+FOLDER_COMMANDS: tuple[str, ...] = ("train", "sweep")
+
+
 def is_tfcnn_train(cmdline: tuple[str, ...] | list[str], run_dir: str | os.PathLike) -> bool:
-    """Whether a command line is ``python -m tfcnn train ... --out <run_dir>``."""
+    """Whether a command line is ``python -m tfcnn train ... --out <run_dir>`` (or ``sweep``,
+    :data:`FOLDER_COMMANDS`: a sweep's folder is its ``--out``)."""
     args = list(cmdline)
     for i in range(len(args) - 2):
-        if args[i:i + 3] == ["-m", "tfcnn", "train"]:
+        if args[i:i + 2] == ["-m", "tfcnn"] and args[i + 2] in FOLDER_COMMANDS:
             break
     else:
         return False

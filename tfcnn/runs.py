@@ -7,6 +7,8 @@ A run folder (``runs/<id>/``) holds::
     progress.jsonl     one JSON event per line (features, fold_start, epoch, fold_end,
                        run_end, cancelled, error)
     fold-XX/model.safetensors, fold-XX/result.json   (a fold is complete iff result.json exists)
+    state/fold-XX-<stage>.pt   a fold's training state after its last epoch, until the fold
+                       is complete (:mod:`tfcnn.train_state`; ``--resume`` continues from it)
     results.json       summary over the complete folds (mean ± std in percent, confusion)
     snapshots/foldF-epochE.safetensors   weights at chosen epochs (``train --snapshots``)
 
@@ -38,7 +40,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tfcnn.atomic import write_json_atomic
+from tfcnn.atomic import FILE_MODE, write_json_atomic
 from tfcnn.config import training_stages
 from tfcnn.errors import RunError
 from tfcnn.procs import ProcessIdentity, identify, is_alive
@@ -56,9 +58,15 @@ FOLD_MODEL_FILE = "model.safetensors"
 LAUNCHES_DIR = ".launches"
 LAUNCH_FILE = "launch.json"
 LOG_FILE = "log.txt"
+#: Space held while a trainer runs and given back to record its end on a full disk.
+RESERVE_FILE = ".reserve"
+RESERVE_BYTES = 64 * 1024
 #: A launch record's ``state``: waiting for a slot, its trainer started, cancelled while
 #: waiting (:mod:`tfcnn.launches` moves a record through them).
 QUEUED, STARTED, WITHDRAWN = "queued", "started", "withdrawn"
+#: A launch record's ``kind``: a training run (also when absent) or a sweep, whose folder is a
+#: sweep folder (:mod:`tfcnn.sweep`), not a run folder. Both share the queue's slots.
+TRAIN_KIND, SWEEP_KIND = "train", "sweep"
 
 #: config.json keys that must agree for ``--resume`` (device, code version may change).
 RESUME_KEYS: tuple[str, ...] = ("data", "arch", "arch_params", "train_config", "protocol",
@@ -78,6 +86,15 @@ def launch_dir(run_dir: str | os.PathLike) -> Path:
     """``<runs>/.launches/<run name>``: the app's launch record and log of a run."""
     run_dir = Path(run_dir)
     return run_dir.parent / LAUNCHES_DIR / run_dir.name
+
+
+STATE_DIR = "state"
+
+
+def state_path(run_dir: str | os.PathLike, fold: int, stage: str) -> Path:
+    """``<run_dir>/state/fold-XX-<stage>.pt``: fold ``fold``'s resumable training state of
+    ``stage`` (the architecture, or one stage of ``timefreq-init``)."""
+    return Path(run_dir) / STATE_DIR / f"fold-{int(fold):02d}-{stage}.pt"
 
 
 SNAPSHOTS_DIR = "snapshots"
@@ -104,12 +121,25 @@ def list_snapshots(run_dir: str | os.PathLike) -> list[tuple[int, int, Path]]:
 
 
 def append_event(run_dir: str | os.PathLike, event: dict) -> None:
-    """Append one JSON line to ``progress.jsonl`` and flush it (the app tails this file)."""
+    """Append one JSON line to ``progress.jsonl`` (unbuffered: the app tails this file).
+
+    A write that fails part-way (a full disk) is cut off again before the error propagates,
+    so the file never keeps a torn line that later lines would follow.
+    """
     path = Path(run_dir) / PROGRESS_FILE
-    line = json.dumps(event, allow_nan=False)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line + "\n")
-        fh.flush()
+    data = (json.dumps(event, allow_nan=False) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+    try:
+        start = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError:
+            os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)
 
 
 def _drop_torn_tail(path: Path) -> None:
@@ -164,7 +194,9 @@ class RunFolder:
                 )
         path.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path / CONFIG_FILE, config)
-        return cls(path, progress)
+        folder = cls(path, progress)
+        folder.hold_reserve()
+        return folder
 
     @classmethod
     def reopen(cls, path: str | os.PathLike, config: dict, *,
@@ -187,7 +219,19 @@ class RunFolder:
         if run_status(path) == "running" and pid != os.getpid():
             raise RunError(f"cannot resume {path}: it is still running (pid {pid})")
         _drop_torn_tail(path / PROGRESS_FILE)
-        return cls(path, progress, status)
+        folder = cls(path, progress, status)
+        folder.hold_reserve()
+        return folder
+
+    def hold_reserve(self) -> None:
+        """Write :data:`RESERVE_FILE`: space :meth:`release_reserve` gives back so that the
+        run's end (an error event, ``status.json``) can be written on a full disk."""
+        with open(self.path / RESERVE_FILE, "wb") as fh:
+            fh.write(b"\0" * RESERVE_BYTES)
+
+    def release_reserve(self) -> None:
+        """Delete :data:`RESERVE_FILE` (the run is ending)."""
+        (self.path / RESERVE_FILE).unlink(missing_ok=True)
 
     def emit(self, event: dict) -> None:
         """Append ``event`` to ``progress.jsonl`` and pass it to ``progress``."""
@@ -225,6 +269,23 @@ class RunFolder:
         """``fold-XX/result.json``, last: from then on the fold is complete."""
         write_json_atomic(self.fold_dir(fold) / FOLD_RESULT_FILE, result)
 
+    def state_path(self, fold: int, stage: str) -> Path:
+        """Where fold ``fold``'s resumable state of ``stage`` goes (:func:`state_path`)."""
+        return state_path(self.path, fold, stage)
+
+    def drop_state(self, fold: int) -> None:
+        """Delete fold ``fold``'s resumable states (it is complete), and ``state/`` once
+        empty."""
+        folder = self.path / STATE_DIR
+        # and the temporary file of a save a kill interrupted (tfcnn.atomic)
+        for pattern in (f"fold-{int(fold):02d}-*.pt", f".fold-{int(fold):02d}-*.tmp"):
+            for path in folder.glob(pattern):
+                path.unlink(missing_ok=True)
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # absent, or other folds' states remain
+
     def complete_folds(self) -> list[int]:
         return complete_folds(self.path)
 
@@ -250,6 +311,11 @@ def read_launch(run_dir: str | os.PathLike) -> dict | None:
     except (OSError, ValueError):  # ValueError: bad JSON or bytes that are not UTF-8
         return None
     return record if isinstance(record, dict) else None
+
+
+def launch_kind(record: dict) -> str:
+    """:data:`TRAIN_KIND` or :data:`SWEEP_KIND`: what a launch record starts."""
+    return SWEEP_KIND if record.get("kind") == SWEEP_KIND else TRAIN_KIND
 
 
 def running_identity(record: dict) -> ProcessIdentity | None:
@@ -541,24 +607,6 @@ class Run:
                 progress[fold] = 0.0
         return progress
 
-    @property
-    def eta_s(self) -> float | None:
-        """Upper bound of a running run's remaining time: mean epoch time × epochs left
-        (early stop may end a fold sooner, so this only shrinks); None otherwise."""
-        if self.status != "running":
-            return None
-        seconds = [e["seconds"] for e in self.epochs
-                   if isinstance(e.get("seconds"), (int, float))]
-        if not seconds:
-            return None
-        recent = seconds[-20:]
-        per_epoch = sum(recent) / len(recent)
-        max_epochs = self._max_epochs()
-        default_max = max(max_epochs.values()) if max_epochs else 0
-        left = sum((1.0 - frac) * max_epochs.get(f, default_max)
-                   for f, frac in self.fold_progress.items())
-        return per_epoch * left
-
 
 def read_run(run_dir: str | os.PathLike) -> Run:
     """Read a run folder, or a run the app launched whose folder is not written yet.
@@ -588,6 +636,11 @@ def read_run(run_dir: str | os.PathLike) -> Run:
             error = log_tail(path, lines=3) or "the training process ended before it started"
     else:
         status = run_status(path)
+        if status != "running" and launch.get("state") == QUEUED:
+            status = "queued"  # a stopped run queued again (--resume)
+        elif status != "running" and launch.get("resume") and launch.get("state") == STARTED \
+                and running_identity(launch) is not None:
+            status = "starting"  # its trainer has not written its status yet
     if status in ("interrupted", "failed") and launch.get("cancelled"):
         status, error = "cancelled", None  # stopped by the app's Cancel (SIGTERM)
     if status == "failed" and error is None:
@@ -605,7 +658,8 @@ def run_paths(root: str | os.PathLike = "runs", *, launched: bool = False) -> li
     """The run folders directly under ``root`` (those with a ``config.json``), newest name
     first (names start with the launch time); [] when ``root`` is missing.
 
-    With ``launched``, also the runs the app launched (their folder may not exist yet).
+    With ``launched``, also the runs the app launched (their folder may not exist yet); the
+    sweeps it launched are not runs.
     """
     root = Path(root)
     if not root.is_dir():
@@ -613,7 +667,8 @@ def run_paths(root: str | os.PathLike = "runs", *, launched: bool = False) -> li
     paths = {child for child in root.iterdir() if (child / CONFIG_FILE).is_file()}
     launches = root / LAUNCHES_DIR
     if launched and launches.is_dir():
-        paths |= {root / p.name for p in launches.iterdir() if (p / LAUNCH_FILE).is_file()}
+        paths |= {root / p.name for p in launches.iterdir() if (p / LAUNCH_FILE).is_file()
+                  and launch_kind(read_launch(root / p.name) or {}) == TRAIN_KIND}
     return sorted(paths, key=lambda p: p.name, reverse=True)
 
 

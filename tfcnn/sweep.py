@@ -510,8 +510,10 @@ class SweepProgress:
         :func:`sweep_state`.
     tasks : list of dict
         One per task of the grid: ``task``, ``point``, ``fold``, ``state`` (one of
-        :data:`TASK_STATES`), ``epoch``, ``max_epochs``, ``accuracy`` (percent, complete
-        tasks), ``attempts`` (starts seen), ``message`` (failed tasks).
+        :data:`TASK_STATES`), ``epoch`` (the last one reported by a running task),
+        ``max_epochs``, ``accuracy`` (percent, complete tasks), ``attempts`` (starts seen,
+        over every invocation of the sweep: more than one is a retry), ``message`` (the last
+        failure, also when a later attempt is pending, running or complete).
     engine : str or None
     """
 
@@ -524,9 +526,14 @@ class SweepProgress:
         return {s: sum(1 for t in self.tasks if t["state"] == s) for s in TASK_STATES}
 
 
-def sweep_progress(out) -> SweepProgress:
-    """Every task's state in sweep folder ``out``: the folds on disk, then the events."""
-    spec = read_spec(out)
+def sweep_progress(out, *, spec: SweepSpec | None = None) -> SweepProgress:
+    """Every task's state in sweep folder ``out``: the folds on disk, then the events.
+
+    ``spec`` stands in for ``sweep.json`` until the sweep has written it (a sweep queued or
+    starting: every task pending).
+    """
+    if spec is None or (Path(out) / SWEEP_FILE).is_file():
+        spec = read_spec(out)
     events = read_events(out)
     state = sweep_state(out)
     max_epochs = dict(spec.overrides).get("max_epochs", PRESETS[spec.preset].max_epochs)
@@ -542,14 +549,20 @@ def sweep_progress(out) -> SweepProgress:
         if row is None:
             continue
         kind = event.get("event")
+        # Before the last sweep_start: an earlier invocation, whose unfinished tasks this one
+        # trains again (--resume); only its attempts and failures still count.
         current = i > last_start
-        if kind == "task_start" and current:
-            row.update(state="running", epoch=0, attempts=row["attempts"] + 1, message=None)
+        if kind == "task_start":
+            row["attempts"] += 1
+            if current:
+                row.update(state="running", epoch=0)
         elif kind == "task_epoch" and current:
             row["epoch"] = max(row["epoch"] if row["state"] == "running" else 0,
                                int(event.get("epoch") or 0))
         elif kind == "task_failed":
-            row.update(state="failed", message=event.get("message"))
+            row["message"] = event.get("message")
+            if current:
+                row["state"] = "failed"
     for point in spec.points():
         run_dir = Path(out) / point.name
         if not run_dir.is_dir():
@@ -558,7 +571,7 @@ def sweep_progress(out) -> SweepProgress:
             row = rows.get(Task(point, fold).key)
             if row is not None:
                 result = read_fold_result(run_dir, fold) or {}
-                row.update(state="complete", accuracy=result.get("accuracy"), message=None)
+                row.update(state="complete", accuracy=result.get("accuracy"))
     if state != "running":
         for row in rows.values():
             if row["state"] == "running":

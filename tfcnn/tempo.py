@@ -94,6 +94,10 @@ class TempoEstimate:
     scores: np.ndarray
 
 
+#: Frames per block of :func:`onset_strength` (a 21 MB float64 block of 40 bands).
+_FLUX_FRAMES = 1 << 16
+
+
 def onset_strength(spec: np.ndarray, *, front_end: FrontEnd = FRONT_END,
                    detrend_s: float = TEMPO_SETTINGS.detrend_s) -> np.ndarray:
     """Spectral-flux onset strength of a log-mel spectrogram.
@@ -112,11 +116,16 @@ def onset_strength(spec: np.ndarray, *, front_end: FrontEnd = FRONT_END,
     np.ndarray, shape (T,), float64
         Frame 0 is 0 (no previous frame).
     """
-    spec = np.asarray(spec, dtype=np.float64)
+    spec = np.asarray(spec)
     if spec.ndim != 2 or spec.shape[1] < 2:
         raise AudioError(f"onset_strength expects a log-mel (n_mels, T >= 2), got {spec.shape}")
-    flux = np.maximum(np.diff(spec, axis=1), 0.0).sum(axis=0)  # (T - 1,)
-    onset = np.concatenate([[0.0], flux])                        # (T,)
+    onset = np.zeros(spec.shape[1])  # (T,) float64
+    # In float64, a block of frames at a time: the same sums as the whole array at once,
+    # without three float64 copies of an hours-long spectrogram.
+    for start in range(0, spec.shape[1] - 1, _FLUX_FRAMES):
+        block = np.asarray(spec[:, start:start + _FLUX_FRAMES + 1], dtype=np.float64)
+        onset[start + 1:start + block.shape[1]] = np.maximum(np.diff(block, axis=1), 0.0).sum(
+            axis=0)  # (frames - 1,)
     width = max(1, int(round(detrend_s * front_end.frame_rate_hz)))
     if width < onset.size:
         kernel = np.ones(width) / width

@@ -8,11 +8,17 @@ another through :func:`tfcnn.fold_training.train_fold`, or all pending folds at 
 through :func:`tfcnn.inference.song_probabilities` (the path ``predict`` takes, so a fold's
 reported accuracy and a prediction with its checkpoint agree), saved as a checkpoint, then
 marked complete by its ``result.json``. SIGTERM (the app's Cancel) and Ctrl-C end a run as
-``cancelled``, keeping its complete folds for ``--resume``.
+``cancelled``.
+
+Every epoch of every fold ends with the fold's training state saved in the run folder
+(:mod:`tfcnn.train_state`, deleted once the fold is complete), so ``--resume`` after a
+cancel, a kill or a crash keeps the complete folds and continues the others from their last
+saved epoch; an epoch is reported in ``progress.jsonl`` only once it is saved.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
 import threading
@@ -41,8 +47,9 @@ from tfcnn.models import build_model, count_parameters, init_timefreq_from, stag
 from tfcnn.parallel import stacking_pays, train_folds_parallel
 from tfcnn.patch_bank import PatchBank, fold_data
 from tfcnn.provenance import code_version, machine_info
-from tfcnn.runs import RunFolder, snapshot_path
+from tfcnn.runs import RunFolder, read_progress, snapshot_path
 from tfcnn.tempo import estimate_tempo
+from tfcnn.train_state import FoldStateFile, data_fingerprint, fold_identity
 
 
 class RunCancelled(RunError):
@@ -237,8 +244,11 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
         run_config["snapshots"] = {"epochs": snapshots,
                                    "folds": folds_wanted if only_folds is not None else [0]}
     opener = RunFolder.reopen if resume else RunFolder.create
-    run = opener(out_dir, run_config, progress=progress)
-    run.set_status("running")
+    try:
+        run = opener(out_dir, run_config, progress=progress)
+        run.set_status("running")
+    except OSError as exc:
+        raise RunError(_write_error(exc, out_dir)) from None
     try:
         with _SigtermToCancel():
             try:
@@ -266,22 +276,39 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
             except KeyboardInterrupt:
                 raise RunCancelled("run cancelled (interrupted)") from None
     except RunCancelled as exc:
+        run.release_reserve()
         run.emit({"event": "cancelled", "message": str(exc)})
         run.set_status("cancelled", error=str(exc))
         raise
     except BaseException as exc:
+        run.release_reserve()  # room to record the failure on a full disk
         message = str(exc) or type(exc).__name__
-        if not isinstance(exc, TfcnnError):
+        if isinstance(exc, OSError):
+            message = _write_error(exc, run.path)
+        elif not isinstance(exc, TfcnnError):
             message = f"{type(exc).__name__}: {message}"
         try:
             run.emit({"event": "error", "message": message})
             run.set_status("failed", error=message)
-        finally:
-            raise
+        except OSError:
+            pass  # the disk is still full: the message below is all that can be said
+        if isinstance(exc, OSError):
+            raise RunError(message) from None
+        raise
     run.emit({"event": "run_end", "mean": results.get("mean"), "std": results.get("std"),
               "wall_s": results.get("wall_s")})
     run.set_status("finished")
+    run.release_reserve()
     return results
+
+
+def _write_error(exc: OSError, run_dir) -> str:
+    """One line for an operating-system error during a run (a full disk above all)."""
+    what = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"{what}: cannot write the run folder {run_dir}; make room, then continue "
+                f"the run with --resume")
+    return f"{what}: {exc.filename or run_dir}"
 
 
 def _load(run: RunFolder, dataset: Dataset, *, arch: str, arch_params: dict,
@@ -307,44 +334,61 @@ def _load(run: RunFolder, dataset: Dataset, *, arch: str, arch_params: dict,
 
 
 def _train_folds(t: _Training, folds: list[Fold], *, stacked: bool) -> None:
-    """Train, test and save ``folds``: one fold, or several at once when ``stacked``."""
+    """Train, test and save ``folds``: one fold, or several at once when ``stacked``.
+
+    Each fold continues from its saved state where it has one (``--resume``).
+    """
     t0 = time.perf_counter()
     prepared: dict[int, tuple[FoldData, float, float]] = {}
+    prints: dict[int, str] = {}  # the fold's data_fingerprint
     for fold in folds:
         data, mean, std = fold_data(t.bank, fold, t.labels, protocol=t.protocol,
                                     seed=fold_seed(t.seed, fold.index))
         prepared[fold.index] = (data, mean, std)
+        prints[fold.index] = data_fingerprint(data.train_x, data.train_y, data.val_x,
+                                              data.val_y)
         t.run.emit({"event": "fold_start", "fold": fold.index,
                     "max_epochs": t.config.max_epochs,
                     "n_train_patches": int(data.train_y.shape[0]),
                     "n_val_patches": int(data.val_y.shape[0]),
                     "n_test_tracks": int(fold.test.size)})
+    logged = _logged_epochs(t.run)
 
     trained: dict[str, dict[int, tuple[torch.nn.Module, FoldTraining]]] = {}
     for stage in training_stages(t.arch):
         def on_epoch(record: dict, stage=stage) -> None:
             t.run.emit({**record, "stage": stage})
 
-        models = []
+        models, states = [], []
         for fold in folds:
+            data, mean, std = prepared[fold.index]
             # Deterministic init: the fold's seed, whatever trained the folds before it.
-            torch.manual_seed(prepared[fold.index][0].seed)
+            torch.manual_seed(data.seed)
             model = build_model(stage, t.n_classes, **stage_params(stage, t.arch_params))
             if stage == TIMEFREQ_INIT:
                 init_timefreq_from(model, trained["time"][fold.index][0],
                                    trained["frequency"][fold.index][0])
             models.append(model.to(t.device))
+            state = FoldStateFile(t.run.state_path(fold.index, stage), fold_identity(
+                fold=fold.index, stage=stage, stage_params=model.arch_params,
+                train_config=t.config.to_dict(), seed=data.seed,
+                test_fingerprint=fold_fingerprint(fold, t.song_keys), norm=(mean, std),
+                data=prints[fold.index]))
+            _report_saved_epochs(t, state, logged.get((fold.index, stage), 0), on_epoch)
+            states.append(state)
         if (t.snapshots and stage == training_stages(t.arch)[-1] and len(folds) == 1
                 and folds[0].index in t.snapshots["folds"]):
             _, mean, std = prepared[folds[0].index]
-            on_epoch = _snapshot_saver(t, folds[0].index, models[0], (mean, std), on_epoch)
+            on_epoch = _snapshot_saver(t, folds[0].index, models[0], (mean, std), on_epoch,
+                                       initial=states[0].load() is None)
         datas = [prepared[f.index][0] for f in folds]
         if stacked:
             outcomes = train_folds_parallel(models, datas, t.config, device=t.device,
-                                            on_epoch=on_epoch)
+                                            on_epoch=on_epoch, states=states)
         else:
-            outcomes = [train_fold(model, data, t.config, device=t.device, on_epoch=on_epoch)
-                        for model, data in zip(models, datas)]
+            outcomes = [train_fold(model, data, t.config, device=t.device, on_epoch=on_epoch,
+                                   state=state)
+                        for model, data, state in zip(models, datas, states)]
         trained[stage] = {}
         for fold, model, outcome in zip(folds, models, outcomes):
             model.load_state_dict(outcome.state_dict)
@@ -358,13 +402,37 @@ def _train_folds(t: _Training, folds: list[Fold], *, stacked: bool) -> None:
         stages = {st: trained[st][fold.index][1].best_epoch for st in trained}
         _finish_fold(t, fold, model, outcome, norm=(mean, std), stages=stages,
                      seconds=seconds)
+        t.run.drop_state(fold.index)
+
+
+def _logged_epochs(run: RunFolder) -> dict[tuple[int, str], int]:
+    """The last epoch ``progress.jsonl`` reports of each (fold, stage)."""
+    last: dict[tuple[int, str], int] = {}
+    for e in read_progress(run.path):
+        if e.get("event") == "epoch":
+            key = (int(e["fold"]), str(e.get("stage")))
+            last[key] = max(last.get(key, 0), int(e["epoch"]))
+    return last
+
+
+def _report_saved_epochs(t: _Training, state: FoldStateFile, logged: int,
+                         on_epoch: Callable[[dict], None]) -> None:
+    """Report the saved epochs ``progress.jsonl`` lacks (a kill between an epoch's save and
+    its report), so each epoch of a resumed fold is reported exactly once."""
+    saved = state.load()
+    if saved is None:
+        return
+    for record in saved["tracker"]["history"]:
+        if record["epoch"] > logged:
+            on_epoch(record)
 
 
 def _snapshot_saver(t: _Training, fold: int, model: torch.nn.Module,
-                    norm: tuple[float, float], on_epoch: Callable[[dict], None]
-                    ) -> Callable[[dict], None]:
-    """Save the initial weights now if epoch 0 is asked; return an ``on_epoch`` that also
-    saves the weights at the end of each asked epoch (:func:`tfcnn.runs.snapshot_path`)."""
+                    norm: tuple[float, float], on_epoch: Callable[[dict], None], *,
+                    initial: bool = True) -> Callable[[dict], None]:
+    """Save the initial weights now if epoch 0 is asked and ``initial`` (not a resumed
+    fold); return an ``on_epoch`` that also saves the weights at the end of each asked
+    epoch (:func:`tfcnn.runs.snapshot_path`)."""
     mean, std = norm
     epochs = t.snapshots["epochs"]
 
@@ -374,7 +442,7 @@ def _snapshot_saver(t: _Training, fold: int, model: torch.nn.Module,
                         front_end=FRONT_END, train_config=t.config.to_dict(), metrics={},
                         extra={"fold": fold, "epoch": epoch, "snapshot": True})
 
-    if 0 in epochs:
+    if 0 in epochs and initial:
         save(0)
 
     def on_epoch_and_save(record: dict) -> None:

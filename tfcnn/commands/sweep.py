@@ -12,39 +12,12 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from tfcnn.config import ENGINE_NAMES, PRESETS
+from tfcnn.commands.options import add_training_options, list_of, train_overrides
+from tfcnn.config import ENGINE_NAMES
 from tfcnn.errors import ConfigError, RunError
 
 
-def _list_of(item, name: str):
-    """An argparse type reading a comma-separated list of ``item``."""
-    import argparse
-
-    def parse(text: str) -> list:
-        from tfcnn.sweep import parse_list  # torch (through training): only when parsing
-
-        try:
-            return parse_list(text, name=name, item=item)
-        except ConfigError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return parse
-
-
-def parse_filter_shape(text: str) -> tuple[int, int]:
-    """:func:`tfcnn.models.parse_filter_shape`, imported on first use (torch stays off
-    `--help`)."""
-    from tfcnn.models import parse_filter_shape as parse
-
-    return parse(text)
-
-
-def _int(text: str) -> int:
-    return int(text)
-
-
 def add_parser(subparsers) -> None:
-
     p = subparsers.add_parser(
         "sweep",
         help="cross-validate a grid of filter shapes x seeds (one task per grid point x fold)",
@@ -53,28 +26,9 @@ def add_parser(subparsers) -> None:
                     "machine (--engine local) or on Ray (--engine ray). Each grid point ends "
                     "as an ordinary run folder under --out, which `table` and the app read.",
     )
-    p.add_argument("data_dir", metavar="DATA_DIR", help="data set folder")
-    p.add_argument("--arch", required=True,
-                   help="blackbox, timefreq, time, frequency or timefreq-init")
-    p.add_argument("--time-filter", type=_list_of(parse_filter_shape, "--time-filter"),
-                   default=None, metavar="HxW,...",
-                   help="temporal filter shapes to sweep, e.g. 1x30,1x60,1x120")
-    p.add_argument("--freq-filter", type=_list_of(parse_filter_shape, "--freq-filter"),
-                   default=None, metavar="HxW,...",
-                   help="frequency filter shapes to sweep, e.g. 20x1,32x1")
-    p.add_argument("--n-filters", type=_list_of(_int, "--n-filters"), default=None,
-                   metavar="N,...", help="filters per convolution branch to sweep, e.g. 16,32")
-    p.add_argument("--seeds", type=_list_of(_int, "--seeds"), default=[0], metavar="S,...",
+    add_training_options(p, grid=True)
+    p.add_argument("--seeds", type=list_of(int, "--seeds"), default=[0], metavar="S,...",
                    help="seeds, one cross-validation each (default 0)")
-    p.add_argument("--folds", type=int, default=10, help="number of folds K (default 10)")
-    p.add_argument("--preset", default="quick",
-                   help=f"training recipe: {' | '.join(PRESETS)} (default quick)")
-    p.add_argument("--protocol", default="clean", help="clean (default) or paper")
-    p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, mps")
-    p.add_argument("--epochs", type=int, default=None, help="override the preset's max epochs")
-    p.add_argument("--lr", type=float, default=None, help="override the initial learning rate")
-    p.add_argument("--batch-size", type=int, default=None, help="override the minibatch size")
-    p.add_argument("--amp", action="store_true", help="bfloat16 where it pays (as in train)")
     p.add_argument("--engine", default="local",
                    help=f"{' | '.join(ENGINE_NAMES)}: local trains in this process, all folds of "
                         f"a grid point together; ray runs one task per grid point x fold "
@@ -149,8 +103,7 @@ def run(args) -> int:
         args.data_dir, arch=args.arch, seeds=args.seeds, time_filters=args.time_filter,
         freq_filters=args.freq_filter, n_filters=args.n_filters, n_folds=args.folds,
         preset=args.preset, protocol=args.protocol, device=args.device,
-        overrides={"max_epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
-                   "amp": True if args.amp else None})
+        overrides=train_overrides(args))
     out = args.out
     if out is None:
         if args.resume:

@@ -11,19 +11,10 @@ from datetime import datetime
 
 from tqdm import tqdm
 
-from tfcnn.config import ARCHS, PRESETS, PROTOCOLS, preset
+from tfcnn.commands.options import add_training_options, train_overrides
+from tfcnn.config import preset
 from tfcnn.errors import ConfigError
 from tfcnn.locations import runs_root
-
-
-def _filter_shape(text: str) -> tuple[int, int]:
-    """``"1x60"`` → ``(1, 60)`` (frequency bins × time frames), as an argparse type."""
-    from tfcnn.models import parse_filter_shape  # torch: only when a shape is given
-
-    try:
-        return parse_filter_shape(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _fold_list(text: str) -> list[int]:
@@ -57,31 +48,10 @@ def add_parser(subparsers) -> None:
                     "Writes config.json, progress.jsonl, fold-XX/model.safetensors + "
                     "result.json and results.json into the run folder.",
     )
-    p.add_argument("data_dir", metavar="DATA_DIR", help="data set folder")
-    p.add_argument("--arch", required=True,
-                   help=", ".join(ARCHS))
-    p.add_argument("--folds", type=int, default=10, help="number of folds K (default 10)")
+    add_training_options(p, grid=False)
     p.add_argument("--only-folds", type=_fold_list, default=None, metavar="I,J",
                    help="train only these folds (0-based), e.g. 0,3")
-    p.add_argument("--preset", default="quick",
-                   help=f"training recipe: {' | '.join(PRESETS)} (default quick)")
-    p.add_argument("--protocol", default="clean",
-                   help=f"{' | '.join(PROTOCOLS)}: clean (stratified, train-only "
-                        "normalisation; default) or paper (as the original code)")
-    p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, mps")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--epochs", type=int, default=None, help="override the preset's max epochs")
-    p.add_argument("--lr", type=float, default=None, help="override the initial learning rate")
-    p.add_argument("--batch-size", type=int, default=None, help="override the minibatch size")
-    p.add_argument("--amp", action="store_true",
-                   help="bfloat16 where it pays: autocast on CUDA, and the fold-parallel "
-                        "kernel's products on CPUs with native bf16 (AVX512-BF16, AMX)")
-    p.add_argument("--time-filter", type=_filter_shape, default=None, metavar="HxW",
-                   help="temporal filter shape, bins x frames (paper: 1x60)")
-    p.add_argument("--freq-filter", type=_filter_shape, default=None, metavar="HxW",
-                   help="frequency filter shape, bins x frames (paper: 32x1)")
-    p.add_argument("--n-filters", type=int, default=None, metavar="N",
-                   help="filters per convolution branch (paper: 32)")
     p.add_argument("--out", default=None, metavar="RUN_DIR",
                    help="run folder (default <runs>/<date>-<arch>, runs/ or $TFCNN_RUNS_DIR)")
     p.add_argument("--resume", action="store_true",
@@ -177,8 +147,7 @@ def run(args) -> int:
         arch_params["freq_filter"] = args.freq_filter
     if args.n_filters is not None:
         arch_params["n_filters"] = args.n_filters
-    overrides = {"max_epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
-                 "amp": True if args.amp else None}
+    overrides = train_overrides(args)
     bars = ProgressBars(enabled=not args.quiet, out=out)
     try:
         results = train_run(

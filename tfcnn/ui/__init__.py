@@ -7,7 +7,7 @@ The only package of tfcnn that imports streamlit. Split by concern:
 - :mod:`tfcnn.ui.architectures`: the home page's architecture table and diagram;
 - :mod:`tfcnn.ui.predict`: model choices, cached checkpoints, upload checks, prediction;
 - :mod:`tfcnn.ui.run_control`: training subprocesses (launch, cancel) and their run folders;
-- :mod:`tfcnn.ui.results`: result sets (runs and shipped) and Table 1 beside the paper;
+- :mod:`tfcnn.ui.results`: views of result sets: Table 1, one result in detail, downloads;
 - :mod:`tfcnn.ui.compare_view`: the comparison of two results (interval, p values, verdict);
 - :mod:`tfcnn.ui.pages`: the app's pages, in menu order;
 - :mod:`tfcnn.ui.access`: the password gate of an exposed app; :mod:`tfcnn.ui.serve`: starting it.

@@ -1,12 +1,18 @@
-"""The four architectures of the paper as the home page shows them: a table and a diagram."""
+"""The four architectures of the paper: the home page's table and diagram, and the filter
+shape controls of the Train page (with the configured model's parameter count)."""
 
 from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
 
 import pandas as pd
 import streamlit as st
 
-from tfcnn.config import CLASSES, PAPER_TABLE1
-from tfcnn.models import build_model, count_parameters
+from tfcnn.config import CLASSES, LIMITS, PAPER_TABLE1, TIMEFREQ_INIT
+from tfcnn.errors import ConfigError
+from tfcnn.launches import ARCH_PARAM_FLAGS
+from tfcnn.models import arch_param_names, build_model, count_parameters, parse_filter_shape
 
 #: What each architecture is (paper §1; the layers of :mod:`tfcnn.models`), for the home
 #: page's table.
@@ -46,3 +52,108 @@ def architecture_table() -> pd.DataFrame:
          "paper accuracy (%)": f"{row.mean:.2f} ± {row.std:.2f}", "layers": ARCH_LAYERS[arch]}
         for arch, row in PAPER_TABLE1.items()
     ])
+
+
+# ----------------------------------------------------------------------------- filter shapes
+
+#: Labels of the filter options a launch may set (:data:`tfcnn.launches.ARCH_PARAM_FLAGS`).
+FILTER_LABELS: dict[str, str] = {
+    "time_filter": "Temporal filter (bands × frames)",
+    "freq_filter": "Frequency filter (bands × frames)",
+    "n_filters": "Filters per convolution",
+}
+FILTER_HELP: dict[str, str] = {
+    "time_filter": "Paper: 1x60 (60 frames ≈ 1.4 s, one beat at 60 BPM). A patch is 40 bands "
+                   "× 80 frames, so up to 40x80; e.g. 1x30 (shorter) or 1x80.",
+    "freq_filter": "Paper: 32x1 (32 of the 40 bands, so a filter can slide in pitch).",
+    "n_filters": "Paper: 32 in every convolution.",
+}
+
+
+@dataclass(frozen=True)
+class FilterChoice:
+    """The filter options chosen for one architecture.
+
+    Attributes
+    ----------
+    arch : str
+    arch_params : dict
+        The options that differ from the paper's, as :func:`tfcnn.train.train_run` and
+        ``python -m tfcnn train`` take them (``{"time_filter": (1, 30)}``); ``{}`` for the
+        paper's model.
+    n_params : int or None
+        Trainable parameters of the configured model (None when a shape is refused).
+    paper_params : int
+        The paper's count for this architecture (Table 1).
+    error : str or None
+        Why the shape is refused (it does not fit the 40 × 80 patch, or is not HxW).
+    """
+
+    arch: str
+    arch_params: dict = field(default_factory=dict)
+    n_params: int | None = None
+    paper_params: int = 0
+    error: str | None = None
+
+
+@st.cache_resource(show_spinner=False)
+def _paper_params(arch: str, n_classes: int) -> dict:
+    """The arch's parameters as built with the paper's values (resolved, JSON types)."""
+    return json.loads(json.dumps(build_model(arch, n_classes).arch_params))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _count(arch: str, n_classes: int, params_json: str) -> int:
+    """Trainable parameters of the real torch module with these options."""
+    return count_parameters(build_model(arch, n_classes, **json.loads(params_json)))
+
+
+def _shape_text(value) -> str:
+    return "x".join(str(int(v)) for v in value)
+
+
+def filter_controls(arch: str, *, n_classes: int = len(CLASSES), key: str = "train"
+                    ) -> FilterChoice:
+    """Inputs for the filter options ``arch`` takes, then its parameter count beside the
+    paper's, or the reason a shape is refused; returns the :class:`FilterChoice`.
+
+    Draws in the current container (the caller's sidebar or column); ``key`` prefixes the
+    widget keys so two callers (launch, sweep) keep their own values.
+    """
+    paper = _paper_params(arch, n_classes)
+    row = PAPER_TABLE1.get("timefreq" if arch == TIMEFREQ_INIT else arch)
+    paper_count = row.params if row is not None else _count(arch, n_classes, "{}")
+    chosen, errors = {}, []
+    for name in (p for p in ARCH_PARAM_FLAGS if p in arch_param_names(arch)):
+        # Streamlit forgets a widget's value while it is not drawn (another architecture
+        # chosen); the last value is kept beside it so coming back restores it.
+        kept = f"{key}-{name}-kept"
+        if name == "n_filters":
+            chosen[name] = st.session_state[kept] = int(st.number_input(
+                FILTER_LABELS[name], min_value=1, max_value=LIMITS.max_filters,
+                value=int(st.session_state.get(kept, paper[name])), key=f"{key}-{name}",
+                help=FILTER_HELP[name]))
+            continue
+        text = st.session_state[kept] = st.text_input(
+            FILTER_LABELS[name], value=st.session_state.get(kept, _shape_text(paper[name])),
+            key=f"{key}-{name}", help=FILTER_HELP[name])
+        try:
+            chosen[name] = parse_filter_shape(text)
+        except ConfigError as exc:
+            errors.append(str(exc))
+    n_params = None
+    if not errors:
+        try:
+            n_params = _count(arch, n_classes, json.dumps(chosen))
+        except ConfigError as exc:
+            errors.append(str(exc))
+    changed = {k: v for k, v in chosen.items()
+               if json.loads(json.dumps(v)) != paper.get(k)}
+    choice = FilterChoice(arch=arch, arch_params=changed, n_params=n_params,
+                          paper_params=paper_count, error="; ".join(errors) or None)
+    if choice.error:
+        st.error(f"Refused: {choice.error}")
+    else:
+        st.caption(f"**{n_params:,}** trainable parameters · the paper's {arch}: "
+                   f"{paper_count:,}")
+    return choice

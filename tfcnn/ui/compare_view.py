@@ -88,12 +88,14 @@ def comparison_panel(options: dict[str, FoldScores]) -> None:
     verdict = {"A better": f"A ({a}) better", "B better": f"B ({b}) better"}.get(
         result.verdict, result.verdict)
     st.markdown(f"**Verdict: {verdict}**")
-    cols = st.columns(5)
+    # two rows: the interval needs the width of two p values to show in full
+    cols = st.columns([1, 2])
     cols[0].metric("A − B (points)", f"{result.mean_difference:+.2f}")
     cols[1].metric("95 % interval", f"[{result.ci95[0]:+.2f}, {result.ci95[1]:+.2f}]")
-    cols[2].metric("p (corrected t)", _p(result.p_corrected_t))
-    cols[3].metric("p (Wilcoxon)", _p(result.p_wilcoxon))
-    cols[4].metric(f"p (equivalence ±{result.margin:g})", _p(result.p_equivalence))
+    cols = st.columns(3)
+    cols[0].metric("p (corrected t)", _p(result.p_corrected_t))
+    cols[1].metric("p (Wilcoxon)", _p(result.p_wilcoxon))
+    cols[2].metric(f"p (equivalence ±{result.margin:g})", _p(result.p_equivalence))
     kind = "paired" if result.paired else "unpaired (Welch-type)"
     st.caption(
         f"{kind}; {result.n_folds[0]} vs {result.n_folds[1]} folds. Interval and p from the "

@@ -1,99 +1,99 @@
-"""What the Results page compares: result sets of runs and of the shipped models, and our
-Table 1 beside the paper's."""
+"""The Results page's views of result sets (:mod:`tfcnn.result_sets`): the result sets on
+offer, Table 1 beside the paper's, one result in detail, and the CSV/JSON downloads
+(tables from :mod:`tfcnn.export`)."""
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+import streamlit as st
 
-from tfcnn.config import CLASSES
-from tfcnn.locations import SHIPPED_TABLE, checkpoints_dir
-from tfcnn.runs import read_run
-from tfcnn.table1 import paper_row_for
+from tfcnn import export, plots
+from tfcnn.errors import TfcnnError
+from tfcnn.result_sets import RUN, ResultSet, results_table, run_results
 
-
-def fold_accuracies(results: dict) -> list[float]:
-    """Per-fold song accuracies (%) of a ``results.json`` (its ``per_fold``); [] without."""
-    per_fold = results.get("per_fold")
-    return [float(v) for v in per_fold] if isinstance(per_fold, list) else []
-
-
-@dataclass(frozen=True)
-class ResultSet:
-    """One row of the Results page: a run's (or the shipped) results."""
-
-    label: str
-    arch: str
-    n_params: int | None
-    mean: float | None
-    std: float | None
-    accuracies: list[float]
-    confusion: np.ndarray | None
-    classes: tuple[str, ...]
-    history: pd.DataFrame
-    source: str  # "shipped" | "run"
+#: How the table's numbers are shown (the CSV keeps them unrounded).
+_TABLE_COLUMNS = {
+    "#params": st.column_config.NumberColumn(format="localized"),
+    "paper #params": st.column_config.NumberColumn(format="localized"),
+    **{c: st.column_config.NumberColumn(format="%.2f")
+       for c in ("mean (%)", "std (%)", "paper mean (%)", "paper std (%)")},
+}
 
 
-def result_set(label: str, results: dict, *, source: str, arch: str | None = None,
-               history: pd.DataFrame | None = None) -> ResultSet:
-    """One ``results.json`` as a :class:`ResultSet` (missing keys become None)."""
-    accs = fold_accuracies(results)
-    mean = results.get("mean")
-    std = results.get("std")
-    if mean is None and accs:
-        mean, std = float(np.mean(accs)), float(np.std(accs))
-    confusion = results.get("confusion")
-    classes = tuple(results.get("classes") or CLASSES)
-    conf = np.asarray(confusion, dtype=float) if confusion is not None else None
-    if conf is not None and conf.shape != (len(classes), len(classes)):
-        conf = None
-    return ResultSet(label=label, arch=str(arch or results.get("arch", "?")),
-                     n_params=results.get("n_params"), mean=mean, std=std, accuracies=accs,
-                     confusion=conf, classes=classes,
-                     history=history if history is not None else pd.DataFrame(),
-                     source=source)
+def run_result_sets(folders: Sequence[Path]) -> dict[str, tuple[ResultSet, Path]]:
+    """Result sets of the run folders that have a complete fold, by label, with the folder;
+    an unreadable run is reported with ``st.warning`` and left out."""
+    found = {}
+    for folder in folders:
+        try:
+            rs = run_results(folder)
+        except TfcnnError as exc:
+            st.warning(str(exc))
+            continue
+        if rs is not None:
+            found[rs.label] = (rs, folder)
+    return found
 
 
-def shipped_results() -> list[ResultSet]:
-    """The shipped SynthBallroom Table 1 (``checkpoints/table1-synth.json``); [] if absent."""
-    try:
-        table = json.loads((checkpoints_dir() / SHIPPED_TABLE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return []
-    if not isinstance(table, dict):
-        return []
-    curves = table.get("curves", {})
-    return [result_set(f"shipped {arch}", results, source="shipped", arch=arch,
-                       history=pd.DataFrame(curves.get(arch, [])))
-            for arch, results in table.get("runs", {}).items() if isinstance(results, dict)]
+def table_view(sets: Sequence[ResultSet]) -> None:
+    """Table 1 of ``sets`` beside the paper's, numbers in their own columns."""
+    st.dataframe(results_table(sets).drop(columns=["source"]), hide_index=True,
+                 column_config=_TABLE_COLUMNS)
 
 
-def run_results(run_dir: str | os.PathLike) -> ResultSet | None:
-    """Results of a training run folder (None when no fold is complete yet)."""
-    run = read_run(Path(run_dir))
-    if not run.results:
-        return None
-    return result_set(run.name, {**run.results, "n_params": run.n_params}, source="run",
-                      arch=run.config.get("arch"), history=run.history)
+def detail_view(sets: Sequence[ResultSet]) -> ResultSet:
+    """Pick one result set (a run's first, if any); show its confusion matrix, per-class
+    recall and training curves, one under another; return it."""
+    own = [i for i, r in enumerate(sets) if r.source == RUN]
+    detail = st.selectbox("Result", [rs.label for rs in sets], index=own[0] if own else 0)
+    rs = next(r for r in sets if r.label == detail)
+    if rs.confusion is not None:
+        st.plotly_chart(plots.confusion_heatmap(rs.confusion, rs.classes),
+                        key=f"confusion-{rs.label}")
+        st.dataframe(export.recall_frame(rs)[["class", "songs", "correct", "recall (%)"]],
+                     hide_index=True,
+                     column_config={"recall (%)": st.column_config.NumberColumn(format="%.1f")})
+        st.caption("Per-class recall: of each class's test songs (over all folds), the share "
+                   "the song vote got right.")
+    else:
+        st.info("No confusion matrix in these results.")
+    if not rs.history.empty:
+        st.plotly_chart(plots.training_curves(rs.history), key=f"curves-{rs.label}")
+        st.caption(f"{rs.label}: loss and accuracy per epoch of each of its "
+                   f"{rs.history['fold'].nunique()} folds on its training and validation "
+                   "patches.")
+    else:
+        st.info("No training curves for these results.")
+    return rs
 
 
-def results_table(sets: Sequence[ResultSet]) -> pd.DataFrame:
-    """Our Table 1 beside the paper's: one row per result set."""
-    rows = []
-    for rs in sets:
-        paper = paper_row_for(rs.arch)  # timefreq-init reproduces the timefreq row
-        rows.append({
-            "run": rs.label, "architecture": rs.arch, "#params": rs.n_params,
-            "accuracy (%)": (f"{rs.mean:.2f} ± {rs.std:.2f}" if rs.mean is not None
-                             and rs.std is not None else "—"),
-            "mean": rs.mean, "std": rs.std, "folds": len(rs.accuracies),
-            "paper #params": paper.params if paper else None,
-            "paper accuracy (%)": f"{paper.mean:.2f} ± {paper.std:.2f}" if paper else "—",
-        })
-    return pd.DataFrame(rows)
+def export_view(sets: Sequence[ResultSet], detail: ResultSet) -> None:
+    """One download per table: Table 1, per-fold accuracies (long), JSON of every set, and
+    the confusion matrix and per-class recall of ``detail``."""
+    datasets = export.datasets_of(sets)
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("Table 1 (CSV)", results_table(sets).to_csv(index=False),
+                       file_name=export.csv_name("table1", dataset=datasets), mime="text/csv")
+    c2.download_button("Per-fold accuracies (CSV)",
+                       export.per_fold_frame(sets).to_csv(index=False),
+                       file_name=export.csv_name("per-fold", dataset=datasets),
+                       mime="text/csv")
+    c3.download_button("All results (JSON)", json.dumps(
+        [{"label": r.label, "source": r.source, "dataset": r.dataset, "arch": r.arch,
+          "n_params": r.n_params, "mean": r.mean, "std": r.std, "folds": list(r.folds),
+          "per_fold": r.accuracies} for r in sets], indent=2),
+        file_name=f"results_{datasets}.json", mime="application/json")
+    if detail.confusion is None:
+        return
+    d1, d2 = st.columns(2)
+    d1.download_button(f"Confusion matrix of {detail.label} (CSV)",
+                       export.confusion_frame(detail).to_csv(),
+                       file_name=export.csv_name("confusion", dataset=detail.dataset,
+                                                 label=detail.label), mime="text/csv")
+    d2.download_button(f"Per-class recall of {detail.label} (CSV)",
+                       export.recall_frame(detail).to_csv(index=False),
+                       file_name=export.csv_name("recall", dataset=detail.dataset,
+                                                 label=detail.label), mime="text/csv")

@@ -1,32 +1,190 @@
 """Training runs from the app: queue ``python -m tfcnn train`` subprocesses
-(:mod:`tfcnn.launches`), cancel them, and read their run folders back as
-:class:`tfcnn.runs.Run`."""
+(:mod:`tfcnn.launches`), cancel, resume, archive and delete them, read their run folders
+back as :class:`tfcnn.runs.Run`, and estimate a run's time before it is launched."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import shlex
 from pathlib import Path
 
+import streamlit as st
 import torch
 
-from tfcnn import launches
+from tfcnn import archive, launches
+from tfcnn.datasets import load_dataset
 from tfcnn.errors import RunError
-from tfcnn.locations import runs_root
+from tfcnn.estimate import estimate_run, format_estimate, read_table, track_patch_counts
+from tfcnn.eta import Eta, run_eta
+from tfcnn.locations import SHIPPED_TABLE, checkpoints_dir, runs_root
 from tfcnn.runs import Run, read_run, read_status, run_paths
+
+#: States a run can be resumed from (complete folds are kept, the rest trained).
+RESUMABLE = ("cancelled", "interrupted", "failed")
 
 
 def launch_training(data_dir: str | os.PathLike, *, arch: str, n_folds: int, preset: str,
                     protocol: str, device: str = "auto", seed: int = 0,
                     epochs: int | None = None, amp: bool = False,
-                    root: Path | None = None) -> Path:
+                    arch_params: dict | None = None, root: Path | None = None) -> Path:
     """Queue one training run (:func:`tfcnn.launches.submit`); it starts when a slot frees.
 
     Returns the run folder the trainer will write.
     """
     return launches.submit(data_dir, arch=arch, n_folds=n_folds, preset=preset,
                            protocol=protocol, device=device, seed=seed, epochs=epochs,
-                           amp=amp, root=root or runs_root())
+                           amp=amp, arch_params=arch_params, root=root or runs_root())
+
+
+def resumable(view: Run) -> bool:
+    """Whether the page offers Resume: a stopped run with folds left and a config."""
+    return (view.status in RESUMABLE and bool(view.config)
+            and view.n_complete < len(view.config.get("only_folds") or range(view.n_folds)))
+
+
+def resume_caption(run_dir: str | os.PathLike) -> str:
+    """The resume command of a run as a user would type it (``python -m tfcnn train ...``)."""
+    try:
+        cmd = launches.resume_command(run_dir)
+    except RunError as exc:
+        return f"cannot resume: {exc}"
+    return shlex.join(["python", *cmd[1:]])
+
+
+def resume_run(run_dir: str | os.PathLike) -> list[str]:
+    """Queue the run's ``--resume`` (:func:`tfcnn.launches.submit_resume`)."""
+    return launches.submit_resume(run_dir)
+
+
+def archive_run(run_dir: str | os.PathLike) -> Path:
+    """Move a stopped run to the archive of the runs root (:func:`tfcnn.archive.archive_run`)."""
+    return archive.archive_run(run_dir, root=runs_root())
+
+
+def restore_run(run_dir: str | os.PathLike) -> Path:
+    """Bring an archived run back (:func:`tfcnn.archive.restore_run`)."""
+    return archive.restore_run(run_dir, root=runs_root())
+
+
+def delete_run(run_dir: str | os.PathLike) -> None:
+    """Delete a stopped run, archived or not (:func:`tfcnn.archive.delete_run`)."""
+    archive.delete_run(run_dir, root=runs_root())
+
+
+def archived_folders() -> list[Path]:
+    """Archived run folders of the runs root, newest first."""
+    return archive.archived_paths(runs_root())
+
+
+def _delete_button(column, path: Path, key: str) -> None:
+    """Delete with a confirm step: the button arms it, "Yes, delete" deletes."""
+    armed = f"confirm-{key}"
+    if column.button("Delete", key=key):
+        st.session_state[armed] = True
+    if not st.session_state.get(armed):
+        return
+    st.warning(f"Delete **{path.name}** with its models, results and log? This cannot be "
+               "undone (Archive keeps a run out of the lists instead).")
+    yes, no = st.columns(2)
+    if yes.button("Yes, delete", key=f"{key}-yes", type="primary"):
+        st.session_state.pop(armed, None)
+        try:
+            delete_run(path)
+            st.toast(f"Deleted {path.name}")
+        except RunError as exc:
+            st.error(str(exc))
+            return
+        st.rerun()
+    if no.button("Keep it", key=f"{key}-no"):
+        st.session_state.pop(armed, None)
+        st.rerun()
+
+
+def run_actions(view: Run, column) -> None:
+    """A run's buttons in ``column``: Cancel while active; Resume when stopped with folds
+    left; Archive and Delete (with a confirm step) when stopped."""
+    if view.status in ("queued", "running", "starting"):
+        if column.button("Cancel", key=f"cancel-{view.name}"):
+            outcome = cancel_run(view.path)
+            if outcome == "stale":
+                st.warning(f"{view.name}: its recorded process is no longer this "
+                           "run's trainer (stale PID); nothing was signalled.")
+            else:
+                st.toast(f"Cancelling {view.name}")
+        return
+    if resumable(view) and column.button("Resume", key=f"resume-{view.name}",
+                                         help="Queue `--resume`: complete folds are kept"):
+        try:
+            resume_run(view.path)
+            st.toast(f"Queued {view.name} to resume")
+        except RunError as exc:
+            st.error(str(exc))
+    if column.button("Archive", key=f"archive-{view.name}",
+                     help="Move to the archive: hidden from Results and Predict, restorable"):
+        try:
+            archive_run(view.path)
+            st.toast(f"Archived {view.name}")
+        except RunError as exc:
+            st.error(str(exc))
+            return
+        st.rerun()
+    _delete_button(column, view.path, f"delete-{view.name}")
+
+
+def archived_runs() -> None:
+    """The archive of the runs root, collapsed: each run with Restore and Delete."""
+    folders = archived_folders()
+    if not folders:
+        return
+    with st.expander(f"Archived runs ({len(folders)})"):
+        for folder in folders:
+            name, restore, delete = st.columns([4, 1, 1])
+            name.markdown(f"`{folder.name}`")
+            if restore.button("Restore", key=f"restore-{folder.name}"):
+                try:
+                    restore_run(folder)
+                except RunError as exc:
+                    st.error(str(exc))
+                    continue
+                st.rerun()
+            _delete_button(delete, folder, f"delete-archived-{folder.name}")
+
+
+def eta_text(view: Run) -> str | None:
+    """``ETA ~4 min (2 min – 9 min)`` for a running run (:func:`tfcnn.eta.run_eta`)."""
+    eta: Eta | None = run_eta(view)
+    if eta is None:
+        return None
+    span = f"{format_seconds(eta.low_s)} – {format_seconds(eta.high_s)}"
+    if eta.likely_s is None:
+        return f"ETA {span}"
+    return f"ETA ~{format_seconds(eta.likely_s)} ({span})"
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _patch_counts(data_root: str) -> list[int]:
+    return track_patch_counts(load_dataset(data_root)).tolist()
+
+
+@st.cache_data(show_spinner="Measuring this machine's training speed…", ttl=120,
+               max_entries=64)
+def estimate_text(data_root: str, *, arch: str, params_json: str, n_folds: int,
+                  protocol: str, preset: str, epochs: int | None, seed: int, device: str,
+                  amp: bool, runs: str) -> str:
+    """The page's run-time estimate (:func:`tfcnn.estimate.estimate_run`), as one line.
+
+    Cached for two minutes per setting, so a run finishing meanwhile is learnt from soon.
+    Raises what the estimate raises (settings the trainer would refuse).
+    """
+    dataset = load_dataset(data_root)
+    estimate = estimate_run(dataset, arch=arch, arch_params=json.loads(params_json),
+                            n_folds=n_folds, protocol=protocol, preset=preset, epochs=epochs,
+                            seed=seed, device=device, amp=amp, root=Path(runs),
+                            table=read_table(checkpoints_dir() / SHIPPED_TABLE),
+                            patch_counts=_patch_counts(data_root))
+    return format_estimate(estimate, format_seconds)
 
 
 def cancel_run(run_dir: str | os.PathLike) -> str:

@@ -1,16 +1,15 @@
-"""The sweep in the app: launch ``python -m tfcnn sweep`` from the Train page, follow its
+"""The sweep in the app: queue ``python -m tfcnn sweep`` from the Train page, follow its
 tasks, and show a sweep's grid on the Results page.
 
-A sweep runs as a subprocess in its own session (never inside a page run); everything shown
-is read back from its folder (``sweep.json``, ``events.jsonl`` and the grid points' run
-folders, :mod:`tfcnn.sweep`), so a sweep survives a browser reload and an app restart.
+A sweep goes through the app's launch queue (:mod:`tfcnn.launches`: it takes one slot like a
+training run, waits as queued, is cancellable there) and runs as a subprocess in its own
+session (never inside a page run); everything shown is read back from its launch record and
+its folder (``sweep.json``, ``events.jsonl`` and the grid points' run folders,
+:mod:`tfcnn.sweep`), so a sweep survives a browser reload and an app restart.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,14 +17,28 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from tfcnn import plots
-from tfcnn.locations import REPO_ROOT, runs_root
-from tfcnn.runs import LOG_FILE, launch_dir
+from tfcnn import launches, plots
+from tfcnn.config import FRONT_END
 from tfcnn.engines import ENGINES
 from tfcnn.errors import ConfigError, TfcnnError
+from tfcnn.locations import runs_root
 from tfcnn.models import parse_filter_shape
+from tfcnn.runs import (
+    LAUNCH_FILE,
+    LAUNCHES_DIR,
+    LOG_FILE,
+    QUEUED,
+    SWEEP_KIND,
+    WITHDRAWN,
+    launch_dir,
+    launch_kind,
+    read_launch,
+    running_identity,
+)
 from tfcnn.sweep import (
     SWEEP_FILE,
+    SweepProgress,
+    SweepSpec,
     format_param,
     grid_rows,
     make_spec,
@@ -41,19 +54,27 @@ LENGTH_AXES = {"time_filter": (1, "temporal filter length (frames)"),
                "freq_filter": (0, "frequency filter height (mel bands)"),
                "n_filters": (None, "filters per branch")}
 
-_CHILDREN: dict[int, subprocess.Popen] = {}
+#: Sweep states in which the monitor offers Cancel.
+CANCELLABLE = ("queued", "starting", "running")
 
 
 # ----------------------------------------------------------------------------- no streamlit
 
 
-def sweep_folders(root: Path | None = None) -> list[Path]:
-    """Sweep folders (with a ``sweep.json``) directly under the runs root, newest first."""
+def sweep_folders(root: Path | None = None, *, launched: bool = False) -> list[Path]:
+    """Sweep folders (with a ``sweep.json``) directly under the runs root, newest name first.
+
+    With ``launched``, also the sweeps the app launched (their folder may not exist yet).
+    """
     root = root or runs_root()
     if not root.is_dir():
         return []
-    return sorted((p for p in root.iterdir() if (p / SWEEP_FILE).is_file()),
-                  key=lambda p: p.name, reverse=True)
+    found = {p for p in root.iterdir() if (p / SWEEP_FILE).is_file()}
+    queue = root / LAUNCHES_DIR
+    if launched and queue.is_dir():
+        found |= {root / p.name for p in queue.iterdir() if (p / LAUNCH_FILE).is_file()
+                  and launch_kind(read_launch(root / p.name) or {}) == SWEEP_KIND}
+    return sorted(found, key=lambda p: p.name, reverse=True)
 
 
 def sweep_command(data_dir, *, out, arch: str, grid: dict[str, str], seeds: str,
@@ -74,51 +95,67 @@ def sweep_command(data_dir, *, out, arch: str, grid: dict[str, str], seeds: str,
     return cmd
 
 
-def launch_sweep(data_dir, *, arch: str, time_filters: str = "", freq_filters: str = "",
-                 n_filters: str = "", seeds: str = "0", n_folds: int = 10,
-                 preset: str = "quick", protocol: str = "clean", device: str = "auto",
-                 engine: str = "local", epochs: int | None = None, amp: bool = False,
-                 root: Path | None = None) -> Path:
-    """Check the grid, then start the sweep as a subprocess; return its sweep folder.
+def grid_spec(data_dir, *, arch: str, time_filters: str = "", freq_filters: str = "",
+              n_filters: str = "", seeds: str = "0", n_folds: int = 10, preset: str = "quick",
+              protocol: str = "clean", device: str = "auto", epochs: int | None = None,
+              amp: bool = False) -> SweepSpec:
+    """The sweep the Train page's controls describe, checked as the CLI checks it.
 
-    The lists are written as on the command line (``1x30,1x60``, ``0,1,2``). Its output goes
-    to ``<runs>/.launches/<sweep>/log.txt``.
+    The lists are written as on the command line (``1x30,1x60``, ``0,1,2``).
 
     Raises
     ------
     ConfigError
-        A bad list, architecture, shape or engine (before anything starts).
+        A bad list, architecture or shape, with the message the CLI gives (a filter that
+        does not fit the patch names the patch and the largest shape that fits).
     """
-    if engine not in ENGINES:
-        raise ConfigError(f"unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}")
     parsed = {}
     for key, text, item in (("time_filters", time_filters, parse_filter_shape),
                             ("freq_filters", freq_filters, parse_filter_shape),
                             ("n_filters", n_filters, int)):
         if text.strip():
             parsed[key] = parse_list(text, name=key.replace("_", " "), item=item)
-    make_spec(data_dir, arch=arch, seeds=parse_list(seeds, name="seeds", item=int),
-              n_folds=n_folds, preset=preset, protocol=protocol, device=device, **parsed)
-    root = root or runs_root()
-    out = root / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{arch}"
-    k = 1
-    while out.exists() or launch_dir(out).exists():
-        k += 1
-        out = root / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{arch}-{k}"
-    side = launch_dir(out)
-    side.mkdir(parents=True)
-    cmd = sweep_command(data_dir, out=out, arch=arch, grid={
-        "--time-filter": time_filters, "--freq-filter": freq_filters,
-        "--n-filters": n_filters}, seeds=seeds, n_folds=n_folds, preset=preset,
-        protocol=protocol, device=device, engine=engine, epochs=epochs, amp=amp)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with open(side / LOG_FILE, "ab") as log:
-        # Its own session: Cancel signals the whole group, closing the app does not.
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=env,
-                                start_new_session=True)
-    _CHILDREN[proc.pid] = proc
-    return out
+    return make_spec(data_dir, arch=arch, seeds=parse_list(seeds, name="seeds", item=int),
+                     n_folds=n_folds, preset=preset, protocol=protocol, device=device,
+                     overrides={"max_epochs": epochs or None, "amp": True if amp else None},
+                     **parsed)
+
+
+def launch_sweep(data_dir, *, arch: str, time_filters: str = "", freq_filters: str = "",
+                 n_filters: str = "", seeds: str = "0", n_folds: int = 10,
+                 preset: str = "quick", protocol: str = "clean", device: str = "auto",
+                 engine: str = "local", epochs: int | None = None, amp: bool = False,
+                 root: Path | None = None) -> Path:
+    """Check the grid, then queue the sweep (:func:`tfcnn.launches.enqueue`); return its
+    sweep folder.
+
+    It starts at once when a launch slot is free, else when one frees. Its output goes to
+    ``<runs>/.launches/<sweep>/log.txt``.
+
+    Raises
+    ------
+    ConfigError
+        A bad list, architecture, shape or engine (before anything is queued).
+    """
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}")
+    spec = grid_spec(data_dir, arch=arch, time_filters=time_filters,
+                     freq_filters=freq_filters, n_filters=n_filters, seeds=seeds,
+                     n_folds=n_folds, preset=preset, protocol=protocol, device=device,
+                     epochs=epochs, amp=amp)
+    grid = {"--time-filter": time_filters, "--freq-filter": freq_filters,
+            "--n-filters": n_filters}
+
+    def command(out: Path) -> list[str]:
+        return sweep_command(data_dir, out=out, arch=arch, grid=grid, seeds=seeds,
+                             n_folds=n_folds, preset=preset, protocol=protocol, device=device,
+                             engine=engine, epochs=epochs, amp=amp)
+
+    return launches.enqueue(root or runs_root(),
+                            stem=f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{arch}",
+                            command=command, record={"kind": SWEEP_KIND, "arch": arch,
+                                                     "engine": engine,
+                                                     "spec": spec.to_dict()})
 
 
 def sweep_log_tail(out: Path, *, lines: int = 12) -> str:
@@ -130,24 +167,88 @@ def sweep_log_tail(out: Path, *, lines: int = 12) -> str:
         return ""
 
 
-def cancel_sweep(out: Path) -> bool:
-    """SIGTERM to the sweep's process group (complete folds are kept); whether one was sent."""
+def cancel_sweep(out: Path) -> str:
+    """Cancel a sweep: withdraw it when queued, else SIGTERM its verified process group
+    (complete folds are kept).
+
+    Returns the outcome of :func:`tfcnn.launches.cancel` (``"withdrawn"``, ``"signalled"``,
+    ``"gone"``, ``"stale"``); a sweep started from a terminal is found by the PID of its
+    ``sweep_start`` event.
+    """
     starts = [e for e in read_events(out) if e.get("event") == "sweep_start"]
     pid = starts[-1].get("pid") if starts else None
-    if not isinstance(pid, int):
-        return False
-    try:
-        pgid = os.getpgid(pid)
-        if pgid == pid and pgid != os.getpgid(0):
-            os.killpg(pgid, signal.SIGTERM)  # launched by the app: the sweep and its workers
+    return launches.cancel(out, status_pid=pid if isinstance(pid, int) else None)
+
+
+def task_status(task: dict, *, active: bool = True) -> str:
+    """A task's line: ``queued``, ``running · epoch 3/20``, ``done · 87.50 %``, ``failed:
+    ...``, with ``attempt N`` for a retried task and an earlier attempt's failure.
+
+    ``active``: whether its sweep is queued or running; a pending task of a stopped sweep is
+    ``not trained`` (``--resume`` trains it).
+    """
+    state = task["state"]
+    if state == "pending":
+        text = "queued" if active else "not trained"
+    elif state == "running":
+        text = f"running · epoch {task['epoch']}/{task['max_epochs']}"
+    elif state == "complete":
+        acc = task.get("accuracy")
+        text = "done · " + ("-" if acc is None else f"{acc:.2f} %")
+    else:
+        text = f"failed: {task.get('message') or '?'}"
+    attempts = int(task.get("attempts") or 0)
+    if attempts > 1 or (state == "pending" and attempts and active):
+        text += f" · attempt {attempts + (state == 'pending')}"  # a retry
+    if state != "failed" and task.get("message"):
+        text += f" (an earlier attempt failed: {task['message']})"
+    return text
+
+
+def sweep_view(out: Path) -> SweepProgress:
+    """Sweep folder ``out`` (or a launched sweep not started yet) as the monitor shows it.
+
+    Returns
+    -------
+    SweepProgress
+        Its ``state`` is ``queued``, ``starting`` (its process runs, its folder is not
+        written yet), ``cancelled`` (also: withdrawn while queued), else
+        :func:`tfcnn.sweep.sweep_state`; each task also has ``status``, its line
+        (:func:`task_status`). No tasks when neither the folder nor the launch has a grid.
+
+    Raises
+    ------
+    RunError
+        A damaged ``sweep.json``.
+    """
+    out = Path(out)
+    record = read_launch(out) or {}
+    if (out / SWEEP_FILE).is_file():
+        progress = sweep_progress(out)
+        if progress.state == "new" and running_identity(record) is not None:
+            progress.state = "starting"
+    else:
+        try:
+            spec = SweepSpec.from_dict(record["spec"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            spec = None
+        progress = sweep_progress(out, spec=spec) if spec is not None else \
+            SweepProgress(state="new", tasks=[], engine=None)
+        progress.engine = record.get("engine")
+        if record.get("state") == QUEUED:
+            progress.state = "queued"
+        elif record.get("state") == WITHDRAWN:
+            progress.state = "cancelled"
+        elif running_identity(record) is not None:
+            progress.state = "starting"
         else:
-            os.kill(pid, signal.SIGTERM)  # started from a terminal: only the sweep
-    except (ProcessLookupError, PermissionError):
-        return False
-    for child_pid, proc in list(_CHILDREN.items()):
-        if proc.poll() is not None:
-            del _CHILDREN[child_pid]
-    return True
+            progress.state = "failed"  # its process ended before it wrote the sweep folder
+    if progress.state in ("interrupted", "failed") and record.get("cancelled"):
+        progress.state = "cancelled"
+    active = progress.state in ("new", *CANCELLABLE)
+    for task in progress.tasks:
+        task["status"] = task_status(task, active=active)
+    return progress
 
 
 def grid_frame(out: Path) -> tuple[pd.DataFrame, list[str]]:
@@ -172,69 +273,94 @@ def _length(value: str, index: int | None) -> float:
 
 def sweep_launcher(data_dir, *, arch_choices, n_folds: int, preset: str, protocol: str,
                    device: str, epochs: int | None, amp: bool) -> None:
-    """Sidebar controls of a sweep (grid from filter shapes and seeds) and its Launch button."""
+    """Sidebar controls of a sweep (grid from filter shapes and seeds) and its Launch button.
+
+    The grid is checked as it is typed, with the CLI's messages (a filter wider than the
+    patch names the patch and the widest filter that fits); Launch stays off until it fits.
+    """
     with st.sidebar.expander("Sweep (grid of filter shapes × seeds)"):
         arch = st.selectbox("Architecture", list(arch_choices),
                             index=list(arch_choices).index("time") if "time" in arch_choices
                             else 0, key="sweep-arch")
         time_filters = st.text_input("Temporal filters (bins x frames)", "1x30,1x60,1x80",
-                                     help="Comma-separated; a patch has 80 frames.")
+                                     help=f"Comma-separated; a patch is {FRONT_END.n_mels} "
+                                          f"bands x {FRONT_END.patch_frames} frames, so the "
+                                          f"widest is 1x{FRONT_END.patch_frames}.")
         freq_filters = st.text_input("Frequency filters (bins x frames)", "",
-                                     help="e.g. 20x1,32x1 (frequency or timefreq models)")
+                                     help="e.g. 20x1,32x1 (frequency or timefreq models); "
+                                          f"at most {FRONT_END.n_mels} bands high.")
         n_filters = st.text_input("Filters per branch", "", help="e.g. 16,32; empty: 32")
         seeds = st.text_input("Seeds", "0,1,2", help="One cross-validation per seed.")
         engine = st.selectbox("Engine", list(ENGINES), key="sweep-engine",
                               help="local: this machine, folds of a grid point together; "
                                    "ray: one task per grid point × fold on a local Ray.")
-        if st.button("Launch sweep"):
+        grid = dict(arch=arch, time_filters=time_filters, freq_filters=freq_filters,
+                    n_filters=n_filters, seeds=seeds, n_folds=n_folds, preset=preset,
+                    protocol=protocol, device=device, epochs=epochs, amp=amp)
+        try:
+            grid_spec(data_dir, **grid)
+            problem = None
+        except ConfigError as exc:
+            problem = str(exc)
+            st.error(problem)
+        if st.button("Launch sweep", disabled=problem is not None):
             try:
-                out = launch_sweep(data_dir, arch=arch, time_filters=time_filters,
-                                   freq_filters=freq_filters, n_filters=n_filters,
-                                   seeds=seeds, n_folds=n_folds, preset=preset,
-                                   protocol=protocol, device=device, engine=engine,
-                                   epochs=epochs, amp=amp)
-                st.toast(f"Started {out.name}")
+                out = launch_sweep(data_dir, engine=engine, **grid)
+                st.toast(f"Queued {out.name}")
             except TfcnnError as exc:
                 st.error(str(exc))
 
 
 @st.fragment(run_every=2)
 def sweep_monitor() -> None:
-    """Every sweep under the runs root with its per-task progress (re-read every 2 s)."""
-    folders = sweep_folders()
+    """Every sweep under the runs root, queued ones too, with per-task progress (re-read
+    every 2 s); starts queued launches whose slot has freed."""
+    root = runs_root()
+    if root.is_dir():
+        launches.pump(root)
+    folders = sweep_folders(root, launched=True)
     if not folders:
         return
     st.subheader("Sweeps")
     for out in folders[:4]:
         try:
-            progress = sweep_progress(out)
+            view = sweep_view(out)
         except TfcnnError as exc:
             st.error(str(exc))
             continue
-        counts = progress.counts()
-        total = max(len(progress.tasks), 1)
+        counts = view.counts()
+        total = max(len(view.tasks), 1)
         with st.container(border=True):
             head, action = st.columns([5, 1])
-            head.markdown(f"**{out.name}** · `{progress.state}` · {progress.engine or '?'} "
-                          f"engine · {counts['complete']}/{total} tasks complete"
+            head.markdown(f"**{out.name}** · `{view.state}` · {view.engine or '?'} "
+                          f"engine · {counts['complete']}/{len(view.tasks)} tasks complete"
                           + (f" · {counts['failed']} failed" if counts["failed"] else ""))
-            if progress.state == "running" and action.button("Cancel",
-                                                             key=f"cancel-{out.name}"):
-                cancel_sweep(out)
-                st.toast(f"Cancelling {out.name}")
+            if view.state in CANCELLABLE and action.button("Cancel", key=f"cancel-{out.name}"):
+                outcome = cancel_sweep(out)
+                if outcome == "stale":
+                    st.warning(f"{out.name}: its recorded process is no longer this sweep's "
+                               "(stale PID); nothing was signalled.")
+                else:
+                    st.toast(f"Cancelling {out.name}")
+            if view.state == "queued":
+                st.caption("Waiting for a free slot (the operator allows "
+                           f"{launches.max_concurrent()} run or sweep at a time).")
             st.progress(counts["complete"] / total,
-                        text=f"{counts['running']} running, {counts['pending']} pending")
-            tasks = pd.DataFrame(progress.tasks)
-            tasks["progress"] = [min(1.0, t["epoch"] / max(t["max_epochs"], 1))
-                                 if t["state"] == "running" else float(t["state"] == "complete")
-                                 for t in progress.tasks]
-            st.dataframe(tasks[["task", "state", "progress", "accuracy", "attempts",
-                                "message"]], hide_index=True, height=200,
-                         column_config={"progress": st.column_config.ProgressColumn(
-                             min_value=0.0, max_value=1.0)}, key=f"tasks-{out.name}")
-            if progress.state in ("failed", "interrupted", "cancelled"):
-                st.caption(f"Complete folds are kept; continue with `python -m tfcnn sweep ... "
-                           f"--out {out} --resume` (same grid).")
+                        text=f"{counts['running']} running, {counts['pending']} queued"
+                             + (f", {counts['failed']} failed" if counts["failed"] else ""))
+            if view.tasks:
+                tasks = pd.DataFrame(view.tasks)
+                tasks["progress"] = [
+                    min(1.0, t["epoch"] / max(t["max_epochs"], 1)) if t["state"] == "running"
+                    else float(t["state"] == "complete") for t in view.tasks]
+                st.dataframe(tasks[["task", "status", "progress", "state", "accuracy",
+                                    "attempts"]], hide_index=True, height=200,
+                             column_config={"progress": st.column_config.ProgressColumn(
+                                 min_value=0.0, max_value=1.0)}, key=f"tasks-{out.name}")
+            if view.state in ("failed", "interrupted", "cancelled"):
+                if (out / SWEEP_FILE).is_file():
+                    st.caption(f"Complete folds are kept; continue with `python -m tfcnn "
+                               f"sweep ... --out {out} --resume` (same grid).")
                 log = sweep_log_tail(out)
                 if log:
                     st.code(log, language=None)

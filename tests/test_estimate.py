@@ -1,0 +1,104 @@
+"""The pre-launch run-time estimate (tfcnn.estimate): its factors, and a real run against it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tfcnn.cache import load_features
+from tfcnn.config import PRESETS
+from tfcnn.datasets import load_dataset
+from tfcnn.estimate import (
+    ESTIMATE_DIR,
+    THROUGHPUT_FILE,
+    benchmark_throughput,
+    epoch_range,
+    estimate_run,
+    fold_sizes,
+    measured_throughput,
+    track_patch_counts,
+)
+from tfcnn.features import to_patches
+from tfcnn.runs import read_run
+from tfcnn.train import train_run
+
+QUICK = PRESETS["quick"]
+
+
+def test_patch_counts_from_headers_match_the_front_end(folder_dataset):
+    dataset = load_dataset(folder_dataset)
+    counts = track_patch_counts(dataset)
+    specs = load_features(dataset, workers=1).specs
+    assert counts.tolist() == [to_patches(s).shape[0] for s in specs]
+    assert counts.min() > 0
+
+
+TABLE = {"label": "trained on tiny", "recipe": {"preset": "quick"}, "rows": [
+    {"arch": "time", "max_epochs": 150, "n_folds_capped": 0, "epochs_per_fold": [40, 60]},
+    {"arch": "frequency", "max_epochs": 150, "n_folds_capped": 0, "epochs_per_fold": [50, 70]},
+]}
+
+
+def test_epoch_range_from_the_table_then_the_schedule(tmp_path):
+    r = epoch_range("time", QUICK, root=tmp_path, table=TABLE)
+    assert (r.low, r.high) == (40, 60) and "time's folds" in r.source
+    # a lower cap cuts the same folds short
+    r = epoch_range("time", QUICK.with_overrides(max_epochs=50), root=tmp_path, table=TABLE)
+    assert (r.low, r.high) == (40, 50)
+    # a model without a row: every row's folds, said so
+    r = epoch_range("blackbox", QUICK, root=tmp_path, table=TABLE)
+    assert (r.low, r.high) == (40, 70) and "no blackbox row" in r.source
+    # another preset: the table does not apply; the schedule's bounds do
+    paper = PRESETS["paper"]
+    r = epoch_range("time", paper, root=tmp_path, table=TABLE)
+    assert (r.low, r.high) == (paper.stop_patience + 2, paper.max_epochs)
+    assert "schedule" in r.source
+    # folds that ran to a cap below ours do not tell how long they would have gone
+    capped = {**TABLE, "rows": [{**TABLE["rows"][0], "max_epochs": 60, "n_folds_capped": 1}]}
+    r = epoch_range("time", QUICK, root=tmp_path, table=capped)
+    assert (r.low, r.high) == (QUICK.stop_patience + 2, QUICK.max_epochs)
+
+
+def test_benchmark_is_measured_once_per_machine_and_model(tmp_path):
+    first = benchmark_throughput("time", {}, n_classes=8, config=QUICK, root=tmp_path)
+    assert 0 < first.seconds_per_patch < 0.1 and "just now" in first.detail
+    again = benchmark_throughput("time", {}, n_classes=8, config=QUICK, root=tmp_path)
+    assert again.seconds_per_patch == first.seconds_per_patch
+    assert "just now" not in again.detail
+    benchmark_throughput("time", {"n_filters": 8}, n_classes=8, config=QUICK, root=tmp_path)
+    cache = json.loads((tmp_path / ESTIMATE_DIR / THROUGHPUT_FILE).read_text())
+    assert len(cache) == 2
+
+
+def test_estimate_brackets_a_real_run(synth_dataset, tmp_path):
+    """The estimate made before a real 2-fold run of 3 epochs against that run's training
+    time: generous (3x either way), but a throughput off by 10x fails."""
+    dataset = load_dataset(synth_dataset)
+    root = tmp_path / "runs"
+    est = estimate_run(dataset, arch="time", n_folds=2, protocol="clean", preset="quick",
+                       epochs=3, root=root)
+    (stage,) = est.stages
+    assert (stage.epochs.low, stage.epochs.high) == (3, 3)  # the cap decides
+    assert stage.throughput.source == "benchmark"
+    train_run(synth_dataset, arch="time", out_dir=root / "run", n_folds=2, preset="quick",
+              overrides={"epochs": 3})
+    run = read_run(root / "run")
+    starts = {e["fold"]: e for e in run.events if e["event"] == "fold_start"}
+    sizes = fold_sizes(dataset, n_folds=2, protocol="clean")
+    assert sizes.train == tuple(starts[k]["n_train_patches"] for k in range(2))
+    assert sizes.val == tuple(starts[k]["n_val_patches"] for k in range(2))
+    trained_s = sum(e["seconds"] for e in run.epochs)
+    print(f"estimate {est.low_s:.2f}-{est.high_s:.2f} s, training took {trained_s:.2f} s "
+          f"(run wall {run.wall_s:.2f} s)")
+    assert est.low_s / 3 <= trained_s <= est.high_s * 3
+    # the run now measures the model on this machine
+    measured = measured_throughput("time", {}, n_classes=8, batch_size=QUICK.batch_size,
+                                   n_folds=2, device="cpu", root=root)
+    assert measured is not None and measured.source == "runs"
+    assert measured.seconds_per_patch == pytest.approx(
+        trained_s / (3 * sizes.total_train), rel=0.5)
+    again = estimate_run(dataset, arch="time", n_folds=2, protocol="clean", preset="quick",
+                         epochs=3, root=root)
+    assert again.stages[0].throughput.source == "runs"
+    assert again.stages[0].epochs.source.startswith("folds of earlier runs")

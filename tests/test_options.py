@@ -1,0 +1,57 @@
+"""The training options ``train`` and ``sweep`` share (tfcnn.commands.options): every option
+of both commands is still in their ``--help`` (a real subprocess each), and the shared ones
+read the same in both."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tfcnn.__main__ import build_parser
+from tfcnn.commands.options import train_overrides
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SHARED = {"--arch", "--folds", "--preset", "--protocol", "--device", "--epochs", "--lr",
+          "--batch-size", "--amp", "--time-filter", "--freq-filter", "--n-filters"}
+#: Every option of each command (as before the shared options had one home).
+OPTIONS = {
+    "train": SHARED | {"--only-folds", "--seed", "--out", "--resume", "--sequential",
+                       "--threads", "--snapshots", "--quiet"},
+    "sweep": SHARED | {"--seeds", "--engine", "--address", "--cpus-per-task", "--retries",
+                       "--threads", "--out", "--resume", "--quiet"},
+}
+
+
+@pytest.mark.parametrize("command", sorted(OPTIONS))
+def test_help_lists_every_option(command):
+    proc = subprocess.run([sys.executable, "-m", "tfcnn", command, "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    listed = set(re.findall(r"^  (?:-h, )?(--[\w-]+)", proc.stdout, re.MULTILINE))
+    assert listed == OPTIONS[command] | {"--help"}
+    assert "DATA_DIR" in proc.stdout
+
+
+def test_shared_options_read_the_same_in_both():
+    shared = ["DATA", "--arch", "time", "--folds", "3", "--preset", "paper", "--protocol",
+              "paper", "--device", "cpu", "--epochs", "7", "--lr", "0.5", "--batch-size",
+              "16", "--amp"]
+    train = build_parser().parse_args(["train", *shared, "--time-filter", "1x30",
+                                       "--n-filters", "16"])
+    sweep = build_parser().parse_args(["sweep", *shared, "--time-filter", "1x30,1x60",
+                                       "--n-filters", "16,32"])
+    for name in ("data_dir", "arch", "folds", "preset", "protocol", "device"):
+        assert getattr(train, name) == getattr(sweep, name)
+    assert train_overrides(train) == train_overrides(sweep) == {
+        "max_epochs": 7, "lr": 0.5, "batch_size": 16, "amp": True}
+    assert train.time_filter == (1, 30) and sweep.time_filter == [(1, 30), (1, 60)]
+    assert train.n_filters == 16 and sweep.n_filters == [16, 32]
+    assert train_overrides(build_parser().parse_args(["train", "D", "--arch", "time"])) == {
+        "max_epochs": None, "lr": None, "batch_size": None, "amp": None}

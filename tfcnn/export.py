@@ -1,0 +1,97 @@
+"""Tables of result sets for download: numbers in numeric columns, one table per CSV file.
+
+Every frame names the result set and its data set in columns (and :func:`csv_name` in the
+file name), so a downloaded file says what it holds without the page around it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from tfcnn.errors import RunError
+from tfcnn.result_sets import ResultSet
+
+
+def _identity(rs: ResultSet) -> dict:
+    return {"run": rs.label, "source": rs.source, "dataset": rs.dataset,
+            "architecture": rs.arch}
+
+
+def per_fold_frame(sets: Sequence[ResultSet]) -> pd.DataFrame:
+    """Each complete fold's song accuracy, one row per result set and fold (a long table).
+
+    Returns
+    -------
+    pd.DataFrame, shape (sum of complete folds, 6)
+        ``run``, ``source``, ``dataset``, ``architecture``, ``fold`` (int),
+        ``accuracy (%)`` (float).
+    """
+    rows = [{**_identity(rs), "fold": fold, "accuracy (%)": float(acc)}
+            for rs in sets for fold, acc in zip(rs.folds, rs.accuracies)]
+    frame = pd.DataFrame(rows, columns=["run", "source", "dataset", "architecture", "fold",
+                                        "accuracy (%)"])
+    return frame.astype({"fold": int, "accuracy (%)": float})
+
+
+def _counts(rs: ResultSet) -> np.ndarray:
+    if rs.confusion is None:
+        raise RunError(f"{rs.label}: no confusion matrix in its results")
+    return np.rint(rs.confusion).astype(np.int64)  # song counts, stored as JSON numbers
+
+
+def confusion_frame(rs: ResultSet) -> pd.DataFrame:
+    """The song confusion matrix summed over folds: index true class, columns predicted.
+
+    Returns
+    -------
+    pd.DataFrame, shape (n_classes, n_classes), int64
+        Index named ``true \\ predicted``; write with ``index=True``.
+
+    Raises
+    ------
+    RunError
+        ``rs`` has no confusion matrix.
+    """
+    frame = pd.DataFrame(_counts(rs), index=list(rs.classes), columns=list(rs.classes))
+    frame.index.name = "true \\ predicted"
+    return frame
+
+
+def recall_frame(rs: ResultSet) -> pd.DataFrame:
+    """Per-class recall from the confusion matrix: songs of each class voted right.
+
+    Returns
+    -------
+    pd.DataFrame, shape (n_classes, 8)
+        ``run``, ``source``, ``dataset``, ``architecture``, ``class``, ``songs`` (int, tested
+        over all folds), ``correct`` (int), ``recall (%)`` (float; NaN for a class with no
+        test song).
+
+    Raises
+    ------
+    RunError
+        ``rs`` has no confusion matrix.
+    """
+    counts = _counts(rs)
+    songs = counts.sum(axis=1)  # (n_classes,) songs tested per true class
+    correct = np.diag(counts)
+    recall = np.divide(100.0 * correct, songs, out=np.full(len(songs), np.nan),
+                       where=songs > 0)
+    return pd.DataFrame({**_identity(rs), "class": list(rs.classes), "songs": songs,
+                         "correct": correct, "recall (%)": recall})
+
+
+def csv_name(table: str, *, dataset: str, label: str | None = None) -> str:
+    """A download's file name: ``<table>_<dataset>[_<label>].csv``, only ``[A-Za-z0-9._-]``."""
+    parts = [table, dataset] + ([label] if label else [])
+    return "_".join(re.sub(r"[^A-Za-z0-9._-]+", "-", p).strip("-") or "unnamed"
+                    for p in parts) + ".csv"
+
+
+def datasets_of(sets: Sequence[ResultSet]) -> str:
+    """The data set names of ``sets`` joined with ``-`` (for a file name), first seen first."""
+    return "-".join(dict.fromkeys(rs.dataset for rs in sets)) or "none"
