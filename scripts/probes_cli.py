@@ -23,6 +23,7 @@ from scripts.probe_kit import (
     REPO,
     SR,
     Outcome,
+    Proc,
     Workdir,
     classify,
     cli_outcome,
@@ -36,8 +37,8 @@ from tfcnn.runs import read_progress, read_run
 from tfcnn.ui.serve import free_port, listening_addresses
 
 
-#: Peak memory the CLI may reach on the 3 h FLAC: the README's measured 0.74 GB, a few
-#: hundred MB above the ~0.38 GB `predict` takes for a 4 s file.
+#: Peak memory the CLI may reach on the 3 h FLAC: a few hundred MB above the ~0.38 GB
+#: `predict` takes for a 4 s file.
 BOMB_PEAK_MB = 750
 
 
@@ -257,36 +258,82 @@ def probe_resume(w: Workdir) -> dict[str, Outcome]:
         how="CLI `train` (default mode), kill -9 of its group, then `--resume`")}
 
 
+def _failed_run(out_dir: Path, proc: Proc, how: str) -> Outcome:
+    """A run that met a full disk: one ``error:`` line, status ``failed``, a readable folder
+    whose ``progress.jsonl`` ends with a whole line."""
+    try:
+        state = read_run(out_dir).status
+    except Exception as exc:  # noqa: BLE001 - the probe reports whatever breaks
+        state = f"unreadable ({type(exc).__name__}: {exc})"[:80]
+    progress = out_dir / "progress.jsonl"
+    torn = progress.exists() and progress.stat().st_size > 0 \
+        and not progress.read_bytes().endswith(b"\n")
+    left = sorted(p.name for p in out_dir.glob(".*")) if out_dir.is_dir() else []
+    now = classify(proc)
+    detail = (f"status {state}; progress.jsonl "
+              f"{'torn' if torn else 'whole' if progress.exists() else 'absent'}"
+              + (f"; left: {', '.join(left)}" if left else "") + f" · {stderr_line(proc)[:110]}")
+    return Outcome(now, detail, now == "one-line error" and state == "failed" and not torn,
+                   round(proc.seconds, 1), round(proc.peak_rss_mb) or None, how)
+
+
+def _fill(path: Path) -> None:
+    """Write zeros to ``path`` until the file system is full."""
+    with open(path, "wb", buffering=0) as fh:  # unbuffered: close() has nothing to flush
+        try:
+            while True:
+                fh.write(b"\0" * 4096)
+        except OSError:
+            pass
+
+
 def probe_full_disk(w: Workdir) -> dict[str, Outcome]:
-    """``train --out`` on a 1 MB tmpfs nearly full: the run must fail with one line, a
-    ``failed`` status and a readable folder."""
+    """``train --out`` on a 1 MB tmpfs, filled during the run (after two epochs) and full
+    before it starts (16 KB free): each must end with one line, a ``failed`` status and a
+    readable folder."""
     mount = w.path / "small-disk"
     mount.mkdir()
-    how = "CLI `train` into a 1 MB tmpfs left with 16 KB free"
     try:
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
                        check=True, capture_output=True)
     except (OSError, subprocess.CalledProcessError) as exc:
-        return {"run-full-disk": Outcome("not run", f"cannot mount a tmpfs: {exc}", how=how)}
+        return {row: Outcome("not run", f"cannot mount a tmpfs: {exc}")
+                for row in ("run-full-disk", "run-full-disk-start")}
+    args = ["train", str(w.ds), "--arch", "time", "--folds", "2", "--epochs", "200", "--quiet"]
+    out = {}
     try:
-        (mount / "filler").write_bytes(b"\0" * (1024 * 1024 - 16 * 1024))
-        out_dir = mount / "run"
-        proc = tfcnn_cli("train", str(w.ds), "--arch", "time", "--folds", "2", "--epochs",
-                         "200", "--quiet", "--out", str(out_dir), cwd=w.path)
-        state, readable = "?", True
+        during = mount / "during"
+        env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+        begin = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "tfcnn", *args, "--out", str(during)],
+                                cwd=w.path, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, start_new_session=True)
         try:
-            state = read_run(out_dir).status
-        except Exception as exc:  # noqa: BLE001 - the probe reports whatever breaks
-            readable, state = False, f"unreadable ({type(exc).__name__}: {exc})"[:80]
-        progress = out_dir / "progress.jsonl"
-        torn = progress.exists() and not progress.read_bytes().endswith(b"\n") \
-            and progress.stat().st_size > 0
-        now = classify(proc)
-        detail = (f"status {state}; progress.jsonl {'torn' if torn else 'whole'} · "
-                  f"{stderr_line(proc)[:110]}")
-        return {"run-full-disk": Outcome(now, detail, now == "one-line error" and readable
-                                         and state == "failed", round(proc.seconds, 1),
-                                         round(proc.peak_rss_mb), how)}
+            while proc.poll() is None and time.monotonic() - begin < 180:
+                epochs = [e for e in read_progress(during) if e.get("event") == "epoch"] \
+                    if (during / "progress.jsonl").exists() else []
+                if len(epochs) >= 2:
+                    break
+                time.sleep(0.05)
+            _fill(mount / "filler")
+            _, err = proc.communicate(timeout=180)
+            code = proc.returncode
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, err = proc.communicate()
+            code = None
+        result = Proc(code, "", err.decode("utf-8", "replace"), time.monotonic() - begin, 0.0)
+        out["run-full-disk"] = _failed_run(during, result,
+                                           "CLI `train` into a 1 MB tmpfs, filled after "
+                                           "2 epochs")
+        (mount / "filler").unlink()
+        shutil.rmtree(during)
+        (mount / "filler").write_bytes(b"\0" * (1024 * 1024 - 16 * 1024))
+        start = mount / "start"
+        out["run-full-disk-start"] = _failed_run(
+            start, tfcnn_cli(*args, "--out", str(start), cwd=w.path),
+            "CLI `train` into a 1 MB tmpfs left with 16 KB free")
+        return out
     finally:
         subprocess.run(["umount", str(mount)], capture_output=True)
 

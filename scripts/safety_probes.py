@@ -221,17 +221,21 @@ GROUPS: tuple[Group, ...] = (
     Group("resume", "cli", (
         Row("run-kill-resume", "runs", "kill -9 in fold-parallel training, then `--resume`",
             "every epoch lost (\"0/3 folds\" after 11 min)", "at most one epoch lost",
-            f"{T_TRAIN}::test_resume_keeps_complete_folds_and_matches_an_uninterrupted_run"),
+            f"{T_TRAIN}::test_kill_9_mid_fold_then_resume_continues_from_the_saved_epoch"),
     ), cli.probe_resume),
     Group("full-disk", "cli", (
-        Row("run-full-disk", "runs", "`train` onto a full disk",
+        Row("run-full-disk", "runs", "`train` while the disk fills (after 2 epochs)",
             "traceback; status left running; progress.jsonl torn, run unreadable",
-            "one-line error; status failed; readable", "(none in main)"),
+            "one-line error; status failed; no torn line",
+            f"{T_TRAIN}::test_full_disk_fails_with_one_line_and_resumes_after_space_is_freed"),
+        Row("run-full-disk-start", "runs", "`train` started on a full disk (16 KB free)",
+            "not listed separately", "one-line error; status failed; no torn line",
+            f"{T_TRAIN}::test_full_disk_fails_with_one_line_and_resumes_after_space_is_freed"),
     ), cli.probe_full_disk, needs_root=True),
     Group("bomb-cli", "cli", (
         Row("cli-bomb-3h", "CLI", "`predict` a FLAC of 3 h (about 3 MB)",
             "5.5 GB peak (0.3 MB FLAC of 3 h)",
-            f"predicted, peak < {cli.BOMB_PEAK_MB} MB (README: 0.74 GB)",
+            f"predicted, peak < {cli.BOMB_PEAK_MB} MB",
             "tests/test_audio.py::test_blockwise_log_mel_equals_one_shot_on_a_real_file"),
     ), cli.probe_long_flac_cli, heavy=True),
 )
