@@ -159,12 +159,11 @@ def train(w: Workdir) -> dict[str, Outcome]:
         f"offers {', '.join(offered)}", f"torch sees CUDA here: {cuda_present()}",
         ("cuda" in offered) == cuda_present(), how=how)
     start = time.monotonic()
-    for _ in range(2):  # two clicks on Launch
-        at.sidebar.multiselect[0].set_value(["time"])
+    for _ in range(2):  # two clicks on Launch (the default architecture, time)
         inputs = {n.label: n for n in at.sidebar.number_input}
         inputs["Folds"].set_value(2)
         inputs["Max epochs (0 = preset's)"].set_value(200)
-        at.sidebar.button[0].click().run()
+        next(b for b in at.sidebar.button if b.label == "Launch").click().run()
     records = [json.loads(p.read_text()) for p in w.runs.glob(f"{runs.LAUNCHES_DIR}/*/"
                                                                f"{runs.LAUNCH_FILE}")]
     started = [r for r in records if r.get("state") == "started"]
