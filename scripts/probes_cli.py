@@ -277,6 +277,17 @@ def _failed_run(out_dir: Path, proc: Proc, how: str) -> Outcome:
                    round(proc.seconds, 1), round(proc.peak_rss_mb) or None, how)
 
 
+def _refused_run(out_dir: Path, proc: Proc, how: str) -> Outcome:
+    """A new run that could not start on a full disk: one ``error:`` line and no folder (a
+    half-written one would read as an interrupted run)."""
+    left = sorted(p.name for p in out_dir.iterdir()) if out_dir.is_dir() else None
+    now = classify(proc)
+    detail = ("nothing left" if left is None else f"folder left: {', '.join(left) or 'empty'}") \
+        + f" · {stderr_line(proc)[:110]}"
+    return Outcome(now, detail, now == "one-line error" and left is None,
+                   round(proc.seconds, 1), round(proc.peak_rss_mb) or None, how)
+
+
 def _fill(path: Path) -> None:
     """Write zeros to ``path`` until the file system is full."""
     with open(path, "wb", buffering=0) as fh:  # unbuffered: close() has nothing to flush
@@ -330,7 +341,7 @@ def probe_full_disk(w: Workdir) -> dict[str, Outcome]:
         shutil.rmtree(during)
         (mount / "filler").write_bytes(b"\0" * (1024 * 1024 - 16 * 1024))
         start = mount / "start"
-        out["run-full-disk-start"] = _failed_run(
+        out["run-full-disk-start"] = _refused_run(
             start, tfcnn_cli(*args, "--out", str(start), cwd=w.path),
             "CLI `train` into a 1 MB tmpfs left with 16 KB free")
         return out

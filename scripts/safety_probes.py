@@ -229,8 +229,8 @@ GROUPS: tuple[Group, ...] = (
             "one-line error; status failed; no torn line",
             f"{T_TRAIN}::test_full_disk_fails_with_one_line_and_resumes_after_space_is_freed"),
         Row("run-full-disk-start", "runs", "`train` started on a full disk (16 KB free)",
-            "not listed separately", "one-line error; status failed; no torn line",
-            f"{T_TRAIN}::test_full_disk_fails_with_one_line_and_resumes_after_space_is_freed"),
+            "not listed separately", "one-line error; no run folder left behind",
+            f"{T_TRAIN}::test_a_run_started_on_a_full_disk_leaves_nothing_behind"),
     ), cli.probe_full_disk, needs_root=True),
     Group("bomb-cli", "cli", (
         Row("cli-bomb-3h", "CLI", "`predict` a FLAC of 3 h (about 3 MB)",

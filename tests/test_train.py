@@ -444,6 +444,21 @@ def test_full_disk_fails_with_one_line_and_resumes_after_space_is_freed(folder_d
     assert read_results(out)["complete"] and run_status(out) == "finished"
 
 
+def test_a_run_started_on_a_full_disk_leaves_nothing_behind(folder_dataset, small_disk):
+    """16 KB free: config.json fits, the space reservation does not. One error line, and
+    neither the folder nor a partial file is left (nothing to mistake for an interrupted run)."""
+    spare = small_disk / "spare"
+    spare.write_bytes(b"\0" * 16384)
+    _fill(small_disk / "filler")
+    spare.unlink()
+    out = small_disk / "start"
+    proc = _cli("train", folder_dataset, *CLI_ARGS, "--out", out)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: No space left on device"), proc.stderr
+    assert not out.exists(), sorted(p.name for p in out.iterdir())
+
+
 def test_timefreq_init_trains_its_branches_first(folder_dataset, tmp_path):
     out = tmp_path / "tfi"
     results = train_run(folder_dataset, out_dir=out, arch="timefreq-init", n_folds=N_FOLDS,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import signal
 import threading
 import time
@@ -47,7 +48,8 @@ from tfcnn.models import build_model, count_parameters, init_timefreq_from, stag
 from tfcnn.parallel import stacking_pays, train_folds_parallel
 from tfcnn.patch_bank import PatchBank, fold_data
 from tfcnn.provenance import code_version, machine_info
-from tfcnn.runs import RunFolder, read_progress, snapshot_path
+from tfcnn.runs import (CONFIG_FILE, RESERVE_FILE, STATUS_FILE, RunFolder, read_progress,
+                        snapshot_path)
 from tfcnn.tempo import estimate_tempo
 from tfcnn.train_state import FoldStateFile, data_fingerprint, fold_identity
 
@@ -244,10 +246,12 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
         run_config["snapshots"] = {"epochs": snapshots,
                                    "folds": folds_wanted if only_folds is not None else [0]}
     opener = RunFolder.reopen if resume else RunFolder.create
+    existed = os.path.exists(out_dir)
     try:
         run = opener(out_dir, run_config, progress=progress)
         run.set_status("running")
     except OSError as exc:
+        _undo_open(out_dir, created=not resume, existed=existed)
         raise RunError(_write_error(exc, out_dir)) from None
     try:
         with _SigtermToCancel():
@@ -300,6 +304,33 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
     run.set_status("finished")
     run.release_reserve()
     return results
+
+
+def _undo_open(path: str | os.PathLike, *, created: bool, existed: bool) -> None:
+    """Take back what a failed open wrote (a full disk at the start of a run).
+
+    A new run leaves nothing behind: its ``config.json``, space reservation and partial status
+    are removed, and the folder too when this run made it. A resumed run only loses the
+    reservation, so it can be continued once there is room.
+    """
+    path = os.fspath(path)
+    _unlink(os.path.join(path, RESERVE_FILE))
+    if not created:
+        return
+    for name in (CONFIG_FILE, STATUS_FILE):
+        _unlink(os.path.join(path, name))
+    if not existed:
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass  # something else is in it: leave it
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _write_error(exc: OSError, run_dir) -> str:
