@@ -52,6 +52,9 @@ def test_epoch_range_from_the_table_then_the_schedule(tmp_path):
     # a lower cap cuts the same folds short
     r = epoch_range("time", QUICK.with_overrides(max_epochs=50), root=tmp_path, table=TABLE)
     assert (r.low, r.high) == (40, 50)
+    # a cap below every fold: the cap is the answer, and the source says so
+    r = epoch_range("time", QUICK.with_overrides(max_epochs=2), root=tmp_path, table=TABLE)
+    assert (r.low, r.high) == (2, 2) and r.source.startswith("the epoch cap")
     # a model without a row: every row's folds, said so
     r = epoch_range("blackbox", QUICK, root=tmp_path, table=TABLE)
     assert (r.low, r.high) == (40, 70) and "no blackbox row" in r.source

@@ -441,12 +441,14 @@ def epoch_range(stage: str, config: TrainConfig, *, root: Path,
     same = [r for r in usable if r.get("arch") == table_model]
     chosen = same or usable
     if chosen:
-        found = [min(int(e), cap) for r in chosen for e in r["epochs_per_fold"]]
+        trained = [int(e) for r in chosen for e in r["epochs_per_fold"]]
         what = (f"{table_model}'s folds" if same else
                 f"the folds of {', '.join(r['arch'] for r in chosen)} (no {table_model} row)")
-        return EpochRange(min(found), max(found),
-                          f"{what} in the shipped Table 1 ({table.get('label', 'shipped')}, "
-                          f"{config.preset} preset)")
+        where = f"in the shipped Table 1 ({table.get('label', 'shipped')}, {config.preset} preset)"
+        if min(trained) >= cap:
+            return EpochRange(cap, cap, f"the epoch cap: {what} {where} all trained "
+                                        f"{min(trained)} or more")
+        return EpochRange(min(trained), min(max(trained), cap), f"{what} {where}")
     low = min(int(config.stop_patience) + 2, cap)
     return EpochRange(low, cap, "the schedule's bounds (no run of this recipe to learn from)")
 
