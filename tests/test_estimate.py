@@ -12,10 +12,16 @@ from tfcnn.datasets import load_dataset
 from tfcnn.estimate import (
     ESTIMATE_DIR,
     THROUGHPUT_FILE,
+    EpochRange,
+    FoldSizes,
+    RunEstimate,
+    StageEstimate,
+    Throughput,
     benchmark_throughput,
     epoch_range,
     estimate_run,
     fold_sizes,
+    format_estimate,
     measured_throughput,
     track_patch_counts,
 )
@@ -46,6 +52,9 @@ def test_epoch_range_from_the_table_then_the_schedule(tmp_path):
     # a lower cap cuts the same folds short
     r = epoch_range("time", QUICK.with_overrides(max_epochs=50), root=tmp_path, table=TABLE)
     assert (r.low, r.high) == (40, 50)
+    # a cap below every fold: the cap is the answer, and the source says so
+    r = epoch_range("time", QUICK.with_overrides(max_epochs=2), root=tmp_path, table=TABLE)
+    assert (r.low, r.high) == (2, 2) and r.source.startswith("the epoch cap")
     # a model without a row: every row's folds, said so
     r = epoch_range("blackbox", QUICK, root=tmp_path, table=TABLE)
     assert (r.low, r.high) == (40, 70) and "no blackbox row" in r.source
@@ -58,6 +67,24 @@ def test_epoch_range_from_the_table_then_the_schedule(tmp_path):
     capped = {**TABLE, "rows": [{**TABLE["rows"][0], "max_epochs": 60, "n_folds_capped": 1}]}
     r = epoch_range("time", QUICK, root=tmp_path, table=capped)
     assert (r.low, r.high) == (QUICK.stop_patience + 2, QUICK.max_epochs)
+
+
+def test_estimate_text_shows_the_costs_it_prices_with():
+    # a one-fold benchmark that came out faster than the stack (a busy machine) does not
+    # lower the high end, and the text shows the cost used, not an inverted range
+    stage = StageEstimate("time", EpochRange(2, 2, "cap"),
+                          Throughput(3.14e-3, "benchmark", "stack"),
+                          Throughput(0.27e-3, "benchmark", "one fold"))
+    estimate = RunEstimate(FoldSizes(train=(1000, 1000), val=(100, 100)), (stage,))
+    assert estimate.low_s == estimate.high_s == pytest.approx(2 * 2000 * 3.14e-3)
+    text = format_estimate(estimate, lambda s: f"{s:.1f} s")
+    assert "time: 3.14 ms per training patch" in text and "0.27" not in text.split("(")[0]
+    assert "2 epochs per fold" in text and "2–2" not in text
+    slower = StageEstimate("time", EpochRange(1, 3, "cap"),
+                           Throughput(1e-3, "benchmark", "stack"),
+                           Throughput(4e-3, "benchmark", "one fold"))
+    text = format_estimate(RunEstimate(FoldSizes((10,), (1,)), (slower,)), str)
+    assert "1–4 ms per training patch" in text and "1–3 epochs per fold" in text
 
 
 def test_benchmark_is_measured_once_per_machine_and_model(tmp_path):

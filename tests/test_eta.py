@@ -116,3 +116,15 @@ def test_likely_eta_comes_from_complete_folds():
                        events=tuple(events))) is None
     assert run_eta(Run(path=Path("run"), status="running", config=config,
                        events=tuple(events[:1]))) is None
+
+
+def test_eta_text_gives_one_value_when_the_bounds_meet():
+    from tfcnn.ui.run_control import eta_text
+
+    # a cap of 2 epochs: after the first, the fewest and the most epochs left are both 1
+    events = ({"event": "fold_start", "fold": 0, "max_epochs": 2},
+              {"event": "epoch", "fold": 0, "epoch": 1, "stage": "time", "train_loss": 2.0,
+               "seconds": 21.0})
+    run = Run(path=Path("run"), status="running", config=run_config("time", 1, 2),
+              events=events)
+    assert eta_text(run) == "ETA 21 s"

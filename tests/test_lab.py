@@ -101,7 +101,7 @@ def lab_env(tmp_path, monkeypatch):
     default = generate(root / "synth-ballroom", per_class=1, seconds=2.0, progress=False)
     ckpt = tmp_path / "checkpoints"
     ckpt.mkdir()
-    rows = [_row(f"SynthBallroom-{sc}", arch, np.full(10, m))
+    rows = [_row(f"SynthBallroom-{sc}", arch, np.full(10, m), n_tracks=160)
             for sc, arch, m in [("tempo", "time", 60.0), ("tempo", "frequency", 20.0),
                                 ("shuffled", "time", 12.5)]]
     (ckpt / "table1-scenarios.json").write_text(json.dumps({"rows": rows}))
@@ -159,6 +159,10 @@ def test_results_page_shows_the_scenario_matrix(lab_env):
                     verdict["verdict"])) == {"paper/time": "✓", "paper/frequency": "✓",
                                              "tempo/time": "✓", "tempo/frequency": "✓",
                                              "shuffled/time": "✓"}
+    # each set size gets its own chance interval (160 scenario tracks, 480 paper tracks)
+    chance = next(c.value for c in at.caption if c.value.startswith("Chance 12.5 %"))
+    assert "on 160 tracks (tempo, shuffled): 7.5-18.1 %" in chance
+    assert "on 480 tracks (paper): 9.6-15.6 %" in chance
 
 
 # ----------------------------------------------------------------------------- the recipe

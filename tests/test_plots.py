@@ -91,6 +91,11 @@ def test_training_curves_one_line_per_fold_split_and_metric():
     first = fig.data[0]
     assert list(first.x) == [1, 2, 3] and list(first.y) == [1.0, 0.0, -1.0]
     assert plots.training_curves([]).data == ()
+    assert {t.mode for t in fig.data} == {"lines"}
+    # after a fold's first epoch its curves are single points: drawn as markers, not as
+    # lines that plotly would leave empty
+    first_epoch = plots.training_curves([r for r in history if r["epoch"] == 1])
+    assert {t.mode for t in first_epoch.data} == {"markers"}
 
 
 def test_training_curves_accuracy_in_percent_and_whole_epochs():

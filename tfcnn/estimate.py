@@ -125,10 +125,15 @@ class StageEstimate:
     throughput: Throughput
     slowest: Throughput | None = None
 
+    def per_patch_s(self) -> tuple[float, float]:
+        """``(low, high)`` seconds per training patch: the stack's cost, and the one-fold
+        cost when that is higher (a benchmark on a busy machine can find it lower)."""
+        fast = self.throughput.seconds_per_patch
+        return fast, max(fast, self.slowest.seconds_per_patch if self.slowest else fast)
+
     def seconds(self, sizes: FoldSizes) -> tuple[float, float]:
         """``(low, high)`` seconds of this stage over every fold."""
-        fast = self.throughput.seconds_per_patch
-        slow = max(fast, self.slowest.seconds_per_patch if self.slowest else fast)
+        fast, slow = self.per_patch_s()
         return (self.epochs.low * sizes.total_train * fast,
                 self.epochs.high * sizes.total_train * slow)
 
@@ -436,12 +441,14 @@ def epoch_range(stage: str, config: TrainConfig, *, root: Path,
     same = [r for r in usable if r.get("arch") == table_model]
     chosen = same or usable
     if chosen:
-        found = [min(int(e), cap) for r in chosen for e in r["epochs_per_fold"]]
+        trained = [int(e) for r in chosen for e in r["epochs_per_fold"]]
         what = (f"{table_model}'s folds" if same else
                 f"the folds of {', '.join(r['arch'] for r in chosen)} (no {table_model} row)")
-        return EpochRange(min(found), max(found),
-                          f"{what} in the shipped Table 1 ({table.get('label', 'shipped')}, "
-                          f"{config.preset} preset)")
+        where = f"in the shipped Table 1 ({table.get('label', 'shipped')}, {config.preset} preset)"
+        if min(trained) >= cap:
+            return EpochRange(cap, cap, f"the epoch cap: {what} {where} all trained "
+                                        f"{min(trained)} or more")
+        return EpochRange(min(trained), min(max(trained), cap), f"{what} {where}")
     low = min(int(config.stop_patience) + 2, cap)
     return EpochRange(low, cap, "the schedule's bounds (no run of this recipe to learn from)")
 
@@ -499,6 +506,11 @@ def estimate_run(dataset: Dataset, *, arch: str, arch_params: dict | None = None
     return RunEstimate(sizes=sizes, stages=stages, uncached_tracks=n_total - n_cached)
 
 
+def _span(low: str, high: str) -> str:
+    """``"3–5"``, or one value when both ends read the same."""
+    return low if low == high else f"{low}–{high}"
+
+
 def format_estimate(estimate: RunEstimate, format_seconds) -> str:
     """One line for the page: ``about 18 min – 30 min on this machine (measured: ...)``.
 
@@ -509,12 +521,12 @@ def format_estimate(estimate: RunEstimate, format_seconds) -> str:
             else f"{format_seconds(low)} – {format_seconds(high)}")
     parts = []
     for s in estimate.stages:
-        cost = f"{s.throughput.seconds_per_patch * 1e3:.3g}"
-        if s.slowest is not None:
-            cost += f"–{s.slowest.seconds_per_patch * 1e3:.3g}"
+        cost = _span(*(f"{v * 1e3:.3g}" for v in s.per_patch_s()))
         detail = s.throughput.detail + (f"; {s.slowest.detail}" if s.slowest else "")
+        epochs = (f"{_span(str(s.epochs.low), str(s.epochs.high))} "
+                  f"epoch{'' if s.epochs.high == 1 else 's'}")
         parts.append(f"{s.stage}: {cost} ms per training patch ({detail}); "
-                     f"{s.epochs.low}–{s.epochs.high} epochs per fold ({s.epochs.source})")
+                     f"{epochs} per fold ({s.epochs.source})")
     text = (f"about {span} of training on this machine: "
             f"{estimate.sizes.total_train:,} training patches over "
             f"{len(estimate.sizes.train)} folds; " + "; ".join(parts))

@@ -265,13 +265,17 @@ def training_curves(history: pd.DataFrame | Sequence[Mapping]) -> go.Figure:
                 y = part[key].astype(float) * (100.0 if key in _ACCURACY_KEYS else 1.0)
                 unit = " %" if key in _ACCURACY_KEYS else ""
                 fig.add_trace(go.Scatter(
-                    x=part["x"], y=y, mode="lines", name=f"fold {int(fold)}",
+                    # one epoch is one point: a line through it would draw nothing
+                    x=part["x"], y=y, mode="lines" if len(part) > 1 else "markers",
+                    name=f"fold {int(fold)}",
                     legendgroup=f"fold {int(fold)}", showlegend=first,
                     customdata=np.stack([part["epoch"], stage], axis=-1),
                     hovertemplate=(f"fold {int(fold)} {split} · epoch %{{customdata[0]}}"
                                    + (" (%{customdata[1]})" if stages else "")
                                    + f": %{{y:.3g}}{unit}<extra></extra>"),
                     line=dict(color=class_colour(i), dash="solid" if split == "train" else "dash"),
+                    marker=dict(color=class_colour(i),
+                                symbol="circle" if split == "train" else "circle-open"),
                 ), row=1, col=1 if metric == "loss" else 2)
                 first = False
     axis = epoch_axis(n_epochs, title="epoch" + (" (over the stages)" if staged else ""))

@@ -157,7 +157,8 @@ def eta_text(view: Run) -> str | None:
     eta: Eta | None = run_eta(view)
     if eta is None:
         return None
-    span = f"{format_seconds(eta.low_s)} – {format_seconds(eta.high_s)}"
+    low, high = format_seconds(eta.low_s), format_seconds(eta.high_s)
+    span = low if low == high else f"{low} – {high}"
     if eta.likely_s is None:
         return f"ETA {span}"
     return f"ETA ~{format_seconds(eta.likely_s)} ({span})"
