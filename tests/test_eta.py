@@ -128,3 +128,25 @@ def test_eta_text_gives_one_value_when_the_bounds_meet():
     run = Run(path=Path("run"), status="running", config=run_config("time", 1, 2),
               events=events)
     assert eta_text(run) == "ETA 21 s"
+
+
+def test_run_eta_counts_down_between_epoch_records(tmp_path):
+    """Read 30 s after the last record was written, the ETA is 30 s less (never below 0)."""
+    import os
+    import time
+
+    events = simulated_events(arch="time", n_folds=3, max_epochs=80, stacked=False, seed=0)
+    cut = len(events) // 2
+    tracker = EtaTracker(run_config("time", 3, 80))
+    for event in events[:cut]:
+        tracker.feed(event)
+    at_record = tracker.eta()
+    progress = tmp_path / "progress.jsonl"
+    progress.write_text("", encoding="utf-8")
+    os.utime(progress, (time.time() - 30.0, time.time() - 30.0))
+    run = Run(path=tmp_path, status="running", config=run_config("time", 3, 80),
+              events=tuple(events[:cut]))
+    now = run_eta(run)
+    assert now.high_s == pytest.approx(max(at_record.high_s - 30.0, 0.0), abs=1.0)
+    assert now.low_s == pytest.approx(max(at_record.low_s - 30.0, 0.0), abs=1.0)
+    assert at_record.after(1e9).high_s == 0.0 and at_record.after(1e9).low_s == 0.0

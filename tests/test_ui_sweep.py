@@ -64,12 +64,12 @@ def test_sweep_controls_refuse_a_filter_wider_than_the_patch_as_the_cli_does(app
 
     at = page("pages/2_Train.py").run()
     texts = {t.label: t for t in at.sidebar.text_input}
-    texts["Temporal filters (bins x frames)"].set_value("1x30,1x120").run()
+    texts["Temporal filters (bands x frames)"].set_value("1x30,1x120").run()
     assert not at.exception
     assert [e.value for e in at.sidebar.error] == [TOO_WIDE]
     assert next(b for b in at.sidebar.button if b.label == "Launch sweep").disabled
     texts = {t.label: t for t in at.sidebar.text_input}
-    texts["Temporal filters (bins x frames)"].set_value("1x30,1x80").run()
+    texts["Temporal filters (bands x frames)"].set_value("1x30,1x80").run()
     assert not at.sidebar.error
     assert not next(b for b in at.sidebar.button if b.label == "Launch sweep").disabled
     assert not (app_env / "never").exists() and not (app_env / runs.LAUNCHES_DIR).exists()
@@ -123,7 +123,7 @@ def test_train_page_queues_a_sweep_behind_a_run_then_follows_it(app_env, monkeyp
 
     # The cap is 1 and the run holds the slot: the sweep waits, shown as queued.
     texts = {t.label: t for t in at.sidebar.text_input}
-    texts["Temporal filters (bins x frames)"].set_value("1x8,1x16")
+    texts["Temporal filters (bands x frames)"].set_value("1x8,1x16")
     texts["Seeds"].set_value("0,1")
     next(b for b in at.sidebar.button if b.label == "Launch sweep").click().run()
     assert not at.exception and not at.error
@@ -138,7 +138,7 @@ def test_train_page_queues_a_sweep_behind_a_run_then_follows_it(app_env, monkeyp
 
     # A second sweep, cancelled while queued: withdrawn, never started.
     texts = {t.label: t for t in at.sidebar.text_input}
-    texts["Temporal filters (bins x frames)"].set_value("1x8")
+    texts["Temporal filters (bands x frames)"].set_value("1x8")
     texts["Seeds"].set_value("0")
     next(b for b in at.sidebar.button if b.label == "Launch sweep").click().run()
     second = _sweep_launches(app_env)[1]
@@ -180,3 +180,28 @@ def test_train_page_queues_a_sweep_behind_a_run_then_follows_it(app_env, monkeyp
     assert list(spread["time_filter"]) == ["1x8", "1x16"] and list(spread["n_seeds"]) == [2, 2]
     figure = results.get("plotly_chart")
     assert any("filter length" in chart.proto.spec for chart in figure)
+
+
+def test_results_page_shows_the_shipped_sweep(app_env, tmp_path, monkeypatch):
+    """The shipped sweep report (checkpoints/sweep-*.json) is listed per engine on Results,
+    with its nine grid points and the per-shape summary read from the report."""
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    report = REPO / "checkpoints" / "sweep-tempo-time.json"
+    (shipped / report.name).write_bytes(report.read_bytes())
+    (shipped / "sweep-broken.json").write_text("{not json", encoding="utf-8")
+    monkeypatch.setenv(locations.ENV_CHECKPOINTS_DIR, str(shipped))
+    found = sweep_ui.shipped_sweeps()
+    assert [label for label, _, _ in found] == [
+        "shipped: sweep-tempo-time (local engine)", "shipped: sweep-tempo-time (ray engine)"]
+    frame = sweep_ui.shipped_grid_frame(found[0][2])
+    assert sorted(set(frame["length"])) == [30.0, 60.0, 80.0] and len(frame) == 9
+
+    at = page("pages/3_Results.py").run()
+    assert not at.exception
+    box = next(s for s in at.selectbox if s.label == "Sweep")
+    assert box.options == [label for label, _, _ in found]
+    tables = [d.value for d in at.dataframe]
+    summary = next(t for t in tables if "seed_std" in t.columns)
+    local = {p["time_filter"]: p["mean"] for p in found[0][2]["summary"]}
+    assert dict(zip(summary["time_filter"], summary["mean"])) == local

@@ -20,11 +20,12 @@ cap while the machine slows down can outlast the upper end.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 
 from tfcnn.config import training_stages
 from tfcnn.fold_training import LossSchedule
-from tfcnn.runs import Run
+from tfcnn.runs import PROGRESS_FILE, Run
 
 #: Epoch records of a stage whose times price its remaining epochs: the median for the low
 #: and likely values, a high quantile for the upper bound (epoch times vary with the load).
@@ -43,7 +44,8 @@ def _quantile(values: list[float], q: float) -> float:
 
 @dataclass(frozen=True)
 class Eta:
-    """Remaining time of a run, in seconds from its last epoch record.
+    """Remaining time of a run, in seconds from its last epoch record (from now, as
+    :func:`run_eta` gives it).
 
     Attributes
     ----------
@@ -62,6 +64,15 @@ class Eta:
     high_s: float
     likely_s: float | None
     epochs_left: tuple[int, int]
+
+    def after(self, seconds: float) -> "Eta":
+        """The same estimate ``seconds`` later (the clock runs on between epoch records);
+        never below zero."""
+        def less(value: float | None) -> float | None:
+            return None if value is None else max(value - max(seconds, 0.0), 0.0)
+
+        return replace(self, low_s=less(self.low_s), high_s=less(self.high_s),
+                       likely_s=less(self.likely_s))
 
 
 @dataclass
@@ -208,4 +219,9 @@ def run_eta(run: Run) -> Eta | None:
     tracker = EtaTracker(run.config)
     for event in run.events:
         tracker.feed(event)
-    return tracker.eta()
+    eta = tracker.eta()
+    try:  # counted from the last record written, so it counts down between epochs
+        since = time.time() - (run.path / PROGRESS_FILE).stat().st_mtime
+    except OSError:
+        return eta
+    return None if eta is None else eta.after(since)

@@ -69,7 +69,7 @@ def _shape2(name: str, value, *, limit: tuple[int, int]) -> tuple[int, int]:
 
 
 def parse_filter_shape(text: str) -> tuple[int, int]:
-    """``"1x60"`` → ``(1, 60)``: a filter shape written as bins x frames.
+    """``"1x60"`` → ``(1, 60)``: a filter shape written as bands x frames.
 
     Raises :class:`ConfigError` naming ``text`` when it is not two positive integers.
     """
@@ -77,7 +77,7 @@ def parse_filter_shape(text: str) -> tuple[int, int]:
         height, width = (int(part) for part in str(text).lower().split("x"))
     except ValueError:
         raise ConfigError(
-            f"filter shape must be HxW in bins x frames, e.g. 1x60, got {text!r}"
+            f"filter shape must be HxW in bands x frames, e.g. 1x60, got {text!r}"
         ) from None
     if height <= 0 or width <= 0:
         raise ConfigError(f"filter shape must be positive, got {text!r}")

@@ -18,11 +18,11 @@ _WIDTH = FRONT_END.patch_frames
 #: The architecture parameters both commands take: (flag, metavar, one value (train), a
 #: list of values (sweep)).
 ARCH_OPTIONS: tuple[tuple[str, str, str, str], ...] = (
-    ("--time-filter", "HxW", "temporal filter shape, bins x frames (paper: 1x60; at most "
-     f"1x{_WIDTH}, the patch's width)", "temporal filter shapes to sweep, bins x frames, "
+    ("--time-filter", "HxW", "temporal filter shape, bands x frames (paper: 1x60; at most "
+     f"1x{_WIDTH}, the patch's width)", "temporal filter shapes to sweep, bands x frames, "
      f"e.g. 1x30,1x60,1x80 (at most 1x{_WIDTH}, the patch's width)"),
-    ("--freq-filter", "HxW", "frequency filter shape, bins x frames (paper: 32x1)",
-     "frequency filter shapes to sweep, bins x frames, e.g. 20x1,32x1"),
+    ("--freq-filter", "HxW", "frequency filter shape, bands x frames (paper: 32x1)",
+     "frequency filter shapes to sweep, bands x frames, e.g. 20x1,32x1"),
     ("--n-filters", "N", "filters per convolution branch (paper: 32)",
      "numbers of filters per convolution branch to sweep, e.g. 16,32"),
 )

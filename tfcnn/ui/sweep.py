@@ -10,6 +10,7 @@ its folder (``sweep.json``, ``events.jsonl`` and the grid points' run folders,
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ from tfcnn import launches, plots
 from tfcnn.config import FRONT_END
 from tfcnn.engines import ENGINES
 from tfcnn.errors import ConfigError, TfcnnError
-from tfcnn.locations import runs_root
+from tfcnn.locations import checkpoints_dir, runs_root
 from tfcnn.models import parse_filter_shape
 from tfcnn.runs import (
     LAUNCH_FILE,
@@ -282,11 +283,11 @@ def sweep_launcher(data_dir, *, arch_choices, n_folds: int, preset: str, protoco
         arch = st.selectbox("Architecture", list(arch_choices),
                             index=list(arch_choices).index("time") if "time" in arch_choices
                             else 0, key="sweep-arch")
-        time_filters = st.text_input("Temporal filters (bins x frames)", "1x30,1x60,1x80",
+        time_filters = st.text_input("Temporal filters (bands x frames)", "1x30,1x60,1x80",
                                      help=f"Comma-separated; a patch is {FRONT_END.n_mels} "
                                           f"bands x {FRONT_END.patch_frames} frames, so the "
                                           f"widest is 1x{FRONT_END.patch_frames}.")
-        freq_filters = st.text_input("Frequency filters (bins x frames)", "",
+        freq_filters = st.text_input("Frequency filters (bands x frames)", "",
                                      help="e.g. 20x1,32x1 (frequency or timefreq models); "
                                           f"at most {FRONT_END.n_mels} bands high.")
         n_filters = st.text_input("Filters per branch", "", help="e.g. 16,32; empty: 32")
@@ -366,13 +367,56 @@ def sweep_monitor() -> None:
                     st.code(log, language=None)
 
 
+def shipped_sweeps(root: Path | None = None) -> list[tuple[str, dict, dict]]:
+    """The shipped sweep reports (``checkpoints/sweep-*.json``, written like
+    ``scripts/sweep_measure``'s ``report.json``): one (label, report, engine entry) per engine."""
+    found = []
+    for path in sorted((root or checkpoints_dir()).glob("sweep-*.json")):
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # not a report: nothing to show
+        for entry in report.get("engines", []) if isinstance(report, dict) else []:
+            if entry.get("points") and entry.get("params"):
+                found.append((f"shipped: {path.stem} ({entry.get('engine', '?')} engine)",
+                              report, entry))
+    return found
+
+
+def shipped_grid_frame(entry: dict) -> pd.DataFrame:
+    """A shipped engine entry's grid points as :func:`grid_frame` gives a sweep folder's."""
+    frame = pd.DataFrame(entry["points"])
+    index, _ = LENGTH_AXES[entry["params"][0]]
+    frame["length"] = [_length(v, index) for v in frame[entry["params"][0]]]
+    return frame
+
+
+def _shipped_sweep_view(label: str, report: dict, entry: dict) -> None:
+    frame, params = shipped_grid_frame(entry), entry["params"]
+    st.dataframe(frame.drop(columns=["accuracies", "length"], errors="ignore"), hide_index=True)
+    st.dataframe(pd.DataFrame(entry.get("summary", [])), hide_index=True)
+    st.plotly_chart(plots.accuracy_vs_filter_length(
+        frame, length_title=LENGTH_AXES[params[0]][1]), key=f"grid-{label}")
+    wall = entry.get("sweep_wall_s")
+    st.caption(f"Data: {report.get('data', '?')}. "
+               + (f"Wall time {wall / 60:.1f} min on this engine. " if wall else "")
+               + (report.get("note") or "") + " Each point is one seed's cross-validation "
+               "mean; the line is the mean over seeds with np.std over seeds.")
+
+
 def sweep_results() -> None:
-    """Results page: a chosen sweep's grid as a table and accuracy vs filter length."""
-    folders = sweep_folders()
-    if not folders:
+    """Results page: a chosen sweep's grid as a table and accuracy vs filter length (the
+    sweeps under the runs folder, then the shipped ones)."""
+    folders, shipped = sweep_folders(), shipped_sweeps()
+    if not folders and not shipped:
         return
     st.subheader("Sweeps: accuracy over a grid of filter shapes × seeds")
-    out = st.selectbox("Sweep", folders, format_func=lambda p: p.name)
+    choices = [*folders, *range(len(shipped))]
+    out = st.selectbox("Sweep", choices, format_func=lambda c: shipped[c][0]
+                       if isinstance(c, int) else c.name)
+    if isinstance(out, int):
+        _shipped_sweep_view(*shipped[out])
+        return
     try:
         frame, params = grid_frame(out)
     except TfcnnError as exc:
