@@ -26,10 +26,10 @@ sets = (shipped if use_shipped else []) + [runs[label][0] for label in chosen]
 if not shipped:
     st.info("The shipped SynthBallroom results (`checkpoints/table1-synth.json`) are not "
             "available yet.")
-sweep_ui.sweep_results()
 if not sets:
     st.info("No results to show: train on the Train page (a run appears here once a fold "
             "is complete).")
+    sweep_ui.sweep_results()
     st.stop()
 
 st.subheader("Table 1: ours beside the paper's")
@@ -50,6 +50,7 @@ st.caption("The paper's efficiency argument: on Ballroom it reports Time-Frequen
               "differ is answered below, with an interval, not by this plot.")
 
 lab.scenario_matrix(lab.matrix_rows(locations.checkpoints_dir(), run_control.run_folders()))
+sweep_ui.sweep_results()
 
 st.subheader("Comparing two results (A − B over folds)")
 compare_view.comparison_panel(compare_view.result_options(
