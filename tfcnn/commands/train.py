@@ -159,7 +159,8 @@ def run(args) -> int:
         )
     except RunCancelled as exc:
         bars.close()
-        print(f"cancelled: {exc}; resume with --resume --out {out}", file=sys.stderr)
+        print(f"cancelled: {exc}; continue it with the same command plus --resume (--out {out})",
+              file=sys.stderr)
         return 143
     finally:
         bars.close()
