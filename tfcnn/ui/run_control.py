@@ -78,6 +78,18 @@ def archived_folders() -> list[Path]:
     return archive.archived_paths(runs_root())
 
 
+def _attempt(action, path: Path, done: str | None = None) -> bool:
+    """``action(path)``; its refusal (:class:`RunError`) is shown, success toasted."""
+    try:
+        action(path)
+    except RunError as exc:
+        st.error(str(exc))
+        return False
+    if done:
+        st.toast(done)
+    return True
+
+
 def _delete_button(column, path: Path, key: str) -> None:
     """Delete with a confirm step: the button arms it, "Yes, delete" deletes."""
     armed = f"confirm-{key}"
@@ -90,11 +102,7 @@ def _delete_button(column, path: Path, key: str) -> None:
     yes, no = st.columns(2)
     if yes.button("Yes, delete", key=f"{key}-yes", type="primary"):
         st.session_state.pop(armed, None)
-        try:
-            delete_run(path)
-            st.toast(f"Deleted {path.name}")
-        except RunError as exc:
-            st.error(str(exc))
+        if not _attempt(delete_run, path, f"Deleted {path.name}"):
             return
         st.rerun()
     if no.button("Keep it", key=f"{key}-no"):
@@ -116,18 +124,10 @@ def run_actions(view: Run, column) -> None:
         return
     if resumable(view) and column.button("Resume", key=f"resume-{view.name}",
                                          help="Queue `--resume`: complete folds are kept"):
-        try:
-            resume_run(view.path)
-            st.toast(f"Queued {view.name} to resume")
-        except RunError as exc:
-            st.error(str(exc))
+        _attempt(resume_run, view.path, f"Queued {view.name} to resume")
     if column.button("Archive", key=f"archive-{view.name}",
                      help="Move to the archive: hidden from Results and Predict, restorable"):
-        try:
-            archive_run(view.path)
-            st.toast(f"Archived {view.name}")
-        except RunError as exc:
-            st.error(str(exc))
+        if not _attempt(archive_run, view.path, f"Archived {view.name}"):
             return
         st.rerun()
     _delete_button(column, view.path, f"delete-{view.name}")
@@ -143,10 +143,7 @@ def archived_runs() -> None:
             name, restore, delete = st.columns([4, 1, 1])
             name.markdown(f"`{folder.name}`")
             if restore.button("Restore", key=f"restore-{folder.name}"):
-                try:
-                    restore_run(folder)
-                except RunError as exc:
-                    st.error(str(exc))
+                if not _attempt(restore_run, folder):
                     continue
                 st.rerun()
             _delete_button(delete, folder, f"delete-archived-{folder.name}")
