@@ -14,8 +14,8 @@ import warnings
 from tfcnn import __version__
 from tfcnn.errors import TfcnnError
 
-COMMANDS = ("synth", "download", "features", "train", "sweep", "table", "compare", "predict",
-            "calibrate", "filters")
+COMMANDS = ("synth", "download", "features", "train", "sweep", "table", "compare", "plan",
+            "predict", "calibrate", "filters")
 
 
 def build_parser() -> argparse.ArgumentParser:

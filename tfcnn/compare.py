@@ -46,6 +46,11 @@ class FoldScores:
         do not count); None when the run did not record the counts.
     n_folds : int
         Folds the run was planned with (K).
+    n_test_tracks : float or None
+        Mean test songs per fold (the data set's songs / K when the run did not record them;
+        None when neither is known).
+    n_classes : int or None
+        Classes of the run (None when not recorded).
     """
 
     label: str
@@ -54,6 +59,8 @@ class FoldScores:
     assignment: str | None
     test_train_ratio: float | None
     n_folds: int
+    n_test_tracks: float | None = None
+    n_classes: int | None = None
 
     @property
     def pairable(self) -> bool:
@@ -66,6 +73,14 @@ def _per_fold(values, n: int) -> list | None:
     if isinstance(values, list) and len(values) == n and all(v is not None for v in values):
         return values
     return None
+
+
+def _tracks_per_fold(results: dict, n: int) -> float | None:
+    """Songs per test fold from the data set's size, for results without per-fold counts."""
+    dataset = results.get("dataset") if isinstance(results.get("dataset"), dict) else {}
+    tracks = dataset.get("n_tracks") or results.get("n_tracks")
+    k = results.get("n_folds") or n
+    return float(tracks) / float(k) if isinstance(tracks, (int, float)) and tracks > 0 else None
 
 
 def scores_from_results(results: dict, label: str) -> FoldScores:
@@ -93,13 +108,26 @@ def scores_from_results(results: dict, label: str) -> FoldScores:
         fingerprints=None if fingerprints is None else tuple(str(f) for f in fingerprints),
         assignment=results.get("assignment_fingerprint"), test_train_ratio=ratio,
         n_folds=int(results.get("n_folds") or n),
+        n_test_tracks=float(np.mean(n_test)) if n_test else _tracks_per_fold(results, n),
+        n_classes=len(results["classes"]) if isinstance(results.get("classes"), list) else None,
     )
 
 
-def table_scores(path: str | os.PathLike) -> dict[str, FoldScores]:
-    """Every row of a Table 1 file (``scripts/train_shipped.py``), by architecture.
+def row_key(row: dict) -> str:
+    """How ``FILE.json:KEY`` names a Table 1 row: its architecture, prefixed by its scenario
+    and followed by its seed in a scenario table (``tempo/time``, ``tempo/time/s1``)."""
+    parts = [str(row["scenario"])] if row.get("scenario") else []
+    parts.append(str(row["arch"]))
+    if row.get("scenario") and row.get("seed") is not None:
+        parts.append(f"s{row['seed']}")
+    return "/".join(parts)
 
-    A row's full results (the file's ``runs[arch]``) are used where present, else the row.
+
+def table_scores(path: str | os.PathLike) -> dict[str, FoldScores]:
+    """Every row of a Table 1 file, by :func:`row_key` (``scripts/train_shipped.py``: the
+    architecture; ``scripts/train_scenarios.py``: ``scenario/arch[/sSEED]``).
+
+    A row's full results (the file's ``runs[key]``) are used where present, else the row.
     """
     path = Path(path)
     try:
@@ -111,7 +139,7 @@ def table_scores(path: str | os.PathLike) -> dict[str, FoldScores]:
     if not isinstance(table, dict):
         raise RunError(f"{path}: not a Table 1 file (expected a JSON object)")
     runs = table.get("runs") if isinstance(table.get("runs"), dict) else {}
-    rows = {r["arch"]: r for r in table.get("rows", []) if isinstance(r, dict) and "arch" in r}
+    rows = {row_key(r): r for r in table.get("rows", []) if isinstance(r, dict) and "arch" in r}
     out = {}
     for arch in [*rows, *(a for a in runs if a not in rows)]:
         results = runs.get(arch) if isinstance(runs.get(arch), dict) else rows[arch]
