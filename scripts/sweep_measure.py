@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfcnn.atomic import write_json_atomic, write_text_atomic
+from tfcnn.contrasts import cv_test_train_ratio, family_sentence, setting_contrasts
 from tfcnn.sweep import grid_rows, read_events, read_spec, seed_summary
 
 ENGINES: tuple[str, ...] = ("local", "ray")
@@ -91,14 +92,18 @@ def run_engine(args: argparse.Namespace, engine: str, out: Path) -> EngineRun:
 def engine_report(run: EngineRun) -> dict:
     """What one engine's sweep gave: wall times, per grid point × seed, per setting."""
     rows = grid_rows(run.folder) if (run.folder / "sweep.json").is_file() else []
-    params = [name for name, _ in read_spec(run.folder).grid] if rows else []
+    spec = read_spec(run.folder) if rows else None
+    params = [name for name, _ in spec.grid] if spec else []
+    contrasts = (setting_contrasts(rows, params, test_train_ratio=cv_test_train_ratio(
+        spec.n_folds, spec.protocol)) if params and spec.n_folds >= 3 else [])
     return {"engine": run.engine, "folder": str(run.folder), "returncode": run.returncode,
             "process_wall_s": round(run.process_wall_s, 2),
             "sweep_wall_s": None if run.sweep_wall_s is None else round(run.sweep_wall_s, 2),
             "resumed": run.resumed, "params": params,
             "points": [{k: row[k] for k in (*params, "seed", "mean", "std", "accuracies",
                                             "n_folds_complete", "n_folds")} for row in rows],
-            "summary": seed_summary(rows, params)}
+            "summary": seed_summary(rows, params),
+            "contrasts": [k.to_dict() for k in contrasts]}
 
 
 def _pm(mean, std) -> str:
@@ -133,6 +138,16 @@ def format_markdown(report: dict) -> str:
                 cells.append(_pm(point["mean"], point["std"]))
             cells.append(_pm(setting["mean"], setting["seed_std"]))
             lines.append("| " + " | ".join(cells) + " |")
+        if e.get("contrasts"):
+            lines += ["", "| A − B | difference | 95 % CI (alone) | simultaneous CI | p (Holm) "
+                          "| verdict (family) | detects (80 %) |",
+                      "| --- | ---: | --- | --- | ---: | --- | ---: |"]
+            for k in e["contrasts"]:
+                lines.append(f"| {k['a']} − {k['b']} | {k['difference']:+.1f} | "
+                             f"{k['ci95'][0]:+.1f} to {k['ci95'][1]:+.1f} | "
+                             f"{k['simultaneous_ci'][0]:+.1f} to {k['simultaneous_ci'][1]:+.1f}"
+                             f" | {k['p_holm']:.3g} | {k['verdict']} | {k['mdd']:.1f} |")
+            lines += ["", family_sentence(len(e["contrasts"]))]
     return "\n".join(lines) + "\n"
 
 

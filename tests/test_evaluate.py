@@ -7,7 +7,7 @@ import pytest
 
 from tfcnn.errors import ConfigError
 from tfcnn.evaluate import (compare_accuracies, corrected_t, fold_metrics, format_comparison,
-                            song_vote, summarise, verdict_of)
+                            minimum_detectable_difference, song_vote, summarise, verdict_of)
 
 
 def test_majority_vote_over_patch_argmax():
@@ -281,3 +281,73 @@ def test_comparison_rejects_bad_input():
         compare_accuracies([1, 2], [1, 3], test_train_ratio=0.1, margin=-1)
     with pytest.raises(ConfigError, match="test_train_ratio must be a positive number"):
         compare_accuracies([1, 2], [1, 3], test_train_ratio=0)
+
+
+# --------------------------------------------------------------------------- power (MDD)
+#
+# Under the equicorrelated model above the corrected t is exact, so a difference planted at
+# the minimum detectable difference must be found 80 % of the time and 0 must be "found" 5 %
+# of the time (scripts/mdd_power.py repeats this with 2000 experiments and on songs).
+
+
+def _interval_excludes_zero(c) -> bool:
+    return c.ci95[0] > 0 or c.ci95[1] < 0
+
+
+def test_mdd_matches_the_normal_approximation_and_scales_with_the_standard_error():
+    from scipy import stats
+
+    for df in (9, 29, 200):
+        approx = stats.t.ppf(0.975, df) + stats.t.ppf(0.8, df)
+        assert minimum_detectable_difference(1.0, df) == pytest.approx(approx, rel=0.02)
+    assert minimum_detectable_difference(3.0, 9) == pytest.approx(
+        3 * minimum_detectable_difference(1.0, 9))
+    # fewer degrees of freedom, a larger MDD; higher power, a larger MDD
+    assert minimum_detectable_difference(1.0, 2) > minimum_detectable_difference(1.0, 9)
+    assert minimum_detectable_difference(1.0, 9, power=0.9) > minimum_detectable_difference(
+        1.0, 9)
+    assert minimum_detectable_difference(0.0, 9) == 0.0
+
+
+def test_a_difference_planted_at_the_mdd_is_detected_80_percent_of_the_time():
+    rng = np.random.default_rng(11)
+    sd, k = 10.0, 10
+    rho = RATIO / (1 + RATIO)
+    # the true corrected standard error of the mean difference under _folds
+    se = np.sqrt((1 / k + RATIO) * sd ** 2 * (1 - rho))
+    mdd = minimum_detectable_difference(float(se), k - 1)
+    n = 1500
+    power = _rate(rng, n, _interval_excludes_zero, delta=mdd, sd=sd)
+    size = _rate(rng, n, _interval_excludes_zero, delta=0.0, sd=sd)
+    # binomial 99.9 % bands around 0.80 and 0.05 at n = 1500: ±0.034 and ±0.019
+    assert 0.766 < power < 0.834
+    assert 0.031 < size < 0.069
+    # the comparison states that MDD from the observed variance: right on average
+    stated = [compare_accuracies(*_folds(rng, delta=0.0, sd=sd), test_train_ratio=RATIO).mdd
+              for _ in range(400)]
+    assert np.sqrt(np.mean(np.square(stated))) == pytest.approx(mdd, rel=0.08)
+
+
+def test_inconclusive_says_what_it_could_have_found():
+    c = compare_accuracies([50, 40, 45, 55, 35, 60, 50, 40, 45, 52],
+                           [48, 44, 40, 50, 40, 55, 52, 38, 47, 50], test_train_ratio=RATIO)
+    assert c.verdict == "inconclusive"
+    assert c.mdd == pytest.approx(minimum_detectable_difference(c.std_error, c.df))
+    assert c.mdd > abs(c.mean_difference)
+    sentence = c.power_sentence
+    assert f"from {c.ci95[0]:+.1f} to {c.ci95[1]:+.1f} points is still possible" in sentence
+    assert f"{c.mdd:.1f} points or more 80 % of the time" in sentence
+    assert f"power: {sentence}" in format_comparison(c)
+    out = c.to_dict()
+    assert out["minimum_detectable_difference"]["points"] == c.mdd
+    assert out["minimum_detectable_difference"]["power"] == 0.8
+    assert out["power"] == sentence
+
+
+def test_mdd_rejects_bad_input():
+    with pytest.raises(ConfigError, match="std_error must be a finite number >= 0, got -1"):
+        minimum_detectable_difference(-1.0, 9)
+    with pytest.raises(ConfigError, match="df must be a positive number, got 0"):
+        minimum_detectable_difference(1.0, 0)
+    with pytest.raises(ConfigError, match="need 0 < alpha < power < 1"):
+        minimum_detectable_difference(1.0, 9, power=0.01)

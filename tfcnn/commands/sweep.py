@@ -88,6 +88,7 @@ def _interrupt(signum, frame):
 
 
 def run(args) -> int:
+    from tfcnn.contrasts import cv_test_train_ratio, format_contrasts, setting_contrasts
     from tfcnn.engines import make_engine
     from tfcnn.sweep import format_grid, grid_rows, make_spec, run_sweep, seed_summary
 
@@ -118,6 +119,9 @@ def run(args) -> int:
     params = [name for name, _ in spec.grid]
     rows = grid_rows(out)
     print(format_grid(rows, seed_summary(rows, params), params))
+    if params and spec.n_folds >= 3:
+        print("\n" + format_contrasts(setting_contrasts(
+            rows, params, test_train_ratio=cv_test_train_ratio(spec.n_folds, spec.protocol))))
     print(f"{len(outcome.ran)} task(s) trained, {len(outcome.skipped)} already complete, "
           f"{len(outcome.failed)} failed; {outcome.wall_s:.0f} s ({outcome.engine} engine) "
           f"-> {out}")

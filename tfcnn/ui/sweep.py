@@ -20,6 +20,7 @@ import streamlit as st
 
 from tfcnn import launches, plots
 from tfcnn.config import FRONT_END
+from tfcnn.contrasts import cv_test_train_ratio, family_sentence, setting_contrasts
 from tfcnn.engines import ENGINES
 from tfcnn.errors import ConfigError, TfcnnError
 from tfcnn.locations import checkpoints_dir, runs_root
@@ -391,10 +392,33 @@ def shipped_grid_frame(entry: dict) -> pd.DataFrame:
     return frame
 
 
+def contrasts_view(rows: list[dict], params: list[str], *, n_folds: int,
+                   protocol: str = "clean") -> None:
+    """Every pair of settings over the seeds they share, Holm over the pairs shown."""
+    if n_folds < 3:
+        return
+    family = setting_contrasts(rows, params,
+                               test_train_ratio=cv_test_train_ratio(n_folds, protocol))
+    if not family:
+        return
+    st.dataframe(pd.DataFrame([{
+        "A − B": f"{k.comparison.runs[0]} − {k.comparison.runs[1]}",
+        "difference": round(k.comparison.mean_difference, 1),
+        "95 % CI (alone)": f"{k.comparison.ci95[0]:+.1f} to {k.comparison.ci95[1]:+.1f}",
+        "simultaneous CI": f"{k.simultaneous_ci[0]:+.1f} to {k.simultaneous_ci[1]:+.1f}",
+        "p (Holm)": round(k.p_holm, 4), "verdict (family)": k.verdict,
+        "detects (80 %)": round(k.mdd, 1), "paired folds": k.comparison.n_folds[0],
+    } for k in family]), hide_index=True)
+    st.caption("Pairs of settings compared over every seed both have (folds of all seeds "
+               "pooled: corrected repeated k-fold t). " + family_sentence(len(family)))
+
+
 def _shipped_sweep_view(label: str, report: dict, entry: dict) -> None:
     frame, params = shipped_grid_frame(entry), entry["params"]
     st.dataframe(frame.drop(columns=["accuracies", "length"], errors="ignore"), hide_index=True)
     st.dataframe(pd.DataFrame(entry.get("summary", [])), hide_index=True)
+    n_folds = max((len(p.get("accuracies") or []) for p in entry["points"]), default=0)
+    contrasts_view(entry["points"], params, n_folds=n_folds)
     st.plotly_chart(plots.accuracy_vs_filter_length(
         frame, length_title=LENGTH_AXES[params[0]][1]), key=f"grid-{label}")
     wall = entry.get("sweep_wall_s")
@@ -426,12 +450,14 @@ def sweep_results() -> None:
     st.dataframe(shown, hide_index=True)
     if not params:
         return
-    summary = pd.DataFrame(seed_summary(grid_rows(out), params))
-    st.dataframe(summary, hide_index=True)
+    rows = grid_rows(out)
+    st.dataframe(pd.DataFrame(seed_summary(rows, params)), hide_index=True)
+    spec = read_spec(out)
+    contrasts_view(rows, params, n_folds=spec.n_folds, protocol=spec.protocol)
     group = "n_filters" if "n_filters" in params[1:] else None
     st.plotly_chart(plots.accuracy_vs_filter_length(
         frame, length_title=LENGTH_AXES[params[0]][1], group=group), key=f"grid-{out.name}")
     st.caption("Each point is one seed's cross-validation mean (song accuracy over its "
                "complete folds); the line is the mean over seeds with np.std over seeds. "
                f"Swept: {', '.join(params)}; values as on the command line "
-               f"({', '.join(format_param(v) for v in read_spec(out).grid[0][1])}).")
+               f"({', '.join(format_param(v) for v in spec.grid[0][1])}).")
