@@ -185,7 +185,9 @@ def test_results_page_shows_shipped_table_and_comparison(app_env):
     assert metrics["A − B (points)"] == f"{want.mean_difference:+.2f}"
     assert metrics["95 % interval"] == f"[{want.ci95[0]:+.2f}, {want.ci95[1]:+.2f}]"
     assert "p (equivalence ±3)" in metrics and "p (Wilcoxon)" in metrics
+    assert metrics["Detectable (80 % power)"] == f"±{want.mdd:.1f}"
     text = " ".join(m.value for m in [*at.markdown, *at.caption])
+    assert want.power_sentence in text
     assert "Paired: both tested the same songs in each of 10 folds" in text
     assert "Verdict:" in text and "Verdict rule" in text
     assert "no real difference" not in text and " equal " not in text

@@ -15,13 +15,15 @@ import streamlit as st
 
 from tfcnn.compare import FoldScores, compare_scores, load_scores, paired_accuracies, table_scores
 from tfcnn.errors import RunError, TfcnnError
-from tfcnn.evaluate import ALPHA, DEFAULT_MARGIN, Comparison
+from tfcnn.evaluate import ALPHA, DEFAULT_MARGIN, POWER, Comparison
 
 #: How the verdict is reached, shown under it (the rule of tfcnn.evaluate.verdict_of).
 RULE = ("Verdict rule: the 95 % interval of A − B entirely above 0 → A better, entirely "
         "below 0 → B better; otherwise equivalent within ±m points when both one-sided tests "
         f"(TOST) give p < {ALPHA:g}; otherwise inconclusive. A p ≥ {ALPHA:g} alone is not "
-        "evidence that two results are the same.")
+        "evidence that two results are the same: beside every verdict stands the smallest "
+        f"difference this design finds {100 * POWER:.0f} % of the time (plan a larger design "
+        "with `python -m tfcnn plan`).")
 
 
 def result_options(table_path: str | os.PathLike | None,
@@ -87,11 +89,15 @@ def comparison_panel(options: dict[str, FoldScores]) -> None:
         st.warning(f"Unpaired comparison: {unpaired_because}.")
     verdict = {"A better": f"A ({a}) better", "B better": f"B ({b}) better"}.get(
         result.verdict, result.verdict)
-    st.markdown(f"**Verdict: {verdict}**")
+    st.markdown(f"**Verdict: {verdict}**: {result.power_sentence}.")
     # two rows: the interval needs the width of two p values to show in full
-    cols = st.columns([1, 2])
+    cols = st.columns([1, 2, 1])
     cols[0].metric("A − B (points)", f"{result.mean_difference:+.2f}")
     cols[1].metric("95 % interval", f"[{result.ci95[0]:+.2f}, {result.ci95[1]:+.2f}]")
+    cols[2].metric(f"Detectable ({100 * POWER:.0f} % power)", f"±{result.mdd:.1f}",
+                   help="Minimum detectable difference: a true difference this large is found "
+                        f"{100 * POWER:.0f} % of the time by this comparison (same corrected "
+                        "t, these folds, this fold variance); smaller ones can go unnoticed.")
     cols = st.columns(3)
     cols[0].metric("p (corrected t)", _p(result.p_corrected_t))
     cols[1].metric("p (Wilcoxon)", _p(result.p_wilcoxon))
