@@ -335,6 +335,44 @@ def test_shuffled_labels_are_independent_of_the_paper_audio(plans):
     assert (plan.dance != plan.rhythm_of).mean() > 0.7  # ~7/8 relabelled
 
 
+def test_conflict_plays_three_dances_per_track_each_cue_as_in_paper(plans):
+    plan, paper = plans["conflict"], plans["paper"]
+    assert (plan.tempo_of == plan.dance).all()
+    # three different dances per track
+    assert ((plan.rhythm_of != plan.dance) & (plan.timbre_of != plan.dance)
+            & (plan.rhythm_of != plan.timbre_of)).all()
+    # tempo follows the label exactly as in paper (the same draws); meter follows the rhythm
+    assert plan.bpm.equals(paper.bpm)
+    assert (plan.beats_per_bar == plan.rhythm_of.map(
+        lambda d: 3 if d in WALTZES else 4)).all()
+    # balanced: every dance is the rhythm's and the sounds' source of 60 of the 480 tracks,
+    # and 7-10 times within each tempo class, so a cue-blind model matches each cue on 1/8
+    for column in ("rhythm_of", "timbre_of"):
+        assert set(plan[column].value_counts()) == {60}
+        cells = pd.crosstab(plan.dance, plan[column]).to_numpy()
+        assert (np.diag(cells) == 0).all()
+        off = cells[~np.eye(8, dtype=bool)]
+        assert off.min() >= 8 and off.max() <= 9
+    assert len(set(zip(plan.dance, plan.rhythm_of, plan.timbre_of))) > 300
+
+
+def test_conflict_audio_is_rendered_from_its_three_sources(tmp_path):
+    from tfcnn.synth.dances import DANCES
+    from tfcnn.synth.scenarios import track_spec
+
+    out = generate(tmp_path / "conflict", scenario="conflict", per_class=1, seconds=3.0,
+                   seed=0, workers=1, progress=False)
+    meta = pd.read_csv(out / "metadata.csv")
+    assert list(meta.columns)[-3:] == ["tempo_of", "rhythm_of", "timbre_of"]
+    row = meta.iloc[0]
+    y, sr = sf.read(out / row.dance / f"{row.track}.wav")
+    spec = track_spec(rhythm_of=row.rhythm_of, timbre_of=row.timbre_of)
+    assert spec.palette == DANCES[row.timbre_of].palette and spec.eq_gain_db == 0
+    assert spec.variants == DANCES[row.rhythm_of].variants
+    expected = render_track(spec, bpm=float(row.bpm), seconds=3.0, seed=int(row.seed))
+    assert np.allclose(y, expected, atol=1e-4)
+
+
 def test_track_spec_composes_rhythm_and_timbre():
     from tfcnn.synth.dances import DANCES
     from tfcnn.synth.scenarios import TIMBRE_EQ_HZ, track_spec

@@ -31,7 +31,7 @@ from tfcnn.errors import ConfigError
 from tfcnn.synth.dances import DANCES, real_tempi, tempo_range
 from tfcnn.synth.render import SynthConfig, check_render_params, render_track
 from tfcnn.synth.scenarios import (DEFAULT_SCENARIO, FOUR_FOUR, SHARED, Scenario,
-                                   get_scenario, track_spec)
+                                   conflict_sources, get_scenario, track_spec)
 
 #: The metadata file the SynthBallroom reader expects, with each track's render seed added.
 METADATA = SYNTH_METADATA
@@ -39,6 +39,8 @@ METADATA_COLUMNS = (*SYNTH_COLUMNS, "seed")
 #: Extra columns of every scenario but ``paper``: whose rhythm and whose sounds the audio
 #: plays (``timbre_of`` is ``"shared"`` for the pool common to all classes).
 SOURCE_COLUMNS = ("rhythm_of", "timbre_of")
+#: ``conflict`` also names the tempo's dance (the label) beside them.
+CONFLICT_COLUMNS = ("tempo_of", *SOURCE_COLUMNS)
 #: Hidden stamp with the parameters the WAVs were rendered with (not part of the data set).
 STAMP = ".synth.json"
 #: Bump when the generator's output changes, so old folders are re-rendered.
@@ -91,18 +93,22 @@ def track_plan(*, per_class: int, seed: int, scenario: str = DEFAULT_SCENARIO,
             pick = np.random.default_rng(np.random.SeedSequence([int(seed), d_index, i, 1]))
             rhythm_of = dance if sc.rhythm == "class" else str(
                 FOUR_FOUR[int(pick.integers(len(FOUR_FOUR)))])
+            timbre_of = dance if sc.timbre == "class" else SHARED
+            if "other" in (sc.rhythm, sc.timbre):
+                rhythm_other, timbre_other = conflict_sources(dance, i)
+                rhythm_of = rhythm_other if sc.rhythm == "other" else rhythm_of
+                timbre_of = timbre_other if sc.timbre == "other" else timbre_of
             rows.append(dict(track=track_name(dance, i), dance=dance,
                              bpm=round(float(np.clip(bpm, lo, hi)), 2),
                              beats_per_bar=DANCES[rhythm_of].beats_per_bar,
                              seed=int(ss.generate_state(1, dtype=np.uint32)[0]),
-                             rhythm_of=rhythm_of,
-                             timbre_of=dance if sc.timbre == "class" else SHARED))
+                             tempo_of=dance, rhythm_of=rhythm_of, timbre_of=timbre_of))
     plan = pd.DataFrame(rows)
     if sc.labels == "shuffled":
         plan = _shuffle_labels(plan, seed=int(seed))
-    columns = METADATA_COLUMNS if sc.name == DEFAULT_SCENARIO else (
-        METADATA_COLUMNS + SOURCE_COLUMNS)
-    return plan[list(columns)]
+    extra = ((), SOURCE_COLUMNS, CONFLICT_COLUMNS)[
+        (sc.name != DEFAULT_SCENARIO) + ("other" in (sc.rhythm, sc.timbre))]
+    return plan[list(METADATA_COLUMNS + extra)]
 
 
 def _shuffle_labels(plan: pd.DataFrame, *, seed: int) -> pd.DataFrame:
@@ -193,7 +199,7 @@ def generate(out_dir: str | os.PathLike, *, scenario: str = DEFAULT_SCENARIO,
     Path
         ``out_dir``, holding ``<Dance>/<track>.wav``, ``scenario.json`` and ``metadata.csv``
         (columns track, dance, bpm, beats_per_bar, seed; outside ``paper`` also rhythm_of,
-        timbre_of).
+        timbre_of; in ``conflict`` also tempo_of).
 
     Raises
     ------

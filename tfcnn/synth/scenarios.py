@@ -1,7 +1,8 @@
 """SynthBallroom scenarios: data sets in which the cue that separates the classes is known.
 
 A scenario says, for each of three musical properties, whether it follows the class
-(``"class"``) or is drawn from one pool shared by all classes (``"shared"``):
+(``"class"``), is drawn from one pool shared by all classes (``"shared"``), or comes from
+another dance than the class, a different one for each property (``"other"``):
 
 - **tempo**: the BPM distribution (a class's own Ballroom tempi, or all 698 pooled);
 - **rhythm**: meter, rhythm pattern, swing, articulation and arrangement (the dance's own,
@@ -13,8 +14,12 @@ and whether the labels are the audio's (``"audio"``) or a random permutation of 
 (``"shuffled"``). Harmony (key, mode, progression) never follows the class outside ``paper``.
 
 The registry :data:`SCENARIOS` holds ``paper`` (the calibrated default: every cue, tuned so
-the architectures rank as in Pons et al. 2016, Table 1), ``tempo``, ``rhythm``, ``timbre`` and
-``shuffled`` (labels independent of the audio: every model must land at chance).
+the architectures rank as in Pons et al. 2016, Table 1), ``tempo``, ``rhythm``, ``timbre``,
+``shuffled`` (labels independent of the audio: every model must land at chance) and
+``conflict`` (a test set, not a training set: each track plays one dance's tempo, a second
+dance's meter and rhythm pattern and a third dance's sounds, each as strong as in ``paper``,
+so a model trained on ``paper`` reveals which cue its prediction follows; the folder label is
+the tempo's dance, and ``metadata.csv`` names all three per track).
 """
 
 from __future__ import annotations
@@ -41,7 +46,9 @@ TIMBRE_EQ_HZ: dict[str, float] = {
                                "VienneseWaltz", "Rumba", "Quickstep"))
 }
 
-_AXIS_VALUES = ("class", "shared")
+_AXIS_VALUES = ("class", "shared", "other")
+#: The cues of the ``conflict`` scenario, in the order its metadata names their dances.
+CUES: tuple[str, ...] = ("tempo", "rhythm", "timbre")
 _LABEL_VALUES = ("audio", "shuffled")
 
 
@@ -54,8 +61,9 @@ class Scenario:
     name : str
     cue : str
         One line: what separates the classes.
-    tempo, rhythm, timbre : {"class", "shared"}
-        See the module docstring.
+    tempo, rhythm, timbre : {"class", "shared", "other"}
+        See the module docstring (``"other"``: a dance other than the class, and other than
+        the dances of the other ``"other"`` properties).
     labels : {"audio", "shuffled"}
         ``shuffled``: each track's label is a random permutation of the audio's dances
         (class sizes kept), so labels carry no information about the audio.
@@ -115,6 +123,11 @@ SCENARIOS: dict[str, Scenario] = {
     "shuffled": Scenario(
         "shuffled", cue="none: labels are a random permutation, independent of the audio",
         tempo="class", rhythm="class", timbre="class", labels="shuffled"),
+    "conflict": Scenario(
+        "conflict", cue="cues in conflict: one dance's tempo (the label), a second's meter and "
+                        "rhythm pattern, a third's sounds (a test set for models trained on "
+                        "paper)",
+        tempo="class", rhythm="other", timbre="other"),
 }
 
 #: The default scenario (today's SynthBallroom; a folder without scenario.json is one).
@@ -140,6 +153,26 @@ def scenario_from_knobs(knobs: dict) -> Scenario:
     """Rebuild a :class:`Scenario` from :meth:`Scenario.knobs` (e.g. read from scenario.json)."""
     names = {f.name for f in fields(Scenario)}
     return Scenario(**{k: v for k, v in knobs.items() if k in names})
+
+
+def conflict_sources(dance: str, index: int) -> tuple[str, str]:
+    """The rhythm's and the sounds' dances of track ``index`` of ``dance`` in ``conflict``.
+
+    The 42 ordered pairs of two other dances, walked so that each run of 7 tracks takes every
+    other dance once as the rhythm's and once as the sounds' source: the sources are
+    balanced within every tempo class, and a model that ignores a cue matches it on 1/8 of
+    the tracks.
+
+    Returns
+    -------
+    (rhythm_of, timbre_of) : (str, str)
+        Two dances, different from each other and from ``dance``.
+    """
+    d = CLASSES.index(dance)
+    k = index % 42
+    a = 1 + k % 7                   # the rhythm's offset from the class, 1..7
+    c = 1 + (a + (k // 7) % 6) % 7  # the sounds' offset: 1..7, never a
+    return CLASSES[(d + a) % 8], CLASSES[(d + c) % 8]
 
 
 def track_spec(*, rhythm_of: str, timbre_of: str, eq_gain_db: float = 0.0) -> DanceSpec:
