@@ -15,7 +15,7 @@ from tfcnn import __version__
 from tfcnn.errors import TfcnnError
 
 COMMANDS = ("synth", "download", "features", "train", "sweep", "table", "compare", "plan",
-            "predict", "calibrate", "filters")
+            "predict", "calibrate", "filters", "conflict")
 
 
 def build_parser() -> argparse.ArgumentParser:

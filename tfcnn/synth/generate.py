@@ -27,7 +27,7 @@ from tfcnn.atomic import write_json_atomic, write_text_atomic
 from tfcnn.audio import write_wav
 from tfcnn.config import CLASSES, FRONT_END
 from tfcnn.datasets import SCENARIO_FILE, SYNTH_COLUMNS, SYNTH_METADATA
-from tfcnn.errors import ConfigError
+from tfcnn.errors import ConfigError, DatasetError
 from tfcnn.synth.dances import DANCES, real_tempi, tempo_range
 from tfcnn.synth.render import SynthConfig, check_render_params, render_track
 from tfcnn.synth.scenarios import (DEFAULT_SCENARIO, FOUR_FOUR, SHARED, Scenario,
@@ -109,6 +109,37 @@ def track_plan(*, per_class: int, seed: int, scenario: str = DEFAULT_SCENARIO,
     extra = ((), SOURCE_COLUMNS, CONFLICT_COLUMNS)[
         (sc.name != DEFAULT_SCENARIO) + ("other" in (sc.rhythm, sc.timbre))]
     return plan[list(METADATA_COLUMNS + extra)]
+
+
+def read_sources(root: str | os.PathLike) -> pd.DataFrame:
+    """Whose tempo, rhythm and sounds each track of a ``conflict`` set plays.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``track`` and :data:`CONFLICT_COLUMNS`, one row per track of
+        ``metadata.csv``.
+
+    Raises
+    ------
+    DatasetError
+        No readable ``metadata.csv``, or it lacks these columns (not a ``conflict`` set), or
+        names a dance that does not exist.
+    """
+    path = Path(root) / METADATA
+    try:
+        meta = pd.read_csv(path, dtype=str)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise DatasetError(f"cannot read {path}: {exc}") from None
+    missing = [c for c in ("track", *CONFLICT_COLUMNS) if c not in meta.columns]
+    if missing:
+        raise DatasetError(f"{path} lacks column(s) {', '.join(missing)}: not a conflict set "
+                           f"(python -m tfcnn synth DIR --scenario conflict makes one)")
+    table = meta[["track", *CONFLICT_COLUMNS]]
+    bad = sorted(set(table[list(CONFLICT_COLUMNS)].to_numpy().ravel()) - set(CLASSES))
+    if bad:
+        raise DatasetError(f"{path} names unknown dance(s) {', '.join(map(str, bad))}")
+    return table.reset_index(drop=True)
 
 
 def _shuffle_labels(plan: pd.DataFrame, *, seed: int) -> pd.DataFrame:

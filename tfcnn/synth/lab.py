@@ -14,25 +14,33 @@ cues only):
 - ``paper``: Time above Frequency, as in the paper's Table 1.
 
 A comparison is judged by the 95 % interval of the paired difference over folds (corrected
-resampled t, :func:`tfcnn.evaluate.compare_accuracies`), the chance interval by the binomial
-distribution of the pooled song accuracy under the null.
+resampled t, :func:`tfcnn.evaluate.compare_accuracies`; a cell run with several seeds pools
+the folds of every seed both cells share, the corrected repeated k-fold t of
+:func:`tfcnn.contrasts.pooled_comparison`), the chance interval by the binomial distribution
+of the pooled song accuracy under the null. A verdict has three outcomes: the interval
+**shows** the expectation, **contradicts** it (every difference the interval allows falls
+short of it), or leaves it **not shown** (the interval allows both); each comes with the
+difference the design detects 80 % of the time.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+
+import numpy as np
 
 from tfcnn.config import CLASSES
 from tfcnn.datasets import DEFAULT_SYNTH_SCENARIO, SYNTH_NAME
 from tfcnn.errors import ConfigError
 
 #: Scenarios in display order (those of :data:`tfcnn.synth.scenarios.SCENARIOS`).
-SCENARIO_ORDER: tuple[str, ...] = ("paper", "tempo", "rhythm", "timbre", "shuffled")
+SCENARIO_ORDER: tuple[str, ...] = ("paper", "tempo", "rhythm", "timbre", "shuffled",
+                                   "conflict")
 #: Architectures in display order.
 ARCH_ORDER: tuple[str, ...] = ("time", "frequency", "timefreq", "timefreq-init", "blackbox")
 #: "Far above": at least this many accuracy points, and the 95 % interval above 0.
@@ -86,7 +94,20 @@ def chance_interval(n_tracks: int, n_classes: int = len(CLASSES), *,
 
 @dataclass(frozen=True)
 class Cell:
-    """One cell of the matrix: an architecture's cross-validated accuracy on a scenario."""
+    """One cell of the matrix: an architecture's cross-validated accuracy on a scenario, over
+    one or more seeds.
+
+    Attributes
+    ----------
+    mean : float
+        Mean over seeds of each seed's cross-validation mean (%).
+    std : float
+        ``np.std`` over the folds of all seeds (%).
+    per_fold : tuple of float
+        Every fold of every seed, seed by seed.
+    per_seed : dict of int to tuple of float
+        Each seed's fold accuracies, in fold order.
+    """
 
     scenario: str
     arch: str
@@ -97,20 +118,47 @@ class Cell:
     wall_s: float | None
     dataset: str
     source: str  # a run folder or a Table 1 file
+    per_seed: dict[int, tuple[float, ...]] = field(default_factory=dict)
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(sorted(self.per_seed))
+
+    @property
+    def seed_means(self) -> tuple[float, ...]:
+        """Each seed's cross-validation mean (%), in seed order."""
+        return tuple(float(np.mean(self.per_seed[s])) for s in self.seeds)
+
+    @property
+    def seed_std(self) -> float | None:
+        """``np.std`` of the seeds' means (None with one seed): the seed spread."""
+        return float(np.std(self.seed_means)) if len(self.per_seed) > 1 else None
+
+
+#: The outcomes of a verdict (``Verdict.status``) and their marks.
+MARKS: dict[str, str] = {"shown": "✓", "contradicted": "✗", "not shown": "?", "none": "–"}
 
 
 @dataclass(frozen=True)
 class Verdict:
     """Whether a cell matches its scenario's expectation.
 
-    ``ok`` is None where the scenario states nothing about this architecture; ``detail``
-    gives the figures behind the verdict (difference and p-value, or the chance interval).
+    ``status`` is ``"shown"`` (the interval supports the expectation), ``"contradicted"``
+    (it excludes it), ``"not shown"`` (it allows both) or ``"none"`` (no expectation for
+    this architecture, or nothing to test it with); ``detail`` gives the figures behind it
+    (difference, interval, what the design detects, or the chance interval).
     """
 
     scenario: str
     arch: str
-    ok: bool | None
+    status: str
     detail: str
+    mdd: float | None = None
+
+    @property
+    def ok(self) -> bool | None:
+        """True shown, False contradicted, None otherwise."""
+        return {"shown": True, "contradicted": False}.get(self.status)
 
 
 def rows_from_table(table: dict, *, source: str = "") -> list[dict]:
@@ -121,6 +169,10 @@ def rows_from_table(table: dict, *, source: str = "") -> list[dict]:
         if not isinstance(row, dict):
             continue
         row = dict(row)
+        if row.get("seed") is None and isinstance(table.get("recipe"), dict):
+            seed = table["recipe"].get("seed")
+            if isinstance(seed, int):
+                row["seed"] = seed  # tables of one seed name it in the recipe only
         if row.get("n_tracks") is None:
             run = runs.get(f"{row.get('scenario')}/{row.get('arch')}") or runs.get(row.get("arch"))
             dataset = (run or {}).get("dataset") or {}
@@ -151,17 +203,20 @@ def run_row(run_dir: str | os.PathLike) -> dict | None:
     row = table_row(run_dir)
     row.update(per_fold=results.get("per_fold"),
                n_tracks=(results.get("dataset") or {}).get("n_tracks"),
+               seed=(results.get("train_config") or {}).get("seed"),
                source=str(run_dir))
     return row
 
 
 def matrix_cells(rows: list[dict]) -> list[Cell]:
-    """The cells of the SynthBallroom rows (others skipped).
+    """The cells of the SynthBallroom rows (others skipped), seeds pooled.
 
-    A later row wins a repeated cell unless it has fewer folds: a short demo run does not
-    replace a 10-fold result in the matrix.
+    Rows of one (scenario, architecture) on a set of the same size pool as seeds (a row
+    without a seed is seed 0). A later row replaces an earlier one of the same seed, and a
+    row on a set of another size replaces the whole cell, unless it has fewer folds: a short
+    demo run does not replace a 10-fold result in the matrix.
     """
-    cells: dict[tuple[str, str], Cell] = {}
+    groups: dict[tuple[str, str], dict[int, dict]] = {}
     for row in rows:
         scenario = scenario_of(row.get("dataset"))
         if scenario is None or row.get("mean") is None:
@@ -169,17 +224,30 @@ def matrix_cells(rows: list[dict]) -> list[Cell]:
         per_fold = tuple(float(a) for a in (row.get("per_fold") or []))
         if per_fold and max(per_fold) <= 1.0 and row["mean"] > 1.0:
             per_fold = tuple(100.0 * a for a in per_fold)  # fractions beside a percent mean
-        earlier = cells.get((scenario, row["arch"]))
-        if earlier is not None and len(per_fold) < len(earlier.per_fold):
+        row = {**row, "per_fold": per_fold, "seed": int(row.get("seed") or 0)}
+        seeds = groups.setdefault((scenario, str(row["arch"])), {})
+        fullest = max((len(r["per_fold"]) for r in seeds.values()), default=0)
+        if len(per_fold) < fullest:
             continue
-        cells[(scenario, row["arch"])] = Cell(
-            scenario=scenario, arch=str(row["arch"]), mean=float(row["mean"]),
-            std=float(row.get("std") or 0.0), per_fold=per_fold,
-            n_tracks=None if row.get("n_tracks") is None else int(row["n_tracks"]),
-            wall_s=row.get("wall_s"), dataset=str(row["dataset"]),
-            source=str(row.get("source", row.get("run", ""))))
-    return sorted(cells.values(), key=lambda c: (_rank(c.scenario, SCENARIO_ORDER),
-                                                 _rank(c.arch, ARCH_ORDER)))
+        if any(r.get("n_tracks") != row.get("n_tracks") for r in seeds.values()):
+            seeds.clear()  # another set size: the cell starts over
+        seeds[row["seed"]] = row
+    cells = []
+    for (scenario, arch), seeds in groups.items():
+        last = list(seeds.values())[-1]
+        per_seed = {s: r["per_fold"] for s, r in sorted(seeds.items()) if r["per_fold"]}
+        means = [float(r["mean"]) for _, r in sorted(seeds.items())]
+        folds = [a for s in sorted(per_seed) for a in per_seed[s]]
+        walls = [r.get("wall_s") for r in seeds.values() if r.get("wall_s") is not None]
+        cells.append(Cell(
+            scenario=scenario, arch=arch, mean=float(np.mean(means)),
+            std=float(np.std(folds)) if len(seeds) > 1 else float(last.get("std") or 0.0),
+            per_fold=tuple(folds),
+            n_tracks=None if last.get("n_tracks") is None else int(last["n_tracks"]),
+            wall_s=float(sum(walls)) if walls else None, dataset=str(last["dataset"]),
+            source=str(last.get("source", last.get("run", ""))), per_seed=per_seed))
+    return sorted(cells, key=lambda c: (_rank(c.scenario, SCENARIO_ORDER),
+                                        _rank(c.arch, ARCH_ORDER)))
 
 
 def _rank(name: str, order: tuple[str, ...]) -> tuple[int, str]:
@@ -198,24 +266,36 @@ def accuracy_matrix(cells: list[Cell]) -> pd.DataFrame:
     return table.loc[rows, cols]
 
 
-def _compare(hi: Cell, lo: Cell, *, margin: float) -> tuple[bool | None, str]:
-    """``hi`` above ``lo`` by at least ``margin`` points, its 95 % interval above 0.
+def _compare(hi: Cell, lo: Cell, *, margin: float) -> tuple[str, str, float | None]:
+    """Is ``hi`` above ``lo`` by at least ``margin`` points? Status, detail and MDD.
 
-    The interval is the corrected resampled t over paired folds
-    (:func:`tfcnn.evaluate.compare_accuracies`) with ``n_test / n_train = 1 / (K - 2)``
-    (``clean`` K-fold: one test fold, one validation fold).
+    Shown: the difference is at least ``margin`` and its 95 % interval lies above 0.
+    Contradicted: the interval lies below ``margin`` (below 0 when ``margin`` is 0): every
+    difference it allows falls short. Otherwise not shown. The interval is the corrected
+    resampled t over paired folds (seeds pooled, :func:`tfcnn.contrasts.pooled_comparison`)
+    with ``n_test / n_train = 1 / (K - 2)`` (``clean`` K-fold: one test fold, one
+    validation fold).
     """
-    from tfcnn.evaluate import compare_accuracies
+    from tfcnn.contrasts import pooled_comparison
 
     diff = hi.mean - lo.mean
-    k = len(hi.per_fold)
-    if k != len(lo.per_fold) or k < 3:
-        return None, f"{hi.arch} − {lo.arch} = {diff:+.1f} points (folds differ: no test)"
-    c = compare_accuracies(hi.per_fold, lo.per_fold, test_train_ratio=1.0 / (k - 2),
-                           labels=(hi.arch, lo.arch))
-    ok = c.verdict == "A better" and diff >= margin
-    return ok, (f"{hi.arch} − {lo.arch} = {diff:+.1f} points, 95 % CI "
-                f"{c.ci95[0]:+.1f} to {c.ci95[1]:+.1f} (corrected t, p = {c.p_corrected_t:.2g})")
+    k = min((len(f) for f in (*hi.per_seed.values(), *lo.per_seed.values())), default=0)
+    c = pooled_comparison(hi.per_seed, lo.per_seed, test_train_ratio=1.0 / max(k - 2, 1),
+                          labels=(hi.arch, lo.arch)) if k >= 3 else None
+    if c is None:
+        return "none", f"{hi.arch} − {lo.arch} = {diff:+.1f} points (folds differ: no test)", None
+    if c.ci95[0] > 0 and c.mean_difference >= margin:
+        status = "shown"
+    elif c.ci95[1] < margin:
+        status = "contradicted"
+    else:
+        status = "not shown"
+    shared = len(set(hi.per_seed) & set(lo.per_seed))
+    seeds = f", {shared} seeds pooled" if shared > 1 else ""
+    return status, (f"{hi.arch} − {lo.arch} = {c.mean_difference:+.1f} points, 95 % CI "
+                    f"{c.ci95[0]:+.1f} to {c.ci95[1]:+.1f} (corrected t, {c.n_folds[0]} "
+                    f"paired folds{seeds}, p = {c.p_corrected_t:.2g}); detects "
+                    f"{c.mdd:.1f} points 80 % of the time"), c.mdd
 
 
 def verdicts(cells: list[Cell]) -> list[Verdict]:
@@ -223,36 +303,50 @@ def verdicts(cells: list[Cell]) -> list[Verdict]:
     by = {(c.scenario, c.arch): c for c in cells}
     out = []
     for c in cells:
-        ok, detail = None, "no expectation stated for this architecture"
+        status, detail, mdd = "none", "no expectation stated for this architecture", None
         time, freq = by.get((c.scenario, "time")), by.get((c.scenario, "frequency"))
         if c.scenario == "shuffled":
             if c.n_tracks:
                 lo, hi = chance_interval(c.n_tracks)
-                ok = lo <= c.mean <= hi
+                status = "shown" if lo <= c.mean <= hi else "contradicted"
                 detail = f"chance interval {lo:.1f}-{hi:.1f} % ({c.n_tracks} tracks)"
             else:
                 detail = "number of tracks unknown: no chance interval"
         elif c.arch in ("time", "frequency") and time and freq:
             if c.scenario in ("tempo", "rhythm"):
-                ok, detail = _compare(time, freq, margin=FAR_POINTS)
+                status, detail, mdd = _compare(time, freq, margin=FAR_POINTS)
             elif c.scenario == "timbre":
-                ok, detail = _compare(freq, time, margin=0.0)
+                status, detail, mdd = _compare(freq, time, margin=0.0)
             elif c.scenario == DEFAULT_SYNTH_SCENARIO:
-                ok, detail = _compare(time, freq, margin=0.0)
+                status, detail, mdd = _compare(time, freq, margin=0.0)
         elif c.arch in ("time", "frequency"):
             detail = "needs both Time and Frequency on this scenario"
-        out.append(Verdict(scenario=c.scenario, arch=c.arch, ok=ok, detail=detail))
+        elif c.scenario != "shuffled":
+            against = [_compare(c, other, margin=0.0)[1] for other in (time, freq)
+                       if other is not None]
+            if against:
+                detail = "no expectation stated; " + "; ".join(against)
+        out.append(Verdict(scenario=c.scenario, arch=c.arch, status=status, detail=detail,
+                           mdd=mdd))
     return out
 
 
-def verdict_mark(ok: bool | None) -> str:
-    """✓, ✗ or – for a verdict."""
-    return "–" if ok is None else ("✓" if ok else "✗")
+def verdict_mark(verdict: Verdict) -> str:
+    """✓ shown, ✗ contradicted, ? not shown, – no expectation (:data:`MARKS`)."""
+    return MARKS[verdict.status]
+
+
+def cell_text(cell: Cell) -> str:
+    """A cell's accuracy: ``46.2 ± 9.4`` (one seed: mean ± fold std) or ``43.8, seeds 46.2 /
+    43.8 / 41.2`` (several: the mean over seeds and each seed's mean)."""
+    if len(cell.per_seed) > 1:
+        return (f"{cell.mean:.1f}, seeds " + " / ".join(f"{m:.1f}" for m in cell.seed_means))
+    return f"{cell.mean:.1f} ± {cell.std:.1f}"
 
 
 def matrix_text(cells: list[Cell]) -> str:
     """The matrix as a Markdown table: mean ± std, verdict mark and wall time per cell."""
-    marks = {(v.scenario, v.arch): verdict_mark(v.ok) for v in verdicts(cells)}
+    marks = {(v.scenario, v.arch): verdict_mark(v) for v in verdicts(cells)}
     table = accuracy_matrix(cells)
     if table.empty:
         return "(no results)"
@@ -267,7 +361,7 @@ def matrix_text(cells: list[Cell]) -> str:
                 parts.append("—")
                 continue
             wall = "" if c.wall_s is None else f" ({c.wall_s / 60:.0f} min)"
-            parts.append(f"{c.mean:.1f} ± {c.std:.1f} {marks[(scenario, arch)]}{wall}")
+            parts.append(f"{cell_text(c)} {marks[(scenario, arch)]}{wall}")
         lines.append(f"| {scenario} | " + " | ".join(parts) + " |")
     return "\n".join(lines)
 
