@@ -1,15 +1,23 @@
-"""Generate the SynthBallroom scenarios, cross-validate architectures on each, and write the
-scenario × architecture Table 1 to ``checkpoints/table1-scenarios.json`` (``make scenarios``).
+"""Generate the SynthBallroom scenarios, cross-validate architectures on each with one or more
+seeds, and write the scenario × architecture Table 1 to ``checkpoints/table1-scenarios.json``
+(``make scenarios``).
 
 The committed recipe: scenarios ``paper``, ``tempo``, ``rhythm``, ``timbre``, ``shuffled``
 (``tfcnn.synth.scenarios``), each generated into ``<data-root>/synth-<scenario>``
 (``synth-ballroom`` for ``paper``); architectures ``time``, ``frequency``, ``timefreq``;
-10-fold cross-validation, ``quick`` preset, ``clean`` protocol, seed 0. Each run goes to
-``<runs>/<scenario>-<arch>/``. The cheap architectures run first on every scenario, and the
-table is rewritten after every run, so an interrupted session still leaves every finished
-cell. Re-running continues unfinished runs and skips finished ones.
+10-fold cross-validation, ``quick`` preset, ``clean`` protocol, training seeds ``--seeds``
+(each seed also draws its folds; the lab pools a cell's seeds as corrected repeated k-fold
+cross-validation and shows their spread). Each run goes to ``<runs>/<scenario>-<arch>-s<seed>/``.
+Seed by seed, the cheap architectures run first on every scenario, and the table is rewritten
+after every run, so an interrupted session still leaves every finished cell. Re-running
+continues unfinished runs and skips finished ones.
 
-    python -m scripts.train_scenarios --per-class 60
+When ``paper`` is among the scenarios, the ``conflict`` set (one dance's tempo, a second's
+rhythm, a third's sounds per track) is generated at the same size and every fold model of
+every ``paper`` run predicts it: the table's ``conflict`` entry says, per architecture, which
+cue the predictions follow (:mod:`tfcnn.cue_conflict`).
+
+    python -m scripts.train_scenarios --per-class 60 --seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -39,7 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=10)
     p.add_argument("--preset", default="quick")
     p.add_argument("--protocol", default="clean")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default="0",
+                   help="comma-separated training seeds, one cross-validation each (default 0; "
+                        "the lab's recipe: 0,1,2)")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the generated sets")
     p.add_argument("--epochs", type=int, default=None, help="override (for smoke tests only)")
     p.add_argument("--workers", type=int, default=2, help="generator processes")
     p.add_argument("--device", default="auto")
@@ -51,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--table-only", action="store_true",
                    help="generate and train nothing: rebuild the table from finished runs")
+    p.add_argument("--no-conflict", action="store_true",
+                   help="skip the conflict set and its evaluation by the paper models")
     return p
 
 
@@ -82,34 +95,57 @@ def _previous(path: Path) -> dict:
 
 #: Recipe fields that must agree for a previous table's cells to stay beside new ones.
 _RECIPE_KEYS: tuple[str, ...] = ("per_class", "seconds", "n_folds", "preset", "protocol",
-                                 "seed", "epochs")
+                                 "data_seed", "epochs")
+
+
+def run_dir(args, scenario: str, arch: str, seed: int) -> Path:
+    """A cell's run folder for one seed."""
+    return Path(args.runs) / f"{scenario}-{arch}-s{seed}"
+
+
+def _seeds(text: str) -> list[int]:
+    from tfcnn.errors import ConfigError
+
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds must be comma-separated integers, got {text!r}") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds must be distinct integers >= 0, got {text!r}")
+    return seeds
 
 
 def _keep_previous_cells(previous: dict, args, rows: list[dict], runs: dict, archs: list[str],
-                         scenarios: list[str]) -> tuple[list[dict], dict, list[str], list[str]]:
+                         scenarios: list[str], seeds: list[int]
+                         ) -> tuple[list[dict], dict, list[str], list[str], list[int]]:
     """Keep the cells of ``previous`` that this invocation has no run folder for.
 
-    A column can then be added (``--archs timefreq``) after the other columns' run folders are
-    gone. Only a previous table made with the same recipe contributes; a cell with a run folder
-    here is always rebuilt from that folder.
+    A column (``--archs timefreq``) or a seed (``--seeds 3``) can then be added after the
+    other cells' run folders are gone. Only a previous table made with the same recipe
+    contributes; a cell with a run folder here is always rebuilt from that folder.
     """
     recipe = previous.get("recipe") or {}
-    ours = {"per_class": args.per_class, "seconds": args.seconds, "n_folds": args.folds,
-            "preset": args.preset, "protocol": args.protocol, "seed": args.seed,
-            "epochs": args.epochs}
-    if any(recipe.get(k) != ours[k] for k in _RECIPE_KEYS):
-        return rows, runs, archs, scenarios
-    have = {(r["scenario"], r["arch"]) for r in rows}
-    kept = [r for r in previous.get("rows", []) if (r.get("scenario"), r.get("arch")) not in have]
+    if any(recipe.get(k) != _recipe(args)[k] for k in _RECIPE_KEYS):
+        return rows, runs, archs, scenarios, seeds
+    have = {(r["scenario"], r["arch"], r["seed"]) for r in rows}
+    kept = [r for r in previous.get("rows", [])
+            if (r.get("scenario"), r.get("arch"), r.get("seed")) not in have]
     kept_runs = {k: v for k, v in (previous.get("runs") or {}).items()
-                 if tuple(k.split("/", 1)) not in have}
+                 if k not in {f"{sc}/{a}/s{s}" for sc, a, s in have}}
     all_archs = list(dict.fromkeys([*recipe.get("archs", []), *archs]))
     all_scenarios = list(dict.fromkeys([*recipe.get("scenarios", []), *scenarios]))
-    return kept + rows, {**kept_runs, **runs}, all_archs, all_scenarios
+    all_seeds = sorted({*recipe.get("seeds", []), *seeds})
+    return kept + rows, {**kept_runs, **runs}, all_archs, all_scenarios, all_seeds
 
 
-def write_table(args, *, scenarios: list[str], archs: list[str], sets: dict,
-                device) -> dict:
+def _recipe(args) -> dict:
+    return {"per_class": args.per_class, "seconds": args.seconds, "n_folds": args.folds,
+            "preset": args.preset, "protocol": args.protocol, "data_seed": args.data_seed,
+            "epochs": args.epochs}
+
+
+def write_table(args, *, scenarios: list[str], archs: list[str], seeds: list[int], sets: dict,
+                device, conflict: dict | None = None) -> dict:
     """Collect every finished (or partly finished) run into the table and write it."""
     from tfcnn.atomic import write_json_atomic
     from tfcnn.runs import read_results
@@ -117,29 +153,35 @@ def write_table(args, *, scenarios: list[str], archs: list[str], sets: dict,
     from tfcnn.provenance import code_version, machine_info
 
     rows, runs = [], {}
-    for arch in archs:
-        for sc in scenarios:
-            out = Path(args.runs) / f"{sc}-{arch}"
-            row = run_row(out) if (out / "config.json").is_file() else None
-            if row is None:
-                continue
-            results = read_results(out)
-            row.update(scenario=sc, patch_mean=results.get("patch_mean"),
-                       patch_std=results.get("patch_std"), confusion=results.get("confusion"))
-            rows.append(row)
-            runs[f"{sc}/{arch}"] = results
-    rows, runs, archs, scenarios = _keep_previous_cells(_previous(Path(args.out)), args, rows,
-                                                        runs, archs, scenarios)
+    for seed in seeds:
+        for arch in archs:
+            for sc in scenarios:
+                out = run_dir(args, sc, arch, seed)
+                row = run_row(out) if (out / "config.json").is_file() else None
+                if row is None:
+                    continue
+                results = read_results(out)
+                row.update(scenario=sc, seed=seed, patch_mean=results.get("patch_mean"),
+                           patch_std=results.get("patch_std"),
+                           confusion=results.get("confusion"))
+                rows.append(row)
+                runs[f"{sc}/{arch}/s{seed}"] = results
+    previous = _previous(Path(args.out))
+    rows, runs, archs, scenarios, seeds = _keep_previous_cells(previous, args, rows, runs,
+                                                               archs, scenarios, seeds)
+    if conflict is None and all(previous.get("recipe", {}).get(k) == v
+                                for k, v in _recipe(args).items()):
+        conflict = previous.get("conflict")
     table = {
         "label": LABEL,
         "note": "Accuracies on SynthBallroom scenarios, synthetic data sets in which the cue "
                 "that separates the classes is known (tfcnn.synth.scenarios); not comparable "
                 "to the paper's Ballroom figures." + (f" {args.note}" if args.note else ""),
         "recipe": {"command": "python -m scripts.train_scenarios --per-class "
-                              f"{args.per_class} --seconds {args.seconds:g}",
-                   "scenarios": scenarios, "archs": archs, "per_class": args.per_class,
-                   "seconds": args.seconds, "n_folds": args.folds, "preset": args.preset,
-                   "protocol": args.protocol, "seed": args.seed, "epochs": args.epochs,
+                              f"{args.per_class} --seconds {args.seconds:g} --seeds "
+                              f"{','.join(str(s) for s in seeds)}",
+                   "scenarios": scenarios, "archs": archs, "seeds": seeds,
+                   **_recipe(args),
                    "default_size": args.per_class == 60 and args.seconds == 30.0},
         "code_version": code_version(),
         "machine": machine_info(device),
@@ -147,9 +189,24 @@ def write_table(args, *, scenarios: list[str], archs: list[str], sets: dict,
         "total_wall_s": sum(r.get("wall_s") or 0.0 for r in rows),
         "rows": rows,
         "runs": runs,
+        **({"conflict": conflict} if conflict else {}),
     }
     write_json_atomic(args.out, table)
     return table
+
+
+def conflict_report(args, *, archs: list[str], seeds: list[int], device) -> dict | None:
+    """Every fold model of every ``paper`` run predicts the conflict set (None: no run)."""
+    from tfcnn.cue_conflict import evaluate_conflict, models_by_arch
+    from tfcnn.synth.scenarios import scenario_dirname
+
+    folders = [run_dir(args, "paper", arch, seed) for arch in archs for seed in seeds]
+    folders = [f for f in folders if (f / "results.json").is_file()]
+    if not folders:
+        return None
+    return evaluate_conflict(models_by_arch(folders),
+                             Path(args.data_root) / scenario_dirname("conflict"),
+                             device=str(device))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         scenarios = _names(args.scenarios, SCENARIOS, "scenario")
         archs = _names(args.archs, ARCHITECTURES, "architecture")
+        seeds = _seeds(args.seeds)
         device = select_device(args.device)
         if args.threads is not None:
             if args.threads < 1:
@@ -173,14 +231,15 @@ def main(argv: list[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
+        with_conflict = "paper" in scenarios and not args.no_conflict
         sets = dict(_previous(Path(args.out)).get("scenarios", {}))
-        for sc in scenarios:
+        for sc in scenarios + (["conflict"] if with_conflict else []):
             folder = Path(args.data_root) / scenario_dirname(sc)
             entry = dict(sets.get(sc, {}))
             if not args.table_only:
                 start = time.perf_counter()
                 generate(folder, scenario=sc, per_class=args.per_class, seconds=args.seconds,
-                         seed=args.seed, workers=args.workers, progress=not args.quiet)
+                         seed=args.data_seed, workers=args.workers, progress=not args.quiet)
                 wall = time.perf_counter() - start
                 if wall > 5.0 or "generation_wall_s" not in entry:  # keep the real render time
                     entry["generation_wall_s"] = wall
@@ -189,24 +248,36 @@ def main(argv: list[str] | None = None) -> int:
                 entry.update(dataset=dataset.name, folder=str(folder),
                              n_tracks=dataset.n_tracks, cue=SCENARIOS[sc].cue)
             sets[sc] = entry
-        write_table(args, scenarios=scenarios, archs=archs, sets=sets, device=device)
-        for arch in archs:
-            for sc in scenarios if not args.table_only else []:
-                out = Path(args.runs) / f"{sc}-{arch}"
-                resume = (out / "config.json").is_file()
-                print(f"== {sc} / {arch} -> {out}{' (resuming)' if resume else ''}",
-                      file=sys.stderr)
-                results = train_run(
-                    Path(args.data_root) / scenario_dirname(sc), arch=arch, out_dir=out,
-                    n_folds=args.folds, preset=args.preset, protocol=args.protocol,
-                    device=str(device), seed=args.seed, resume=resume,
-                    progress=None if args.quiet else _fold_line,
-                    overrides={"max_epochs": args.epochs})
-                print(f"{sc} / {arch}: {results['mean']:.2f} ± {results['std']:.2f} % "
-                      f"({results.get('wall_s', 0):.0f} s)", file=sys.stderr)
-                write_table(args, scenarios=scenarios, archs=archs, sets=sets, device=device)
-        table = write_table(args, scenarios=scenarios, archs=archs, sets=sets, device=device)
+        table_args = dict(scenarios=scenarios, archs=archs, seeds=seeds, sets=sets,
+                          device=device)
+        write_table(args, **table_args)
+        for seed in seeds:
+            for arch in archs:
+                for sc in scenarios if not args.table_only else []:
+                    out = run_dir(args, sc, arch, seed)
+                    resume = (out / "config.json").is_file()
+                    print(f"== {sc} / {arch} / seed {seed} -> {out}"
+                          f"{' (resuming)' if resume else ''}", file=sys.stderr)
+                    results = train_run(
+                        Path(args.data_root) / scenario_dirname(sc), arch=arch, out_dir=out,
+                        n_folds=args.folds, preset=args.preset, protocol=args.protocol,
+                        device=str(device), seed=seed, resume=resume,
+                        progress=None if args.quiet else _fold_line,
+                        overrides={"max_epochs": args.epochs})
+                    print(f"{sc} / {arch} / seed {seed}: {results['mean']:.2f} ± "
+                          f"{results['std']:.2f} % ({results.get('wall_s', 0):.0f} s)",
+                          file=sys.stderr)
+                    write_table(args, **table_args)
+        conflict = conflict_report(args, archs=archs, seeds=seeds, device=device) if (
+            with_conflict and (Path(args.data_root) / scenario_dirname("conflict")
+                               / "metadata.csv").is_file()) else None
+        table = write_table(args, **table_args, conflict=conflict)
         print(matrix_text(matrix_cells(table["rows"])))
+        if conflict:
+            from tfcnn.cue_conflict import CueShares, format_report
+
+            print(format_report(conflict, [CueShares.from_dict(a)
+                                           for a in conflict["architectures"]]))
     except TfcnnError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -168,29 +168,47 @@ def test_results_page_shows_the_scenario_matrix(lab_env):
 # ----------------------------------------------------------------------------- the recipe
 
 def test_scenarios_recipe_script_on_a_tiny_set(tmp_path):
-    """``make scenarios``' script, cut down to two scenarios, one arch and one epoch."""
+    """``make scenarios``' script, cut down to two scenarios, one arch, two seeds and one
+    epoch; ``paper`` brings the conflict set and its evaluation by every paper fold model."""
     from scripts.train_scenarios import main
 
     out = tmp_path / "table1-scenarios.json"
-    args = ["--data-root", str(tmp_path / "data"), "--scenarios", "tempo,shuffled",
+    args = ["--data-root", str(tmp_path / "data"), "--scenarios", "tempo,paper",
             "--archs", "time", "--per-class", "3", "--seconds", "2", "--folds", "3",
-            "--runs", str(tmp_path / "runs"), "--out", str(out), "--threads", "1",
-            "--note", "tiny", "--quiet"]
+            "--seeds", "0,1", "--runs", str(tmp_path / "runs"), "--out", str(out),
+            "--threads", "1", "--device", "cpu", "--note", "tiny", "--quiet"]
     assert main(args + ["--epochs", "1"]) == 0
     table = json.loads(out.read_text())
     assert table["recipe"]["per_class"] == 3 and not table["recipe"]["default_size"]
+    assert table["recipe"]["seeds"] == [0, 1] and "--seeds 0,1" in table["recipe"]["command"]
     assert table["note"].endswith("tiny")
-    assert set(table["scenarios"]) == {"tempo", "shuffled"}
+    assert set(table["scenarios"]) == {"tempo", "paper", "conflict"}
     assert table["scenarios"]["tempo"]["dataset"] == "SynthBallroom-tempo"
     assert table["scenarios"]["tempo"]["n_tracks"] == 24
-    assert (tmp_path / "data" / "synth-shuffled" / "scenario.json").is_file()
+    assert sorted(table["runs"]) == ["paper/time/s0", "paper/time/s1", "tempo/time/s0",
+                                     "tempo/time/s1"]
+    assert (tmp_path / "runs" / "tempo-time-s1" / "results.json").is_file()
+    # the two seeds are two cross-validations (the seed draws the folds), pooled in one cell
     cells = matrix_cells(table["rows"])
-    assert [(c.scenario, c.arch, len(c.per_fold), c.n_tracks) for c in cells] == [
-        ("tempo", "time", 3, 24), ("shuffled", "time", 3, 24)]
-    # Rebuilding from the finished runs keeps every row, and no set is generated again.
+    assert [(c.scenario, c.arch, c.seeds, len(c.per_fold), c.n_tracks) for c in cells] == [
+        ("paper", "time", (0, 1), 6, 24), ("tempo", "time", (0, 1), 6, 24)]
+    tempo = cells[1]
+    means = [r["mean"] for r in table["rows"] if r["scenario"] == "tempo"]
+    assert tempo.mean == pytest.approx(np.mean(means))
+    assert tempo.seed_std == pytest.approx(np.std(means))
+    # the conflict set: 3 fold models × 2 seeds of time predicted every one of its 24 tracks
+    (arch,) = table["conflict"]["architectures"]
+    assert arch["arch"] == "time" and arch["n_models"] == 6 and arch["n_tracks"] == 24
+    shares = arch["shares"]
+    assert sum(shares[k]["share"] for k in ("tempo", "rhythm", "timbre", "none")) == (
+        pytest.approx(1.0))
+    # Rebuilding from the finished runs keeps every row and the conflict entry, and no set
+    # is generated again.
     out.unlink()
     assert main(args + ["--table-only"]) == 0
-    assert json.loads(out.read_text())["rows"] == table["rows"]
+    again = json.loads(out.read_text())
+    assert again["rows"] == table["rows"]
+    assert again["conflict"]["architectures"] == table["conflict"]["architectures"]
 
 
 def test_a_run_with_fewer_folds_does_not_replace_a_fuller_cell():
