@@ -5,7 +5,7 @@ import streamlit as st
 from tfcnn import locations, plots
 from tfcnn.result_sets import not_retrained, params_points, shipped_results
 from tfcnn.synth import WHAT_SYNTH_SHOWS
-from tfcnn.ui import access, compare_view, lab, results, run_control, sidebar
+from tfcnn.ui import access, calibration_view, compare_view, lab, results, run_control, sidebar
 from tfcnn.ui import sweep as sweep_ui
 
 access.require_access()
@@ -50,11 +50,17 @@ st.caption("The paper's efficiency argument: on Ballroom it reports Time-Frequen
               "differ is answered below, with an interval, not by this plot.")
 
 lab.scenario_matrix(lab.matrix_rows(locations.checkpoints_dir(), run_control.run_folders()))
+lab.conflict_panel(locations.checkpoints_dir())
 sweep_ui.sweep_results()
 
 st.subheader("Comparing two results (A − B over folds)")
 compare_view.comparison_panel(compare_view.result_options(
     shipped_table if use_shipped else None,
+    {label: runs[label][1] for label in chosen}))
+
+st.subheader("Calibration measured on test songs")
+calibration_view.calibration_panel(calibration_view.measured(
+    locations.checkpoints_dir() / locations.SHIPPED_RELIABILITY if use_shipped else None,
     {label: runs[label][1] for label in chosen}))
 
 st.subheader("One result in detail")

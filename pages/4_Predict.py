@@ -3,11 +3,11 @@ with a shipped or trained model: calibrated confidence, unsure state, tempo besi
 
 import streamlit as st
 
-from tfcnn import plots
+from tfcnn import locations, plots
 from tfcnn.checkpoint import describe_provenance
 from tfcnn.config import FRONT_END
 from tfcnn.errors import TfcnnError
-from tfcnn.ui import access, predict, sidebar
+from tfcnn.ui import access, calibration_view, predict, sidebar
 from tfcnn.ui import assessment as views
 
 access.require_access()
@@ -106,6 +106,8 @@ if assessment.unsure:
 else:
     left.success(f"Predicted dance: **{pred.prediction}** ({assessment.confidence:.0%})")
 right.info(f"Model: {describe_provenance(pred.model)}")
+right.caption(calibration_view.model_line(
+    choice.path, shipped_file=locations.checkpoints_dir() / locations.SHIPPED_RELIABILITY))
 st.caption(f"Rule: {assessment.calibration.rule()}.")
 cols = st.columns(5)
 cols[0].metric("Prediction", pred.prediction)

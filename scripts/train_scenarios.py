@@ -13,8 +13,8 @@ after every run, so an interrupted session still leaves every finished cell. Re-
 continues unfinished runs and skips finished ones.
 
 When ``paper`` is among the scenarios, the ``conflict`` set (one dance's tempo, a second's
-rhythm, a third's sounds per track) is generated at the same size and every fold model of
-every ``paper`` run predicts it: the table's ``conflict`` entry says, per architecture, which
+rhythm, a third's sounds per track) is generated at the same size, from another data seed
+(fresh tempi and render seeds), and every fold model of every ``paper`` run predicts it: the table's ``conflict`` entry says, per architecture, which
 cue the predictions follow (:mod:`tfcnn.cue_conflict`).
 
     python -m scripts.train_scenarios --per-class 60 --seeds 0,1,2
@@ -96,6 +96,11 @@ def _previous(path: Path) -> dict:
 #: Recipe fields that must agree for a previous table's cells to stay beside new ones.
 _RECIPE_KEYS: tuple[str, ...] = ("per_class", "seconds", "n_folds", "preset", "protocol",
                                  "data_seed", "epochs")
+
+
+#: The conflict set is drawn with ``--data-seed`` plus this, so its tempi and render seeds are
+#: fresh draws, not those of the paper tracks the models trained on.
+CONFLICT_SEED_OFFSET = 1000
 
 
 def run_dir(args, scenario: str, arch: str, seed: int) -> Path:
@@ -195,17 +200,26 @@ def write_table(args, *, scenarios: list[str], archs: list[str], seeds: list[int
     return table
 
 
+#: Controls of the conflict measurement: models trained where one cue alone separates the
+#: classes should follow that cue (labelled "<arch> trained on <scenario>").
+CONFLICT_CONTROLS: tuple[str, ...] = ("tempo", "rhythm", "timbre")
+
+
 def conflict_report(args, *, archs: list[str], seeds: list[int], device) -> dict | None:
-    """Every fold model of every ``paper`` run predicts the conflict set (None: no run)."""
+    """Every fold model of every ``paper`` run predicts the conflict set, and so do the
+    single-cue scenarios' models as controls (None: no paper run)."""
     from tfcnn.cue_conflict import evaluate_conflict, models_by_arch
     from tfcnn.synth.scenarios import scenario_dirname
 
-    folders = [run_dir(args, "paper", arch, seed) for arch in archs for seed in seeds]
-    folders = [f for f in folders if (f / "results.json").is_file()]
-    if not folders:
-        return None
-    return evaluate_conflict(models_by_arch(folders),
-                             Path(args.data_root) / scenario_dirname("conflict"),
+    models = {}
+    for sc in ("paper", *CONFLICT_CONTROLS):
+        folders = [run_dir(args, sc, arch, seed) for arch in archs for seed in seeds]
+        folders = [f for f in folders if (f / "results.json").is_file()]
+        if sc == "paper" and not folders:
+            return None
+        for arch, paths in (models_by_arch(folders) if folders else {}).items():
+            models[arch if sc == "paper" else f"{arch} trained on {sc}"] = paths
+    return evaluate_conflict(models, Path(args.data_root) / scenario_dirname("conflict"),
                              device=str(device))
 
 
@@ -239,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             if not args.table_only:
                 start = time.perf_counter()
                 generate(folder, scenario=sc, per_class=args.per_class, seconds=args.seconds,
-                         seed=args.data_seed, workers=args.workers, progress=not args.quiet)
+                         seed=args.data_seed + (CONFLICT_SEED_OFFSET if sc == "conflict" else 0),
+                         workers=args.workers, progress=not args.quiet)
                 wall = time.perf_counter() - start
                 if wall > 5.0 or "generation_wall_s" not in entry:  # keep the real render time
                     entry["generation_wall_s"] = wall

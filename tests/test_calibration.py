@@ -16,13 +16,16 @@ import torch
 from tfcnn.assessment import assess
 from tfcnn.calibration import (UNCALIBRATED_UNSURE_THRESHOLD, Calibration, fit_calibration,
                                fit_temperature, temper)
+from tfcnn.calibration import (Reliability, expected_calibration_error, model_reliability,
+                               reliability)
 from tfcnn.checkpoint import load_checkpoint, save_checkpoint, update_metadata
 from tfcnn.config import CLASSES, FRONT_END, PRESETS
 from tfcnn.errors import CheckpointError, ConfigError
 from tfcnn.features import log_mel
 from tfcnn.inference import predict, predict_features
 from tfcnn.models import build_model
-from tfcnn.runs import FOLD_MODEL_FILE, fold_dir
+from tfcnn.datasets import load_dataset
+from tfcnn.runs import FOLD_MODEL_FILE, fold_dir, read_config, read_fold_result, read_results
 from tfcnn.synth.nondance import NONDANCE_KINDS, render_nondance
 from tfcnn.train import train_run
 
@@ -185,3 +188,56 @@ def test_nondance_kinds_render():
         assert y.shape == (88200,) and y.dtype == np.float32 and np.abs(y).max() == pytest.approx(0.5)
     with pytest.raises(ConfigError, match="valid kinds"):
         render_nondance("opera")
+
+
+# --------------------------------------------------------------------------- measured on test songs
+
+
+def test_ece_on_a_hand_checked_example():
+    # bin 0.9-1.0: confidences 0.95, 0.95, right 1 of 2 → gap |0.5 − 0.95| = 0.45 (2 songs)
+    # bin 0.6-0.7: 0.65, right → gap 0.35 (1 song); ECE = (2·0.45 + 0.35) / 3
+    ece = expected_calibration_error([0.95, 0.95, 0.65], [True, False, True])
+    assert ece == pytest.approx((2 * 0.45 + 0.35) / 3)
+    assert expected_calibration_error([1.0, 0.0], [True, False]) == 0.0  # 1.0 in the top bin
+    with pytest.raises(ConfigError, match="confidences must lie in"):
+        expected_calibration_error([1.2], [True])
+    with pytest.raises(ConfigError, match="one correctness per confidence"):
+        expected_calibration_error([0.5, 0.6], [True])
+
+
+def test_reliability_null_holds_for_calibrated_models_and_flags_overconfident_ones():
+    """Plant nothing: a calibrated model's ECE exceeds the stated null band about 5 % of the
+    time. Plant over-confidence of 15 points: it is flagged nearly always on 480 songs."""
+    rng = np.random.default_rng(5)
+    flagged_null, flagged_over = [], []
+    for _ in range(60):
+        conf = rng.uniform(0.3, 1.0, 480)
+        rel = reliability(conf, rng.random(480) < conf, n_boot=300, seed=int(rng.integers(1e6)))
+        flagged_null.append(not rel.consistent_with_calibration)
+        over = reliability(conf, rng.random(480) < conf - 0.15, n_boot=300,
+                           seed=int(rng.integers(1e6)))
+        flagged_over.append(not over.consistent_with_calibration)
+        assert over.mean_confidence - over.accuracy > 0.08
+    assert np.mean(flagged_null) <= 0.15
+    assert np.mean(flagged_over) >= 0.95
+    assert "over-confident by" in over.sentence() and "ECE" in over.sentence()
+    again = type(over).from_dict(json.loads(json.dumps(over.to_dict())))
+    assert again == over
+
+
+def test_a_run_records_test_confidences_and_measures_its_calibration(calibrated_run):
+
+    fold = read_fold_result(calibrated_run, 0)
+    n = fold["n_test_tracks"]
+    assert len(fold["test_confidence"]) == len(fold["test_labels"]) == n
+    assert fold["test_confidence_calibrated"] is True
+    assert all(1 / len(CLASSES) <= c <= 1 for c in fold["test_confidence"])
+    # the confidence recorded is the one Predict shows for that song
+    ckpt = load_checkpoint(fold_dir(calibrated_run, 0) / FOLD_MODEL_FILE)
+    tracks = load_dataset(read_config(calibrated_run)["data"]).tracks.set_index("track")
+    path = tracks.loc[fold["test_track_ids"][0], "path"]
+    shown = assess(predict(path, ckpt), ckpt).confidence
+    assert shown == pytest.approx(fold["test_confidence"][0], abs=1e-4)
+    rel = Reliability.from_dict(read_results(calibrated_run)["reliability"])
+    assert rel.n_songs == n and rel.accuracy == pytest.approx(fold["accuracy"] / 100)
+    assert model_reliability(fold_dir(calibrated_run, 0) / FOLD_MODEL_FILE) == rel

@@ -196,9 +196,12 @@ def test_scenarios_recipe_script_on_a_tiny_set(tmp_path):
     means = [r["mean"] for r in table["rows"] if r["scenario"] == "tempo"]
     assert tempo.mean == pytest.approx(np.mean(means))
     assert tempo.seed_std == pytest.approx(np.std(means))
-    # the conflict set: 3 fold models × 2 seeds of time predicted every one of its 24 tracks
-    (arch,) = table["conflict"]["architectures"]
+    # the conflict set (another data seed): 3 fold models × 2 seeds of time predicted every
+    # one of its 24 tracks; the tempo scenario's models are the control
+    arch, control = table["conflict"]["architectures"]
     assert arch["arch"] == "time" and arch["n_models"] == 6 and arch["n_tracks"] == 24
+    assert control["arch"] == "time trained on tempo" and control["n_models"] == 6
+    assert table["conflict"]["set"] == {"per_class": 3, "seconds": 2.0, "seed": 1000}
     shares = arch["shares"]
     assert sum(shares[k]["share"] for k in ("tempo", "rhythm", "timbre", "none")) == (
         pytest.approx(1.0))

@@ -27,14 +27,17 @@ uncalibrated.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 
 from tfcnn.errors import ConfigError
 from tfcnn.evaluate import song_vote
+from tfcnn.runs import FOLD_RESULT_FILE
 
 #: Validation songs whose confidence falls below the threshold (the threshold's quantile).
 UNSURE_QUANTILE = 0.05
@@ -250,3 +253,211 @@ def fit_calibration(song_patch_probs: list, song_labels, *, predicted=None,
                        quantile=float(quantile),
                        beat_threshold=None if beat_strengths is None
                        else float(np.quantile(np.asarray(beat_strengths, float), share)))
+
+
+# --------------------------------------------------------------------------- measured on test songs
+#
+# Calibration measured, not only fitted: the confidence a page shows (the calibrated song
+# probability of the predicted class) against how often that prediction is right, on test
+# songs the model never saw (validation songs fitted the temperature, so they cannot judge it).
+
+#: Equal-width confidence bins of the reliability diagram and the ECE.
+ECE_BINS = 10
+#: Bootstrap resamples (over songs) of the ECE's interval and of its null.
+N_BOOT = 2000
+
+
+def expected_calibration_error(confidences, correct, *, n_bins: int = ECE_BINS) -> float:
+    """ECE: the song-weighted mean gap between confidence and accuracy over confidence bins.
+
+    ``ECE = Σ_b (n_b / N) · |accuracy_b − mean confidence_b|`` over ``n_bins`` equal-width
+    bins of [0, 1] (Guo et al. 2017; the top bin includes 1).
+
+    Parameters
+    ----------
+    confidences : array-like of float, shape (N,)
+        Shown probability of the predicted class, in [0, 1].
+    correct : array-like of bool, shape (N,)
+        Whether each prediction was right.
+
+    Returns
+    -------
+    float
+        In [0, 1].
+    """
+    conf, hit = _check_reliability_input(confidences, correct)
+    index = np.minimum((conf * n_bins).astype(np.int64), n_bins - 1)   # (N,)
+    # per bin |Σ hits − Σ confidences| / N = (n_b / N) · |accuracy_b − confidence_b|
+    gap = np.abs(np.bincount(index, weights=hit, minlength=n_bins)
+                 - np.bincount(index, weights=conf, minlength=n_bins))
+    return float(gap.sum() / conf.size)
+
+
+def _check_reliability_input(confidences, correct) -> tuple[np.ndarray, np.ndarray]:
+    conf = np.asarray(confidences, dtype=np.float64)
+    hit = np.asarray(correct, dtype=np.float64)
+    if conf.ndim != 1 or conf.size == 0 or hit.shape != conf.shape:
+        raise ConfigError(f"need one correctness per confidence and at least one song, got "
+                          f"{np.shape(confidences)} confidences and {np.shape(correct)} flags")
+    if not np.all((conf >= 0) & (conf <= 1)):
+        raise ConfigError("confidences must lie in [0, 1]")
+    return conf, hit
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """How well a model's shown confidence matches its accuracy on test songs.
+
+    Attributes
+    ----------
+    n_songs : int
+    ece : float
+        Expected calibration error (fraction, :func:`expected_calibration_error`).
+    ece_ci95 : (float, float)
+        Percentile bootstrap interval over songs.
+    ece_null95 : float
+        95th percentile of the ECE a perfectly calibrated model with these confidences
+        shows on this many songs (each song right with probability its confidence): the
+        ECE is biased upwards on few songs, and values up to this are consistent with
+        perfect calibration.
+    mean_confidence, accuracy : float
+        Over the songs (their difference is the over-confidence).
+    bins : tuple of dict
+        Per bin with songs: ``lo``, ``hi``, ``n``, ``confidence`` (mean), ``accuracy``.
+    source : str
+        Which probability: ``"calibrated"`` (the checkpoint's temperature) or ``"raw"``.
+    """
+
+    n_songs: int
+    ece: float
+    ece_ci95: tuple[float, float]
+    ece_null95: float
+    mean_confidence: float
+    accuracy: float
+    bins: tuple[dict, ...]
+    source: str = "calibrated"
+
+    @property
+    def consistent_with_calibration(self) -> bool:
+        """The ECE is no larger than a perfectly calibrated model's would be 95 % of the time."""
+        return self.ece <= self.ece_null95
+
+    def sentence(self) -> str:
+        """One line for a page: ECE, interval, and what perfect calibration would show."""
+        over = self.mean_confidence - self.accuracy
+        lean = ("over-confident" if over > 0 else "under-confident") + (
+            f" by {100 * abs(over):.1f} points on average")
+        verdict = ("consistent with perfect calibration at this size"
+                   if self.consistent_with_calibration else "miscalibrated beyond what "
+                   "this many songs explain")
+        return (f"ECE {100 * self.ece:.1f} % on {self.n_songs} test songs (95 % CI "
+                f"{100 * self.ece_ci95[0]:.1f}-{100 * self.ece_ci95[1]:.1f}; a perfectly "
+                f"calibrated model shows up to {100 * self.ece_null95:.1f} % here): {verdict}; "
+                f"{lean}")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "ece_ci95": list(self.ece_ci95), "bins": list(self.bins)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Reliability":
+        try:
+            return cls(n_songs=int(data["n_songs"]), ece=float(data["ece"]),
+                       ece_ci95=(float(data["ece_ci95"][0]), float(data["ece_ci95"][1])),
+                       ece_null95=float(data["ece_null95"]),
+                       mean_confidence=float(data["mean_confidence"]),
+                       accuracy=float(data["accuracy"]),
+                       bins=tuple(dict(b) for b in data.get("bins", [])),
+                       source=str(data.get("source", "calibrated")))
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise ConfigError(f"not a reliability record: {data!r}"[:200]) from None
+
+
+def reliability(confidences, correct, *, n_bins: int = ECE_BINS, n_boot: int = N_BOOT,
+                seed: int = 0, source: str = "calibrated") -> Reliability:
+    """ECE with a bootstrap interval, its null under perfect calibration, and the diagram.
+
+    Parameters
+    ----------
+    confidences : array-like of float, shape (N,)
+        Shown probability of each song's predicted class.
+    correct : array-like of bool, shape (N,)
+    n_bins, n_boot, seed : int, keyword-only
+    source : str, keyword-only
+        What ``confidences`` are (stored with the result).
+
+    Returns
+    -------
+    Reliability
+    """
+    conf, hit = _check_reliability_input(confidences, correct)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, conf.size, size=(n_boot, conf.size))
+    boot = [expected_calibration_error(conf[i], hit[i], n_bins=n_bins) for i in idx]
+    null = [expected_calibration_error(conf, rng.random(conf.size) < conf, n_bins=n_bins)
+            for _ in range(n_boot)]
+    index = np.minimum((conf * n_bins).astype(np.int64), n_bins - 1)
+    bins = tuple({"lo": b / n_bins, "hi": (b + 1) / n_bins, "n": int((index == b).sum()),
+                  "confidence": float(conf[index == b].mean()),
+                  "accuracy": float(hit[index == b].mean())}
+                 for b in range(n_bins) if (index == b).any())
+    return Reliability(n_songs=int(conf.size),
+                       ece=expected_calibration_error(conf, hit, n_bins=n_bins),
+                       ece_ci95=(float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))),
+                       ece_null95=float(np.percentile(null, 95)),
+                       mean_confidence=float(conf.mean()), accuracy=float(hit.mean()),
+                       bins=bins, source=source)
+
+
+def song_confidences(song_patch_probs: list, predicted, *,
+                     calibration: Calibration | None) -> np.ndarray:
+    """The confidence a page shows for each song: its predicted class's calibrated song
+    probability (at ``T = 1`` without a calibration), shape (n_songs,)."""
+    temperature = calibration.temperature if calibration is not None else 1.0
+    return np.array([song_confidence(p, k, temperature)
+                     for p, k in zip(song_patch_probs, predicted)], dtype=np.float64)
+
+
+def folds_reliability(fold_results: list[dict]) -> Reliability | None:
+    """:func:`reliability` over the test songs of every fold that recorded them (None when
+    none did: runs trained before the confidences were stored)."""
+    conf, hit, calibrated = [], [], []
+    for r in fold_results:
+        c, labels, preds = (r.get("test_confidence"), r.get("test_labels"),
+                            r.get("predictions"))
+        if isinstance(c, list) and isinstance(labels, list) and isinstance(preds, list) and (
+                len(c) == len(labels) == len(preds)):
+            conf += c
+            hit += [int(p) == int(y) for p, y in zip(preds, labels)]
+            calibrated.append(bool(r.get("test_confidence_calibrated", True)))
+    if not conf:
+        return None
+    source = "calibrated" if all(calibrated) else "raw" if not any(calibrated) else "mixed"
+    return reliability(conf, hit, source=source)
+
+
+def read_reliabilities(path) -> dict[str, Reliability]:
+    """The measurements of ``scripts/shipped_reliability.py``, by model file stem ({} when the
+    file is missing or unreadable: nothing measured to show)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return {stem: Reliability.from_dict(rec) for stem, rec in data["models"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ConfigError):
+        return {}
+
+
+def model_reliability(path, *, shipped=None) -> Reliability | None:
+    """A model's calibration measured on its fold's test songs, where it is recorded.
+
+    A fold model of a run folder (``<run>/fold-XX/model.safetensors``) reads its fold's
+    ``result.json``; any other file is looked up by its stem in ``shipped`` (a
+    :func:`read_reliabilities` file). None when neither has it.
+    """
+    path = Path(path)
+    result = path.parent / FOLD_RESULT_FILE
+    if result.is_file():
+        try:
+            fold = json.loads(result.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return folds_reliability([fold]) if isinstance(fold, dict) else None
+    return read_reliabilities(shipped).get(path.stem) if shipped is not None else None

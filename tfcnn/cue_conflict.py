@@ -28,7 +28,7 @@ from tfcnn.atomic import write_json_atomic
 from tfcnn.cache import front_end_key, load_features
 from tfcnn.checkpoint import load_checkpoint
 from tfcnn.config import CLASSES
-from tfcnn.datasets import load_dataset
+from tfcnn.datasets import SCENARIO_FILE, load_dataset
 from tfcnn.errors import ConfigError, RunError
 from tfcnn.evaluate import song_vote
 from tfcnn.fold_training import EVAL_BATCH_SIZE
@@ -156,18 +156,27 @@ class CueShares:
         """The cue it follows (margin interval above 0), or None."""
         return self.lead if self.margin[1] > 0 else None
 
+    @property
+    def above_chance(self) -> tuple[str, ...]:
+        """The cues whose share's interval lies above chance, largest share first."""
+        return tuple(c for c in sorted(CUES, key=lambda c: -self.shares[c][0])
+                     if self.shares[c][1] > CHANCE[c])
+
     def verdict(self) -> str:
         """One sentence: which cue, by how much, and against chance."""
         share, lo, hi = self.shares[self.lead]
         m, mlo, mhi = self.margin
+        used = (f"; above chance: {', '.join(self.above_chance)}" if self.above_chance
+                else "; no cue above chance")
         if self.follows is None:
             return (f"no single cue leads: {self.lead} {100 * share:.0f} % and "
                     f"{self.runner_up} {100 * self.shares[self.runner_up][0]:.0f} % (margin "
-                    f"{100 * m:+.0f} points, 95 % CI {100 * mlo:+.0f} to {100 * mhi:+.0f})")
+                    f"{100 * m:+.0f} points, 95 % CI {100 * mlo:+.0f} to {100 * mhi:+.0f})"
+                    f"{used}")
         return (f"follows {self.lead}: {100 * share:.0f} % of predictions (95 % CI "
                 f"{100 * lo:.0f}-{100 * hi:.0f}; chance {100 * CHANCE[self.lead]:.1f} %), "
                 f"{100 * m:.0f} points above {self.runner_up} (CI {100 * mlo:.0f} to "
-                f"{100 * mhi:.0f})")
+                f"{100 * mhi:.0f}){used}")
 
     def to_dict(self) -> dict:
         return {"arch": self.arch, "models": list(self.models), "n_models": len(self.models),
@@ -177,7 +186,8 @@ class CueShares:
                 "per_model": list(self.per_model), "lead": self.lead,
                 "runner_up": self.runner_up,
                 "margin": {"difference": self.margin[0], "ci95": list(self.margin[1:])},
-                "follows": self.follows, "verdict": self.verdict()}
+                "follows": self.follows, "above_chance": list(self.above_chance),
+                "verdict": self.verdict()}
 
     @classmethod
     def from_dict(cls, data: dict) -> "CueShares":
@@ -273,7 +283,12 @@ def evaluate_conflict(models: Mapping[str, Sequence[str | os.PathLike]], data_di
             sources = source_indices(data_dir, ids)
         results.append(cue_shares(predictions, sources, arch=label,
                                   models=[str(p) for p in paths], n_boot=n_boot).to_dict())
+    try:
+        record = json.loads((Path(data_dir) / SCENARIO_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = {}
     return {"data": str(data_dir), "dataset": dataset.name, "n_tracks": dataset.n_tracks,
+            "set": {k: record.get(k) for k in ("per_class", "seconds", "seed")},
             "chance": CHANCE, "method": METHOD, "architectures": results}
 
 

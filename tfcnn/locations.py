@@ -27,6 +27,10 @@ DEFAULT_RUNS_DIR = REPO_ROOT / "runs"
 CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 #: The shipped Table 1, in the checkpoints folder.
 SHIPPED_TABLE = "table1-synth.json"
+#: The shipped models' calibration measured on their test songs (scripts/shipped_reliability).
+SHIPPED_RELIABILITY = "reliability-synth.json"
+#: The shipped models' cue-conflict report (python -m tfcnn conflict).
+SHIPPED_CONFLICT = "cue-conflict-synth.json"
 
 
 def _from_env(var: str, default: Path) -> Path:

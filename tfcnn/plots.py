@@ -501,3 +501,74 @@ def accuracy_vs_filter_length(rows: pd.DataFrame, *, length_title: str = "filter
                       yaxis_title="accuracy (%)",
                       legend=dict(orientation="h", yanchor="top", y=-0.22, x=0), **_LAYOUT)
     return fig
+
+
+def reliability_diagram(curves: Mapping[str, Sequence[Mapping]]) -> go.Figure:
+    """Reliability diagram: accuracy against shown confidence per confidence bin.
+
+    Parameters
+    ----------
+    curves : mapping of label to sequence of dict
+        Per model, its bins (:attr:`tfcnn.calibration.Reliability.bins`: ``confidence``,
+        ``accuracy``, ``n``, ``lo``, ``hi``).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The diagonal (perfect calibration) and one line per model, marker size ∝ songs.
+    """
+    if not curves:
+        raise ConfigError("no reliability measurements to draw")
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
+                               line=dict(color="grey", dash="dot")))
+    for k, (label, bins) in enumerate(curves.items()):
+        n = [int(b["n"]) for b in bins]
+        fig.add_trace(go.Scatter(
+            x=[b["confidence"] for b in bins], y=[b["accuracy"] for b in bins],
+            mode="lines+markers", name=label,
+            marker=dict(size=[6 + 14 * np.sqrt(c / max(n)) for c in n],
+                        color=class_colour(k)),
+            customdata=[[b["lo"], b["hi"], c] for b, c in zip(bins, n)],
+            hovertemplate="confidence %{customdata[0]:.1f}-%{customdata[1]:.1f}: "
+                          "%{customdata[2]} songs, mean confidence %{x:.2f}, right "
+                          "%{y:.0%}<extra>" + str(label) + "</extra>"))
+    fig.update_layout(title="Reliability on test songs (song level, the confidence shown)",
+                      xaxis=dict(title="confidence shown (mean per bin)", range=[0, 1]),
+                      yaxis=dict(title="share of songs right", range=[0, 1]), **_LAYOUT)
+    return fig
+
+
+def cue_shares_bar(shares: Mapping[str, Mapping[str, Sequence[float]]], *,
+                   chance: Mapping[str, float]) -> go.Figure:
+    """Which cue each architecture follows on the conflict set, with intervals and chance.
+
+    Parameters
+    ----------
+    shares : mapping of architecture to mapping of cue to (share, low, high)
+        Fractions (:attr:`tfcnn.cue_conflict.CueShares.shares`).
+    chance : mapping of cue to float
+        Chance share per cue (drawn as a marker line).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Grouped bars: x = cue, one bar per architecture, 95 % intervals as error bars.
+    """
+    if not shares:
+        raise ConfigError("no cue-conflict results to draw")
+    cues = list(next(iter(shares.values())))
+    fig = go.Figure()
+    for k, (arch, by_cue) in enumerate(shares.items()):
+        values = [by_cue[c] for c in cues]
+        fig.add_trace(go.Bar(
+            x=cues, y=[100 * v[0] for v in values], name=arch, marker_color=class_colour(k),
+            error_y=dict(type="data", symmetric=False,
+                         array=[100 * (v[2] - v[0]) for v in values],
+                         arrayminus=[100 * (v[0] - v[1]) for v in values])))
+    fig.add_trace(go.Scatter(x=cues, y=[100 * chance[c] for c in cues], mode="markers",
+                             name="chance", marker=dict(symbol="line-ew-open", size=40,
+                                                        color="black")))
+    fig.update_layout(barmode="group", title="Conflict set: whose dance the prediction names",
+                      xaxis_title="the dance of the track's …",
+                      yaxis_title="share of predictions (%)", **_LAYOUT)
+    return fig

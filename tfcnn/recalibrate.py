@@ -15,10 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfcnn.cache import load_features
-from tfcnn.calibration import Calibration, fit_calibration
+from tfcnn.calibration import (Calibration, Reliability, fit_calibration, reliability,
+                               song_confidences)
 from tfcnn.checkpoint import Checkpoint, load_checkpoint, update_metadata
 from tfcnn.datasets import load_dataset
 from tfcnn.errors import CheckpointError, ConfigError
+from tfcnn.evaluate import song_vote
 from tfcnn.folds import make_folds
 from tfcnn.inference import predict_features
 from tfcnn.runs import CONFIG_FILE, read_config
@@ -148,6 +150,42 @@ def calibrate_checkpoint(path, data_dir, *, n_folds: int | None = None, seed: in
                                   beat_strengths=strengths)
     update_metadata(path, {"calibration": calibration.to_dict()}, out=out)
     return calibration
+
+
+def measure_checkpoint(path, data_dir, *, n_folds: int | None = None,
+                       seed: int | None = None) -> Reliability:
+    """Calibration of a checkpoint measured on its fold's test songs (song level, the
+    confidence the Predict page shows: calibrated when the checkpoint has a calibration).
+
+    Parameters
+    ----------
+    path : str or Path
+    data_dir : str or Path
+        The data set it was trained on (its test songs are rebuilt and checked).
+    n_folds, seed : int, optional, keyword-only
+        As for :func:`calibrate_checkpoint`.
+
+    Returns
+    -------
+    Reliability
+    """
+    ckpt = load_checkpoint(path)
+    dataset = load_dataset(data_dir)
+    if tuple(dataset.classes) != tuple(ckpt.classes):
+        raise ConfigError(f"{data_dir}: classes {list(dataset.classes)} differ from the "
+                          f"checkpoint's {list(ckpt.classes)}")
+    split = fold_split(ckpt, dataset, **split_settings(ckpt, n_folds=n_folds, seed=seed))
+    features = load_features(dataset, front_end=ckpt.front_end)
+    index = {t: i for i, t in enumerate(features.track_ids)}
+    test = [index[t] for t in split.test]
+    probs = [predict_features(features.specs[i], ckpt, name=features.track_ids[i]).patch_probs
+             for i in test]
+    predicted = [song_vote(p) for p in probs]
+    calibration = Calibration.from_dict(ckpt.calibration) if ckpt.calibration else None
+    confidence = song_confidences(probs, predicted, calibration=calibration)
+    correct = np.asarray(predicted) == np.asarray(features.labels)[test]
+    return reliability(confidence, correct,
+                       source="calibrated" if calibration is not None else "raw")
 
 
 def checkpoint_split(checkpoint, data_dir) -> FoldSplit:

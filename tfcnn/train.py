@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from tfcnn.cache import load_features
-from tfcnn.calibration import fit_calibration
+from tfcnn.calibration import fit_calibration, folds_reliability, song_confidences
 from tfcnn.checkpoint import save_checkpoint
 from tfcnn.config import ARCHS, FRONT_END, PROTOCOLS, TIMEFREQ_INIT, TrainConfig
 from tfcnn.config import preset as get_preset
@@ -502,6 +502,8 @@ def _finish_fold(t: _Training, fold: Fold, model: torch.nn.Module, outcome: Fold
         t.labels[fold.val],
         beat_strengths=[estimate_tempo(t.specs[i]).strength for i in fold.val],
     ) if fold.val.size else None
+    # what the Predict page would show for each test song, to measure calibration
+    confidence = song_confidences(per_track, metrics["predictions"], calibration=calibration)
     metrics = {**metrics, "fold": fold.index, "best_epoch": outcome.best_epoch}
     test_ids = [t.track_ids[i] for i in tracks]
     model.cpu()
@@ -523,6 +525,9 @@ def _finish_fold(t: _Training, fold: Fold, model: torch.nn.Module, outcome: Fold
         "n_val_tracks": int(fold.val.size),
         "n_test_tracks": int(tracks.size),
         "test_track_ids": test_ids,
+        "test_labels": [int(y) for y in t.labels[tracks]],
+        "test_confidence": [round(float(c), 6) for c in confidence],
+        "test_confidence_calibrated": calibration is not None,
         "test_fingerprint": fold_fingerprint(fold, t.song_keys),
         "epochs": len(outcome.history),
         "stage_best_epochs": stages,
@@ -544,6 +549,7 @@ def _write_results(t: _Training, *, n_params: int, preset: str, n_folds: int,
     done = t.run.complete_folds()
     fold_results = t.run.fold_results()
     summary = summarise(fold_results) if fold_results else {}
+    measured = folds_reliability(fold_results)  # calibration on the test songs
     results = {
         "arch": t.arch,
         "n_params": n_params,
@@ -562,6 +568,7 @@ def _write_results(t: _Training, *, n_params: int, preset: str, n_folds: int,
         "n_train_tracks": [r.get("n_train_tracks") for r in fold_results],
         "n_test_tracks": [r.get("n_test_tracks") for r in fold_results],
         **summary,
+        "reliability": None if measured is None else measured.to_dict(),
         "wall_s": t.run.wall_s(),
         "device": str(t.device),
         "machine": machine_info(t.device),

@@ -183,13 +183,19 @@ def rows_from_table(table: dict, *, source: str = "") -> list[dict]:
     return out
 
 
-def read_table_rows(path: str | os.PathLike) -> list[dict]:
-    """:func:`rows_from_table` of a JSON file; [] when it is missing or unreadable."""
+def read_table(path: str | os.PathLike) -> dict:
+    """A Table 1 JSON file as a dict; {} when it is missing or unreadable."""
     try:
         table = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return []
-    return rows_from_table(table, source=Path(path).name) if isinstance(table, dict) else []
+        return {}
+    return table if isinstance(table, dict) else {}
+
+
+def read_table_rows(path: str | os.PathLike) -> list[dict]:
+    """:func:`rows_from_table` of a JSON file; [] when it is missing or unreadable."""
+    table = read_table(path)
+    return rows_from_table(table, source=Path(path).name) if table else []
 
 
 def run_row(run_dir: str | os.PathLike) -> dict | None:

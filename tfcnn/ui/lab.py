@@ -15,10 +15,13 @@ import pandas as pd
 import streamlit as st
 
 from tfcnn import plots
+from tfcnn.cue_conflict import CHANCE, METHOD, CueShares, read_report
 from tfcnn.datasets import synth_sets
+from tfcnn.locations import SHIPPED_CONFLICT
 from tfcnn.errors import TfcnnError
 from tfcnn.synth.lab import (EXPECTATIONS, accuracy_matrix, cell_text, chance_interval,
-                             matrix_cells, read_table_rows, run_row, verdict_mark, verdicts)
+                             matrix_cells, read_table, read_table_rows, run_row, verdict_mark,
+                             verdicts)
 from tfcnn.synth.scenarios import SCENARIOS, scenario_dirname
 
 #: Shipped Table 1 files the matrix reads, in order (a later file wins a repeated cell).
@@ -136,3 +139,53 @@ def scenario_matrix(rows: list[dict]) -> None:
                                    else round(marks[(c.scenario, c.arch)].mdd, 1)),
         "figures": marks[(c.scenario, c.arch)].detail, "source": c.source,
     } for c in cells]), hide_index=True)
+
+
+def conflict_reports(checkpoints_dir: Path) -> list[tuple[str, dict, list]]:
+    """The cue-conflict reports on offer: the shipped models'
+    (:data:`tfcnn.locations.SHIPPED_CONFLICT`) and the lab matrix's (its ``conflict``)."""
+    found = []
+    try:
+        shipped = read_report(checkpoints_dir / SHIPPED_CONFLICT)
+    except TfcnnError as exc:
+        st.warning(str(exc))
+        shipped = None
+    if shipped is not None:
+        found.append(("shipped models (fold 0 of table1-synth.json)", *shipped))
+    table = read_table(checkpoints_dir / SHIPPED_TABLES[-1])
+    if isinstance(table.get("conflict"), dict):
+        try:
+            found.append((f"lab matrix ({SHIPPED_TABLES[-1]}, every paper fold model)",
+                          table["conflict"], [CueShares.from_dict(a) for a in
+                                              table["conflict"].get("architectures", [])]))
+        except TfcnnError as exc:
+            st.warning(str(exc))
+    return found
+
+
+def conflict_panel(checkpoints_dir: Path) -> None:
+    """Which cue each architecture follows on the conflict set: shares, intervals, verdicts."""
+    reports = conflict_reports(checkpoints_dir)
+    if not reports:
+        return
+    st.subheader("SynthBallroom lab: cues in conflict")
+    st.markdown("Each track of the `conflict` set plays one dance's tempo, a second dance's "
+                "meter and rhythm pattern and a third dance's sounds. Models trained on "
+                "`paper` (where all three agree) predict it; the share of predictions naming "
+                "each cue's dance says which cue the architecture follows.")
+    label = st.selectbox("Models", [r[0] for r in reports]) if len(reports) > 1 else reports[0][0]
+    report, shares = next((r[1], r[2]) for r in reports if r[0] == label)
+    st.plotly_chart(plots.cue_shares_bar({s.arch: s.shares for s in shares},
+                                         chance=report.get("chance", CHANCE)),
+                    key=f"cues-{label}")
+    st.dataframe(pd.DataFrame([{
+        "architecture": s.arch, "models": len(s.models),
+        **{f"{cue} (%)": f"{100 * v[0]:.1f} [{100 * v[1]:.1f}-{100 * v[2]:.1f}]"
+           for cue, v in s.shares.items()},
+        "verdict": s.verdict()} for s in shares]), hide_index=True)
+    size = report.get("set") or {}
+    st.caption(f"{report.get('dataset', '?')}: {report.get('n_tracks', '?')} tracks"
+               + (f" ({size.get('per_class')} per dance, {size.get('seconds'):g} s, data seed "
+                  f"{size.get('seed')}, not the seed of the training set)"
+                  if size.get("seconds") else "")
+               + f". {report.get('method', METHOD)}")
