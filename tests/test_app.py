@@ -258,6 +258,8 @@ def test_predict_a_wav_shows_prediction(predict_page, tmp_path):
     confidence = float(at.metric[1].value.rstrip("%")) / 100
     assert (verdict in at.warning) == (confidence < 0.5 - 0.005) or abs(confidence - 0.5) < 0.01
     assert "uncalibrated model" in " ".join(c.value for c in at.caption)
+    # its calibration was never measured on test songs, and the page says so
+    assert any(c.value.startswith("Calibration not measured") for c in at.caption)
     # beside the prediction (not in a tooltip): what the model was trained on
     (model,) = at.info
     assert model.value == ("Model: time model trained on tiny; protocol clean, preset quick; "

@@ -241,3 +241,16 @@ def test_a_run_records_test_confidences_and_measures_its_calibration(calibrated_
     rel = Reliability.from_dict(read_results(calibrated_run)["reliability"])
     assert rel.n_songs == n and rel.accuracy == pytest.approx(fold["accuracy"] / 100)
     assert model_reliability(fold_dir(calibrated_run, 0) / FOLD_MODEL_FILE) == rel
+
+
+def test_a_shipped_model_finds_its_measurement_by_name():
+    from tfcnn.calibration import read_reliabilities
+    from tfcnn.locations import CHECKPOINTS_DIR, SHIPPED_RELIABILITY
+    from tfcnn.ui.calibration_view import model_line
+
+    shipped = CHECKPOINTS_DIR / SHIPPED_RELIABILITY
+    rel = model_reliability(CHECKPOINTS_DIR / "synth-time.safetensors", shipped=shipped)
+    assert rel == read_reliabilities(shipped)["synth-time"] and rel.n_songs == 48
+    assert model_line(CHECKPOINTS_DIR / "synth-time.safetensors", shipped_file=shipped) == (
+        f"Calibration measured: {rel.sentence()}.")
+    assert read_reliabilities(CHECKPOINTS_DIR / "no-such.json") == {}

@@ -223,3 +223,23 @@ def test_a_run_with_fewer_folds_does_not_replace_a_fuller_cell():
     rerun = {**shipped, "mean": 90.0, "per_fold": [90.0] * 10}
     assert [c.mean for c in matrix_cells([shipped, demo])] == [91.0]
     assert [c.mean for c in matrix_cells([shipped, demo, rerun])] == [90.0]
+
+
+def test_results_page_shows_cues_in_conflict_and_measured_calibration(lab_env):
+    """The shipped cue-conflict report and the shipped models' calibration, as shipped."""
+    ckpt = Path(locations.checkpoints_dir())
+    for name in (locations.SHIPPED_CONFLICT, locations.SHIPPED_RELIABILITY):
+        (ckpt / name).write_bytes((REPO / "checkpoints" / name).read_bytes())
+    at = _page("pages/3_Results.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    shipped = json.loads((REPO / "checkpoints" / locations.SHIPPED_CONFLICT).read_text())
+    cues = next(d.value for d in at.dataframe if "tempo (%)" in d.value.columns)
+    assert list(cues["architecture"]) == [a["arch"] for a in shipped["architectures"]]
+    assert list(cues["verdict"]) == [a["verdict"] for a in shipped["architectures"]]
+    assert any("Cue conflict" in c.proto.spec or "whose dance" in c.proto.spec
+               for c in at.get("plotly_chart"))
+    ece = next(d.value for d in at.dataframe if "ECE (%)" in d.value.columns)
+    measured = json.loads((REPO / "checkpoints" / locations.SHIPPED_RELIABILITY).read_text())
+    assert sorted(ece["ECE (%)"]) == sorted(round(100 * m["ece"], 1)
+                                            for m in measured["models"].values())
+    assert any("Reliability on test songs" in c.proto.spec for c in at.get("plotly_chart"))
