@@ -14,8 +14,12 @@ st.title("Musically motivated CNNs for Ballroom dance classification")
 st.markdown(
     "A reproduction of Pons, Lidy & Serra (2016), *Experimenting with musically motivated "
     "convolutional neural networks*. Instead of a black-box CNN with square-ish filters, the "
-    "paper designs filters from musical knowledge: **1×60 temporal filters** that can only "
-    "learn rhythm and **32×1 frequency filters** that can only learn timbre. On Ballroom the "
+    "paper designs filters from musical knowledge: **1×60 temporal filters**, meant for "
+    "temporal cues such as tempo and rhythm, and **32×1 frequency filters**, meant for "
+    "spectral cues such as timbre. That is a design intention, not a guarantee: a temporal "
+    "filter also sees how a sound starts and fades, which is part of its timbre (in the "
+    "SynthBallroom lab's `timbre` scenario, where only the sounds differ between dances, Time "
+    "still recognises 70 % of the Tango tracks). On Ballroom the "
     "paper reports **Time-Frequency** at 86.54 ± 4.29 % against Black-box's 87.25 ± 3.39 % "
     "(10 folds) with **16× fewer parameters**, and the 7k-parameter Time model at 81.79 %. "
     "The paper gives no test of whether the first two differ; tfcnn's Results page compares "
@@ -31,8 +35,11 @@ st.caption("Input: a 40-band log-mel patch of 80 frames (1.86 s). #params are co
            "models built by `tfcnn.models` for 8 classes; accuracies are the paper's 10-fold "
            "results on Ballroom.")
 st.markdown("**Time-Frequency** (paper Fig. 1): the temporal branch pools over all bands, "
-            "so it can only learn temporal cues; the frequency branch pools over all frames, "
-            "so it can only learn spectral cues.")
+            "so it responds to a time course wherever it lies in frequency (tempo, rhythm, "
+            "but also a note's attack and decay); the frequency branch pools over all frames, "
+            "so it responds to a spectral shape whenever it occurs (timbre, pitch). Which cue "
+            "each architecture actually follows is measured on the Results page "
+            "(SynthBallroom lab: cues in conflict).")
 st.graphviz_chart(TIMEFREQ_DOT, width="stretch")
 
 st.subheader("Pages")

@@ -205,3 +205,9 @@ def test_results_page_shows_the_shipped_sweep(app_env, tmp_path, monkeypatch):
     summary = next(t for t in tables if "seed_std" in t.columns)
     local = {p["time_filter"]: p["mean"] for p in found[0][2]["summary"]}
     assert dict(zip(summary["time_filter"], summary["mean"])) == local
+    # every pair of filter lengths over the 3 seeds' 30 folds, Holm over the 3 pairs
+    family = next(t for t in tables if "p (Holm)" in t.columns)
+    assert list(family["A − B"]) == ["1x60 − 1x30", "1x80 − 1x30", "1x60 − 1x80"]
+    assert list(family["verdict (family)"]) == ["A better", "inconclusive", "inconclusive"]
+    assert set(family["paired folds"]) == {30}
+    assert any("Holm-adjusted over the 3 contrasts" in c.value for c in at.caption)
