@@ -25,6 +25,7 @@ import numpy as np
 
 from tfcnn.compare import compare_scores, scores_from_results
 from tfcnn.locations import default_data_dir
+from tfcnn.request import RunRequest
 from tfcnn.train import train_run
 
 #: The app's data set (``TFCNN_DATA_DIR``), else where ``make run`` generates SynthBallroom.
@@ -34,12 +35,10 @@ DEFAULT_DATA = default_data_dir()
 def _run(data: Path, arch: str, out_dir: Path, *, folds: int, preset: str, epochs: int | None,
          device: str, sequential: bool, amp: bool) -> tuple[dict, float]:
     """One cross-validation in ``out_dir``; its results and wall time (s)."""
-    overrides = {"amp": True} if amp else {}
-    if epochs is not None:
-        overrides["max_epochs"] = epochs
+    request = RunRequest(data, arch=arch, n_folds=folds, preset=preset, device=device,
+                         epochs=epochs, amp=amp)
     start = time.perf_counter()
-    results = train_run(data, arch=arch, out_dir=out_dir, n_folds=folds, preset=preset,
-                        device=device, sequential=sequential, overrides=overrides)
+    results = train_run(request, out_dir, sequential=sequential)
     return results, time.perf_counter() - start
 
 

@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     from tfcnn.synth.lab import matrix_cells, matrix_text
     from tfcnn.synth.scenarios import SCENARIOS, scenario_dirname
     from tfcnn.device import select_device
+    from tfcnn.request import RunRequest
     from tfcnn.train import train_run
 
     args = build_parser().parse_args(argv)
@@ -196,12 +197,12 @@ def main(argv: list[str] | None = None) -> int:
                 resume = (out / "config.json").is_file()
                 print(f"== {sc} / {arch} -> {out}{' (resuming)' if resume else ''}",
                       file=sys.stderr)
-                results = train_run(
-                    Path(args.data_root) / scenario_dirname(sc), arch=arch, out_dir=out,
+                request = RunRequest(
+                    Path(args.data_root) / scenario_dirname(sc), arch=arch,
                     n_folds=args.folds, preset=args.preset, protocol=args.protocol,
-                    device=str(device), seed=args.seed, resume=resume,
-                    progress=None if args.quiet else _fold_line,
-                    overrides={"max_epochs": args.epochs})
+                    device=str(device), seed=args.seed, epochs=args.epochs)
+                results = train_run(request, out, resume=resume,
+                                    progress=None if args.quiet else _fold_line)
                 print(f"{sc} / {arch}: {results['mean']:.2f} ± {results['std']:.2f} % "
                       f"({results.get('wall_s', 0):.0f} s)", file=sys.stderr)
                 write_table(args, scenarios=scenarios, archs=archs, sets=sets, device=device)

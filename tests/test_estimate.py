@@ -26,6 +26,7 @@ from tfcnn.estimate import (
     track_patch_counts,
 )
 from tfcnn.features import to_patches
+from tfcnn.request import RunRequest
 from tfcnn.runs import read_run
 from tfcnn.train import train_run
 
@@ -103,13 +104,13 @@ def test_estimate_brackets_a_real_run(synth_dataset, tmp_path):
     time: generous (3x either way), but a throughput off by 10x fails."""
     dataset = load_dataset(synth_dataset)
     root = tmp_path / "runs"
-    est = estimate_run(dataset, arch="time", n_folds=2, protocol="clean", preset="quick",
-                       epochs=3, root=root)
+    request = RunRequest(synth_dataset, "time", n_folds=2, protocol="clean", preset="quick",
+                         epochs=3, device="cpu")
+    est = estimate_run(dataset, request, root=root)
     (stage,) = est.stages
     assert (stage.epochs.low, stage.epochs.high) == (3, 3)  # the cap decides
     assert stage.throughput.source == "benchmark"
-    train_run(synth_dataset, arch="time", out_dir=root / "run", n_folds=2, preset="quick",
-              overrides={"epochs": 3})
+    train_run(request, root / "run")
     run = read_run(root / "run")
     starts = {e["fold"]: e for e in run.events if e["event"] == "fold_start"}
     sizes = fold_sizes(dataset, n_folds=2, protocol="clean")
@@ -125,7 +126,6 @@ def test_estimate_brackets_a_real_run(synth_dataset, tmp_path):
     assert measured is not None and measured.source == "runs"
     assert measured.seconds_per_patch == pytest.approx(
         trained_s / (3 * sizes.total_train), rel=0.5)
-    again = estimate_run(dataset, arch="time", n_folds=2, protocol="clean", preset="quick",
-                         epochs=3, root=root)
+    again = estimate_run(dataset, request, root=root)
     assert again.stages[0].throughput.source == "runs"
     assert again.stages[0].epochs.source.startswith("folds of earlier runs")
