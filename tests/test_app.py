@@ -160,7 +160,8 @@ def test_data_page_plots_and_builds_the_cache(app_env):
 
 
 def test_results_page_shows_shipped_table_and_comparison(app_env):
-    from tfcnn.compare import compare_scores, load_scores
+    from tfcnn.compare import compare_scores
+    from tfcnn.result_sets import load_result_set
 
     at = page("pages/3_Results.py").run()
     no_exception(at)
@@ -179,8 +180,8 @@ def test_results_page_shows_shipped_table_and_comparison(app_env):
     at.number_input[0].set_value(3.0).run()
     no_exception(at)
     path = app_env["checkpoints"] / "table1-synth.json"
-    want = compare_scores(load_scores(f"{path}:blackbox"), load_scores(f"{path}:timefreq"),
-                          margin=3.0)
+    want = compare_scores(load_result_set(f"{path}:blackbox"),
+                          load_result_set(f"{path}:timefreq"), margin=3.0)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["A − B (points)"] == f"{want.mean_difference:+.2f}"
     assert metrics["95 % interval"] == f"[{want.ci95[0]:+.2f}, {want.ci95[1]:+.2f}]"

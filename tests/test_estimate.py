@@ -27,6 +27,7 @@ from tfcnn.estimate import (
 )
 from tfcnn.features import to_patches
 from tfcnn.request import RunRequest
+from tfcnn.result_sets import TableFile
 from tfcnn.runs import read_run
 from tfcnn.train import train_run
 
@@ -41,10 +42,10 @@ def test_patch_counts_from_headers_match_the_front_end(folder_dataset):
     assert counts.min() > 0
 
 
-TABLE = {"label": "trained on tiny", "recipe": {"preset": "quick"}, "rows": [
+TABLE = TableFile({"label": "trained on tiny", "recipe": {"preset": "quick"}, "rows": [
     {"arch": "time", "max_epochs": 150, "n_folds_capped": 0, "epochs_per_fold": [40, 60]},
     {"arch": "frequency", "max_epochs": 150, "n_folds_capped": 0, "epochs_per_fold": [50, 70]},
-]}
+]})
 
 
 def test_epoch_range_from_the_table_then_the_schedule(tmp_path):
@@ -65,7 +66,8 @@ def test_epoch_range_from_the_table_then_the_schedule(tmp_path):
     assert (r.low, r.high) == (paper.stop_patience + 2, paper.max_epochs)
     assert "schedule" in r.source
     # folds that ran to a cap below ours do not tell how long they would have gone
-    capped = {**TABLE, "rows": [{**TABLE["rows"][0], "max_epochs": 60, "n_folds_capped": 1}]}
+    capped = TableFile({**TABLE.content,
+                        "rows": [{**TABLE.rows[0], "max_epochs": 60, "n_folds_capped": 1}]})
     r = epoch_range("time", QUICK, root=tmp_path, table=capped)
     assert (r.low, r.high) == (QUICK.stop_patience + 2, QUICK.max_epochs)
 

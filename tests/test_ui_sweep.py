@@ -18,6 +18,7 @@ from tfcnn import launches, locations, runs
 from tfcnn.__main__ import build_parser
 from tfcnn.errors import ConfigError
 from tfcnn.request import RunRequest, SweepRequest
+from tfcnn.result_sets import sweep_reports
 from tfcnn.sweep import read_events
 from tfcnn.ui import sweep as sweep_ui
 
@@ -206,7 +207,7 @@ def test_results_page_shows_the_shipped_sweep(app_env, tmp_path, monkeypatch):
     (shipped / report.name).write_bytes(report.read_bytes())
     (shipped / "sweep-broken.json").write_text("{not json", encoding="utf-8")
     monkeypatch.setenv(locations.ENV_CHECKPOINTS_DIR, str(shipped))
-    found = sweep_ui.shipped_sweeps()
+    found = sweep_reports(shipped)
     assert [label for label, _, _ in found] == [
         "shipped: sweep-tempo-time (local engine)", "shipped: sweep-tempo-time (ray engine)"]
     frame = sweep_ui.shipped_grid_frame(found[0][2])

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import socket
 import time
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from tfcnn.folds import PAPER_VALIDATION_FRACTION, make_folds
 from tfcnn.models import build_model, resolve_arch_params, stage_params
 from tfcnn.parallel import stacking_pays, train_folds_parallel
 from tfcnn.request import RunRequest
+from tfcnn.result_sets import TableFile
 from tfcnn.runs import list_runs
 from tfcnn.threads import torch_threads
 
@@ -380,7 +380,7 @@ def _bench(stage: str, params: dict, *, n_classes: int, config: TrainConfig,
 
 def stage_estimate(stage: str, arch_params: dict, *, n_classes: int, config: TrainConfig,
                    n_folds: int, n_stacked: int | None, device: str, root: Path,
-                   table: dict | None) -> StageEstimate:
+                   table: TableFile | None) -> StageEstimate:
     """One stage's epochs (:func:`epoch_range`) and cost per patch: earlier runs' here
     (:func:`measured_throughput`), else micro-benchmarks (:func:`benchmark_throughput`) of
     the stack of ``n_stacked`` folds and, for the high end, of a stack of one fold (the
@@ -411,7 +411,7 @@ def _fold_epochs(run, stage: str) -> list[int]:
 
 
 def epoch_range(stage: str, config: TrainConfig, *, root: Path,
-                table: dict | None = None) -> EpochRange:
+                table: TableFile | None = None) -> EpochRange:
     """Epochs one fold of ``stage`` is expected to train under ``config``, as a range.
 
     In order: the complete folds of finished runs in ``root`` with the same stage, preset,
@@ -432,8 +432,8 @@ def epoch_range(stage: str, config: TrainConfig, *, root: Path,
     if epochs:
         return EpochRange(min(epochs), max(epochs),
                           f"folds of earlier runs here with this recipe ({len(epochs)} folds)")
-    rows = (table or {}).get("rows") or []
-    recipe = (table or {}).get("recipe") or {}
+    rows = table.rows if table is not None else []
+    recipe = table.recipe if table is not None else {}
     table_model = "timefreq" if stage == "timefreq-init" else stage
     usable = [r for r in rows if r.get("epochs_per_fold")
               and recipe.get("preset") == config.preset
@@ -444,7 +444,7 @@ def epoch_range(stage: str, config: TrainConfig, *, root: Path,
         trained = [int(e) for r in chosen for e in r["epochs_per_fold"]]
         what = (f"{table_model}'s folds" if same else
                 f"the folds of {', '.join(r['arch'] for r in chosen)} (no {table_model} row)")
-        where = f"in the shipped Table 1 ({table.get('label', 'shipped')}, {config.preset} preset)"
+        where = f"in the shipped Table 1 ({table.label or 'shipped'}, {config.preset} preset)"
         if min(trained) >= cap:
             return EpochRange(cap, cap, f"the epoch cap: {what} {where} all trained "
                                         f"{min(trained)} or more")
@@ -457,7 +457,7 @@ def epoch_range(stage: str, config: TrainConfig, *, root: Path,
 
 
 def estimate_run(dataset: Dataset, request: RunRequest, *, root: Path,
-                 table: dict | None = None,
+                 table: TableFile | None = None,
                  patch_counts: np.ndarray | None = None) -> RunEstimate:
     """The time estimate of ``python -m tfcnn train`` of ``request`` on this machine.
 
@@ -469,7 +469,7 @@ def estimate_run(dataset: Dataset, request: RunRequest, *, root: Path,
         The run: architecture and its parameters, folds, protocol, recipe, seed, device.
     root : Path
         The runs root: earlier runs to learn from, and the micro-benchmark cache.
-    table : dict, optional
+    table : TableFile, optional
         The shipped Table 1 (``checkpoints/table1-synth.json``) for epoch counts.
     patch_counts : np.ndarray, optional
         :func:`track_patch_counts` of ``dataset`` when already known.
@@ -527,12 +527,3 @@ def format_estimate(estimate: RunEstimate, format_seconds) -> str:
         text += (f". Before that, log-mel features of {estimate.uncached_tracks} uncached "
                  "tracks are computed.")
     return text
-
-
-def read_table(path: str | os.PathLike) -> dict | None:
-    """The shipped Table 1 JSON at ``path``, or None when absent or unreadable."""
-    try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None

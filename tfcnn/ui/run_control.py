@@ -15,10 +15,11 @@ import torch
 from tfcnn import archive, launches
 from tfcnn.datasets import load_dataset
 from tfcnn.errors import RunError
-from tfcnn.estimate import estimate_run, format_estimate, read_table, track_patch_counts
+from tfcnn.estimate import estimate_run, format_estimate, track_patch_counts
 from tfcnn.eta import Eta, run_eta
 from tfcnn.locations import SHIPPED_TABLE, checkpoints_dir, runs_root
 from tfcnn.request import RunRequest
+from tfcnn.result_sets import TableFile
 from tfcnn.runs import Run, read_run, read_status, run_paths
 
 #: States a run can be resumed from (complete folds are kept, the rest trained).
@@ -171,7 +172,7 @@ def estimate_text(request: RunRequest, *, runs: str) -> str:
     Raises what the estimate raises (settings the trainer would refuse).
     """
     estimate = estimate_run(load_dataset(request.data_dir), request, root=Path(runs),
-                            table=read_table(checkpoints_dir() / SHIPPED_TABLE),
+                            table=TableFile.read(checkpoints_dir() / SHIPPED_TABLE),
                             patch_counts=_patch_counts(request.data_dir))
     return format_estimate(estimate, format_seconds)
 

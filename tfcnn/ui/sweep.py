@@ -10,7 +10,6 @@ its folder (``sweep.json``, ``events.jsonl`` and the grid points' run folders,
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +20,7 @@ from tfcnn.config import ENGINE_NAMES, FRONT_END
 from tfcnn.errors import ConfigError, TfcnnError
 from tfcnn.locations import checkpoints_dir, runs_root
 from tfcnn.request import RunRequest, SweepRequest, format_value
+from tfcnn.result_sets import sweep_reports
 from tfcnn.runs import (
     LAUNCH_FILE,
     LAUNCHES_DIR,
@@ -302,22 +302,6 @@ def sweep_monitor() -> None:
                     st.code(log, language=None)
 
 
-def shipped_sweeps(root: Path | None = None) -> list[tuple[str, dict, dict]]:
-    """The shipped sweep reports (``checkpoints/sweep-*.json``, written like
-    ``scripts/sweep_measure``'s ``report.json``): one (label, report, engine entry) per engine."""
-    found = []
-    for path in sorted((root or checkpoints_dir()).glob("sweep-*.json")):
-        try:
-            report = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue  # not a report: nothing to show
-        for entry in report.get("engines", []) if isinstance(report, dict) else []:
-            if entry.get("points") and entry.get("params"):
-                found.append((f"shipped: {path.stem} ({entry.get('engine', '?')} engine)",
-                              report, entry))
-    return found
-
-
 def shipped_grid_frame(entry: dict) -> pd.DataFrame:
     """A shipped engine entry's grid points as :func:`grid_frame` gives a sweep folder's."""
     frame = pd.DataFrame(entry["points"])
@@ -342,7 +326,7 @@ def _shipped_sweep_view(label: str, report: dict, entry: dict) -> None:
 def sweep_results() -> None:
     """Results page: a chosen sweep's grid as a table and accuracy vs filter length (the
     sweeps under the runs folder, then the shipped ones)."""
-    folders, shipped = sweep_folders(), shipped_sweeps()
+    folders, shipped = sweep_folders(), sweep_reports(checkpoints_dir())
     if not folders and not shipped:
         return
     st.subheader("Sweeps: accuracy over a grid of filter shapes × seeds")
