@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -21,8 +22,8 @@ from streamlit.testing.v1 import AppTest
 
 from tfcnn import locations, runs
 from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1, PRESETS
-from tfcnn.paths import ENV_ALLOWED_ROOTS, REFUSED
-from tfcnn.ui import run_control
+from tfcnn.paths import ENV_ALLOWED_ROOTS
+from tfcnn.ui import run_control, sidebar
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 44100
@@ -111,21 +112,53 @@ def test_home_shows_architectures_and_active_data_set(app_env):
         name: row.params for name, row in PAPER_TABLE1.items()}
 
 
-def test_data_choice_is_per_session_and_outside_folders_are_refused(app_env, tmp_path):
+def plain(markdown: str) -> str:
+    """The text of a message the app escaped for Markdown (tfcnn.ui.sidebar shows paths as data)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def test_data_choice_is_per_session_and_a_refusal_says_why(app_env, tmp_path):
+    """Served to this machine only without a password, the user is the operator: a refused
+    folder says whether it exists, names the allowed folders and how to add one."""
     at = page("app.py").run()
     at.sidebar.radio[0].set_value("folder").run()
     at.sidebar.text_input[0].set_value("/etc").run()
     no_exception(at)
     (error,) = at.error
-    assert error.value == REFUSED and "/etc" not in error.value
-    # A missing folder inside the allowed roots gets the very same answer.
+    roots = [str(r) for r in sidebar.allowed_roots()]
+    assert plain(error.value) == (
+        f"/etc is outside the folders this app may read ({', '.join(roots)}). To add it, "
+        f"restart the app with: {ENV_ALLOWED_ROOTS}={tmp_path}{os.pathsep}/etc make run")
+    # The page goes on with the data set that was active, and says so.
+    assert "The active data set did not change: SynthBallroom" in plain(at.info[0].value)
+    assert at.metric[0].value == "SynthBallroom"
     at.sidebar.text_input[0].set_value(str(tmp_path / "nowhere")).run()
-    assert [e.value for e in at.error] == [REFUSED]
+    assert [plain(e.value) for e in at.error] == [
+        f"{tmp_path / 'nowhere'} does not exist. The app may read folders inside: "
+        f"{', '.join(roots)}"]
     # Another session (another user) starts from the operator's default, not from this one.
     other = page("app.py").run()
     assert other.sidebar.radio[0].value == "synth"
     assert not other.error and other.metric[0].value == "SynthBallroom"
     assert not (app_env["runs"] / ".app-settings.json").exists()
+
+
+@pytest.mark.parametrize("name", ["app.py", "pages/1_Data.py", "pages/2_Train.py",
+                                  "pages/3_Results.py", "pages/4_Predict.py",
+                                  "pages/5_Filters.py"])
+def test_every_page_says_a_refused_choice_left_the_data_set_unchanged(app_env, folder_dataset,
+                                                                      monkeypatch, name):
+    monkeypatch.setenv(ENV_ALLOWED_ROOTS, str(folder_dataset))
+    at = page("app.py").run()
+    at.sidebar.radio[0].set_value("folder").run()
+    at.sidebar.text_input[0].set_value(str(folder_dataset)).run()  # accepted: now active
+    assert not at.error
+    at.sidebar.text_input[0].set_value("/etc").run()  # refused
+    at.switch_page(name).run()
+    no_exception(at)
+    assert any("/etc is outside the folders" in plain(e.value) for e in at.error)
+    assert any(f"The active data set did not change: {folder_dataset.name} at "
+               f"{folder_dataset}" in plain(i.value) for i in at.info)
 
 
 def test_folder_field_keeps_every_edit(app_env, folder_dataset, tmp_path, monkeypatch):
