@@ -236,16 +236,17 @@ def test_cli_text_short_file_and_broken_checkpoint(files, tmp_path):
 
 
 def test_cli_refuses_a_silent_file_as_the_app_does(files):
-    from tfcnn.ui.predict import check_audio
-    from tfcnn.audio import load_audio
+    from tfcnn.assessment import classify
 
     proc = _cli(files["silent"], "--checkpoint", files["ckpt"], "--json")
     assert proc.returncode == 2 and json.loads(proc.stdout) == []
     (line,) = proc.stderr.splitlines()
     assert line == f"error: {files['silent']}: audio is silent (peak below -100 dBFS); " \
                    "nothing to classify"
+    # the app's path (tfcnn.ui.assessment.classify) is this one call, with its limit
     with pytest.raises(AudioError, match="silent") as app_error:
-        check_audio(load_audio(files["silent"]), name=str(files["silent"]))
+        classify(files["silent"].read_bytes(), files["ckpt"], name=str(files["silent"]),
+                 max_duration_s=600.0, keep_signal=True)
     assert f"error: {app_error.value}" == line  # the one check, shared
 
 

@@ -54,6 +54,9 @@ class Prediction:
         Index of ``prediction`` in ``classes``.
     model : dict
         What the model was trained on (:attr:`tfcnn.checkpoint.Checkpoint.provenance`).
+    signal : np.ndarray, shape (n_samples,), or None
+        The decoded mono signal at the front end's rate, when :func:`predict` was asked to
+        keep it (to play it back).
     """
 
     path: str | None
@@ -65,6 +68,7 @@ class Prediction:
     patch_seconds: float
     index: int = -1
     model: dict = field(default_factory=dict)
+    signal: np.ndarray | None = None
 
     @property
     def n_patches(self) -> int:
@@ -314,8 +318,9 @@ def predict_features(spec: np.ndarray, checkpoint, *, name: str | None = None,
     )
 
 
-def predict(source, checkpoint=None, *, name: str | None = None, device="cpu") -> Prediction:
-    """Predict the class of one song.
+def predict(source, checkpoint=None, *, name: str | None = None, device="cpu",
+            max_duration_s: float | None = None, keep_signal: bool = False) -> Prediction:
+    """Predict the class of one song: decode, check, log-mel, patches, model, vote.
 
     Parameters
     ----------
@@ -326,6 +331,10 @@ def predict(source, checkpoint=None, *, name: str | None = None, device="cpu") -
     name : str, optional, keyword-only
         Name used in messages and ``Prediction.path`` (default: the path).
     device : str or torch.device, keyword-only
+    max_duration_s : float, optional, keyword-only
+        Refuse longer audio (by its header before decoding, then by what is decoded).
+    keep_signal : bool, keyword-only
+        Keep the decoded signal in ``Prediction.signal``.
 
     Returns
     -------
@@ -334,7 +343,8 @@ def predict(source, checkpoint=None, *, name: str | None = None, device="cpu") -
     Raises
     ------
     AudioError
-        Unreadable audio, too short for one patch (< 1.81 s) or silent.
+        Unreadable or empty audio, longer than ``max_duration_s``, too short for one patch
+        (< 1.81 s) or silent.
     CheckpointError
         Missing or broken checkpoint.
     """
@@ -342,18 +352,26 @@ def predict(source, checkpoint=None, *, name: str | None = None, device="cpu") -
     fe = ckpt.front_end
     label = _label(source, name)
     peak = np.zeros(1, dtype=np.float32)  # the loudest sample seen so far
+    kept: list[np.ndarray] = []
 
     def measured(blocks):
         for block in blocks:
             peak[0] = max(peak[0], np.max(np.abs(block)))
+            if keep_signal:
+                kept.append(block)
             yield block
 
-    # Decoded and transformed block by block: memory stays bounded for hours of audio.
-    blocks = measured(iter_audio(source, sample_rate=fe.sample_rate, name=label))
+    # Decoded and transformed block by block: memory stays bounded for hours of audio
+    # (unless the signal is kept).
+    blocks = measured(iter_audio(source, sample_rate=fe.sample_rate, name=label,
+                                 max_duration_s=max_duration_s))
     spec = log_mel_stream(blocks, front_end=fe, device=device)  # (n_mels, T)
     if spec.shape[1] >= fe.patch_frames:  # a too-short file is named as such below
         require_sound(peak, name=label)
-    return predict_features(spec, ckpt, name=label, device=device)
+    prediction = predict_features(spec, ckpt, name=label, device=device)
+    if keep_signal:
+        prediction.signal = np.concatenate(kept) if kept else np.zeros(0, np.float32)
+    return prediction
 
 
 def default_checkpoint(arch: str = DEFAULT_ARCH) -> Path:
