@@ -396,7 +396,7 @@ def test_train_runs_one_at_a_time_and_queues_the_rest(app_env):
     records = [json.loads(p.read_text())
                for p in (app_env["runs"] / ".launches").glob("*/launch.json")]
     assert sorted(r["state"] for r in records) == ["started", "started"]
-    assert all(r["process"]["start_ticks"] > 0 for r in records)
+    assert all(r["process"]["started"] > 0 for r in records)
 
 
 def test_train_cancel_stops_the_subprocess(app_env):

@@ -3,7 +3,7 @@
 The stages are the training ones (Pons et al. 2016, §2): mono 44.1 kHz → log-mel (40 × T)
 → ``(x - mean) / std`` with the checkpoint's scalar statistics → non-overlapping 80-frame
 patches → model → softmax → majority vote. Training evaluates its test songs through
-:func:`patch_probabilities` too, so a fold's reported accuracy and ``predict`` with that
+:func:`song_probabilities` too, so a fold's reported accuracy and ``predict`` with that
 fold's checkpoint agree.
 """
 
@@ -20,7 +20,7 @@ from tfcnn.audio import iter_audio, require_sound
 from tfcnn.checkpoint import Checkpoint, as_checkpoint
 from tfcnn.errors import AudioError, CheckpointError, ConfigError
 from tfcnn.evaluate import song_vote
-from tfcnn.features import log_mel_stream, to_patches
+from tfcnn.features import log_mel_stream
 from tfcnn.locations import checkpoints_dir
 from tfcnn.models import ARCHITECTURES
 from tfcnn.paths import display
@@ -90,40 +90,6 @@ def _model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-@torch.no_grad()
-def patch_probabilities(model: torch.nn.Module, patches, *, batch_size: int = BATCH_SIZE,
-                        device=None) -> np.ndarray:
-    """Softmax output of ``model`` for normalised patches, in batches, in eval mode.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        A :mod:`tfcnn.models` model (its train/eval mode is restored afterwards).
-    patches : np.ndarray or torch.Tensor, shape (n, n_mels, frames) or (n, 1, n_mels, frames)
-        Normalised log-mel patches.
-    batch_size : int, keyword-only
-        Patches per forward pass.
-    device : str or torch.device, optional, keyword-only
-        Where to compute; the model is moved there. Default: where the model already is.
-
-    Returns
-    -------
-    np.ndarray, shape (n, n_classes), float32
-        Rows sum to 1.
-    """
-    _check_batch_size(batch_size)
-    x = torch.as_tensor(patches)
-    if x.ndim == 3:
-        x = x.unsqueeze(1)  # (n, n_mels, frames) -> (n, 1, n_mels, frames)
-    if x.ndim != 4 or x.shape[1] != 1:
-        raise ConfigError(
-            f"patches must have shape (n, n_mels, frames) or (n, 1, n_mels, frames), "
-            f"got {tuple(x.shape)}"
-        )
-    return _probabilities(model, (x[start:start + batch_size]
-                                  for start in range(0, x.shape[0], batch_size)), device=device)
-
-
 def _check_batch_size(batch_size) -> None:
     if (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
             or batch_size < 1):
@@ -169,26 +135,6 @@ def _label(source, name: str | None) -> str | None:
     return getattr(source, "name", None)
 
 
-def normalised_patches(spec: np.ndarray, *, mean: float, std: float,
-                       patch_frames: int) -> np.ndarray:
-    """``(spec - mean) / std`` cut into non-overlapping patches.
-
-    Parameters
-    ----------
-    spec : np.ndarray, shape (n_mels, T)
-        A log-mel spectrogram (not normalised).
-    mean, std : float, keyword-only
-        The scalar normalisation of the model (paper §2: one value over all bins and frames).
-    patch_frames : int, keyword-only
-
-    Returns
-    -------
-    np.ndarray, shape (T // patch_frames, n_mels, patch_frames), float32
-    """
-    x = (np.asarray(spec, dtype=np.float32) - np.float32(mean)) / np.float32(std)  # (n_mels, T)
-    return to_patches(x, patch_frames=patch_frames)
-
-
 def song_probabilities(model: torch.nn.Module, specs, *, mean: float, std: float,
                        patch_frames: int, batch_size: int = BATCH_SIZE,
                        device=None) -> list[np.ndarray]:
@@ -198,7 +144,8 @@ def song_probabilities(model: torch.nn.Module, specs, *, mean: float, std: float
     :func:`predict`, the app and the tempo probes all go through it. Patches reach the
     model one batch at a time, each normalised from a view of its song's spectrogram, so
     memory beyond the spectrograms stays one batch whatever the songs' lengths (the same
-    numbers as :func:`normalised_patches` through :func:`patch_probabilities`).
+    numbers as normalising the whole spectrogram, cutting it into patches and running them
+    through the model at once).
 
     Parameters
     ----------
@@ -211,7 +158,8 @@ def song_probabilities(model: torch.nn.Module, specs, *, mean: float, std: float
     batch_size : int, keyword-only
         Patches per forward pass (patches of several songs share a batch).
     device : str or torch.device, optional, keyword-only
-        Where to compute (see :func:`patch_probabilities`).
+        Where to compute; the model is moved there. Default: where the model already is.
+        The model runs in eval mode; its train/eval mode is restored afterwards.
 
     Returns
     -------
