@@ -104,7 +104,6 @@ def write_table(args, *, scenarios: list[str], archs: list[str], sets: dict,
     """Collect every finished (or partly finished) run into the table and write it."""
     from tfcnn.runs import read_results
     from tfcnn.result_sets import TableFile, table_row_of_run
-    from tfcnn.provenance import code_version, machine_info
 
     rows, runs = [], {}
     for arch in archs:
@@ -118,26 +117,20 @@ def write_table(args, *, scenarios: list[str], archs: list[str], sets: dict,
             runs[f"{sc}/{arch}"] = read_results(out)
     rows, runs, archs, scenarios = _keep_previous_cells(TableFile.read(args.out).content, args, rows,
                                                         runs, archs, scenarios)
-    table = {
-        "label": LABEL,
-        "note": "Accuracies on SynthBallroom scenarios, synthetic data sets in which the cue "
-                "that separates the classes is known (tfcnn.synth.scenarios); not comparable "
-                "to the paper's Ballroom figures." + (f" {args.note}" if args.note else ""),
-        "recipe": {"command": "python -m scripts.train_scenarios --per-class "
-                              f"{args.per_class} --seconds {args.seconds:g}",
-                   "scenarios": scenarios, "archs": archs, "per_class": args.per_class,
-                   "seconds": args.seconds, "n_folds": args.folds, "preset": args.preset,
-                   "protocol": args.protocol, "seed": args.seed, "epochs": args.epochs,
-                   "default_size": args.per_class == 60 and args.seconds == 30.0},
-        "code_version": code_version(),
-        "machine": machine_info(device),
-        "scenarios": sets,
-        "total_wall_s": sum(r.get("wall_s") or 0.0 for r in rows),
-        "rows": rows,
-        "runs": runs,
-    }
-    TableFile(table).write(args.out)
-    return table
+    table = TableFile.of_runs(
+        label=LABEL,
+        note="Accuracies on SynthBallroom scenarios, synthetic data sets in which the cue "
+             "that separates the classes is known (tfcnn.synth.scenarios); not comparable "
+             "to the paper's Ballroom figures." + (f" {args.note}" if args.note else ""),
+        recipe={"command": "python -m scripts.train_scenarios --per-class "
+                           f"{args.per_class} --seconds {args.seconds:g}",
+                "scenarios": scenarios, "archs": archs, "per_class": args.per_class,
+                "seconds": args.seconds, "n_folds": args.folds, "preset": args.preset,
+                "protocol": args.protocol, "seed": args.seed, "epochs": args.epochs,
+                "default_size": args.per_class == 60 and args.seconds == 30.0},
+        rows=rows, runs=runs, device=device, scenarios=sets)
+    table.write(args.out)
+    return table.content
 
 
 def main(argv: list[str] | None = None) -> int:

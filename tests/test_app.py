@@ -429,7 +429,7 @@ def test_train_runs_one_at_a_time_and_queues_the_rest(app_env):
     records = [json.loads(p.read_text())
                for p in (app_env["runs"] / ".launches").glob("*/launch.json")]
     assert sorted(r["state"] for r in records) == ["started", "started"]
-    assert all(r["process"]["start_ticks"] > 0 for r in records)
+    assert all(r["process"]["started"] > 0 for r in records)
 
 
 def test_train_cancel_stops_the_subprocess(app_env):
@@ -546,3 +546,19 @@ def test_format_seconds():
     assert run_control.format_seconds(12.4) == "12 s"
     assert run_control.format_seconds(185) == "3 min 05 s"
     assert run_control.format_seconds(3720) == "1 h 02 min"
+
+
+#: The safety probes these tests answer (tests/conftest.py marks them ``safety``;
+#: ``scripts/safety_report.py`` writes docs/safety-probes.md from their results).
+SAFETY_PROBES = {
+    "test_train_runs_one_at_a_time_and_queues_the_rest": {
+        "probe": "Train: Launch clicked twice (cap 1)",
+        "before": "10 training processes from two clicks", "must": "1 training, 1 queued"},
+    "test_data_choice_is_per_session_and_outside_folders_are_refused": {
+        "probe": "one session picks a bad folder; a second opens",
+        "before": "choice saved in runs/.app-settings.json: every new session broken",
+        "must": "per session, nothing saved"},
+    "test_folder_field_keeps_every_edit": {
+        "probe": "sidebar Folder: path A, Enter; path B, Enter", "before": "reverted to A",
+        "must": "B kept"},
+}

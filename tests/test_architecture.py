@@ -115,6 +115,23 @@ def test_the_core_never_imports_the_cli_or_the_app():
     assert offenders == []
 
 
+#: The pipeline's stages (decode, front end, patches, model pass): only the core runs them.
+STAGES = {"load_audio", "iter_audio", "log_mel", "log_mel_stream", "to_patches",
+          "song_probabilities", "predict_features", "predict"}
+
+
+def test_the_app_runs_no_pipeline_stage_itself():
+    """Pages and tfcnn.ui call the core's prediction (tfcnn.assessment.classify) and
+    readers; none imports a decoding, front-end or model stage to run it."""
+    sources = {**{n: p for n, p in modules().items() if n.startswith("tfcnn.ui")},
+               **{f"pages.{p.stem}": p for p in sorted((REPO / "pages").glob("*.py"))}}
+    known = modules()
+    offenders = [f"{name}: from {module} import {n}" for name, path in sources.items()
+                 for module, names in imports(path, name) if module.startswith("tfcnn")
+                 for n in names if n in STAGES and f"{module}.{n}" not in known]
+    assert offenders == []
+
+
 def test_no_private_names_imported_across_modules():
     sources = {**modules(), "app": REPO / "app.py",
                **{f"{p.parent.name}.{p.stem}": p for folder in ("bench", "scripts", "pages")

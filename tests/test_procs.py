@@ -13,14 +13,17 @@ import pytest
 
 from tfcnn import launches
 from tfcnn.atomic import write_json_atomic
-from tfcnn.request import RunRequest
 from tfcnn.procs import GONE, SIGNALLED, STALE, identify, is_alive, is_tfcnn_train, signal_run
+from tfcnn.request import RunRequest
 
 
 @pytest.fixture
 def sleeper():
     """A real, unrelated process (``sleep``) that must survive every stale cancel."""
     proc = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    deadline = time.monotonic() + 5  # until exec has given it its command line
+    while not getattr(identify(proc.pid), "cmdline", ()) and time.monotonic() < deadline:
+        time.sleep(0.01)
     yield proc
     proc.kill()
     proc.wait(timeout=10)
@@ -38,7 +41,7 @@ def fake_run(tmp_path, pid: int):
 
 def test_identity_has_start_time_and_command_line(sleeper):
     me = identify(sleeper.pid)
-    assert me is not None and me.cmdline == ("sleep", "60") and me.start_ticks > 0
+    assert me is not None and me.cmdline == ("sleep", "60") and me.started > 0
     assert is_alive(me)
     assert identify(2**22 + 12345) is None  # no such PID
 
@@ -54,7 +57,7 @@ def test_recorded_identity_must_match(tmp_path, sleeper):
     run = fake_run(tmp_path, sleeper.pid)
     me = identify(sleeper.pid)
     # same PID, another start time (as after a reboot): stale
-    other = type(me)(pid=me.pid, start_ticks=me.start_ticks + 1, cmdline=me.cmdline)
+    other = type(me)(pid=me.pid, started=me.started + 1, cmdline=me.cmdline)
     assert signal_run(run, recorded=other) == STALE
     # the right identity but not a `tfcnn train --out run` command line: stale too
     assert signal_run(run, recorded=me) == STALE

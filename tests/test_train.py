@@ -603,3 +603,20 @@ def test_shipped_recipe_script_on_a_tiny_set(folder_dataset, tmp_path):
                  "--runs", str(tmp_path / "runs"), "--checkpoints", str(ckpts)]) == 0
     rebuilt = json.loads((ckpts / "table1-synth.json").read_text())
     assert rebuilt["rows"] == table["rows"] and rebuilt["runs"] == table["runs"]
+
+
+#: The safety probes these tests answer (tests/conftest.py marks them ``safety``;
+#: ``scripts/safety_report.py`` writes docs/safety-probes.md from their results).
+SAFETY_PROBES = {
+    "test_kill_9_mid_fold_then_resume_continues_from_the_saved_epoch[fold-parallel]": {
+        "probe": "kill -9 in fold-parallel training, then `--resume`",
+        "before": "every epoch lost (\"0/3 folds\" after 11 min)",
+        "must": "at most one epoch lost"},
+    "test_full_disk_fails_with_one_line_and_resumes_after_space_is_freed": {
+        "probe": "`train` while the disk fills (after 2 epochs)",
+        "before": "traceback; status left running; progress.jsonl torn, run unreadable",
+        "must": "one-line error; status failed; no torn line"},
+    "test_a_run_started_on_a_full_disk_leaves_nothing_behind": {
+        "probe": "`train` started on a full disk", "before": "not listed separately",
+        "must": "one-line error; no run folder left behind"},
+}

@@ -175,7 +175,7 @@ def test_train_page_queues_a_sweep_behind_a_run_then_follows_it(app_env, monkeyp
         sweep_ui.sweep_log_tail(out)
     # Started by the queue once the run had ended.
     record = runs.read_launch(out)
-    assert record["state"] == runs.STARTED and record["process"]["start_ticks"] > 0
+    assert record["state"] == runs.STARTED and record["process"]["started"] > 0
     sweep_started = next(e["started"] for e in read_events(out) if e["event"] == "sweep_start")
     assert runs.read_status(run_dir)["state"] == "finished"
     assert runs.read_status(run_dir)["finished"] <= sweep_started

@@ -49,7 +49,7 @@ from tfcnn.runs import (
 
 #: The queue's lock file, in the launch records' folder.
 LOCK_FILE = ".lock"
-#: How long a started trainer may take to show its command line in /proc (seconds).
+#: How long a started trainer may take to show its command line (seconds).
 IDENTIFY_WAIT_S = 2.0
 
 #: Operator setting: how many launched runs may train at the same time.
@@ -239,7 +239,7 @@ def _start(run_dir: Path, record: dict) -> None:
                                 stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=env,
                                 start_new_session=True)
     _CHILDREN[proc.pid] = proc
-    # Popen returns once exec succeeded, but /proc may show an empty command line for a
+    # Popen returns once exec succeeded, but the process may show an empty command line for a
     # moment after: an identity recorded then would never match the running trainer.
     identity = identify(proc.pid)
     deadline = time.monotonic() + IDENTIFY_WAIT_S

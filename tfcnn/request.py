@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from tfcnn.config import ARCHS, FRONT_END, MAX_EPOCHS, PRESETS, PROTOCOLS, TrainConfig
+from tfcnn.config import ARCHS, FRONT_END, PRESETS, PROTOCOLS, TrainConfig
 from tfcnn.errors import ConfigError, TfcnnError
 
 # ----------------------------------------------------------------------------- values as text
@@ -227,12 +227,11 @@ class RunRequest:
         if not isinstance(self.device, str) or not self.device:
             raise ConfigError(f"device must be a name like 'auto', 'cpu', 'cuda', "
                               f"got {self.device!r}")
-        if self.epochs is not None and (not _is_int(self.epochs)
-                                        or not 1 <= self.epochs <= MAX_EPOCHS):
-            raise ConfigError(f"epochs must be in [1, {MAX_EPOCHS}], got {self.epochs!r}")
+        if self.epochs is not None and not _is_int(self.epochs):
+            raise ConfigError(f"epochs must be an integer, got {self.epochs!r}")
         self._set("amp", bool(self.amp))
         base = PRESETS[self.preset]
-        self.train_config()  # lr and batch size as TrainConfig checks them
+        self.train_config()  # epochs, lr and batch size as TrainConfig checks them
         for name, key in (("epochs", "max_epochs"), ("lr", "lr"), ("batch_size", "batch_size")):
             if getattr(self, name) == getattr(base, key):
                 self._set(name, None)  # the preset's own value: one way to say it

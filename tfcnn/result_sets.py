@@ -36,6 +36,7 @@ from tfcnn.atomic import write_json_atomic
 from tfcnn.config import CLASSES
 from tfcnn.errors import RunError
 from tfcnn.folds import PAPER_VALIDATION_FRACTION
+from tfcnn.provenance import code_version, machine_info
 from tfcnn.runs import read_progress, read_results, read_run
 from tfcnn.table1 import paper_row_for, table_row
 
@@ -262,6 +263,18 @@ class TableFile:
                 raise RunError(f"{path}: not a Table 1 file (expected a JSON object)")
             content = {}
         return cls(content=content, path=path)
+
+    @classmethod
+    def of_runs(cls, *, label: str, note: str, recipe: dict, rows: list[dict], runs: dict,
+                device, **more) -> "TableFile":
+        """A Table 1 file of finished (or partly finished) runs: their rows
+        (:func:`table_row_of_run`) and results by key, the recipe that made them, the code
+        version, the machine (``device`` it trained on) and the total training time;
+        ``more`` adds ``curves``, ``scenarios`` or ``not_retrained``."""
+        return cls({"label": label, "note": note, "recipe": recipe,
+                    "code_version": code_version(), "machine": machine_info(device),
+                    "total_wall_s": sum(r.get("wall_s") or 0.0 for r in rows),
+                    "rows": rows, "runs": runs, **more})
 
     def write(self, path: str | os.PathLike | None = None) -> None:
         """Write the table (atomically) to ``path``, by default where it was read."""

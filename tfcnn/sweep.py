@@ -38,7 +38,7 @@ from tfcnn.request import GridPoint, SweepRequest, Task, format_value
 from tfcnn.runs import (
     CONFIG_FILE,
     complete_folds,
-    process_alive,
+    pid_alive,
     read_fold_result,
     read_results,
 )
@@ -275,7 +275,7 @@ def sweep_state(out) -> str:
         return str(last.get("state", "finished"))
     if last.get("host") not in (None, socket.gethostname()):
         return "running"  # on another machine: trust the events
-    return "running" if process_alive(last.get("pid")) else "interrupted"
+    return "running" if pid_alive(last.get("pid")) else "interrupted"
 
 
 @dataclass
