@@ -15,7 +15,6 @@ cell. Re-running continues unfinished runs and skips finished ones.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -72,14 +71,6 @@ def _names(text: str, valid, what: str) -> list[str]:
     return names
 
 
-def _previous(path: Path) -> dict:
-    try:
-        table = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return table if isinstance(table, dict) else {}
-
-
 #: Recipe fields that must agree for a previous table's cells to stay beside new ones.
 _RECIPE_KEYS: tuple[str, ...] = ("per_class", "seconds", "n_folds", "preset", "protocol",
                                  "seed", "epochs")
@@ -111,24 +102,21 @@ def _keep_previous_cells(previous: dict, args, rows: list[dict], runs: dict, arc
 def write_table(args, *, scenarios: list[str], archs: list[str], sets: dict,
                 device) -> dict:
     """Collect every finished (or partly finished) run into the table and write it."""
-    from tfcnn.atomic import write_json_atomic
     from tfcnn.runs import read_results
-    from tfcnn.synth.lab import run_row
+    from tfcnn.result_sets import TableFile, table_row_of_run
     from tfcnn.provenance import code_version, machine_info
 
     rows, runs = [], {}
     for arch in archs:
         for sc in scenarios:
             out = Path(args.runs) / f"{sc}-{arch}"
-            row = run_row(out) if (out / "config.json").is_file() else None
+            row = table_row_of_run(out, scenario=sc) if (out / "config.json").is_file() \
+                else None
             if row is None:
                 continue
-            results = read_results(out)
-            row.update(scenario=sc, patch_mean=results.get("patch_mean"),
-                       patch_std=results.get("patch_std"), confusion=results.get("confusion"))
             rows.append(row)
-            runs[f"{sc}/{arch}"] = results
-    rows, runs, archs, scenarios = _keep_previous_cells(_previous(Path(args.out)), args, rows,
+            runs[f"{sc}/{arch}"] = read_results(out)
+    rows, runs, archs, scenarios = _keep_previous_cells(TableFile.read(args.out).content, args, rows,
                                                         runs, archs, scenarios)
     table = {
         "label": LABEL,
@@ -148,7 +136,7 @@ def write_table(args, *, scenarios: list[str], archs: list[str], sets: dict,
         "rows": rows,
         "runs": runs,
     }
-    write_json_atomic(args.out, table)
+    TableFile(table).write(args.out)
     return table
 
 
@@ -157,9 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     from tfcnn.errors import ConfigError, TfcnnError
     from tfcnn.models import ARCHITECTURES
     from tfcnn.synth import generate
+    from tfcnn.result_sets import TableFile
     from tfcnn.synth.lab import matrix_cells, matrix_text
     from tfcnn.synth.scenarios import SCENARIOS, scenario_dirname
     from tfcnn.device import select_device
+    from tfcnn.request import RunRequest
     from tfcnn.train import train_run
 
     args = build_parser().parse_args(argv)
@@ -173,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
-        sets = dict(_previous(Path(args.out)).get("scenarios", {}))
+        sets = dict(TableFile.read(args.out).content.get("scenarios", {}))
         for sc in scenarios:
             folder = Path(args.data_root) / scenario_dirname(sc)
             entry = dict(sets.get(sc, {}))
@@ -196,17 +186,17 @@ def main(argv: list[str] | None = None) -> int:
                 resume = (out / "config.json").is_file()
                 print(f"== {sc} / {arch} -> {out}{' (resuming)' if resume else ''}",
                       file=sys.stderr)
-                results = train_run(
-                    Path(args.data_root) / scenario_dirname(sc), arch=arch, out_dir=out,
+                request = RunRequest(
+                    Path(args.data_root) / scenario_dirname(sc), arch=arch,
                     n_folds=args.folds, preset=args.preset, protocol=args.protocol,
-                    device=str(device), seed=args.seed, resume=resume,
-                    progress=None if args.quiet else _fold_line,
-                    overrides={"max_epochs": args.epochs})
+                    device=str(device), seed=args.seed, epochs=args.epochs)
+                results = train_run(request, out, resume=resume,
+                                    progress=None if args.quiet else _fold_line)
                 print(f"{sc} / {arch}: {results['mean']:.2f} ± {results['std']:.2f} % "
                       f"({results.get('wall_s', 0):.0f} s)", file=sys.stderr)
                 write_table(args, scenarios=scenarios, archs=archs, sets=sets, device=device)
         table = write_table(args, scenarios=scenarios, archs=archs, sets=sets, device=device)
-        print(matrix_text(matrix_cells(table["rows"])))
+        print(matrix_text(matrix_cells(TableFile(table).result_sets())))
     except TfcnnError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

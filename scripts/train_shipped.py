@@ -35,6 +35,7 @@ from tfcnn.locations import (
     SHIPPED_TABLE,
 )
 from tfcnn.provenance import code_version, machine_info
+from tfcnn.request import RunRequest
 from tfcnn.runs import FOLD_MODEL_FILE, fold_dir, read_progress, read_results
 from tfcnn.table1 import format_table, table_row
 from tfcnn.train import train_run
@@ -135,13 +136,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"== {arch} -> {out}{' (resuming)' if resume else ''}", file=sys.stderr)
                 bars = ProgressBars(enabled=not args.quiet)
                 try:
-                    results = train_run(
-                        args.data, arch=arch, out_dir=out, n_folds=args.folds,
-                        preset=args.preset, protocol=args.protocol, device=str(device),
-                        seed=args.seed, resume=resume, progress=bars,
-                        overrides={"max_epochs": args.epochs},
-                        sequential=args.sequential,
-                    )
+                    request = RunRequest(args.data, arch=arch, n_folds=args.folds,
+                                         preset=args.preset, protocol=args.protocol,
+                                         device=str(device), seed=args.seed, epochs=args.epochs)
+                    results = train_run(request, out, resume=resume, progress=bars,
+                                        sequential=args.sequential)
                 finally:
                     bars.close()
             _copy_atomic(fold_dir(out, 0) / FOLD_MODEL_FILE,

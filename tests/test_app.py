@@ -194,7 +194,8 @@ def test_data_page_plots_and_builds_the_cache(app_env):
 
 
 def test_results_page_shows_shipped_table_and_comparison(app_env):
-    from tfcnn.compare import compare_scores, load_scores
+    from tfcnn.compare import compare_scores
+    from tfcnn.result_sets import load_result_set
 
     at = page("pages/3_Results.py").run()
     no_exception(at)
@@ -213,8 +214,8 @@ def test_results_page_shows_shipped_table_and_comparison(app_env):
     at.number_input[0].set_value(3.0).run()
     no_exception(at)
     path = app_env["checkpoints"] / "table1-synth.json"
-    want = compare_scores(load_scores(f"{path}:blackbox"), load_scores(f"{path}:timefreq"),
-                          margin=3.0)
+    want = compare_scores(load_result_set(f"{path}:blackbox"),
+                          load_result_set(f"{path}:timefreq"), margin=3.0)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["A − B (points)"] == f"{want.mean_difference:+.2f}"
     assert metrics["95 % interval"] == f"[{want.ci95[0]:+.2f}, {want.ci95[1]:+.2f}]"
@@ -493,11 +494,11 @@ def test_train_filter_shapes_with_live_parameter_count(app_env):
 
 
 def test_train_resume_archive_restore_delete(app_env):
+    from tfcnn.request import RunRequest
     from tfcnn.train import train_run
 
     run_dir = app_env["runs"] / "20260101-000000-time-quick"
-    train_run(app_env["data"], arch="time", out_dir=run_dir, n_folds=2, preset="quick",
-              overrides={"epochs": 1})
+    train_run(RunRequest(app_env["data"], "time", n_folds=2, epochs=1), run_dir)
     (runs.fold_dir(run_dir, 1) / runs.FOLD_RESULT_FILE).unlink()  # as if cancelled in fold 1
     status = json.loads((run_dir / runs.STATUS_FILE).read_text())
     (run_dir / runs.STATUS_FILE).write_text(json.dumps({**status, "state": "cancelled"}))
@@ -505,8 +506,9 @@ def test_train_resume_archive_restore_delete(app_env):
     at = page("pages/2_Train.py").run()
     assert "`cancelled` · 1/2 folds" in run_states(at)
     caption = next(c.value for c in at.caption if "**Resume** runs" in c.value)
-    assert f"python -m tfcnn train {app_env['data']} --arch time --out {run_dir}" in caption
-    assert caption.rstrip("`").endswith("--resume")
+    assert f"python -m tfcnn train {app_env['data']} --arch time --folds 2 " in caption
+    assert caption.rstrip("`").endswith(f"--epochs 1 --time-filter 1x60 --n-filters 32 "
+                                        f"--out {run_dir} --resume")
     next(b for b in at.button if b.label == "Resume").click().run()
     no_exception(at)
     states = poll(at, until="`finished`", timeout_s=120)

@@ -26,7 +26,7 @@ import soundfile as sf
 from tfcnn import locations
 from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
 from tfcnn.paths import ENV_ALLOWED_ROOTS, REFUSED
-from tfcnn.result_sets import shipped_results
+from tfcnn.result_sets import TableFile
 from tfcnn.ui.serve import streamlit_command
 
 REPO = Path(__file__).resolve().parents[1]
@@ -221,7 +221,7 @@ def download(page, label: str) -> tuple[str, Path]:
 
 
 def test_results_downloads_are_csv_tables_of_numbers(server, browser_page):
-    shipped = shipped_results(server["checkpoints"] / locations.SHIPPED_TABLE)
+    shipped = TableFile.read(server["checkpoints"] / locations.SHIPPED_TABLE).result_sets()
     page = browser_page
     page.goto(f"{server['url']}/Results")
     # no settle(): a click waits for its button, and the page's exceptions are checked above

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from tfcnn import locations, plots
 from tfcnn.errors import ConfigError
 from tfcnn.paths import ENV_ALLOWED_ROOTS
+from tfcnn.result_sets import RUN, SHIPPED, TableFile, result_set
 from tfcnn.synth.lab import (accuracy_matrix, chance_interval, matrix_cells, matrix_text,
                              scenario_of, verdicts)
 
@@ -62,7 +63,8 @@ def test_verdicts_follow_the_expectations():
         _row("SynthBallroom-tempo", "timefreq", folds(72)),
         _row("Ballroom", "time", folds(80)),  # not a scenario: left out
     ]
-    cells = matrix_cells(rows)
+    cells = matrix_cells([result_set(f"run-{i}", row, source=RUN)
+                          for i, row in enumerate(rows)])
     got = {(v.scenario, v.arch): v.ok for v in verdicts(cells)}
     assert got == {
         ("tempo", "time"): True, ("tempo", "frequency"): True, ("tempo", "timefreq"): None,
@@ -203,7 +205,7 @@ def test_scenarios_recipe_script_on_a_tiny_set(tmp_path):
     assert table["scenarios"]["tempo"]["dataset"] == "SynthBallroom-tempo"
     assert table["scenarios"]["tempo"]["n_tracks"] == 24
     assert (tmp_path / "data" / "synth-shuffled" / "scenario.json").is_file()
-    cells = matrix_cells(table["rows"])
+    cells = matrix_cells(TableFile.read(out).result_sets())
     assert [(c.scenario, c.arch, len(c.per_fold), c.n_tracks) for c in cells] == [
         ("tempo", "time", 3, 24), ("shuffled", "time", 3, 24)]
     # Rebuilding from the finished runs keeps every row, and no set is generated again.
@@ -215,9 +217,10 @@ def test_scenarios_recipe_script_on_a_tiny_set(tmp_path):
 def test_a_run_with_fewer_folds_does_not_replace_a_fuller_cell():
     from tfcnn.synth.lab import matrix_cells
 
-    shipped = {"dataset": "SynthBallroom", "arch": "time", "mean": 91.0, "std": 3.0,
-               "per_fold": [91.0] * 10}
-    demo = {**shipped, "mean": 60.0, "per_fold": [60.0, 60.0]}
-    rerun = {**shipped, "mean": 90.0, "per_fold": [90.0] * 10}
+    row = {"dataset": "SynthBallroom", "arch": "time", "mean": 91.0, "std": 3.0,
+           "per_fold": [91.0] * 10}
+    shipped = result_set("shipped", row, source=SHIPPED)
+    demo = result_set("demo", {**row, "mean": 60.0, "per_fold": [60.0, 60.0]}, source=RUN)
+    rerun = result_set("rerun", {**row, "mean": 90.0, "per_fold": [90.0] * 10}, source=RUN)
     assert [c.mean for c in matrix_cells([shipped, demo])] == [91.0]
     assert [c.mean for c in matrix_cells([shipped, demo, rerun])] == [90.0]

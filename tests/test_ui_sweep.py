@@ -16,7 +16,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tfcnn import launches, locations, runs
+from tfcnn.__main__ import build_parser
 from tfcnn.errors import ConfigError
+from tfcnn.request import RunRequest, SweepRequest
+from tfcnn.result_sets import sweep_reports
 from tfcnn.sweep import read_events
 from tfcnn.ui import sweep as sweep_ui
 
@@ -41,12 +44,25 @@ def page(name: str) -> AppTest:
     return at
 
 
+def test_the_page_controls_make_the_sweep_the_cli_makes(synth_dataset, tmp_path):
+    base = RunRequest(synth_dataset, "frequency", n_folds=3, epochs=2, freq_filter=(20, 1))
+    sweep = sweep_ui.grid_request(base, arch="time", time_filters="1x30,1x60",
+                                  n_filters=" 8 ", seeds="0,1")
+    cli = SweepRequest.from_args(build_parser().parse_args(["sweep", *sweep.argv()]))
+    assert cli == sweep and sweep.base.n_folds == 3 and sweep.base.epochs == 2
+    assert [p.name for p in sweep.points()] == ["t1x30-n8-s0", "t1x30-n8-s1", "t1x60-n8-s0",
+                                                "t1x60-n8-s1"]
+
+
 def test_bad_grid_is_an_error_before_anything_starts(synth_dataset, tmp_path):
+    base = RunRequest(synth_dataset, "time")
     with pytest.raises(ConfigError, match="time_filter \\(1, 99\\) does not fit"):
-        sweep_ui.launch_sweep(synth_dataset, arch="time", time_filters="1x30,1x99",
-                              root=tmp_path)
+        sweep_ui.grid_request(base, arch="time", time_filters="1x30,1x99")
     with pytest.raises(ConfigError, match="seeds: cannot read 'x'"):
-        sweep_ui.launch_sweep(synth_dataset, arch="time", seeds="0,x", root=tmp_path)
+        sweep_ui.grid_request(base, arch="time", seeds="0,x")
+    sweep = sweep_ui.grid_request(base, arch="time", time_filters="1x30")
+    with pytest.raises(ConfigError, match="unknown engine 'slurm'"):
+        sweep_ui.launch_sweep(sweep, engine="slurm", root=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -192,7 +208,7 @@ def test_results_page_shows_the_shipped_sweep(app_env, tmp_path, monkeypatch):
     (shipped / report.name).write_bytes(report.read_bytes())
     (shipped / "sweep-broken.json").write_text("{not json", encoding="utf-8")
     monkeypatch.setenv(locations.ENV_CHECKPOINTS_DIR, str(shipped))
-    found = sweep_ui.shipped_sweeps()
+    found = sweep_reports(shipped)
     assert [label for label, _, _ in found] == [
         "shipped: sweep-tempo-time (local engine)", "shipped: sweep-tempo-time (ray engine)"]
     frame = sweep_ui.shipped_grid_frame(found[0][2])

@@ -23,6 +23,7 @@ and run with ``torch.func.functional_call`` / ``vmap``.
 from __future__ import annotations
 
 import inspect
+import json
 
 import numpy as np
 import torch
@@ -66,22 +67,6 @@ def _shape2(name: str, value, *, limit: tuple[int, int]) -> tuple[int, int]:
             f"{min(h, limit[0])}x{min(w, limit[1])}"
         )
     return h, w
-
-
-def parse_filter_shape(text: str) -> tuple[int, int]:
-    """``"1x60"`` → ``(1, 60)``: a filter shape written as bands x frames.
-
-    Raises :class:`ConfigError` naming ``text`` when it is not two positive integers.
-    """
-    try:
-        height, width = (int(part) for part in str(text).lower().split("x"))
-    except ValueError:
-        raise ConfigError(
-            f"filter shape must be HxW in bands x frames, e.g. 1x60, got {text!r}"
-        ) from None
-    if height <= 0 or width <= 0:
-        raise ConfigError(f"filter shape must be positive, got {text!r}")
-    return height, width
 
 
 #: Upper bound of each size parameter (tfcnn.config.Limits); checked before any layer exists.
@@ -438,6 +423,18 @@ def build_model(name: str, n_classes: int = 8, **arch_params) -> nn.Module:
             f"valid parameters: {', '.join(valid)}"
         )
     return cls(n_classes, **arch_params)
+
+
+def resolve_arch_params(name: str, **arch_params) -> dict:
+    """Every parameter of architecture ``name`` with its value: ``arch_params`` where given,
+    the paper's otherwise (JSON types, as a run's ``config.json`` records them).
+
+    Checked by building the model (:class:`ConfigError` as :func:`build_model`); the global
+    random state is left as it was.
+    """
+    with torch.random.fork_rng(devices=[]):
+        model = build_model(name, **arch_params)
+    return json.loads(json.dumps(model.arch_params))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -1,10 +1,9 @@
 """The scenario × architecture matrix: accuracy per SynthBallroom scenario, and whether each
 cell matches what the scenario's cue predicts.
 
-Rows come from Table 1 files (``checkpoints/table1-synth.json``,
-``checkpoints/table1-scenarios.json``: a ``rows`` list of :func:`tfcnn.table1.table_row` dicts
-with ``per_fold``) or from run folders; a row's data set name gives its scenario
-(:func:`tfcnn.datasets.synth_name`). The expectations (Pons et al. 2016, §1: the Time
+Cells come from result sets (:class:`tfcnn.result_sets.ResultSet`: the entries of Table 1
+files such as ``checkpoints/table1-scenarios.json``, and run folders); a set's data set name
+gives its scenario (:func:`tfcnn.datasets.synth_name`). The expectations (Pons et al. 2016, §1: the Time
 branch's 1×60 filters see temporal cues only, the Frequency branch's 32×1 filters spectral
 cues only):
 
@@ -20,16 +19,15 @@ distribution of the pooled song accuracy under the null.
 
 from __future__ import annotations
 
-import json
-import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
 from tfcnn.config import CLASSES
 from tfcnn.datasets import DEFAULT_SYNTH_SCENARIO, SYNTH_NAME
 from tfcnn.errors import ConfigError
+from tfcnn.result_sets import ResultSet
 
 #: Scenarios in display order (those of :data:`tfcnn.synth.scenarios.SCENARIOS`).
 SCENARIO_ORDER: tuple[str, ...] = ("paper", "tempo", "rhythm", "timbre", "shuffled")
@@ -96,7 +94,7 @@ class Cell:
     n_tracks: int | None
     wall_s: float | None
     dataset: str
-    source: str  # a run folder or a Table 1 file
+    source: str  # the run folder or Table 1 file it was read from
 
 
 @dataclass(frozen=True)
@@ -113,71 +111,25 @@ class Verdict:
     detail: str
 
 
-def rows_from_table(table: dict, *, source: str = "") -> list[dict]:
-    """Table 1 rows of a table file's dict, each with ``n_tracks`` (from its run) and ``source``."""
-    runs = table.get("runs") if isinstance(table.get("runs"), dict) else {}
-    out = []
-    for row in table.get("rows", []):
-        if not isinstance(row, dict):
-            continue
-        row = dict(row)
-        if row.get("n_tracks") is None:
-            run = runs.get(f"{row.get('scenario')}/{row.get('arch')}") or runs.get(row.get("arch"))
-            dataset = (run or {}).get("dataset") or {}
-            if dataset.get("name") == row.get("dataset"):
-                row["n_tracks"] = dataset.get("n_tracks")
-        row.setdefault("source", source)
-        out.append(row)
-    return out
+def matrix_cells(sets: Sequence[ResultSet]) -> list[Cell]:
+    """The cells of the result sets on SynthBallroom scenarios (others skipped).
 
-
-def read_table_rows(path: str | os.PathLike) -> list[dict]:
-    """:func:`rows_from_table` of a JSON file; [] when it is missing or unreadable."""
-    try:
-        table = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    return rows_from_table(table, source=Path(path).name) if isinstance(table, dict) else []
-
-
-def run_row(run_dir: str | os.PathLike) -> dict | None:
-    """A run folder's Table 1 row with ``per_fold`` and ``n_tracks``; None before any fold ends."""
-    from tfcnn.runs import read_results
-    from tfcnn.table1 import table_row
-
-    results = read_results(run_dir)
-    if not results or results.get("mean") is None:
-        return None
-    row = table_row(run_dir)
-    row.update(per_fold=results.get("per_fold"),
-               n_tracks=(results.get("dataset") or {}).get("n_tracks"),
-               source=str(run_dir))
-    return row
-
-
-def matrix_cells(rows: list[dict]) -> list[Cell]:
-    """The cells of the SynthBallroom rows (others skipped).
-
-    A later row wins a repeated cell unless it has fewer folds: a short demo run does not
+    A later set wins a repeated cell unless it has fewer folds: a short demo run does not
     replace a 10-fold result in the matrix.
     """
     cells: dict[tuple[str, str], Cell] = {}
-    for row in rows:
-        scenario = scenario_of(row.get("dataset"))
-        if scenario is None or row.get("mean") is None:
+    for rs in sets:
+        scenario = scenario_of(rs.dataset)
+        if scenario is None or rs.mean is None:
             continue
-        per_fold = tuple(float(a) for a in (row.get("per_fold") or []))
-        if per_fold and max(per_fold) <= 1.0 and row["mean"] > 1.0:
-            per_fold = tuple(100.0 * a for a in per_fold)  # fractions beside a percent mean
-        earlier = cells.get((scenario, row["arch"]))
+        per_fold = tuple(rs.accuracies)
+        earlier = cells.get((scenario, rs.arch))
         if earlier is not None and len(per_fold) < len(earlier.per_fold):
             continue
-        cells[(scenario, row["arch"])] = Cell(
-            scenario=scenario, arch=str(row["arch"]), mean=float(row["mean"]),
-            std=float(row.get("std") or 0.0), per_fold=per_fold,
-            n_tracks=None if row.get("n_tracks") is None else int(row["n_tracks"]),
-            wall_s=row.get("wall_s"), dataset=str(row["dataset"]),
-            source=str(row.get("source", row.get("run", ""))))
+        cells[(scenario, rs.arch)] = Cell(
+            scenario=scenario, arch=rs.arch, mean=float(rs.mean), std=float(rs.std or 0.0),
+            per_fold=per_fold, n_tracks=rs.n_tracks, wall_s=rs.wall_s, dataset=rs.dataset,
+            source=rs.origin or rs.label)
     return sorted(cells.values(), key=lambda c: (_rank(c.scenario, SCENARIO_ORDER),
                                                  _rank(c.arch, ARCH_ORDER)))
 

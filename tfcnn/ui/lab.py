@@ -7,8 +7,7 @@ functions only draw widgets and wire the calls.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -17,8 +16,9 @@ import streamlit as st
 from tfcnn import plots
 from tfcnn.datasets import synth_sets
 from tfcnn.errors import TfcnnError
+from tfcnn.result_sets import ResultSet, TableFile
 from tfcnn.synth.lab import (EXPECTATIONS, accuracy_matrix, chance_interval, matrix_cells,
-                             read_table_rows, run_row, verdict_mark, verdicts)
+                             verdict_mark, verdicts)
 from tfcnn.synth.scenarios import SCENARIOS, scenario_dirname
 
 #: Shipped Table 1 files the matrix reads, in order (a later file wins a repeated cell).
@@ -72,20 +72,12 @@ def generate_scenario(scenario: str, *, data_root: Path, per_class: int,
     st.success(f"{scenario}: {8 * per_class} tracks in `{out}`. Pick it in the sidebar.")
 
 
-def matrix_rows(checkpoints_dir: Path, run_dirs: Iterable[str | os.PathLike]) -> list[dict]:
-    """Table 1 rows of the shipped tables, then of every run folder (a run with at least as
+def matrix_sets(checkpoints_dir: Path, runs: Sequence[ResultSet]) -> list[ResultSet]:
+    """The entries of the shipped tables, then the runs' result sets (a run with at least as
     many folds wins a repeated cell: :func:`tfcnn.synth.lab.matrix_cells`)."""
-    rows = []
-    for name in SHIPPED_TABLES:
-        rows += read_table_rows(checkpoints_dir / name)
-    for run in run_dirs:
-        try:
-            row = run_row(run)
-        except TfcnnError:
-            continue
-        if row is not None:
-            rows.append(row)
-    return rows
+    shipped = [rs for name in SHIPPED_TABLES
+               for rs in TableFile.read(checkpoints_dir / name).result_sets()]
+    return [*shipped, *runs]
 
 
 def _chance_text(cells) -> list[str]:
@@ -106,10 +98,10 @@ def _verdicts(cells: tuple) -> list:
     return verdicts(list(cells))
 
 
-def scenario_matrix(rows: list[dict]) -> None:
+def scenario_matrix(sets: Sequence[ResultSet]) -> None:
     """The Results page's lab view: Table 1 grouped by data set as one heatmap + verdicts."""
     st.subheader("SynthBallroom lab: scenario × architecture")
-    cells = matrix_cells(rows)
+    cells = matrix_cells(sets)
     if not cells:
         st.info("No results on SynthBallroom scenarios yet: generate one on the Data page and "
                 "train on it, or ship `checkpoints/table1-scenarios.json`.")
