@@ -61,7 +61,7 @@ def test_running_a_command_still_builds_its_full_parser(tmp_path):
     """Only the named command's module is imported, and its options all parse."""
     args = build_parser(only="train").parse_args(["train", str(tmp_path), "--arch", "time",
                                                   "--folds", "3", "--epochs", "5"])
-    assert (args.command, args.arch, args.folds, args.epochs) == ("train", "time", 3, 5)
+    assert (args.command, args.arch, args.n_folds, args.epochs) == ("train", "time", 3, 5)
     assert callable(args.run)
 
 
