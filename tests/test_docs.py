@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts.cli_reference import reference
 from tfcnn.__main__ import COMMANDS, build_parser
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,3 +96,10 @@ def test_cli_page_lists_every_command_and_option():
                   for flag in re.findall(r"`(--[a-z][\w-]*)", text)}
     known = {o for sub in parsers.values() for a in sub._actions for o in a.option_strings}
     assert documented <= known, f"docs/cli.md names options no command has: {documented - known}"
+
+
+def test_cli_page_is_written_from_the_current_parsers():
+    """docs/cli.md is what `python -m scripts.cli_reference` writes (run it after changing a
+    command's options)."""
+    assert (DOCS / "cli.md").read_text(encoding="utf-8") == reference()
+

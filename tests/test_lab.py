@@ -80,13 +80,32 @@ def test_verdicts_follow_the_expectations():
     assert "| tempo |" in text and "✓ (10 min)" in text and "✗" in text
 
 
+def colour_at(scale, z: float, zmin: float = 0.0, zmax: float = 100.0) -> tuple[int, ...]:
+    """The (r, g, b) a plotly colour scale gives to ``z``, interpolated as plotly does."""
+    pos = (z - zmin) / (zmax - zmin)
+    stops = [(p, tuple(int(v) for v in c[4:-1].split(","))) for p, c in scale]
+    for (p0, c0), (p1, c1) in zip(stops, stops[1:]):
+        if p0 <= pos <= p1:
+            w = 0.0 if p1 == p0 else (pos - p0) / (p1 - p0)
+            return tuple(round(a + w * (b - a)) for a, b in zip(c0, c1))
+    raise AssertionError(f"{z} outside the scale")
+
+
 def test_scenario_heatmap_marks_chance():
     matrix = pd.DataFrame({"time": [70.0, 12.0], "frequency": [30.0, np.nan]},
                           index=["tempo", "shuffled"])
     fig = plots.scenario_heatmap(matrix)
     (trace,) = fig.data
     assert trace.type == "heatmap" and list(trace.x) == ["time", "frequency"]
-    assert trace.zmid == 12.5 and (trace.zmin, trace.zmax) == (0.0, 100.0)
+    assert (trace.zmin, trace.zmax) == (0.0, 100.0)
+    # White at chance (plotly ignores zmid once zmin/zmax are set: the scale itself moves).
+    assert colour_at(trace.colorscale, 12.5) == (255, 255, 255)
+    assert colour_at(trace.colorscale, 0.0) == (103, 0, 31)  # below chance: red
+    assert colour_at(trace.colorscale, 100.0) == (5, 48, 97)  # above: blue
+    r, g, b = colour_at(trace.colorscale, 50.0)
+    assert b > r and (r, g, b) != (255, 255, 255)  # 50 % is well above chance: blue
+    r, g, b = colour_at(trace.colorscale, 10.0)
+    assert r > b  # just below chance: reddish, not the blue 50 % used to get
     assert "chance 12.5" in trace.colorbar.ticktext
     assert trace.text[1][1] == "—"
     with pytest.raises(ConfigError, match="no scenario"):
@@ -156,8 +175,8 @@ def test_results_page_shows_the_scenario_matrix(lab_env):
     assert not at.exception, [e.value for e in at.exception]
     heat = [c for c in at.get("plotly_chart") if "Scenario" in c.proto.spec]
     assert len(heat) == 1
-    verdict = next(d.value for d in at.dataframe if "verdict" in d.value.columns)
-    assert dict(zip(verdict["scenario"] + "/" + verdict["architecture"],
+    verdict = next(t.value for t in at.table if "verdict" in t.value.columns)
+    assert dict(zip(verdict.index + "/" + verdict["architecture"],
                     verdict["verdict"])) == {"paper/time": "✓", "paper/frequency": "✓",
                                              "tempo/time": "✓", "tempo/frequency": "✓",
                                              "shuffled/time": "✓"}

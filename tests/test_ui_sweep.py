@@ -5,6 +5,7 @@ filter wider than the patch with the CLI's own message."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -221,3 +222,9 @@ def test_results_page_shows_the_shipped_sweep(app_env, tmp_path, monkeypatch):
     summary = next(t for t in tables if "seed_std" in t.columns)
     local = {p["time_filter"]: p["mean"] for p in found[0][2]["summary"]}
     assert dict(zip(summary["time_filter"], summary["mean"])) == local
+    # Accuracies shown in % with one decimal (25.625 reads "25.6"), still numbers underneath.
+    shown = next(d for d in at.dataframe if "seed_std" in d.value.columns)
+    config = json.loads(shown.proto.columns)
+    assert {col: config[col]["type_config"]["format"] for col in ("mean", "seed_std", "min")} \
+        == {"mean": "%.1f", "seed_std": "%.1f", "min": "%.1f"}
+    assert config["mean"]["label"] == "mean (%)"

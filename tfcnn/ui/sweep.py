@@ -310,10 +310,22 @@ def shipped_grid_frame(entry: dict) -> pd.DataFrame:
     return frame
 
 
+#: Columns of the grid and seed-summary tables that hold song accuracies in %.
+_ACCURACY_COLUMNS = ("mean", "std", "seed_std", "min", "max")
+
+
+def _sweep_table(frame: pd.DataFrame) -> None:
+    """A grid or seed-summary table, accuracies in % with one decimal (numbers stay numbers
+    for sorting and copying)."""
+    st.dataframe(frame, hide_index=True, column_config={
+        col: st.column_config.NumberColumn(f"{col} (%)", format="%.1f")
+        for col in _ACCURACY_COLUMNS if col in frame.columns})
+
+
 def _shipped_sweep_view(label: str, report: dict, entry: dict) -> None:
     frame, params = shipped_grid_frame(entry), entry["params"]
-    st.dataframe(frame.drop(columns=["accuracies", "length"], errors="ignore"), hide_index=True)
-    st.dataframe(pd.DataFrame(entry.get("summary", [])), hide_index=True)
+    _sweep_table(frame.drop(columns=["accuracies", "length"], errors="ignore"))
+    _sweep_table(pd.DataFrame(entry.get("summary", [])))
     st.plotly_chart(plots.accuracy_vs_filter_length(
         frame, length_title=LENGTH_AXES[params[0]][1]), key=f"grid-{label}")
     wall = entry.get("sweep_wall_s")
@@ -341,12 +353,10 @@ def sweep_results() -> None:
     except TfcnnError as exc:
         st.warning(str(exc))
         return
-    shown = frame.drop(columns=["accuracies", "length"], errors="ignore")
-    st.dataframe(shown, hide_index=True)
+    _sweep_table(frame.drop(columns=["accuracies", "length"], errors="ignore"))
     if not params:
         return
-    summary = pd.DataFrame(seed_summary(grid_rows(out), params))
-    st.dataframe(summary, hide_index=True)
+    _sweep_table(pd.DataFrame(seed_summary(grid_rows(out), params)))
     group = "n_filters" if "n_filters" in params[1:] else None
     st.plotly_chart(plots.accuracy_vs_filter_length(
         frame, length_title=LENGTH_AXES[params[0]][1], group=group), key=f"grid-{out.name}")
