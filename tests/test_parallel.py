@@ -177,12 +177,15 @@ def test_kernel_choice():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert choose_kernel(build_model("time"), cpu) == "banded"
     assert choose_kernel(build_model("timefreq"), cpu) == "banded"
-    assert choose_kernel(build_model("blackbox"), cpu) == "loop"
-    assert choose_kernel(build_model("blackbox"), cuda) == "vmap"
+    assert choose_kernel(build_model("blackbox"), cpu) == "blackbox"
+    assert choose_kernel(build_model("blackbox"), cuda) == "blackbox"
     # A 2×60 "temporal" filter is not banded along one axis: generic path.
     assert choose_kernel(build_model("time", time_filter=(2, 60)), cpu) == "loop"
+    assert choose_kernel(build_model("time", time_filter=(2, 60)), cuda) == "vmap"
     with pytest.raises(ConfigError, match="banded"):
         choose_kernel(build_model("blackbox"), cpu, "banded")
+    with pytest.raises(ConfigError, match="'blackbox' needs a blackbox model, got 'time'"):
+        choose_kernel(build_model("time"), cpu, "blackbox")
     with pytest.raises(ConfigError, match="'fast'"):
         choose_kernel(build_model("time"), cpu, "fast")
 

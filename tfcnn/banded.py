@@ -279,25 +279,39 @@ def _banded_conv_maxpool(weight: torch.Tensor, bias: torch.Tensor, rows: torch.T
     return h.transpose(2, 3).reshape(k, batch, n_filters * (length - width + 1))
 
 
-def _dropout(h: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """``F.dropout(h, p, training)`` with a mask drawn faster on a CPU.
+def dropout_mask(shape: tuple[int, ...], p: float, *, device: torch.device,
+                 dtype: torch.dtype = torch.float32,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """A dropout mask drawn faster on a CPU than ``F.dropout``'s: 0 or ``1 / (1 - p)``.
 
-    The same distribution (each unit kept with probability 1 - p, scaled by 1 / (1 - p)).
-    ``F.dropout`` draws one ``bernoulli_`` sample per unit; for the paper's p = 0.5 each unit
-    here takes one bit of a 32-bit random word, for other p ``uniform >= p``.
+    The same distribution as ``F.dropout`` (each unit kept with probability 1 - p, scaled by
+    1 / (1 - p)). ``F.dropout`` draws one ``bernoulli_`` sample per unit; for the paper's
+    p = 0.5 each unit here takes one bit of a 32-bit random word, for other p
+    ``uniform >= p``. Requires ``0 < p < 1``.
+
+    Returns
+    -------
+    torch.Tensor, shape ``shape``, ``dtype``
     """
+    if p == 0.5:
+        n = math.prod(shape)
+        words = torch.randint(0, 1 << 32, ((n + 31) // 32, 1), device=device,
+                              generator=generator)  # int64
+        bits = (words >> torch.arange(32, device=device)) & 1  # (n/32, 32): fair coins
+        keep = bits.view(-1)[:n].view(shape).to(dtype)
+    else:
+        keep = torch.rand(shape, device=device, dtype=dtype, generator=generator).ge_(p)
+        keep = keep.to(dtype)
+    return keep.mul_(1.0 / (1.0 - p))
+
+
+def _dropout(h: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """``F.dropout(h, p, training)`` with the faster mask of :func:`dropout_mask`."""
     if not training or p == 0.0:
         return h
     if p >= 1.0:
         return torch.zeros_like(h)
-    if p == 0.5:
-        n = h.numel()
-        words = torch.randint(0, 1 << 32, ((n + 31) // 32, 1), device=h.device)  # int64
-        bits = (words >> torch.arange(32, device=h.device)) & 1  # (n/32, 32): fair coins
-        keep = bits.view(-1)[:n].view(h.shape).to(h.dtype)
-    else:
-        keep = torch.rand(h.shape, device=h.device, dtype=h.dtype).ge_(p)
-    return h * keep.mul_(1.0 / (1.0 - p))  # (shape of h): 0 or 1 / (1 - p)
+    return h * dropout_mask(tuple(h.shape), p, device=h.device, dtype=h.dtype)
 
 
 def _branch(p: dict, prefix: str, x: torch.Tensor, work: _Workspace) -> torch.Tensor:
