@@ -148,17 +148,23 @@ def fold_schedule(kernel: str, device: str | torch.device, n_folds: int,
                   lanes: int | None = None) -> Schedule:
     """The schedule of ``n_folds`` folds trained with ``kernel`` on ``device``.
 
-    One stack of all folds, except the ``blackbox`` kernel on a CPU: stacks of one fold (its
-    13 MB dense layer stays in cache from step to step; stacks of 2 and 10 measured slower,
-    ``python -m bench training``), ``lanes`` of them side by side (default
-    :func:`tfcnn.threads.training_lanes`: one per torch thread).
+    On an accelerator: one stack of all folds. On a CPU (``banded`` and ``blackbox``, whose
+    dropout masks come from each fold's own generator, so the result does not depend on the
+    schedule): ``lanes`` worker threads (default :func:`tfcnn.threads.training_lanes`, one
+    per torch thread), each computing on one thread, so no lane waits for a descheduled
+    sibling on a busy machine; ``banded`` splits the folds into one stack per lane,
+    ``blackbox`` trains stacks of one fold (its 13 MB dense layer stays in cache from step
+    to step; stacks of 2 and 10 measured slower), each lane taking the next fold.
     """
-    if kernel == "blackbox" and torch.device(device).type == "cpu":
-        n_lanes = training_lanes() if lanes is None else int(lanes)
-        if n_lanes < 1:
-            raise ConfigError(f"lanes must be >= 1, got {lanes!r}")
-        return Schedule(lanes=max(1, min(n_lanes, n_folds)), stack_size=1)
-    return Schedule(lanes=1, stack_size=max(1, n_folds))
+    if torch.device(device).type != "cpu" or kernel not in ("banded", "blackbox"):
+        return Schedule(lanes=1, stack_size=max(1, n_folds))
+    n_lanes = training_lanes() if lanes is None else lanes
+    if isinstance(n_lanes, bool) or not isinstance(n_lanes, int) or n_lanes < 1:
+        raise ConfigError(f"lanes must be an integer >= 1, got {lanes!r}")
+    n_lanes = min(n_lanes, n_folds)
+    if kernel == "blackbox":
+        return Schedule(lanes=n_lanes, stack_size=1)
+    return Schedule(lanes=n_lanes, stack_size=math.ceil(n_folds / n_lanes))
 
 
 class _AutogradStep:
@@ -166,18 +172,23 @@ class _AutogradStep:
 
     ``step(params, buffers, x, y, mask, lr, generators) -> (loss (K,), correct (K,))``:
     the sum over folds of each fold's mean cross-entropy over its real patches, one
-    backward, then ``p_k -= lr_k * g_k``. The forward's dropout draws from the global
-    generator (``generators`` is unused).
+    backward, then ``p_k -= lr_k * g_k``. Dropout masks: fold k's from ``generators[k]``
+    with the banded forward, from the global generator with ``vmap``.
     """
 
-    def __init__(self, forward: Callable, device: torch.device, config: TrainConfig) -> None:
+    def __init__(self, forward: Callable, device: torch.device, config: TrainConfig,
+                 *, takes_generators: bool) -> None:
         self.forward, self.device, self.config = forward, device, config
+        self.takes_generators = takes_generators
 
     def __call__(self, params: dict, buffers: dict, x: torch.Tensor, y: torch.Tensor,
                  mask: torch.Tensor, lr: torch.Tensor, generators=None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
         with autocast(self.device, self.config):
-            logits = self.forward(params, buffers, x)  # (K, B, n_classes)
+            if self.takes_generators:
+                logits = self.forward(params, buffers, x, generators)  # (K, B, n_classes)
+            else:
+                logits = self.forward(params, buffers, x)
         logits = logits.float()
         ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(),
                              reduction="none").view_as(mask)  # (K, B)
@@ -228,12 +239,13 @@ def _stacked_kernel(template: nn.Module, kernel: str, product_dtype: torch.dtype
         return fast.forward, fast.train_step
     if kernel == "banded":
         forward = banded_forward(template, product_dtype)
-    else:
-        def one_fold(p, b, x):
-            return functional_call(template, (p, b), (x,))  # (B, n_classes)
+        return forward, _AutogradStep(forward, device, config, takes_generators=True)
 
-        forward = torch.vmap(one_fold, randomness="different")  # each fold its own masks
-    return forward, _AutogradStep(forward, device, config)
+    def one_fold(p, b, x):
+        return functional_call(template, (p, b), (x,))  # (B, n_classes)
+
+    forward = torch.vmap(one_fold, randomness="different")  # each fold its own masks
+    return forward, _AutogradStep(forward, device, config, takes_generators=False)
 
 
 def dropout_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
