@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 DATA ?= data/synth-ballroom
 PORT ?= 8501
 # The app listens on this machine only; HOST=0.0.0.0 exposes it and then needs
-# TFCNN_APP_PASSWORD (see README "Exposing the app").
+# TFCNN_APP_PASSWORD (see docs/security.md).
 HOST ?= 127.0.0.1
 
-.PHONY: run test venv test-deps data bench checkpoints table1 scenarios sweep-measure clean
+.PHONY: run test venv test-deps data ballroom bench checkpoints table1 scenarios sweep-measure clean
 
 # The pinned requirements first, then tfcnn itself as an editable install (so `python -m
 # tfcnn`, the app's training subprocesses, bench/ and scripts/ import this checkout).
@@ -30,6 +30,20 @@ test-deps: $(BIN)/.test-installed
 data: venv
 	test -f $(DATA)/metadata.csv || $(BIN)/python -m tfcnn synth $(DATA)
 
+# The real Ballroom data set in one step: download data1.tar.gz (1.5 GB, resumable,
+# md5-checked) or unpack a copy you have (ARCHIVE=~/data1.tar.gz), build its log-mel cache,
+# and say where it landed. Under data/ the app may read it without TFCNN_ALLOWED_ROOTS.
+BALLROOM ?= data/ballroom
+ARCHIVE ?=
+MD5 ?=
+ballroom: venv
+	$(BIN)/python -m tfcnn download ballroom --to $(BALLROOM) $(if $(ARCHIVE),--archive $(ARCHIVE)) $(if $(MD5),--md5 $(MD5))
+	$(BIN)/python -m tfcnn features $(BALLROOM)
+	@echo "Ballroom is ready at $(abspath $(BALLROOM))/BallroomData"
+	@echo "  app:   make run, then sidebar > Ballroom folder > $(abspath $(BALLROOM))/BallroomData"
+	@$(if $(filter $(abspath data)/%,$(abspath $(BALLROOM))),true,echo "         (outside data/: start the app with TFCNN_ALLOWED_ROOTS=$(abspath $(BALLROOM)) make run)")
+	@echo "  train: $(BIN)/python -m tfcnn train $(BALLROOM) --arch timefreq --preset paper --out runs/ballroom-timefreq"
+
 run: data
 	TFCNN_DATA_DIR=$(abspath $(DATA)) $(BIN)/python -m tfcnn.ui.serve --host $(HOST) --port $(PORT)
 
@@ -41,7 +55,7 @@ test: test-deps
 bench: data
 	TFCNN_DATA_DIR=$(abspath $(DATA)) $(BIN)/python -m bench
 
-# Shipped models and Table 1 on the default SynthBallroom (long: see README).
+# Shipped models and Table 1 on the default SynthBallroom (long: see docs/shipped-models.md).
 checkpoints: data
 	$(BIN)/python -m scripts.train_shipped --data $(DATA)
 
@@ -49,7 +63,7 @@ clean:
 	rm -rf runs .pytest_cache
 
 # SynthBallroom lab: generate the scenarios, 10-fold time/frequency/timefreq on each, and
-# checkpoints/table1-scenarios.json (long: see README "SynthBallroom as a lab").
+# checkpoints/table1-scenarios.json (long: see docs/lab.md).
 PER_CLASS ?= 60
 CLIP_SECONDS ?= 30
 scenarios: venv
@@ -57,6 +71,6 @@ scenarios: venv
 		--per-class $(PER_CLASS) --seconds $(CLIP_SECONDS)
 
 # Temporal filter length on both sweep engines: time, 1x30/1x60/1x80 x seeds 0,1,2, 10 folds,
-# quick preset; runs/sweep-measure/report.{json,md} (long: see README "Beyond one machine").
+# quick preset; runs/sweep-measure/report.{json,md} (long: see docs/sweeps.md).
 sweep-measure: data
 	nice -n 10 $(BIN)/python -m scripts.sweep_measure $(DATA) --out runs/sweep-measure

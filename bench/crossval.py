@@ -2,11 +2,13 @@
 
 On the Ballroom-sized synthetic feature set (:mod:`bench.synthetic`; by default a subset of
 its tracks to bound the time on a CPU, stated in the output), for each architecture: the
-same folds, seeds and epochs trained by ``train_fold`` fold after fold (the baseline) and by
-``train_folds_parallel`` (the stacked kernel chosen for the architecture, and optionally the
-generic ``vmap`` kernel to show what the banded rewrite adds). Prints the wall and CPU time
-ratios and the per-fold validation accuracies of both side by side (random labels: chance,
-≈ 12.5 %, on both; the tests check agreement on learnable data).
+same folds, seeds and epochs trained by ``train_fold`` fold after fold (the baseline, with
+torch's threads, and with ``--baseline-threads 1`` also on one thread) and by
+``train_folds_parallel`` (the kernel chosen for the architecture on its default schedule; on
+a CPU also on one lane, the schedule before lanes; optionally the generic ``vmap`` kernel to
+show what the banded rewrite adds, and ``--amp``). Prints the wall and CPU time ratios, the
+patches per second summed over folds, and the per-fold validation accuracies side by side
+(random labels: chance, ≈ 12.5 %, on all; the tests check agreement on learnable data).
 
 Targets on a 2-core CPU: ``time`` ≥ 4×, ``timefreq`` ≥ 3× faster than sequential.
 
@@ -27,9 +29,10 @@ import torch
 from bench.synthetic import BALLROOM_TRACKS, ballroom_sized_features, bench_config, fold_datas
 from tfcnn.models import build_model
 from tfcnn.banded import amp_product_dtype
-from tfcnn.parallel import KERNELS, choose_kernel, train_folds_parallel
+from tfcnn.parallel import KERNELS, choose_kernel, fold_schedule, train_folds_parallel
 from tfcnn.device import select_device
 from tfcnn.fold_training import train_fold
+from tfcnn.threads import torch_threads
 
 #: Targets (parallel vs sequential wall time, 10 folds, a 2-core CPU).
 TARGETS = {"time": 4.0, "timefreq": 3.0}
@@ -59,7 +62,8 @@ def _timed(fn, device: torch.device) -> tuple[object, float, float]:
 
 
 def bench_arch(arch: str, datas, config, device: torch.device, kernels: list[str],
-               amp: bool = False, repeat: int = 1) -> dict:
+               amp: bool = False, repeat: int = 1, baseline_threads: int | None = None
+               ) -> dict:
     """Time sequential vs parallel training of all folds; returns times and accuracies.
 
     With ``amp`` the chosen parallel kernel is also timed under ``config.amp`` (bfloat16
@@ -72,22 +76,30 @@ def bench_arch(arch: str, datas, config, device: torch.device, kernels: list[str
     dict
         ``{mode: (results, wall_s, cpu_s)}``, "sequential" first.
     """
-    def sequential():
-        models = _fresh_models(arch, datas, device)
-        return [train_fold(m, d, config, device=device) for m, d in zip(models, datas)]
-
-    def parallel(kernel, run_config):
+    def sequential(threads: int | None = None):
         def run():
             models = _fresh_models(arch, datas, device)
-            return train_folds_parallel(models, datas, run_config, device=device, kernel=kernel)
+            with torch_threads(threads or torch.get_num_threads()):
+                return [train_fold(m, d, config, device=device) for m, d in zip(models, datas)]
         return run
 
-    modes = {"sequential": sequential}
+    def parallel(kernel, run_config, lanes=None):
+        def run():
+            models = _fresh_models(arch, datas, device)
+            return train_folds_parallel(models, datas, run_config, device=device, kernel=kernel,
+                                        lanes=lanes)
+        return run
+
+    modes = {"sequential": sequential()}
+    if baseline_threads:
+        modes[f"sequential/{baseline_threads}thr"] = sequential(baseline_threads)
     for kernel in kernels:
         name = choose_kernel(build_model(arch, 8), device, kernel)
         if f"{name} (parallel)" in modes or name == "loop":
             continue  # same as a kernel already timed (or the sequential loop itself)
         modes[f"{name} (parallel)"] = parallel(kernel, config)
+        if fold_schedule(name, device, len(datas)).lanes > 1:
+            modes[f"{name}/1lane"] = parallel(kernel, config, lanes=1)
     if amp:
         modes["amp (parallel)"] = parallel("auto", dataclasses.replace(config, amp=True))
     rows: dict = {}
@@ -119,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="run each mode this many times in turn and keep its fastest "
                              "(default 1)")
+    parser.add_argument("--baseline-threads", type=int, default=None, metavar="N",
+                        help="also time the sequential baseline on N torch threads (1: the "
+                             "best the old code does on a busy machine)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's own)")
@@ -140,17 +155,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--amp: banded products in {dtype or 'float32 (no native bfloat16 here)'}")
     for arch in args.arch:
         rows = bench_arch(arch, datas, config, device, args.kernels, args.amp,
-                          args.repeat)
+                          args.repeat, args.baseline_threads)
         seq, seq_wall, seq_cpu = rows["sequential"]
-        print(f"\n{arch}: {'how':<22} {'wall s':>8} {'cpu s':>8} {'wall ×':>7} {'cpu ×':>7}")
+        patches = sum(n_train) * args.epochs
+        print(f"\n{arch}: {'how':<22} {'wall s':>8} {'cpu s':>8} {'wall ×':>7} {'cpu ×':>7} "
+              f"{'patches/s':>10}")
         for name, (_, wall, cpu) in rows.items():
             print(f"{'':{len(arch) + 1}} {name:<22} {wall:8.1f} {cpu:8.1f} "
-                  f"{seq_wall / wall:7.2f} {seq_cpu / cpu:7.2f}")
+                  f"{seq_wall / wall:7.2f} {seq_cpu / cpu:7.2f} {patches / wall:10.0f}")
         target = TARGETS.get(arch)
         if target is not None:
             verdicts = [f"{name.split(' ')[0]} {seq_wall / wall:.2f}× "
                         f"{'met' if seq_wall / wall >= target else 'NOT met'}"
-                        for name, (_, wall, _) in rows.items() if name != "sequential"]
+                        for name, (_, wall, _) in rows.items()
+                        if not name.startswith("sequential")]
             print(f"{'':{len(arch) + 1}} target ≥ {target:.0f}× (issue 6): "
                   + "; ".join(verdicts))
         names = list(rows)

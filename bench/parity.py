@@ -23,8 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tfcnn.compare import compare_scores, scores_from_results
+from tfcnn.compare import compare_scores
 from tfcnn.locations import default_data_dir
+from tfcnn.request import RunRequest
+from tfcnn.result_sets import RUN, result_set
 from tfcnn.train import train_run
 
 #: The app's data set (``TFCNN_DATA_DIR``), else where ``make run`` generates SynthBallroom.
@@ -34,12 +36,10 @@ DEFAULT_DATA = default_data_dir()
 def _run(data: Path, arch: str, out_dir: Path, *, folds: int, preset: str, epochs: int | None,
          device: str, sequential: bool, amp: bool) -> tuple[dict, float]:
     """One cross-validation in ``out_dir``; its results and wall time (s)."""
-    overrides = {"amp": True} if amp else {}
-    if epochs is not None:
-        overrides["max_epochs"] = epochs
+    request = RunRequest(data, arch=arch, n_folds=folds, preset=preset, device=device,
+                         epochs=epochs, amp=amp)
     start = time.perf_counter()
-    results = train_run(data, arch=arch, out_dir=out_dir, n_folds=folds, preset=preset,
-                        device=device, sequential=sequential, overrides=overrides)
+    results = train_run(request, out_dir, sequential=sequential)
     return results, time.perf_counter() - start
 
 
@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         acc = f"{res['mean']:.2f} ± {res['std']:.2f}"
         p = ""
         if name != base:
-            test = compare_scores(scores_from_results(res, name),
-                                  scores_from_results(results[base], base))
+            test = compare_scores(result_set(name, res, source=RUN),
+                                  result_set(base, results[base], source=RUN))
             p = "identical" if test.p_wilcoxon is None else f"{test.p_wilcoxon:.3f}"
             verdicts.append(f"{name} − {base}: {test.mean_difference:+.2f} points, 95 % CI "
                             f"[{test.ci95[0]:+.2f}, {test.ci95[1]:+.2f}] (corrected t), "

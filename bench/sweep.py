@@ -32,9 +32,9 @@ from pathlib import Path
 
 from bench._load import BUSY_PROCESSES, busy_processes
 
-#: The grid every mode runs.
-GRID = dict(arch="time", time_filters=[(1, 8), (1, 16)], seeds=[0, 1], n_folds=2,
-            device="cpu")
+#: The grid every mode runs: its base run, swept values and seeds.
+GRID = dict(base=dict(arch="time", n_folds=2, device="cpu"),
+            grid=(("time_filter", ((1, 8), (1, 16))),), seeds=(0, 1))
 
 
 def _baseline(spec, out: Path) -> float:
@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from tfcnn.datasets import load_dataset
     from tfcnn.engines import RAY_WORKER_NICENESS, LocalEngine, RayEngine, run_fold_task
-    from tfcnn.sweep import make_spec, run_sweep
+    from tfcnn.request import RunRequest, SweepRequest
+    from tfcnn.sweep import run_sweep
     from tfcnn.synth import generate
 
     torch.set_num_threads(1)
@@ -79,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             data = tmp / "synth-ballroom"
             generate(data, per_class=4, seconds=8.0, seed=0, workers=2, progress=False)
         dataset = load_dataset(data)
-        spec = make_spec(data, overrides={"max_epochs": args.epochs}, **GRID)
+        spec = SweepRequest(RunRequest(data, epochs=args.epochs, **GRID["base"]),
+                            grid=GRID["grid"], seeds=GRID["seeds"])
         n = len(spec.tasks())
         print(f"{n} tasks: time, filters 1x8 and 1x16 x seeds 0,1 x 2 folds x {args.epochs} "
               f"epochs, on {dataset.name} ({dataset.n_tracks} tracks); torch threads 1")

@@ -27,10 +27,9 @@ st.markdown(
 )
 
 st.subheader("The four architectures")
-st.dataframe(architecture_table(), hide_index=True,
-             column_config={"#params": st.column_config.NumberColumn(format="localized"),
-                            "paper #params": st.column_config.NumberColumn(format="localized"),
-                            "layers": st.column_config.TextColumn(width="large")})
+# A static table wraps its cells: every layer sequence reads in full at any window width.
+st.table(architecture_table().set_index("architecture").style.format(
+    {"#params": "{:,}", "paper #params": "{:,}"}))
 st.caption("Input: a 40-band log-mel patch of 80 frames (1.86 s). #params are counted on the "
            "models built by `tfcnn.models` for 8 classes; accuracies are the paper's 10-fold "
            "results on Ballroom.")
@@ -56,7 +55,7 @@ cols[1].metric("Tracks", dataset.n_tracks)
 cols[2].metric("Classes", len(dataset.classes))
 cols[3].metric("Features cached", f"{n_cached} / {n_total}")
 st.caption(f"`{dataset.root}` ({dataset.kind} layout)")
-st.dataframe(class_counts(dataset).set_index("class").T, width="stretch")
+st.table(class_counts(dataset).set_index("class").T)
 for remark in dataset.report:
     st.warning(remark)
 if dataset.kind == "synth":

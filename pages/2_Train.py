@@ -5,8 +5,6 @@ subprocess writing ``runs/<id>/``; the fragment below re-reads those folders eve
 runs survive a browser reload and an app restart.
 """
 
-import json
-
 import streamlit as st
 
 from tfcnn import plots
@@ -14,6 +12,7 @@ from tfcnn.banded import cpu_has_native_bf16
 from tfcnn.config import ARCHS, MAX_EPOCHS, PRESETS, PROTOCOLS
 from tfcnn.errors import TfcnnError
 from tfcnn.locations import runs_root
+from tfcnn.request import RunRequest
 from tfcnn.ui import access, architectures, run_control, sidebar
 from tfcnn.ui import sweep as sweep_ui
 
@@ -58,9 +57,11 @@ with st.sidebar:
                              help=f"quick: {PRESETS['quick'].max_epochs}, paper: "
                                   f"{PRESETS['paper'].max_epochs}")
     launch = st.button("Launch", type="primary", disabled=shapes.error is not None)
-sweep_ui.sweep_launcher(dataset.root, arch_choices=ARCHS,
-                        n_folds=int(n_folds), preset=preset, protocol=protocol,
-                        device=device, epochs=int(epochs) or None, amp=amp)
+# The sidebar's settings as a request (the paper's filters); the run adds the chosen shapes.
+recipe = RunRequest(dataset.root, arch, n_folds=int(n_folds), preset=preset, protocol=protocol,
+                    device=device, seed=int(seed), epochs=int(epochs) or None, amp=amp)
+request = recipe.replace(**shapes.arch_params) if shapes.error is None else None
+sweep_ui.sweep_launcher(recipe, arch_choices=ARCHS)
 
 st.markdown(
     "Each architecture is cross-validated in its own background process (`python -m tfcnn "
@@ -70,21 +71,14 @@ st.markdown(
     "going when you close the page and show up again after a restart.")
 st.caption(f"Data set: **{dataset.name}** · {dataset.n_tracks} tracks · runs in "
            f"`{runs_root()}`")
-if shapes.error is None:
+if request is not None:
     try:
-        st.caption("Estimated: " + run_control.estimate_text(
-            str(dataset.root), arch=arch, params_json=json.dumps(shapes.arch_params),
-            n_folds=int(n_folds), protocol=protocol, preset=preset,
-            epochs=int(epochs) or None, seed=int(seed), device=device, amp=amp,
-            runs=str(runs_root())))
+        st.caption("Estimated: " + run_control.estimate_text(request, runs=str(runs_root())))
     except TfcnnError as exc:
         st.warning(f"No estimate: {exc}")
-if launch:
+if launch and request is not None:
     try:
-        run_dir = run_control.launch_training(
-            dataset.root, arch=arch, n_folds=int(n_folds), preset=preset, protocol=protocol,
-            device=device, seed=int(seed), epochs=int(epochs) or None, amp=amp,
-            arch_params=shapes.arch_params)
+        run_dir = run_control.launch_training(request)
         st.toast(f"Queued {run_dir.name}")
     except TfcnnError as exc:
         st.error(str(exc))

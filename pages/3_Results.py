@@ -3,7 +3,7 @@
 import streamlit as st
 
 from tfcnn import locations, plots
-from tfcnn.result_sets import not_retrained, params_points, shipped_results
+from tfcnn.result_sets import TableFile, params_points
 from tfcnn.synth import WHAT_SYNTH_SHOWS
 from tfcnn.ui import access, calibration_view, compare_view, lab, results, run_control, sidebar
 from tfcnn.ui import sweep as sweep_ui
@@ -12,8 +12,8 @@ access.require_access()
 st.title("Results (Table 1)")
 sidebar.data_sidebar()
 
-shipped_table = locations.checkpoints_dir() / locations.SHIPPED_TABLE
-shipped = shipped_results(shipped_table)
+shipped_table = TableFile.read(locations.checkpoints_dir() / locations.SHIPPED_TABLE)
+shipped = shipped_table.result_sets()
 runs = results.run_result_sets(run_control.run_folders())
 
 with st.sidebar:
@@ -39,7 +39,7 @@ st.caption("Accuracy: song-level majority vote over 1.86 s patches, mean and std
            "shipped results are trained on synthetic data (SynthBallroom).")
 if use_shipped and shipped:
     st.info(WHAT_SYNTH_SHOWS)
-    for arch, why in not_retrained(shipped_table).items():
+    for arch, why in shipped_table.not_retrained.items():
         st.caption(f"Not in the shipped table: **{arch}**. {why}")
 
 st.plotly_chart(plots.fold_strip({rs.label: rs.accuracies for rs in sets if rs.accuracies}))
@@ -49,14 +49,13 @@ st.caption("The paper's efficiency argument: on Ballroom it reports Time-Frequen
               "count are drawn side by side (exact count on hover). Whether two of your runs "
               "differ is answered below, with an interval, not by this plot.")
 
-lab.scenario_matrix(lab.matrix_rows(locations.checkpoints_dir(), run_control.run_folders()))
+lab.scenario_matrix(lab.matrix_sets(locations.checkpoints_dir(),
+                                   [rs for rs, _ in runs.values()]))
 lab.conflict_panel(locations.checkpoints_dir())
 sweep_ui.sweep_results()
 
 st.subheader("Comparing two results (A − B over folds)")
-compare_view.comparison_panel(compare_view.result_options(
-    shipped_table if use_shipped else None,
-    {label: runs[label][1] for label in chosen}))
+compare_view.comparison_panel({rs.label: rs for rs in sets})
 
 st.subheader("Calibration measured on test songs")
 calibration_view.calibration_panel(calibration_view.measured(

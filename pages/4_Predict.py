@@ -79,7 +79,8 @@ for source_item, label in audio:
     except TfcnnError as exc:
         results.append(views.FileResult(label, error=str(exc)))
         continue
-    results.append(views.classify(data, name, checkpoint, predict.predict_bytes))
+    results.append(views.classify(data, name, checkpoint,
+                                  max_duration_s=predict.MAX_DURATION_S))
 
 if len(results) > 1:
     table = views.results_table(results)

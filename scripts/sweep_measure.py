@@ -22,8 +22,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tfcnn import launches
 from tfcnn.atomic import write_json_atomic, write_text_atomic
 from tfcnn.contrasts import cv_test_train_ratio, family_sentence, setting_contrasts
+from tfcnn.errors import TfcnnError
+from tfcnn.request import RunRequest, SweepRequest
 from tfcnn.sweep import grid_rows, read_events, read_spec, seed_summary
 
 ENGINES: tuple[str, ...] = ("local", "ray")
@@ -63,16 +66,14 @@ class EngineRun:
 
 
 def sweep_command(args: argparse.Namespace, engine: str, folder: Path) -> list[str]:
-    """The ``python -m tfcnn sweep`` command line of one engine."""
-    cmd = [sys.executable, "-m", "tfcnn", "sweep", str(args.data), "--arch", args.arch,
-           "--time-filter", args.time_filter, "--seeds", args.seeds, "--folds",
-           str(args.folds), "--preset", args.preset, "--device", args.device,
-           "--engine", engine, "--out", str(folder), "--quiet"]
-    if args.epochs:
-        cmd += ["--epochs", str(args.epochs)]
-    if args.resume:
-        cmd.append("--resume")
-    return cmd
+    """The ``python -m tfcnn sweep`` command line of one engine (:class:`ConfigError` for a
+    bad grid)."""
+    base = RunRequest(args.data, args.arch, n_folds=args.folds, preset=args.preset,
+                      device=args.device, epochs=args.epochs)
+    sweep = SweepRequest.from_text(base, grid={"time_filter": args.time_filter},
+                                   seeds=args.seeds)
+    return [*launches.sweep_command(sweep, folder, engine=engine),
+            *(["--resume"] if args.resume else [])]
 
 
 def run_engine(args: argparse.Namespace, engine: str, out: Path) -> EngineRun:
@@ -95,7 +96,8 @@ def engine_report(run: EngineRun) -> dict:
     spec = read_spec(run.folder) if rows else None
     params = [name for name, _ in spec.grid] if spec else []
     contrasts = (setting_contrasts(rows, params, test_train_ratio=cv_test_train_ratio(
-        spec.n_folds, spec.protocol)) if params and spec.n_folds >= 3 else [])
+        spec.base.n_folds, spec.base.protocol)) if params and spec.base.n_folds >= 3
+        else [])
     return {"engine": run.engine, "folder": str(run.folder), "returncode": run.returncode,
             "process_wall_s": round(run.process_wall_s, 2),
             "sweep_wall_s": None if run.sweep_wall_s is None else round(run.sweep_wall_s, 2),
@@ -159,11 +161,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown engine(s) {unknown or args.engines!r}; valid: "
               f"{', '.join(ENGINES)}", file=sys.stderr)
         return 2
+    try:
+        command = sweep_command(args, "ENGINE", Path(args.out) / "ENGINE")
+    except TfcnnError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()[0]
     runs = [run_engine(args, engine, out) for engine in engines]
-    report = {"data": str(args.data), "command": sweep_command(args, "ENGINE", out / "ENGINE"),
+    report = {"data": str(args.data), "command": command,
               "cpus": os.cpu_count(), "load_before": load_before,
               "engines": [engine_report(run) for run in runs]}
     write_json_atomic(out / REPORT_JSON, report)

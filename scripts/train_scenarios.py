@@ -7,15 +7,17 @@ The committed recipe: scenarios ``paper``, ``tempo``, ``rhythm``, ``timbre``, ``
 (``synth-ballroom`` for ``paper``); architectures ``time``, ``frequency``, ``timefreq``;
 10-fold cross-validation, ``quick`` preset, ``clean`` protocol, training seeds ``--seeds``
 (each seed also draws its folds; the lab pools a cell's seeds as corrected repeated k-fold
-cross-validation and shows their spread). Each run goes to ``<runs>/<scenario>-<arch>-s<seed>/``.
+cross-validation and shows their spread). Each run goes to
+``<runs>/<scenario>-<arch>-s<seed>/``.
 Seed by seed, the cheap architectures run first on every scenario, and the table is rewritten
 after every run, so an interrupted session still leaves every finished cell. Re-running
 continues unfinished runs and skips finished ones.
 
 When ``paper`` is among the scenarios, the ``conflict`` set (one dance's tempo, a second's
 rhythm, a third's sounds per track) is generated at the same size, from another data seed
-(fresh tempi and render seeds), and every fold model of every ``paper`` run predicts it: the table's ``conflict`` entry says, per architecture, which
-cue the predictions follow (:mod:`tfcnn.cue_conflict`).
+(fresh tempi and render seeds), and every fold model of every ``paper`` run predicts it; so
+do the single-cue scenarios' models, as controls. The table's ``conflict`` entry says, per
+architecture, which cue the predictions follow (:mod:`tfcnn.cue_conflict`).
 
     python -m scripts.train_scenarios --per-class 60 --seeds 0,1,2
 """
@@ -23,7 +25,6 @@ cue the predictions follow (:mod:`tfcnn.cue_conflict`).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -85,14 +86,6 @@ def _names(text: str, valid, what: str) -> list[str]:
     return names
 
 
-def _previous(path: Path) -> dict:
-    try:
-        table = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return table if isinstance(table, dict) else {}
-
-
 #: Recipe fields that must agree for a previous table's cells to stay beside new ones.
 _RECIPE_KEYS: tuple[str, ...] = ("per_class", "seconds", "n_folds", "preset", "protocol",
                                  "data_seed", "epochs")
@@ -152,52 +145,40 @@ def _recipe(args) -> dict:
 def write_table(args, *, scenarios: list[str], archs: list[str], seeds: list[int], sets: dict,
                 device, conflict: dict | None = None) -> dict:
     """Collect every finished (or partly finished) run into the table and write it."""
-    from tfcnn.atomic import write_json_atomic
     from tfcnn.runs import read_results
-    from tfcnn.synth.lab import run_row
-    from tfcnn.provenance import code_version, machine_info
+    from tfcnn.result_sets import TableFile, table_row_of_run
 
     rows, runs = [], {}
     for seed in seeds:
         for arch in archs:
             for sc in scenarios:
                 out = run_dir(args, sc, arch, seed)
-                row = run_row(out) if (out / "config.json").is_file() else None
+                row = (table_row_of_run(out, scenario=sc, seed=seed)
+                       if (out / "config.json").is_file() else None)
                 if row is None:
                     continue
-                results = read_results(out)
-                row.update(scenario=sc, seed=seed, patch_mean=results.get("patch_mean"),
-                           patch_std=results.get("patch_std"),
-                           confusion=results.get("confusion"))
                 rows.append(row)
-                runs[f"{sc}/{arch}/s{seed}"] = results
-    previous = _previous(Path(args.out))
+                runs[f"{sc}/{arch}/s{seed}"] = read_results(out)
+    previous = TableFile.read(args.out).content
     rows, runs, archs, scenarios, seeds = _keep_previous_cells(previous, args, rows, runs,
                                                                archs, scenarios, seeds)
-    if conflict is None and all(previous.get("recipe", {}).get(k) == v
+    if conflict is None and all((previous.get("recipe") or {}).get(k) == v
                                 for k, v in _recipe(args).items()):
         conflict = previous.get("conflict")
-    table = {
-        "label": LABEL,
-        "note": "Accuracies on SynthBallroom scenarios, synthetic data sets in which the cue "
-                "that separates the classes is known (tfcnn.synth.scenarios); not comparable "
-                "to the paper's Ballroom figures." + (f" {args.note}" if args.note else ""),
-        "recipe": {"command": "python -m scripts.train_scenarios --per-class "
-                              f"{args.per_class} --seconds {args.seconds:g} --seeds "
-                              f"{','.join(str(s) for s in seeds)}",
-                   "scenarios": scenarios, "archs": archs, "seeds": seeds,
-                   **_recipe(args),
-                   "default_size": args.per_class == 60 and args.seconds == 30.0},
-        "code_version": code_version(),
-        "machine": machine_info(device),
-        "scenarios": sets,
-        "total_wall_s": sum(r.get("wall_s") or 0.0 for r in rows),
-        "rows": rows,
-        "runs": runs,
-        **({"conflict": conflict} if conflict else {}),
-    }
-    write_json_atomic(args.out, table)
-    return table
+    table = TableFile.of_runs(
+        label=LABEL,
+        note="Accuracies on SynthBallroom scenarios, synthetic data sets in which the cue "
+             "that separates the classes is known (tfcnn.synth.scenarios); not comparable "
+             "to the paper's Ballroom figures." + (f" {args.note}" if args.note else ""),
+        recipe={"command": "python -m scripts.train_scenarios --per-class "
+                           f"{args.per_class} --seconds {args.seconds:g} --seeds "
+                           f"{','.join(str(s) for s in seeds)}",
+                "scenarios": scenarios, "archs": archs, "seeds": seeds, **_recipe(args),
+                "default_size": args.per_class == 60 and args.seconds == 30.0},
+        rows=rows, runs=runs, device=device, scenarios=sets,
+        **({"conflict": conflict} if conflict else {}))
+    table.write(args.out)
+    return table.content
 
 
 #: Controls of the conflict measurement: models trained where one cue alone separates the
@@ -228,9 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     from tfcnn.errors import ConfigError, TfcnnError
     from tfcnn.models import ARCHITECTURES
     from tfcnn.synth import generate
+    from tfcnn.result_sets import TableFile
     from tfcnn.synth.lab import matrix_cells, matrix_text
     from tfcnn.synth.scenarios import SCENARIOS, scenario_dirname
     from tfcnn.device import select_device
+    from tfcnn.request import RunRequest
     from tfcnn.train import train_run
 
     args = build_parser().parse_args(argv)
@@ -246,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
 
             torch.set_num_threads(args.threads)
         with_conflict = "paper" in scenarios and not args.no_conflict
-        sets = dict(_previous(Path(args.out)).get("scenarios", {}))
+        sets = dict(TableFile.read(args.out).content.get("scenarios", {}))
         for sc in scenarios + (["conflict"] if with_conflict else []):
             folder = Path(args.data_root) / scenario_dirname(sc)
             entry = dict(sets.get(sc, {}))
@@ -273,12 +256,12 @@ def main(argv: list[str] | None = None) -> int:
                     resume = (out / "config.json").is_file()
                     print(f"== {sc} / {arch} / seed {seed} -> {out}"
                           f"{' (resuming)' if resume else ''}", file=sys.stderr)
-                    results = train_run(
-                        Path(args.data_root) / scenario_dirname(sc), arch=arch, out_dir=out,
+                    request = RunRequest(
+                        Path(args.data_root) / scenario_dirname(sc), arch=arch,
                         n_folds=args.folds, preset=args.preset, protocol=args.protocol,
-                        device=str(device), seed=seed, resume=resume,
-                        progress=None if args.quiet else _fold_line,
-                        overrides={"max_epochs": args.epochs})
+                        device=str(device), seed=seed, epochs=args.epochs)
+                    results = train_run(request, out, resume=resume,
+                                        progress=None if args.quiet else _fold_line)
                     print(f"{sc} / {arch} / seed {seed}: {results['mean']:.2f} ± "
                           f"{results['std']:.2f} % ({results.get('wall_s', 0):.0f} s)",
                           file=sys.stderr)
@@ -287,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             with_conflict and (Path(args.data_root) / scenario_dirname("conflict")
                                / "metadata.csv").is_file()) else None
         table = write_table(args, **table_args, conflict=conflict)
-        print(matrix_text(matrix_cells(table["rows"])))
+        print(matrix_text(matrix_cells(TableFile(table).result_sets())))
         if conflict:
             from tfcnn.cue_conflict import CueShares, format_report
 

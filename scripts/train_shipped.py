@@ -15,14 +15,13 @@ Re-running continues unfinished runs (``--resume`` semantics); ``--fresh`` start
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from pathlib import Path
 
 import torch
 
-from tfcnn.atomic import atomic_path, write_json_atomic
+from tfcnn.atomic import atomic_path
 from tfcnn.commands.train import ProgressBars
 from tfcnn.config import ARCHS
 from tfcnn.device import select_device
@@ -34,43 +33,18 @@ from tfcnn.locations import (
     REPO_ROOT,
     SHIPPED_TABLE,
 )
-from tfcnn.provenance import code_version, machine_info
-from tfcnn.runs import FOLD_MODEL_FILE, fold_dir, read_progress, read_results
-from tfcnn.table1 import format_table, table_row
+from tfcnn.request import RunRequest
+from tfcnn.result_sets import TableFile, epoch_curves, table_row_of_run
+from tfcnn.runs import FOLD_MODEL_FILE, fold_dir, read_results
+from tfcnn.table1 import format_table
 from tfcnn.train import train_run
 
 LABEL = "trained on SynthBallroom (synthetic)"
-#: results.json keys copied into each table row so two rows can be compared fold by fold.
-PAIRING_KEYS: tuple[str, ...] = ("folds", "fold_fingerprints", "assignment_fingerprint",
-                                 "n_train_tracks", "n_test_tracks")
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
     with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
-
-
-def _previous_table(path: Path) -> dict:
-    """An earlier table1-synth.json ({} if none), so training one architecture keeps the others."""
-    try:
-        table = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return table if isinstance(table, dict) else {}
-
-
-#: Per-epoch fields shipped with the table (the Results page draws training curves from them).
-CURVE_FIELDS: tuple[str, ...] = ("stage", "fold", "epoch", "train_loss", "train_acc", "val_loss",
-                                 "val_acc", "lr")
-
-
-def _epoch_curves(run_dir: Path) -> list[dict]:
-    """The run's epoch events, trimmed to :data:`CURVE_FIELDS` and 5 significant digits."""
-    def short(value):
-        return float(f"{value:.5g}") if isinstance(value, float) else value
-
-    return [{k: short(e[k]) for k in CURVE_FIELDS if k in e}
-            for e in read_progress(run_dir) if e.get("event") == "epoch"]
 
 
 def _relative(path: Path) -> str:
@@ -118,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError(f"--threads must be >= 1, got {args.threads}")
             torch.set_num_threads(args.threads)
         runs_root, ckpt_root = Path(args.runs), Path(args.checkpoints)
-        previous = _previous_table(ckpt_root / SHIPPED_TABLE)
+        # training one architecture keeps the others' rows
+        previous = TableFile.read(ckpt_root / SHIPPED_TABLE).content
         rows = {r["arch"]: r for r in previous.get("rows", []) if isinstance(r, dict)}
         results_by_arch = dict(previous.get("runs", {}))
         curves = dict(previous.get("curves", {}))
@@ -135,46 +110,34 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"== {arch} -> {out}{' (resuming)' if resume else ''}", file=sys.stderr)
                 bars = ProgressBars(enabled=not args.quiet)
                 try:
-                    results = train_run(
-                        args.data, arch=arch, out_dir=out, n_folds=args.folds,
-                        preset=args.preset, protocol=args.protocol, device=str(device),
-                        seed=args.seed, resume=resume, progress=bars,
-                        overrides={"max_epochs": args.epochs},
-                        sequential=args.sequential,
-                    )
+                    request = RunRequest(args.data, arch=arch, n_folds=args.folds,
+                                         preset=args.preset, protocol=args.protocol,
+                                         device=str(device), seed=args.seed, epochs=args.epochs)
+                    results = train_run(request, out, resume=resume, progress=bars,
+                                        sequential=args.sequential)
                 finally:
                     bars.close()
             _copy_atomic(fold_dir(out, 0) / FOLD_MODEL_FILE,
                          ckpt_root / f"synth-{arch}.safetensors")
-            row = table_row(out)
-            row.update(per_fold=results.get("per_fold"), patch_mean=results.get("patch_mean"),
-                       patch_std=results.get("patch_std"), confusion=results.get("confusion"),
-                       checkpoint=f"synth-{arch}.safetensors (fold 0)")
-            # what `python -m tfcnn compare TABLE:ARCH` needs to pair two rows' folds
-            row.update({key: results.get(key) for key in PAIRING_KEYS})
+            row = table_row_of_run(out, checkpoint=f"synth-{arch}.safetensors (fold 0)")
             rows[arch] = row
             results_by_arch[arch] = results
-            curves[arch] = _epoch_curves(out)
+            curves[arch] = epoch_curves(out)
             print(f"{arch}: {row['mean']:.2f} ± {row['std']:.2f} % "
                   f"({row['wall_s']:.0f} s)", file=sys.stderr)
         order = [a for a in ARCHS if a in rows]
-        table = {
-            "label": LABEL,
-            "note": "Models and accuracies from SynthBallroom, a synthetic data set generated "
-                    "by tfcnn.synth; not comparable to the paper's Ballroom figures.",
-            "recipe": {"command": "python -m scripts.train_shipped --data " + str(args.data),
-                       "archs": list(ARCHS), "n_folds": args.folds,
-                       "preset": args.preset, "protocol": args.protocol, "seed": args.seed,
-                       "epochs": args.epochs},
-            "code_version": code_version(),
-            "machine": machine_info(device),
-            "total_wall_s": sum(rows[a].get("wall_s") or 0.0 for a in order),
-            "rows": [rows[a] for a in order],
-            "runs": {a: results_by_arch[a] for a in order if a in results_by_arch},
-            "curves": {a: curves[a] for a in order if a in curves},
-        }
-        write_json_atomic(ckpt_root / SHIPPED_TABLE, table)
-        print(format_table(table["rows"]))
+        table = TableFile.of_runs(
+            label=LABEL,
+            note="Models and accuracies from SynthBallroom, a synthetic data set generated "
+                 "by tfcnn.synth; not comparable to the paper's Ballroom figures.",
+            recipe={"command": "python -m scripts.train_shipped --data " + str(args.data),
+                    "archs": list(ARCHS), "n_folds": args.folds, "preset": args.preset,
+                    "protocol": args.protocol, "seed": args.seed, "epochs": args.epochs},
+            rows=[rows[a] for a in order],
+            runs={a: results_by_arch[a] for a in order if a in results_by_arch},
+            device=device, curves={a: curves[a] for a in order if a in curves})
+        table.write(ckpt_root / SHIPPED_TABLE)
+        print(format_table(table.rows))
     except TfcnnError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,7 +1,9 @@
-"""Shared fixtures: real audio files written to disk, small enough for a quick test suite."""
+"""Shared fixtures: real audio files written to disk, small enough for a quick test suite;
+and the ``safety`` marks of the safety probes."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -53,3 +55,36 @@ def synth_dataset(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synth") / "synth-ballroom"
     generate(root, per_class=4, seconds=8.0, seed=0, workers=2, progress=False)
     return root
+
+
+# ----------------------------------------------------------------------------- safety probes
+
+#: Name of the module-level table of safety probes a test module may hold: test name (with
+#: its parameter id, or without to cover every parameter) → one row or a list of rows, each a
+#: dict with ``probe`` (the hostile or unlucky input), ``before`` (what an earlier version
+#: did) and ``must`` (what it must do now).
+SAFETY_TABLE = "SAFETY_PROBES"
+
+
+def _table_rows(item) -> list[dict]:
+    table = getattr(item.module, SAFETY_TABLE, None) or {}
+    rows = table.get(item.name) or table.get(getattr(item, "originalname", item.name)) or []
+    return [rows] if isinstance(rows, dict) else list(rows)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests of each module's :data:`SAFETY_TABLE` ``safety``, and put every safety
+    row of a test (table or ``@pytest.mark.safety(probe=..., before=..., must=...)``) in its
+    report's properties, where ``scripts/safety_report.py`` reads them (junit XML)."""
+    for item in items:
+        for row in _table_rows(item):
+            item.add_marker(pytest.mark.safety(**row))
+        for mark in item.iter_markers("safety"):
+            row = {"probe": mark.kwargs.get("probe") or _first_doc_line(item) or item.name,
+                   "before": mark.kwargs.get("before", ""), "must": mark.kwargs.get("must", "")}
+            item.user_properties.append(("safety", json.dumps(row, ensure_ascii=False)))
+
+
+def _first_doc_line(item) -> str:
+    doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""

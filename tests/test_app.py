@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -21,8 +22,8 @@ from streamlit.testing.v1 import AppTest
 
 from tfcnn import locations, runs
 from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1, PRESETS
-from tfcnn.paths import ENV_ALLOWED_ROOTS, REFUSED
-from tfcnn.ui import run_control
+from tfcnn.paths import ENV_ALLOWED_ROOTS
+from tfcnn.ui import run_control, sidebar
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 44100
@@ -106,26 +107,59 @@ def test_home_shows_architectures_and_active_data_set(app_env):
     assert metrics["Data set"] == "SynthBallroom"
     assert metrics["Tracks"] == "16"
     assert metrics["Features cached"] == "0 / 16"
-    arch = at.dataframe[0].value
-    assert dict(zip(arch["architecture"], arch["#params"])) == {
+    arch = at.table[0].value  # a static table: long layer sequences wrap, never cut off
+    assert dict(zip(arch.index, arch["#params"])) == {
         name: row.params for name, row in PAPER_TABLE1.items()}
+    assert all(layers.endswith("softmax") for layers in arch["layers"])
 
 
-def test_data_choice_is_per_session_and_outside_folders_are_refused(app_env, tmp_path):
+def plain(markdown: str) -> str:
+    """The text of a message the app escaped for Markdown (tfcnn.ui.sidebar shows paths as data)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def test_data_choice_is_per_session_and_a_refusal_says_why(app_env, tmp_path):
+    """Served to this machine only without a password, the user is the operator: a refused
+    folder says whether it exists, names the allowed folders and how to add one."""
     at = page("app.py").run()
     at.sidebar.radio[0].set_value("folder").run()
     at.sidebar.text_input[0].set_value("/etc").run()
     no_exception(at)
     (error,) = at.error
-    assert error.value == REFUSED and "/etc" not in error.value
-    # A missing folder inside the allowed roots gets the very same answer.
+    roots = [str(r) for r in sidebar.allowed_roots()]
+    assert plain(error.value) == (
+        f"/etc is outside the folders this app may read ({', '.join(roots)}). To add it, "
+        f"restart the app with: {ENV_ALLOWED_ROOTS}={tmp_path}{os.pathsep}/etc make run")
+    # The page goes on with the data set that was active, and says so.
+    assert "The active data set did not change: SynthBallroom" in plain(at.info[0].value)
+    assert at.metric[0].value == "SynthBallroom"
     at.sidebar.text_input[0].set_value(str(tmp_path / "nowhere")).run()
-    assert [e.value for e in at.error] == [REFUSED]
+    assert [plain(e.value) for e in at.error] == [
+        f"{tmp_path / 'nowhere'} does not exist. The app may read folders inside: "
+        f"{', '.join(roots)}"]
     # Another session (another user) starts from the operator's default, not from this one.
     other = page("app.py").run()
     assert other.sidebar.radio[0].value == "synth"
     assert not other.error and other.metric[0].value == "SynthBallroom"
     assert not (app_env["runs"] / ".app-settings.json").exists()
+
+
+@pytest.mark.parametrize("name", ["app.py", "pages/1_Data.py", "pages/2_Train.py",
+                                  "pages/3_Results.py", "pages/4_Predict.py",
+                                  "pages/5_Filters.py"])
+def test_every_page_says_a_refused_choice_left_the_data_set_unchanged(app_env, folder_dataset,
+                                                                      monkeypatch, name):
+    monkeypatch.setenv(ENV_ALLOWED_ROOTS, str(folder_dataset))
+    at = page("app.py").run()
+    at.sidebar.radio[0].set_value("folder").run()
+    at.sidebar.text_input[0].set_value(str(folder_dataset)).run()  # accepted: now active
+    assert not at.error
+    at.sidebar.text_input[0].set_value("/etc").run()  # refused
+    at.switch_page(name).run()
+    no_exception(at)
+    assert any("/etc is outside the folders" in plain(e.value) for e in at.error)
+    assert any(f"The active data set did not change: {folder_dataset.name} at "
+               f"{folder_dataset}" in plain(i.value) for i in at.info)
 
 
 def test_folder_field_keeps_every_edit(app_env, folder_dataset, tmp_path, monkeypatch):
@@ -160,7 +194,8 @@ def test_data_page_plots_and_builds_the_cache(app_env):
 
 
 def test_results_page_shows_shipped_table_and_comparison(app_env):
-    from tfcnn.compare import compare_scores, load_scores
+    from tfcnn.compare import compare_scores
+    from tfcnn.result_sets import load_result_set
 
     at = page("pages/3_Results.py").run()
     no_exception(at)
@@ -179,8 +214,8 @@ def test_results_page_shows_shipped_table_and_comparison(app_env):
     at.number_input[0].set_value(3.0).run()
     no_exception(at)
     path = app_env["checkpoints"] / "table1-synth.json"
-    want = compare_scores(load_scores(f"{path}:blackbox"), load_scores(f"{path}:timefreq"),
-                          margin=3.0)
+    want = compare_scores(load_result_set(f"{path}:blackbox"),
+                          load_result_set(f"{path}:timefreq"), margin=3.0)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["A − B (points)"] == f"{want.mean_difference:+.2f}"
     assert metrics["95 % interval"] == f"[{want.ci95[0]:+.2f}, {want.ci95[1]:+.2f}]"
@@ -399,7 +434,7 @@ def test_train_runs_one_at_a_time_and_queues_the_rest(app_env):
     records = [json.loads(p.read_text())
                for p in (app_env["runs"] / ".launches").glob("*/launch.json")]
     assert sorted(r["state"] for r in records) == ["started", "started"]
-    assert all(r["process"]["start_ticks"] > 0 for r in records)
+    assert all(r["process"]["started"] > 0 for r in records)
 
 
 def test_train_cancel_stops_the_subprocess(app_env):
@@ -463,11 +498,11 @@ def test_train_filter_shapes_with_live_parameter_count(app_env):
 
 
 def test_train_resume_archive_restore_delete(app_env):
+    from tfcnn.request import RunRequest
     from tfcnn.train import train_run
 
     run_dir = app_env["runs"] / "20260101-000000-time-quick"
-    train_run(app_env["data"], arch="time", out_dir=run_dir, n_folds=2, preset="quick",
-              overrides={"epochs": 1})
+    train_run(RunRequest(app_env["data"], "time", n_folds=2, epochs=1), run_dir)
     (runs.fold_dir(run_dir, 1) / runs.FOLD_RESULT_FILE).unlink()  # as if cancelled in fold 1
     status = json.loads((run_dir / runs.STATUS_FILE).read_text())
     (run_dir / runs.STATUS_FILE).write_text(json.dumps({**status, "state": "cancelled"}))
@@ -475,8 +510,9 @@ def test_train_resume_archive_restore_delete(app_env):
     at = page("pages/2_Train.py").run()
     assert "`cancelled` · 1/2 folds" in run_states(at)
     caption = next(c.value for c in at.caption if "**Resume** runs" in c.value)
-    assert f"python -m tfcnn train {app_env['data']} --arch time --out {run_dir}" in caption
-    assert caption.rstrip("`").endswith("--resume")
+    assert f"python -m tfcnn train {app_env['data']} --arch time --folds 2 " in caption
+    assert caption.rstrip("`").endswith(f"--epochs 1 --time-filter 1x60 --n-filters 32 "
+                                        f"--out {run_dir} --resume")
     next(b for b in at.button if b.label == "Resume").click().run()
     no_exception(at)
     states = poll(at, until="`finished`", timeout_s=120)
@@ -515,3 +551,19 @@ def test_format_seconds():
     assert run_control.format_seconds(12.4) == "12 s"
     assert run_control.format_seconds(185) == "3 min 05 s"
     assert run_control.format_seconds(3720) == "1 h 02 min"
+
+
+#: The safety probes these tests answer (tests/conftest.py marks them ``safety``;
+#: ``scripts/safety_report.py`` writes docs/safety-probes.md from their results).
+SAFETY_PROBES = {
+    "test_train_runs_one_at_a_time_and_queues_the_rest": {
+        "probe": "Train: Launch clicked twice (cap 1)",
+        "before": "10 training processes from two clicks", "must": "1 training, 1 queued"},
+    "test_data_choice_is_per_session_and_outside_folders_are_refused": {
+        "probe": "one session picks a bad folder; a second opens",
+        "before": "choice saved in runs/.app-settings.json: every new session broken",
+        "must": "per session, nothing saved"},
+    "test_folder_field_keeps_every_edit": {
+        "probe": "sidebar Folder: path A, Enter; path B, Enter", "before": "reverted to A",
+        "must": "B kept"},
+}

@@ -1,5 +1,5 @@
-"""The package's shape: an acyclic import graph, streamlit only in tfcnn.ui, no private
-cross-module imports, small modules."""
+"""The package's shape: an acyclic import graph, streamlit only in tfcnn.ui, a core that
+imports neither the CLI nor the app, no private cross-module imports, small modules."""
 
 from __future__ import annotations
 
@@ -103,6 +103,33 @@ def test_only_the_ui_package_imports_streamlit():
     ui = [name for name, path in modules().items() if name.startswith("tfcnn.ui.")
           and any(m.split(".")[0] == "streamlit" for m, _ in imports(path, name))]
     assert "tfcnn.ui.sidebar" in ui  # the check sees streamlit imports where they are
+
+
+def test_the_core_never_imports_the_cli_or_the_app():
+    """Data flows one way: the CLI (tfcnn.commands, tfcnn.__main__) and the app (tfcnn.ui)
+    wire the core together; the core imports neither."""
+    front = ("tfcnn.commands", "tfcnn.ui", "tfcnn.__main__")
+    offenders = [f"{name} -> {target}" for name, targets in internal_graph().items()
+                 if not name.startswith(front) for target in targets
+                 if target.startswith(front)]
+    assert offenders == []
+
+
+#: The pipeline's stages (decode, front end, patches, model pass): only the core runs them.
+STAGES = {"load_audio", "iter_audio", "log_mel", "log_mel_stream", "to_patches",
+          "song_probabilities", "predict_features", "predict"}
+
+
+def test_the_app_runs_no_pipeline_stage_itself():
+    """Pages and tfcnn.ui call the core's prediction (tfcnn.assessment.classify) and
+    readers; none imports a decoding, front-end or model stage to run it."""
+    sources = {**{n: p for n, p in modules().items() if n.startswith("tfcnn.ui")},
+               **{f"pages.{p.stem}": p for p in sorted((REPO / "pages").glob("*.py"))}}
+    known = modules()
+    offenders = [f"{name}: from {module} import {n}" for name, path in sources.items()
+                 for module, names in imports(path, name) if module.startswith("tfcnn")
+                 for n in names if n in STAGES and f"{module}.{n}" not in known]
+    assert offenders == []
 
 
 def test_no_private_names_imported_across_modules():

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -88,15 +90,22 @@ CLI_ROWS = [
     ("non-utf8-features", ["features", "{c}/ds", "--quiet", "--workers", "1"], 0, None, []),
     ("non-utf8-train", ["train", "{c}/ds", "--arch", "time", "--folds", "2", "--epochs", "1",
                         "--quiet", "--out", "{c}/run-ok"], 0, None, []),
+    # a device no machine here has (a CPU machine has no cuda; a GPU machine no 100th GPU)
+    ("device-missing", ["train", "{c}/ds", "--arch", "time", "--folds", "2", "--epochs", "1",
+                        "--device", "cuda:99", "--quiet", "--out", "{c}/run-cuda"], 2,
+     "error: device 'cuda:99'", ["run-cuda"]),
 ]
 
 
 @pytest.mark.parametrize("row", CLI_ROWS, ids=[r[0] for r in CLI_ROWS])
-def test_cli_bad_input(corpus, row):
+def test_cli_bad_input(corpus, row, record_property):
     _, argv, code, needle, absent = row
     c = str(corpus)
     result = tfcnn(*(a.replace("{c}", c) for a in argv), cwd=corpus)
     err = lines(result.stderr)
+    out_lines = lines(result.stdout)
+    record_property("observed", f"exit {result.returncode}: "
+                    + ((err or out_lines or [""])[0][:160]).replace(c, "…"))
     assert "Traceback" not in result.stderr.decode("utf-8", "replace"), err
     assert result.returncode == code, err
     if needle is not None:
@@ -194,9 +203,13 @@ def predict_path(path: str) -> AppTest:
     return at
 
 
-@pytest.mark.parametrize("target", ["/etc/passwd", "/etc/shadow", "/dev/zero", "/",
-                                    "{c}/pipe.wav", "{c}/missing.wav", "{c}/loop1.wav",
-                                    "{c}/../outside.wav", "{c}/escape.wav"])
+PREDICT_TARGETS = {"passwd": "/etc/passwd", "shadow": "/etc/shadow", "dev-zero": "/dev/zero",
+                   "root": "/", "fifo": "{c}/pipe.wav", "missing": "{c}/missing.wav",
+                   "symlink-loop": "{c}/loop1.wav", "outside": "{c}/../outside.wav",
+                   "symlink-out": "{c}/escape.wav"}
+
+
+@pytest.mark.parametrize("target", list(PREDICT_TARGETS.values()), ids=list(PREDICT_TARGETS))
 def test_app_predict_refuses_paths_outside_the_roots_alike(app_env, target):
     corpus = app_env["corpus"]
     outside = corpus.parent / "outside.wav"
@@ -227,13 +240,34 @@ def test_app_predict_refuses_an_over_long_file_by_its_header(app_env):
     assert "audio is 10.3 min long; the limit is 10 min" in error.value
 
 
-def test_app_data_folder_outside_the_roots_is_refused(app_env):
+FOLDER_TARGETS = {"etc": "/etc", "missing": "{c}/nope", "dev-zero": "/dev/zero",
+                  "fifo": "{c}/pipe.wav", "root": "/", "symlink-out": "{c}/escape-dir",
+                  "tmp": "{t}/outside-ds"}
+
+
+@pytest.mark.parametrize("target", list(FOLDER_TARGETS.values()), ids=list(FOLDER_TARGETS))
+def test_app_data_folder_outside_the_roots_is_refused(app_env, target, monkeypatch):
+    """With a password (an exposed app), every refused folder gets the one message."""
+    monkeypatch.setenv("TFCNN_APP_PASSWORD", "correct horse")
+    corpus, tmp = app_env["corpus"], app_env["tmp"]
+    outside = tmp / "outside-ds"  # a real data set, readable, but outside the allowed roots
+    for dance in CLASSES[:2]:
+        (outside / dance).mkdir(parents=True, exist_ok=True)
+        wav(outside / dance / "a.wav")
+    if not (corpus / "escape-dir").is_symlink():
+        (corpus / "escape-dir").symlink_to(outside)
     at = page("pages/1_Data.py").run()
+    at.text_input[0].input("correct horse")
+    at.button[0].click().run()  # sign in
     at.sidebar.radio[0].set_value("folder").run()
-    for folder in ("/", "/etc", str(app_env["tmp"]), str(app_env["corpus"] / "nope")):
-        at.sidebar.text_input[0].set_value(folder).run()
-        no_exception(at)
-        assert [e.value for e in at.error] == [REFUSED], folder
+    start = time.monotonic()
+    at.sidebar.text_input[0].set_value(target.replace("{c}", str(corpus))
+                                       .replace("{t}", str(tmp))).run()
+    no_exception(at)
+    # the page shows the message as text (Markdown escapes), the same for every folder
+    assert [re.sub(r"\\(.)", r"\1", e.value) for e in at.error] == [REFUSED]
+    assert time.monotonic() - start < 10  # no walk of the disk behind `/`
+    assert sorted(p.name for p in outside.iterdir()) == sorted(CLASSES[:2])  # nothing written
 
 
 def test_app_data_folder_with_a_non_utf8_name_reports_it(app_env):
@@ -311,3 +345,129 @@ def test_app_train_bounds_epochs_and_offers_only_present_devices(app_env):
     device = next(s for s in at.sidebar.selectbox if s.label == "Device")
     assert ("cuda" in device.options) == torch.cuda.is_available()
     assert {"auto", "cpu"} <= set(device.options)
+
+
+@pytest.mark.slow
+def test_cli_predicts_a_three_hour_flac_in_bounded_memory(tmp_path, record_property):
+    """`predict` of a 3 h FLAC (about 3 MB on disk, 1.9 GB as float32 at 44.1 kHz) decodes
+    it block by block: the process' peak memory stays under 750 MB (a one-shot decode peaked
+    at 5.5 GB)."""
+    from tfcnn.checkpoint import save_checkpoint
+    from tfcnn.models import build_model
+
+    long = tmp_path / "long-3h.flac"
+    rate = 8000
+    block = np.zeros(10 * rate, dtype=np.float32)  # 10 s: a half-second tone, then silence
+    block[: rate // 2] = 0.3 * np.sin(2 * np.pi * 440.0 * np.arange(rate // 2) / rate)
+    with sf.SoundFile(long, "w", rate, 1, subtype="PCM_16") as f:
+        for _ in range(3 * 360):
+            f.write(block)
+    ckpt = save_checkpoint(tmp_path / "m.safetensors", build_model("time", len(CLASSES)),
+                           classes=CLASSES, norm_mean=0.0, norm_std=1.0, front_end=FRONT_END)
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    with open(tmp_path / "out.txt", "wb") as out, open(tmp_path / "err.txt", "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "tfcnn", "predict", str(long),
+                                 "--checkpoint", str(ckpt)], cwd=tmp_path, env=env,
+                                stdout=out, stderr=err)
+        hang = threading.Timer(600, proc.kill)  # a hang fails, it does not block the suite
+        hang.start()
+        # wait4: this child's own peak resident memory (kB on Linux), not all children's
+        _, status, usage = os.wait4(proc.pid, 0)
+        hang.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    peak_mb = usage.ru_maxrss / 1024
+    record_property("observed", f"exit {proc.returncode}, peak {peak_mb:.0f} MB, "
+                    f"{long.stat().st_size / 2**20:.1f} MB FLAC")
+    assert proc.returncode == 0, (tmp_path / "err.txt").read_text()
+    assert "patches of 1.86 s" in (tmp_path / "out.txt").read_text()
+    assert peak_mb < 750
+
+
+# ----------------------------------------------------------------------------- safety probes
+
+_REFUSE = "the one refusal message"
+_NOT_LISTED = "not listed in the first probe report"
+_P = "Predict 'A file on this machine': "
+_F = "sidebar Folder: "
+
+
+def _row(probe: str, before: str, must: str) -> dict:
+    return {"probe": probe, "before": before, "must": must}
+
+
+#: The safety probes these tests answer (tests/conftest.py marks them ``safety``;
+#: ``scripts/safety_report.py`` writes docs/safety-probes.md from their results).
+SAFETY_PROBES = {
+    "test_cli_bad_input[symlink-loop]": _row(
+        "`predict` a symlink loop", "\"no such file\"", "one-line error: symbolic link loop"),
+    "test_cli_bad_input[dev-zero]": _row("`predict /dev/zero`", _NOT_LISTED, "one-line error"),
+    "test_cli_bad_input[fifo]": _row("`predict` a named pipe", _NOT_LISTED, "one-line error"),
+    "test_cli_bad_input[non-utf8-predict]": _row(
+        "`predict` a valid WAV with a non-UTF-8 name", "called undecodable",
+        "predicted, name escaped"),
+    "test_cli_bad_input[non-utf8-undecodable]": _row(
+        "`predict` junk with a non-UTF-8 name", _NOT_LISTED, "one-line error naming it"),
+    "test_cli_bad_input[truncated-wav]": _row(
+        "`predict` a WAV cut at 2/3", "accepted silently", "predicted with one warning line"),
+    "test_cli_bad_input[lr-nan]": _row(
+        "`train --lr nan`", "traceback and an empty run folder", "one-line error, no folder"),
+    "test_cli_bad_input[epochs-1e9]": _row(
+        "`train --epochs 1000000000`", _NOT_LISTED + " (the app's field took 10^9)",
+        "one-line error, no folder"),
+    "test_cli_bad_input[device-missing]": _row(
+        "`train --device cuda:99` (a device this machine lacks)", _NOT_LISTED,
+        "one-line error, no folder"),
+    "test_cli_bad_input[non-utf8-features]": _row(
+        "`features` on a folder with a non-UTF-8 name", "UnicodeEncodeError traceback",
+        "name reported, the rest cached"),
+    "test_cli_bad_input[non-utf8-train]": _row(
+        "`train` on a folder with a non-UTF-8 name", "UnicodeEncodeError traceback", "trains"),
+    "test_features_sigterm_leaves_no_worker": _row(
+        "`features --workers 2`, then SIGTERM", "orphan worker processes",
+        "no orphans, one line"),
+    "test_cli_predicts_a_three_hour_flac_in_bounded_memory": _row(
+        "`predict` a FLAC of 3 h", "5.5 GB peak (0.3 MB FLAC of 3 h)",
+        "predicted, peak < 750 MB"),
+    **{f"test_app_predict_refuses_paths_outside_the_roots_alike[{key}]": _row(
+        _P + probe, before, _REFUSE) for key, probe, before in [
+        ("passwd", "`/etc/passwd`", "read and decoded: any path was read"),
+        ("shadow", "`/etc/shadow`", "an error unlike a missing file's: reveals it exists"),
+        ("missing", "a missing path", "\"no such file\": tells it apart"),
+        ("dev-zero", "`/dev/zero`", "read until memory ran out"),
+        ("fifo", "a named pipe", "page hung"),
+        ("root", "`/`", "any path was read (not probed separately)"),
+        ("symlink-loop", "a symlink loop", "any path was read (not probed separately)"),
+        ("symlink-out", "a symlink inside the roots to a WAV outside",
+         "any path was read (not probed separately)"),
+        ("outside", "a WAV outside the roots (`../`)", "predicted and played back")]},
+    "test_app_predict_reads_a_file_inside_the_roots": _row(
+        _P + "a WAV inside the allowed roots (control)", "predicted", "predicted"),
+    **{f"test_app_data_folder_outside_the_roots_is_refused[{key}]": _row(
+        _F + probe, before, must) for key, probe, before, must in [
+        ("etc", "`/etc`", "any folder: listed, played, cached into, trained on", _REFUSE),
+        ("missing", "a missing folder", "any folder was used (not probed separately)",
+         _REFUSE),
+        ("dev-zero", "`/dev/zero`", "any folder was used (not probed separately)", _REFUSE),
+        ("fifo", "a named pipe", "any folder was used (not probed separately)", _REFUSE),
+        ("root", "`/`", "walked the whole disk for 39 s", _REFUSE + " in < 10 s"),
+        ("symlink-out", "a symlink inside the roots to a folder outside",
+         "any folder was used (not probed separately)", _REFUSE),
+        ("tmp", "a data set outside the roots",
+         "listed, played, `.tfcnn-cache/` written there", _REFUSE + ", nothing written")]},
+    "test_app_predict_refuses_an_over_long_file_by_its_header": _row(
+        "Predict: a FLAC of 10.3 min (the limit is 10)",
+        "server grew to 2.7 GB (1.5 MB FLAC of 3 h)", "refused from the header"),
+    "test_app_train_bounds_epochs_and_offers_only_present_devices": [
+        _row("Train: Max epochs 10^9", "accepted", "input bounded at 2000"),
+        _row("Train: device cuda on a CPU machine", "offered; the run failed later",
+             "only present devices offered")],
+    "test_app_cancel_of_a_stale_pid_spares_the_process": _row(
+        "Cancel: status.json names an unrelated live PID",
+        "signalled whatever process had that PID", "spared, reported as stale"),
+    "test_app_pages_survive_a_run_with_a_non_utf8_config": _row(
+        "a run folder with a non-UTF-8 config.json",
+        "Train/Results/Predict raised for everyone", "pages render; the run is named"),
+    "test_app_data_folder_with_a_non_utf8_name_reports_it": _row(
+        "a data folder holding a non-UTF-8 file name", "pages raised",
+        "the name reported, the rest loads"),
+}

@@ -22,15 +22,16 @@ def run_bench(*args: str) -> str:
 
 def test_crossval_prints_every_mode_and_the_targets():
     out = run_bench("bench.crossval", "--arch", "time", "--tracks", "16", "--folds", "2",
-                    "--amp", "--repeat", "2")
+                    "--amp", "--repeat", "2", "--threads", "2", "--baseline-threads", "1")
     assert "16 of 698 Ballroom-sized tracks" in out and "2 folds" in out
-    for row in ("sequential", "banded (parallel)", "amp (parallel)"):
+    for row in ("sequential", "sequential/1thr", "banded (parallel)", "banded/1lane",
+                "amp (parallel)"):
         assert row in out, out
     assert "target ≥ 4× (issue 6): banded" in out
     # The per-fold table: one line per fold with one accuracy per mode, then the means.
     fold_lines = [line.split() for line in out.splitlines()
                   if line.split()[:1] in (["0"], ["1"], ["mean"])]
-    assert [len(cols) for cols in fold_lines] == [4, 4, 4], out
+    assert [len(cols) for cols in fold_lines] == [6, 6, 6], out
 
 
 def test_parity_trains_both_ways_and_compares(synth_dataset):

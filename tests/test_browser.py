@@ -26,8 +26,8 @@ import soundfile as sf
 from tfcnn import locations
 from tfcnn.config import CLASSES, FRONT_END, PAPER_TABLE1
 from tfcnn.paths import ENV_ALLOWED_ROOTS, REFUSED
-from tfcnn.result_sets import shipped_results
-from tfcnn import locations
+from tfcnn.result_sets import TableFile
+from tfcnn.ui.serve import streamlit_command
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -96,11 +96,10 @@ def server(tmp_path_factory):
                               ENV_ALLOWED_ROOTS: str(allowed)})
     env.pop("TFCNN_APP_PASSWORD", None)
     log = open(tmp / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    # Started as `make run` starts it (tfcnn.ui.serve's command: Streamlit after the pages'
+    # heavy imports), on a free port of this machine only.
+    proc = subprocess.Popen(streamlit_command("127.0.0.1", port), cwd=REPO, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + SERVER_START_S
@@ -162,6 +161,22 @@ def screenshot(page, name: str) -> None:
         shutil.copyfile(target, folder / f"{name}.png")
 
 
+#: Seconds from navigation to each page's complete first render (last element shown, script
+#: run over, every plotly chart drawn), in the order the test visits them after the server
+#: is up; written to test-artifacts/first-render.json (the numbers in the first-hour report).
+FIRST_RENDER_S: dict[str, float] = {}
+
+
+def rendered(page) -> None:
+    """Wait until the script run is over and every plotly chart on the page has drawn."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]',
+                           timeout=PAGE_TIMEOUT_MS)
+    charts = page.locator('[data-testid="stPlotlyChart"]').count()
+    page.wait_for_function("n => document.querySelectorAll("
+                           "'[data-testid=stPlotlyChart] .main-svg').length >= n", arg=charts,
+                           timeout=PAGE_TIMEOUT_MS)
+
+
 def settle(page) -> None:
     """Wait until the script run is over (no running indicator) and plots are drawn."""
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]',
@@ -183,10 +198,16 @@ def assert_no_exception(page) -> None:
 ])
 def test_pages_render_without_exception(server, browser_page, path, text, last, name):
     page = browser_page
+    start = time.monotonic()
     page.goto(f"{server['url']}/{path}")
     page.get_by_text(text).first.wait_for()
     # the app's state is "notRunning" for a moment before the first run starts
     page.get_by_text(last).first.wait_for()
+    rendered(page)
+    FIRST_RENDER_S[name] = round(time.monotonic() - start, 2)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "first-render.json").write_text(json.dumps(FIRST_RENDER_S, indent=1))
+    print(f"first render of {name}: {FIRST_RENDER_S[name]} s")
     settle(page)
     assert_no_exception(page)
     screenshot(page, name)
@@ -200,7 +221,7 @@ def download(page, label: str) -> tuple[str, Path]:
 
 
 def test_results_downloads_are_csv_tables_of_numbers(server, browser_page):
-    shipped = shipped_results(server["checkpoints"] / locations.SHIPPED_TABLE)
+    shipped = TableFile.read(server["checkpoints"] / locations.SHIPPED_TABLE).result_sets()
     page = browser_page
     page.goto(f"{server['url']}/Results")
     # no settle(): a click waits for its button, and the page's exceptions are checked above
@@ -346,3 +367,32 @@ def test_predict_refuses_server_paths_outside_the_allowed_roots(server, browser_
     field.press("Enter")
     assert verdict_class(page) in CLASSES
     assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+
+
+def test_a_refused_data_folder_says_why_and_every_page_keeps_the_data_set(server, browser_page):
+    """Served to this machine only without a password: a folder outside the allowed ones is
+    refused with the allowed folders and the command that adds one; the page, and the next
+    one, say the active data set did not change."""
+    page = browser_page
+    page.goto(f"{server['url']}/Data")
+    page.get_by_text("Listen").first.wait_for()
+    page.get_by_text("Folder per class").click()
+    field = page.get_by_role("textbox", name="Folder")
+    field.wait_for()
+    field.fill("/etc")
+    field.press("Enter")
+    error = page.locator('[data-testid="stAlertContentError"]').first
+    error.wait_for()
+    text = error.inner_text()
+    assert "/etc is outside the folders this app may read" in text
+    assert str(server["allowed"]) in text
+    assert f"TFCNN_ALLOWED_ROOTS={server['allowed']}:/etc make run" in text
+    page.get_by_text("The active data set did not change").first.wait_for()
+    page.get_by_text("Listen").first.wait_for()  # the page goes on with the active data set
+    assert_no_exception(page)
+    page.get_by_role("link", name="Results (Table 1)").click()
+    page.get_by_text("Table 1: ours beside the paper").first.wait_for()
+    assert "/etc is outside" in page.locator('[data-testid="stAlertContentError"]').first.inner_text()
+    page.get_by_text("The active data set did not change").first.wait_for()
+    assert_no_exception(page)
+

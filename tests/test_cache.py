@@ -258,3 +258,13 @@ def test_cli_features_prune(small_dataset):
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
     assert "pruned 1 stale cache entries" in proc.stdout
+
+
+#: The safety probes these tests answer (tests/conftest.py marks them ``safety``;
+#: ``scripts/safety_report.py`` writes docs/safety-probes.md from their results).
+SAFETY_PROBES = {
+    "test_flipped_bytes_in_an_entry_are_named_and_recomputed": {
+        "probe": "bytes flipped in `.tfcnn-cache` entries",
+        "before": "used silently: a fold's norm_std 9.2e19, exit 0",
+        "must": "named and recomputed"},
+}

@@ -27,6 +27,7 @@ from tfcnn.models import build_model
 from tfcnn.datasets import load_dataset
 from tfcnn.runs import FOLD_MODEL_FILE, fold_dir, read_config, read_fold_result, read_results
 from tfcnn.synth.nondance import NONDANCE_KINDS, render_nondance
+from tfcnn.request import RunRequest
 from tfcnn.train import train_run
 
 from conftest import SAMPLE_RATE, click_track
@@ -121,9 +122,9 @@ def test_old_checkpoint_predicts_uncalibrated(old_checkpoint):
 def calibrated_run(folder_dataset, tmp_path_factory):
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("calrun") / "time"
-    train_run(folder_dataset, out_dir=out, arch="time", n_folds=3, only_folds=[0],
-              preset="quick", protocol="clean", device="cpu", seed=0,
-              overrides={"max_epochs": 30}, sequential=True)
+    train_run(RunRequest(folder_dataset, "time", n_folds=3, only_folds=[0], preset="quick",
+                         protocol="clean", device="cpu", seed=0, epochs=30), out,
+              sequential=True)
     return out
 
 

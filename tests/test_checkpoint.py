@@ -237,3 +237,17 @@ def test_oversized_header_is_refused_before_anything_is_built(tmp_path, meta, me
     with pytest.raises(CheckpointError, match=message):
         load_checkpoint(path)
     assert time.perf_counter() - start < 0.5
+
+
+#: The safety probes these tests answer (tests/conftest.py marks them ``safety``;
+#: ``scripts/safety_report.py`` writes docs/safety-probes.md from their results).
+SAFETY_PROBES = {
+    "test_oversized_header_is_refused_before_anything_is_built"
+    "[meta0-n_filters must be <= 1024, got 100000000]": {
+        "probe": "checkpoint header n_filters = 10^8",
+        "before": "24 GB allocated before any check", "must": "refused before anything is built"},
+    "test_oversized_header_is_refused_before_anything_is_built"
+    "[meta6-hop_length must be >= 64]": {
+        "probe": "checkpoint header hop_length = 1", "before": "6 s prediction took 82 s",
+        "must": "refused before anything is built"},
+}

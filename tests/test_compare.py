@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from tfcnn.__main__ import main
-from tfcnn.compare import compare_scores, load_scores, paired_accuracies, scores_from_results
+from tfcnn.compare import compare_scores, paired_accuracies
 from tfcnn.errors import RunError
 from tfcnn.folds import assignment_fingerprint, fold_fingerprint, make_folds, song_keys
+from tfcnn.result_sets import RUN, load_result_set, result_set
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = np.repeat(np.arange(4), 10)  # 4 classes x 10 songs
@@ -37,9 +38,12 @@ def results_for(accuracies, *, seed=0, fingerprints=True, order=None) -> dict:
     return results
 
 
-def write_run(folder: Path, results: dict) -> Path:
+def write_run(folder: Path, results: dict | None) -> Path:
+    """A run folder: its config.json and, when given, its results.json."""
     folder.mkdir(parents=True)
-    (folder / "results.json").write_text(json.dumps(results))
+    (folder / "config.json").write_text(json.dumps({"arch": "time", "n_folds": 5}))
+    if results is not None:
+        (folder / "results.json").write_text(json.dumps(results))
     return folder
 
 
@@ -152,24 +156,26 @@ def test_missing_run_folder_is_one_error_line(tmp_path, capsys):
 
 
 def test_pairing_uses_the_common_complete_folds():
-    a = scores_from_results(results_for(A), "a")
+    a = result_set("a", results_for(A), source=RUN)
     partial = results_for(B)
     for key in ("folds", "per_fold", "fold_fingerprints", "n_train_tracks", "n_test_tracks"):
         partial[key] = partial[key][:3]  # a run with 3 of its 5 folds complete
-    b = scores_from_results(partial, "b")
+    b = result_set("b", partial, source=RUN)
     acc_a, acc_b = paired_accuracies(a, b)
     assert acc_a.tolist() == A[:3] and acc_b.tolist() == B[:3]
     result = compare_scores(a, b)
     assert result.paired and result.n_folds == (3, 3)
     partial.update({key: partial[key][:1] for key in ("per_fold", "fold_fingerprints")})
     with pytest.raises(RunError, match="1 complete fold.* in common; .* at least 2"):
-        paired_accuracies(a, scores_from_results(partial, "b"))
+        paired_accuracies(a, result_set("b", partial, source=RUN))
 
 
-def test_load_scores_reads_a_run_folder(tmp_path):
+def test_load_result_set_reads_a_run_folder(tmp_path):
     folder = write_run(tmp_path / "run", results_for(A))
-    scores = load_scores(folder)
-    assert scores.label == str(folder) and scores.accuracies == tuple(A) and scores.pairable
-    (tmp_path / "empty").mkdir()
+    scores = load_result_set(folder)
+    assert scores.label == str(folder) and scores.accuracies == A and scores.pairable
     with pytest.raises(RunError, match="no results yet"):
-        load_scores(tmp_path / "empty")
+        load_result_set(write_run(tmp_path / "started", None))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunError, match="not a run folder"):
+        load_result_set(tmp_path / "empty")

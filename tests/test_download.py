@@ -216,3 +216,21 @@ def test_cli_download_with_archive(tmp_path):
     assert ok.returncode == 0, ok.stderr
     assert f"Ballroom: {n} tracks in 8 classes" in ok.stdout
     assert f"{n} of 698 Ballroom tracks present" in ok.stdout
+
+
+def test_make_ballroom_unpacks_builds_features_and_says_where(tmp_path):
+    """`make ballroom ARCHIVE=...`: unpack, the log-mel cache, and the lines a user acts on."""
+    archive, _, n = build_archive(tmp_path / "data1.tar.gz")
+    out = tmp_path / "ballroom"
+    # -o venv: use this interpreter's environment as it is (no install step inside a test).
+    done = subprocess.run(["make", "-s", "-o", "venv", "ballroom", f"BALLROOM={out}",
+                           f"ARCHIVE={archive}", "MD5=none", f"BIN={Path(sys.executable).parent}"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    where = out / "BallroomData"
+    assert f"Ballroom: {n} tracks in 8 classes" in done.stdout
+    assert f"computed {n}, reused 0" in done.stdout
+    assert len(list(where.glob(".tfcnn-cache/*/*.npz"))) == n
+    assert f"Ballroom is ready at {where}" in done.stdout
+    # Outside data/: the exact way to let the app read it.
+    assert f"TFCNN_ALLOWED_ROOTS={out} make run" in done.stdout

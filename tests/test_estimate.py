@@ -26,6 +26,8 @@ from tfcnn.estimate import (
     track_patch_counts,
 )
 from tfcnn.features import to_patches
+from tfcnn.request import RunRequest
+from tfcnn.result_sets import TableFile
 from tfcnn.runs import read_run
 from tfcnn.train import train_run
 
@@ -40,10 +42,10 @@ def test_patch_counts_from_headers_match_the_front_end(folder_dataset):
     assert counts.min() > 0
 
 
-TABLE = {"label": "trained on tiny", "recipe": {"preset": "quick"}, "rows": [
+TABLE = TableFile({"label": "trained on tiny", "recipe": {"preset": "quick"}, "rows": [
     {"arch": "time", "max_epochs": 150, "n_folds_capped": 0, "epochs_per_fold": [40, 60]},
     {"arch": "frequency", "max_epochs": 150, "n_folds_capped": 0, "epochs_per_fold": [50, 70]},
-]}
+]})
 
 
 def test_epoch_range_from_the_table_then_the_schedule(tmp_path):
@@ -64,7 +66,8 @@ def test_epoch_range_from_the_table_then_the_schedule(tmp_path):
     assert (r.low, r.high) == (paper.stop_patience + 2, paper.max_epochs)
     assert "schedule" in r.source
     # folds that ran to a cap below ours do not tell how long they would have gone
-    capped = {**TABLE, "rows": [{**TABLE["rows"][0], "max_epochs": 60, "n_folds_capped": 1}]}
+    capped = TableFile({**TABLE.content,
+                        "rows": [{**TABLE.rows[0], "max_epochs": 60, "n_folds_capped": 1}]})
     r = epoch_range("time", QUICK, root=tmp_path, table=capped)
     assert (r.low, r.high) == (QUICK.stop_patience + 2, QUICK.max_epochs)
 
@@ -103,13 +106,13 @@ def test_estimate_brackets_a_real_run(synth_dataset, tmp_path):
     time: generous (3x either way), but a throughput off by 10x fails."""
     dataset = load_dataset(synth_dataset)
     root = tmp_path / "runs"
-    est = estimate_run(dataset, arch="time", n_folds=2, protocol="clean", preset="quick",
-                       epochs=3, root=root)
+    request = RunRequest(synth_dataset, "time", n_folds=2, protocol="clean", preset="quick",
+                         epochs=3, device="cpu")
+    est = estimate_run(dataset, request, root=root)
     (stage,) = est.stages
     assert (stage.epochs.low, stage.epochs.high) == (3, 3)  # the cap decides
     assert stage.throughput.source == "benchmark"
-    train_run(synth_dataset, arch="time", out_dir=root / "run", n_folds=2, preset="quick",
-              overrides={"epochs": 3})
+    train_run(request, root / "run")
     run = read_run(root / "run")
     starts = {e["fold"]: e for e in run.events if e["event"] == "fold_start"}
     sizes = fold_sizes(dataset, n_folds=2, protocol="clean")
@@ -125,7 +128,6 @@ def test_estimate_brackets_a_real_run(synth_dataset, tmp_path):
     assert measured is not None and measured.source == "runs"
     assert measured.seconds_per_patch == pytest.approx(
         trained_s / (3 * sizes.total_train), rel=0.5)
-    again = estimate_run(dataset, arch="time", n_folds=2, protocol="clean", preset="quick",
-                         epochs=3, root=root)
+    again = estimate_run(dataset, request, root=root)
     assert again.stages[0].throughput.source == "runs"
     assert again.stages[0].epochs.source.startswith("folds of earlier runs")

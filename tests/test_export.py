@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ import pytest
 from tfcnn.config import CLASSES
 from tfcnn.errors import RunError
 from tfcnn.export import (confusion_frame, csv_name, datasets_of, per_fold_frame,
-                          recall_frame)
+                          recall_frame, results_json)
 from tfcnn.result_sets import RUN, SHIPPED, result_set, results_table
 
 
@@ -82,3 +83,12 @@ def test_file_names_say_table_data_set_and_result(sets):
     assert csv_name("table1", dataset=datasets_of(sets)) == \
         "table1_SynthBallroom-synth-tempo.csv"
     assert csv_name("x", dataset="a/../b", label="") == "x_a-..-b.csv"
+
+
+def test_results_json_lists_every_set_with_its_folds():
+    sets = [result_set("run-a", {"arch": "time", "per_fold": [70.0, 80.0], "folds": [0, 2],
+                                 "dataset": "d"}, source=RUN)]
+    (entry,) = json.loads(results_json(sets))
+    assert entry == {"label": "run-a", "source": RUN, "dataset": "d", "arch": "time",
+                     "n_params": None, "mean": 75.0, "std": 5.0, "folds": [0, 2],
+                     "per_fold": [70.0, 80.0]}

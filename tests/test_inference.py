@@ -20,14 +20,7 @@ from tfcnn.config import CLASSES, FRONT_END, PRESETS
 from tfcnn.errors import AudioError, CheckpointError, ConfigError
 from tfcnn.evaluate import song_vote
 from tfcnn.features import log_mel, to_patches
-from tfcnn.inference import (
-    default_checkpoint,
-    normalised_patches,
-    patch_probabilities,
-    predict,
-    predict_features,
-    song_probabilities,
-)
+from tfcnn.inference import default_checkpoint, predict, predict_features, song_probabilities
 from tfcnn.locations import ENV_CHECKPOINTS_DIR
 from tfcnn.models import build_model
 
@@ -130,20 +123,34 @@ def test_corrupt_audio_names_the_file(files):
         predict(files["corrupt"], files["ckpt"])
 
 
-def test_patch_probabilities_batching_shapes_and_mode():
+def reference_probabilities(model, spec: np.ndarray, *, mean: float, std: float,
+                            patch_frames: int) -> np.ndarray:
+    """The plain computation song_probabilities streams: normalise the whole log-mel, cut
+    it into patches, run them through the model at once in eval mode, softmax."""
+    x = to_patches((spec.astype(np.float32) - np.float32(mean)) / np.float32(std),
+                   patch_frames=patch_frames)  # (n, n_mels, frames)
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(1))  # (n, classes)
+    return torch.softmax(logits, dim=1).numpy()
+
+
+def test_song_probabilities_batching_shapes_and_mode():
     torch.manual_seed(0)
     model = build_model("time")
     model.train()
-    x = np.random.default_rng(0).standard_normal((7, 40, 80)).astype(np.float32)
-    a = patch_probabilities(model, x, batch_size=256)
-    b = patch_probabilities(model, torch.from_numpy(x).unsqueeze(1), batch_size=2)
+    spec = np.random.default_rng(0).standard_normal((40, 7 * 80 + 13)).astype(np.float32)
+    kw = dict(mean=0.0, std=1.0, patch_frames=80)
+    a, = song_probabilities(model, [spec], batch_size=256, **kw)
+    b, = song_probabilities(model, [spec], batch_size=2, **kw)
     assert a.shape == (7, 8) and isinstance(a, np.ndarray)
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)  # eval mode: no dropout noise
     np.testing.assert_allclose(a.sum(axis=1), 1.0, atol=1e-5)
     assert model.training, "the caller's mode is restored"
-    assert patch_probabilities(model, np.zeros((0, 40, 80))).shape == (0, 8)
-    with pytest.raises(ConfigError, match=r"got \(7, 2, 40, 80\)"):
-        patch_probabilities(model, torch.zeros(7, 2, 40, 80))
+    with pytest.raises(ConfigError, match=r"expects spectrograms \(n_mels, T\)"):
+        song_probabilities(model, [np.zeros((2, 40, 80))], **kw)
+    with pytest.raises(ConfigError, match="batch_size must be a positive integer"):
+        song_probabilities(model, [spec], batch_size=0, **kw)
 
 
 def test_song_probabilities_of_several_songs_equal_one_by_one(files):
@@ -172,14 +179,14 @@ def test_streamed_song_probabilities_equal_the_materialised_patches(files, tmp_p
              for p in (files["good"], files["stereo"], files["short"], long_file)]
     kw = dict(mean=-2.0, std=0.5, patch_frames=80)
     for batch_size in (256, 7):
-        whole = np.concatenate([normalised_patches(s, **kw) for s in specs])  # (n, 40, 80)
-        reference = patch_probabilities(ckpt.model, whole, batch_size=batch_size)
+        reference = np.concatenate([reference_probabilities(ckpt.model, s, **kw)
+                                    for s in specs])  # (n, 8)
         streamed = np.concatenate(song_probabilities(ckpt.model, specs, batch_size=batch_size,
                                                      **kw))
         assert streamed.shape == reference.shape == (sum(s.shape[1] // 80 for s in specs), 8)
         np.testing.assert_allclose(streamed, reference, rtol=0, atol=1e-6)
     np.testing.assert_allclose(predict(long_file, ckpt).patch_probs,
-                               patch_probabilities(ckpt.model, normalised_patches(specs[3], **kw)),
+                               reference_probabilities(ckpt.model, specs[3], **kw),
                                rtol=0, atol=1e-6)
 
 
@@ -236,16 +243,17 @@ def test_cli_text_short_file_and_broken_checkpoint(files, tmp_path):
 
 
 def test_cli_refuses_a_silent_file_as_the_app_does(files):
-    from tfcnn.ui.predict import check_audio
-    from tfcnn.audio import load_audio
+    from tfcnn.assessment import classify
 
     proc = _cli(files["silent"], "--checkpoint", files["ckpt"], "--json")
     assert proc.returncode == 2 and json.loads(proc.stdout) == []
     (line,) = proc.stderr.splitlines()
     assert line == f"error: {files['silent']}: audio is silent (peak below -100 dBFS); " \
                    "nothing to classify"
+    # the app's path (tfcnn.ui.assessment.classify) is this one call, with its limit
     with pytest.raises(AudioError, match="silent") as app_error:
-        check_audio(load_audio(files["silent"]), name=str(files["silent"]))
+        classify(files["silent"].read_bytes(), files["ckpt"], name=str(files["silent"]),
+                 max_duration_s=600.0, keep_signal=True)
     assert f"error: {app_error.value}" == line  # the one check, shared
 
 

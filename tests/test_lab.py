@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from tfcnn import locations, plots
 from tfcnn.errors import ConfigError
 from tfcnn.paths import ENV_ALLOWED_ROOTS
+from tfcnn.result_sets import RUN, SHIPPED, TableFile, result_set
 from tfcnn.synth.lab import (accuracy_matrix, chance_interval, matrix_cells, matrix_text,
                              scenario_of, verdicts)
 
@@ -62,7 +63,8 @@ def test_verdicts_follow_the_expectations():
         _row("SynthBallroom-tempo", "timefreq", folds(72)),
         _row("Ballroom", "time", folds(80)),  # not a scenario: left out
     ]
-    cells = matrix_cells(rows)
+    cells = matrix_cells([result_set(f"run-{i}", row, source=RUN)
+                          for i, row in enumerate(rows)])
     got = {(v.scenario, v.arch): v.ok for v in verdicts(cells)}
     assert got == {
         ("tempo", "time"): True, ("tempo", "frequency"): True, ("tempo", "timefreq"): None,
@@ -78,13 +80,32 @@ def test_verdicts_follow_the_expectations():
     assert "| tempo |" in text and "✓ (10 min)" in text and "✗" in text
 
 
+def colour_at(scale, z: float, zmin: float = 0.0, zmax: float = 100.0) -> tuple[int, ...]:
+    """The (r, g, b) a plotly colour scale gives to ``z``, interpolated as plotly does."""
+    pos = (z - zmin) / (zmax - zmin)
+    stops = [(p, tuple(int(v) for v in c[4:-1].split(","))) for p, c in scale]
+    for (p0, c0), (p1, c1) in zip(stops, stops[1:]):
+        if p0 <= pos <= p1:
+            w = 0.0 if p1 == p0 else (pos - p0) / (p1 - p0)
+            return tuple(round(a + w * (b - a)) for a, b in zip(c0, c1))
+    raise AssertionError(f"{z} outside the scale")
+
+
 def test_scenario_heatmap_marks_chance():
     matrix = pd.DataFrame({"time": [70.0, 12.0], "frequency": [30.0, np.nan]},
                           index=["tempo", "shuffled"])
     fig = plots.scenario_heatmap(matrix)
     (trace,) = fig.data
     assert trace.type == "heatmap" and list(trace.x) == ["time", "frequency"]
-    assert trace.zmid == 12.5 and (trace.zmin, trace.zmax) == (0.0, 100.0)
+    assert (trace.zmin, trace.zmax) == (0.0, 100.0)
+    # White at chance (plotly ignores zmid once zmin/zmax are set: the scale itself moves).
+    assert colour_at(trace.colorscale, 12.5) == (255, 255, 255)
+    assert colour_at(trace.colorscale, 0.0) == (103, 0, 31)  # below chance: red
+    assert colour_at(trace.colorscale, 100.0) == (5, 48, 97)  # above: blue
+    r, g, b = colour_at(trace.colorscale, 50.0)
+    assert b > r and (r, g, b) != (255, 255, 255)  # 50 % is well above chance: blue
+    r, g, b = colour_at(trace.colorscale, 10.0)
+    assert r > b  # just below chance: reddish, not the blue 50 % used to get
     assert "chance 12.5" in trace.colorbar.ticktext
     assert trace.text[1][1] == "—"
     with pytest.raises(ConfigError, match="no scenario"):
@@ -154,8 +175,8 @@ def test_results_page_shows_the_scenario_matrix(lab_env):
     assert not at.exception, [e.value for e in at.exception]
     heat = [c for c in at.get("plotly_chart") if "Scenario" in c.proto.spec]
     assert len(heat) == 1
-    verdict = next(d.value for d in at.dataframe if "verdict" in d.value.columns)
-    assert dict(zip(verdict["scenario"] + "/" + verdict["architecture"],
+    verdict = next(t.value for t in at.table if "verdict" in t.value.columns)
+    assert dict(zip(verdict.index + "/" + verdict["architecture"],
                     verdict["verdict"])) == {"paper/time": "✓", "paper/frequency": "✓",
                                              "tempo/time": "✓", "tempo/frequency": "✓",
                                              "shuffled/time": "✓"}
@@ -189,7 +210,7 @@ def test_scenarios_recipe_script_on_a_tiny_set(tmp_path):
                                      "tempo/time/s1"]
     assert (tmp_path / "runs" / "tempo-time-s1" / "results.json").is_file()
     # the two seeds are two cross-validations (the seed draws the folds), pooled in one cell
-    cells = matrix_cells(table["rows"])
+    cells = matrix_cells(TableFile.read(out).result_sets())
     assert [(c.scenario, c.arch, c.seeds, len(c.per_fold), c.n_tracks) for c in cells] == [
         ("paper", "time", (0, 1), 6, 24), ("tempo", "time", (0, 1), 6, 24)]
     tempo = cells[1]
@@ -217,10 +238,11 @@ def test_scenarios_recipe_script_on_a_tiny_set(tmp_path):
 def test_a_run_with_fewer_folds_does_not_replace_a_fuller_cell():
     from tfcnn.synth.lab import matrix_cells
 
-    shipped = {"dataset": "SynthBallroom", "arch": "time", "mean": 91.0, "std": 3.0,
-               "per_fold": [91.0] * 10}
-    demo = {**shipped, "mean": 60.0, "per_fold": [60.0, 60.0]}
-    rerun = {**shipped, "mean": 90.0, "per_fold": [90.0] * 10}
+    row = {"dataset": "SynthBallroom", "arch": "time", "mean": 91.0, "std": 3.0,
+           "per_fold": [91.0] * 10}
+    shipped = result_set("shipped", row, source=SHIPPED)
+    demo = result_set("demo", {**row, "mean": 60.0, "per_fold": [60.0, 60.0]}, source=RUN)
+    rerun = result_set("rerun", {**row, "mean": 90.0, "per_fold": [90.0] * 10}, source=RUN)
     assert [c.mean for c in matrix_cells([shipped, demo])] == [91.0]
     assert [c.mean for c in matrix_cells([shipped, demo, rerun])] == [90.0]
 

@@ -9,6 +9,7 @@ import pytest
 
 from tfcnn import launches
 from tfcnn.errors import RunError
+from tfcnn.request import RunRequest
 from tfcnn.runs import (
     FOLD_RESULT_FILE,
     STATUS_FILE,
@@ -26,9 +27,8 @@ def stopped_run(synth_dataset, tmp_path, monkeypatch):
     cancelled during its second fold."""
     monkeypatch.delenv(launches.ENV_MAX_RUNS, raising=False)
     run = tmp_path / "runs" / "r1"
-    train_run(synth_dataset, arch="time", out_dir=run, n_folds=2, preset="quick",
-              overrides={"epochs": 2, "lr": 0.005}, arch_params={"time_filter": (1, 30),
-                                                                 "n_filters": 4})
+    train_run(RunRequest(synth_dataset, "time", n_folds=2, preset="quick", epochs=2, lr=0.005,
+                         time_filter=(1, 30), n_filters=4), run)
     (fold_dir(run, 1) / FOLD_RESULT_FILE).unlink()
     status = json.loads((run / STATUS_FILE).read_text())
     (run / STATUS_FILE).write_text(json.dumps({**status, "state": "cancelled"}))

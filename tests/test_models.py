@@ -20,7 +20,6 @@ from tfcnn.models import (
     count_parameters,
     frequency_filters,
     init_timefreq_from,
-    parse_filter_shape,
     temporal_filters,
 )
 
@@ -280,10 +279,3 @@ def test_dropout_zeroes_about_half_of_each_dense_layers_inputs_in_training_only(
     model(x)
     for name in ("hidden", "output"):
         assert (seen[name] == 0).sum().item() == 0, f"{arch}.{name}: dropout in eval mode"
-
-
-def test_parse_filter_shape_reads_bins_by_frames_and_names_bad_text():
-    assert parse_filter_shape("1x60") == (1, 60) and parse_filter_shape("32X1") == (32, 1)
-    for bad in ("1x", "60", "axb", "0x60", "1x-3"):
-        with pytest.raises(ConfigError, match=f"got {bad!r}"):
-            parse_filter_shape(bad)

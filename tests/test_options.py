@@ -1,6 +1,6 @@
-"""The training options ``train`` and ``sweep`` share (tfcnn.commands.options): every option
-of both commands is still in their ``--help`` (a real subprocess each), and the shared ones
-read the same in both."""
+"""The options ``train`` and ``sweep`` share (tfcnn.commands.options, generated from
+tfcnn.request.RunRequest): every option of both commands is in their ``--help`` (a real
+subprocess each), and the shared ones read the same in both."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tfcnn.__main__ import build_parser
-from tfcnn.commands.options import train_overrides
+from tfcnn.request import RunRequest, SweepRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,15 +43,16 @@ def test_shared_options_read_the_same_in_both():
     shared = ["DATA", "--arch", "time", "--folds", "3", "--preset", "paper", "--protocol",
               "paper", "--device", "cpu", "--epochs", "7", "--lr", "0.5", "--batch-size",
               "16", "--amp"]
-    train = build_parser().parse_args(["train", *shared, "--time-filter", "1x30",
-                                       "--n-filters", "16"])
-    sweep = build_parser().parse_args(["sweep", *shared, "--time-filter", "1x30,1x60",
-                                       "--n-filters", "16,32"])
-    for name in ("data_dir", "arch", "folds", "preset", "protocol", "device"):
-        assert getattr(train, name) == getattr(sweep, name)
-    assert train_overrides(train) == train_overrides(sweep) == {
-        "max_epochs": 7, "lr": 0.5, "batch_size": 16, "amp": True}
-    assert train.time_filter == (1, 30) and sweep.time_filter == [(1, 30), (1, 60)]
-    assert train.n_filters == 16 and sweep.n_filters == [16, 32]
-    assert train_overrides(build_parser().parse_args(["train", "D", "--arch", "time"])) == {
-        "max_epochs": None, "lr": None, "batch_size": None, "amp": None}
+    train = RunRequest.from_args(build_parser().parse_args(
+        ["train", *shared, "--time-filter", "1x30", "--n-filters", "16", "--seed", "2"]))
+    sweep = SweepRequest.from_args(build_parser().parse_args(
+        ["sweep", *shared, "--time-filter", "1x30,1x60", "--n-filters", "16,32",
+         "--seeds", "2,3"]))
+    assert sweep.request(sweep.points()[0]) == train
+    assert (train.n_folds, train.preset, train.protocol, train.device, train.epochs, train.lr,
+            train.batch_size, train.amp) == (3, "paper", "paper", "cpu", 7, 0.5, 16, True)
+    assert sweep.grid == (("time_filter", ((1, 30), (1, 60))), ("n_filters", (16, 32)))
+    assert sweep.seeds == (2, 3)
+    plain = RunRequest.from_args(build_parser().parse_args(["train", "D", "--arch", "time"]))
+    assert (plain.epochs, plain.lr, plain.batch_size, plain.amp, plain.seed) == (
+        None, None, None, False, 0)

@@ -100,10 +100,29 @@ def test_matches_sequential_without_dropout(arch):
     seq_models, seq = sequential(arch, datas, config, dropout=0.0)
     par_models = fresh_models(arch, datas, dropout=0.0)
     records = []
-    par = train_folds_parallel(par_models, datas, config, device="cpu", on_epoch=records.append)
+    par = train_folds_parallel(par_models, datas, config, device="cpu", on_epoch=records.append,
+                               lanes=1)
     assert_same_training(seq, par, seq_models, par_models)
     assert [(r["fold"], r["epoch"]) for r in records] == [
         (f, e) for e in (1, 2) for f in range(len(SIZES))]
+
+
+def test_banded_lanes_match_one_stack():
+    """Two lanes (stacks of 2 and 1 folds on their own threads) against one stack of 3:
+    without dropout both follow train_fold; with dropout (each fold's masks from its own
+    seed and epoch) they are the same folds bit for bit."""
+    datas = fold_datas()
+    config = TrainConfig(lr=0.02, max_epochs=2)
+    seq_models, seq = sequential("time", datas, config, dropout=0.0)
+    par_models = fresh_models("time", datas, dropout=0.0)
+    par = train_folds_parallel(par_models, datas, config, device="cpu", lanes=2)
+    assert_same_training(seq, par, seq_models, par_models)
+    one, two = (train_folds_parallel(fresh_models("timefreq", datas), datas, config,
+                                     device="cpu", lanes=n) for n in (1, 2))
+    for a, b in zip(one, two):
+        for key in a.state_dict:
+            torch.testing.assert_close(a.state_dict[key], b.state_dict[key], atol=1e-6,
+                                       rtol=1e-6)
 
 
 def test_vmap_kernel_matches_sequential():
@@ -177,12 +196,15 @@ def test_kernel_choice():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert choose_kernel(build_model("time"), cpu) == "banded"
     assert choose_kernel(build_model("timefreq"), cpu) == "banded"
-    assert choose_kernel(build_model("blackbox"), cpu) == "loop"
-    assert choose_kernel(build_model("blackbox"), cuda) == "vmap"
+    assert choose_kernel(build_model("blackbox"), cpu) == "blackbox"
+    assert choose_kernel(build_model("blackbox"), cuda) == "blackbox"
     # A 2×60 "temporal" filter is not banded along one axis: generic path.
     assert choose_kernel(build_model("time", time_filter=(2, 60)), cpu) == "loop"
+    assert choose_kernel(build_model("time", time_filter=(2, 60)), cuda) == "vmap"
     with pytest.raises(ConfigError, match="banded"):
         choose_kernel(build_model("blackbox"), cpu, "banded")
+    with pytest.raises(ConfigError, match="'blackbox' needs a blackbox model, got 'time'"):
+        choose_kernel(build_model("time"), cpu, "blackbox")
     with pytest.raises(ConfigError, match="'fast'"):
         choose_kernel(build_model("time"), cpu, "fast")
 
@@ -399,3 +421,146 @@ def test_banded_timefreq_drops_the_hidden_layers_inputs_in_training_only():
         grad = stacked["hidden.weight"].grad  # (K, hidden, 960)
         dropped = (grad.abs().sum(dim=1) == 0).float().mean(dim=1)  # (K,) share of inputs
         assert dropped.tolist() == pytest.approx([expected] * 4, abs=0.06)
+
+
+# --------------------------------------------------------------------------- Black-box kernel
+
+
+def small_blackbox_datas(sizes=(23, 31, 17), n_val=9):
+    return fold_datas(sizes=sizes, n_val=n_val)
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_blackbox_kernel_matches_sequential_without_dropout(lanes):
+    """Uneven folds, 2 epochs, one lane or two threads side by side: each fold follows
+    train_fold's trajectory (fused dense update, view pooling, weight-only conv backward)."""
+    datas = small_blackbox_datas()
+    config = TrainConfig(lr=0.02, max_epochs=2)
+    seq_models, seq = sequential("blackbox", datas, config, dropout=0.0)
+    par_models = fresh_models("blackbox", datas, dropout=0.0)
+    records = []
+    par = train_folds_parallel(par_models, datas, config, device="cpu", lanes=lanes,
+                               on_epoch=records.append)
+    assert_same_training(seq, par, seq_models, par_models)
+    assert sorted((r["fold"], r["epoch"]) for r in records) == [
+        (f, e) for f in range(3) for e in (1, 2)]
+
+
+def test_blackbox_kernel_step_of_a_stack_is_each_folds_sgd_step():
+    """K = 3 folds in one stack (the GPU schedule), padded slots and per-fold rates: one step
+    equals each fold's own torch.optim.SGD step on its real patches."""
+    from torch.func import stack_module_state
+
+    from tfcnn.blackbox_kernel import BlackBoxKernel
+    from tfcnn.parallel import _matmul_layout
+
+    models = fresh_models("blackbox", small_blackbox_datas(), dropout=0.0)
+    params, buffers = stack_module_state(models)
+    params = _matmul_layout(params)
+    kernel = BlackBoxKernel(build_model("blackbox", 8, dropout=0.0).train())
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(3, 6, 1, 40, 80, generator=g), torch.randint(0, 8, (3, 6), generator=g)
+    mask = torch.ones(3, 6)
+    mask[2, 4:] = 0.0
+    lr = torch.tensor([0.01, 0.02, 0.0])  # fold 2 stands still
+    loss, correct = kernel.train_step(params, buffers, x, y, mask, lr)
+    for k, model in enumerate(models):
+        n = int(mask[k].sum())
+        optimizer = torch.optim.SGD(model.parameters(), lr=float(lr[k]))
+        logits = model(x[k, :n])
+        want = torch.nn.functional.cross_entropy(logits, y[k, :n])
+        want.backward()
+        optimizer.step()
+        assert float(loss[k]) == pytest.approx(float(want.detach()), rel=1e-5)
+        assert int(correct[k]) == int((logits.argmax(1) == y[k, :n]).sum())
+        for name, p in model.named_parameters():
+            torch.testing.assert_close(params[name][k], p.detach(), atol=1e-6, rtol=1e-5)
+
+
+def test_blackbox_kernel_ties_go_to_the_first_maximum():
+    """Silent input (every window ties): the gradient goes to each window's first row once,
+    as max_pool2d's, and the forward equals the module's."""
+    from torch.func import stack_module_state
+
+    from tfcnn.blackbox_kernel import BlackBoxKernel
+    from tfcnn.parallel import _matmul_layout
+
+    model = fresh_models("blackbox", small_blackbox_datas()[:1], dropout=0.0)[0]
+    x = torch.zeros(1, 4, 1, 40, 80)
+    x[0, :, :, :, 40:] = torch.randn(4, 1, 40, 40)  # half silent, half not
+    y = torch.tensor([[1, 2, 3, 4]])
+    params, buffers = stack_module_state([model])
+    params = _matmul_layout(params)
+    kernel = BlackBoxKernel(build_model("blackbox", 8, dropout=0.0).train())
+    with torch.no_grad():
+        torch.testing.assert_close(kernel.forward(params, buffers, x)[0], model(x[0]))
+    kernel.train_step(params, buffers, x, y, torch.ones(1, 4), torch.tensor([0.1]))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    torch.nn.functional.cross_entropy(model(x[0]), y[0]).backward()
+    optimizer.step()
+    torch.testing.assert_close(params["conv.weight"][0], model.conv.weight.detach(),
+                               atol=1e-6, rtol=1e-5)
+
+
+def test_blackbox_lanes_give_the_same_folds_with_dropout():
+    """Dropout masks come from each fold's (seed, epoch): one lane or two, the same folds
+    bit for bit; and not the trajectory without dropout."""
+    datas = small_blackbox_datas()
+    config = TrainConfig(lr=0.02, max_epochs=2)
+    one = train_folds_parallel(fresh_models("blackbox", datas), datas, config, device="cpu",
+                               lanes=1)
+    two = train_folds_parallel(fresh_models("blackbox", datas), datas, config, device="cpu",
+                               lanes=2)
+    for a, b in zip(one, two):
+        assert [r["train_loss"] for r in a.history] == [r["train_loss"] for r in b.history]
+        for key in a.state_dict:
+            assert torch.equal(a.state_dict[key], b.state_dict[key]), key
+    plain = train_folds_parallel(fresh_models("blackbox", datas, dropout=0.0), datas, config,
+                                 device="cpu", lanes=1)
+    assert all(a.history[0]["train_loss"] != b.history[0]["train_loss"]
+               for a, b in zip(one, plain))
+
+
+def test_a_failing_lane_stops_the_others_and_raises():
+    """An error in one lane's bookkeeping reaches the caller; the other lane ends early."""
+    datas = small_blackbox_datas(sizes=(23, 31, 17, 20))
+    seen = []
+
+    def on_epoch(record):
+        seen.append(record["fold"])
+        if record["fold"] == 1:
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        train_folds_parallel(fresh_models("blackbox", datas), datas,
+                             TrainConfig(max_epochs=3), device="cpu", lanes=2,
+                             on_epoch=on_epoch)
+    assert 3 not in seen  # the last fold never started
+
+
+def test_blackbox_bfloat16_products_stay_close():
+    """AMP: the bf16 forward within bf16 rounding of the float32 one, and one step's update
+    of the dense layer close to the float32 step's."""
+    from torch.func import stack_module_state
+
+    from tfcnn.blackbox_kernel import BlackBoxKernel
+    from tfcnn.parallel import _matmul_layout
+
+    models = fresh_models("blackbox", small_blackbox_datas()[:2])
+    x = torch.randn(2, 6, 1, 40, 80, generator=torch.Generator().manual_seed(0))
+    y = torch.randint(0, 8, (2, 6), generator=torch.Generator().manual_seed(1))
+    results = {}
+    for dtype in (None, torch.bfloat16):
+        params, buffers = stack_module_state(models)
+        params = {k: v.detach().clone() for k, v in _matmul_layout(params).items()}
+        kernel = BlackBoxKernel(build_model("blackbox", 8).eval(), dtype)
+        logits = kernel.forward(params, buffers, x)
+        before = params["hidden.weight"].clone()
+        kernel.template.train()
+        kernel.train_step(params, buffers, x, y, torch.ones(2, 6), torch.full((2,), 0.05),
+                          [torch.Generator().manual_seed(k) for k in range(2)])
+        results[dtype] = logits, params["hidden.weight"] - before
+    (full, d_full), (half, d_half) = results[None], results[torch.bfloat16]
+    assert half.dtype == torch.float32 and not torch.equal(half, full)
+    torch.testing.assert_close(half, full, atol=0.05, rtol=0.02)
+    assert float((d_half - d_full).norm() / d_full.norm()) < 0.05

@@ -11,7 +11,7 @@ import pytest
 
 from tfcnn.errors import AccessError
 from tfcnn.paths import (ENV_ALLOWED_ROOTS, PROJECT_DATA_DIR, REFUSED, allowed_roots, confine,
-                         confine_dir, display, read_confined_file)
+                         confine_dir, display, folder_refusal, read_confined_file)
 
 
 @pytest.fixture
@@ -110,3 +110,28 @@ def test_display_escapes_bytes_that_are_not_utf8():
     name = os.fsdecode(b"caf\xe9.wav")
     assert display(name) == "caf\\xe9.wav"
     display(name).encode("utf-8")  # printable
+
+
+def test_folder_refusal_says_why_only_to_the_operator(tmp_path):
+    root = tmp_path / "allowed"
+    (root / "file.wav").parent.mkdir()
+    (root / "file.wav").write_bytes(b"RIFF")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    roots = (root.resolve(),)
+    env = {ENV_ALLOWED_ROOTS: f"/already{os.pathsep}"}
+
+    def why(path):
+        return folder_refusal(path, roots, private=True, env=env)
+
+    assert why(tmp_path / "missing") == (f"{tmp_path / 'missing'} does not exist. The app may "
+                                         f"read folders inside: {root.resolve()}")
+    assert why(root / "file.wav") == f"{root / 'file.wav'} is not a folder"
+    assert why(elsewhere) == (
+        f"{elsewhere} is outside the folders this app may read ({root.resolve()}). To add it, "
+        f"restart the app with: {ENV_ALLOWED_ROOTS}=/already{os.pathsep}{elsewhere.resolve()} "
+        "make run")
+    # Exposed (a password, or beyond this machine): one message whatever the path.
+    for path in (tmp_path / "missing", root / "file.wav", elsewhere, "/etc", "bad\0path"):
+        assert folder_refusal(path, roots, private=False, env=env) == REFUSED
+    assert why("bad\0path") == "bad\0path is not a usable path"

@@ -228,3 +228,15 @@ def test_accuracy_vs_filter_length_seed_points_and_spread():
     fig = plots.accuracy_vs_filter_length(two, group="n_filters")
     assert len(fig.data) == 4 and fig.data[3].name.startswith("n_filters 32")
     assert list(fig.data[3].y) == [77.0, 85.0]
+
+
+def test_log_mel_heatmap_of_a_long_track_averages_frame_pairs():
+    spec = np.tile(np.arange(1292, dtype=np.float32), (40, 1))  # 30 s: frame index as value
+    (heat,) = plots.log_mel_heatmap(spec).data
+    z = np.asarray(heat.z)
+    assert z.shape == (40, 646)  # ceil(1292 / 800) = 2 frames per column
+    assert z[0, :3].tolist() == [0.5, 2.5, 4.5]  # each column the mean of its two frames
+    assert heat.x[0] == pytest.approx(0.5 / FRONT_END.frame_rate_hz)  # at the pair's mean time
+    assert heat.x[-1] == pytest.approx(1290.5 / FRONT_END.frame_rate_hz)
+    short = np.zeros((40, 200), dtype=np.float32)
+    assert np.asarray(plots.log_mel_heatmap(short).data[0].z).shape == (40, 200)  # untouched

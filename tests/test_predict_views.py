@@ -14,10 +14,10 @@ from tfcnn import plots
 from tfcnn.checkpoint import load_checkpoint, save_checkpoint
 from tfcnn.config import CLASSES, FRONT_END, PRESETS
 from tfcnn.datasets import load_dataset
-from tfcnn.errors import AudioError
 from tfcnn.folds import make_folds
 from tfcnn.models import build_model
 from tfcnn.runs import CONFIG_FILE, FOLD_MODEL_FILE, fold_dir
+from tfcnn.assessment import classify
 from tfcnn.ui import assessment as views
 
 from conftest import SAMPLE_RATE, click_track
@@ -48,35 +48,30 @@ def test_checkpoint_labels_are_readable(tmp_path):
     assert views.checkpoint_label(broken) == "broken.safetensors (unreadable)"
 
 
-def _fake_predict(data, *, name, checkpoint_path):
-    """The app's predict_bytes contract on a decoded WAV (the real stages)."""
-    import soundfile as sf
-
-    from tfcnn.features import log_mel
-    from tfcnn.inference import predict_features
-
-    y, sr = sf.read(io.BytesIO(data), dtype="float32")
-    if y.size < FRONT_END.min_patch_samples:
-        raise AudioError(f"{name}: audio is too short")
-    return predict_features(log_mel(y, sr), load_checkpoint(checkpoint_path), name=name), y
-
-
 def test_several_files_table_and_csv_keep_numbers_as_numbers(tmp_path):
     import soundfile as sf
 
     ckpt = load_checkpoint(_save(tmp_path / "m.safetensors"))
-    results = []
+    results, files = [], {}
     for name, seconds in (("a.wav", 6.0), ("short.wav", 1.0), ("b.wav", 4.0)):
         buffer = io.BytesIO()
         sf.write(buffer, click_track(bpm=120, seconds=seconds), SAMPLE_RATE, format="WAV")
-        results.append(views.classify(buffer.getvalue(), name, ckpt, _fake_predict))
+        files[name] = buffer.getvalue()
+        results.append(views.classify(files[name], name, ckpt, max_duration_s=5.0))
     table = views.results_table(results)
     assert list(table.columns) == list(views.TABLE_COLUMNS)
     assert table["file"].tolist() == ["a.wav", "short.wav", "b.wav"]
+    # the page's limit is the core's parameter: a.wav (6 s) is refused, before decoding
+    assert table.loc[0, "error"] == "a.wav: audio is 0.1 min long; the limit is 0 min"
     assert "too short" in table.loc[1, "error"] and pd.isna(table.loc[1, "prediction"])
+    assert results[2].signal.shape == (4 * SAMPLE_RATE,) and results[2].seconds > 0
+    # what the page shows is what `python -m tfcnn predict` computes
+    core = classify(files["b.wav"], ckpt, name="b.wav")
+    assert core.to_dict() == {**results[2].prediction.to_dict(),
+                              **results[2].assessment.to_dict()}
     back = pd.read_csv(io.BytesIO(views.results_csv(table)))
-    assert back["confidence (%)"].dtype == float and back["patches"].iloc[0] == 3
-    assert back["tempo (BPM)"].iloc[0] == pytest.approx(120, rel=0.04)
+    assert back["confidence (%)"].dtype == float and back["patches"].iloc[2] == 2
+    assert back["tempo (BPM)"].iloc[2] == pytest.approx(120, rel=0.04)
 
 
 def test_tempo_sentence_names_classes_and_the_predicted_range():

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from tfcnn.config import CLASSES, PAPER_TABLE1
-from tfcnn.result_sets import (RUN, SHIPPED, fold_accuracies, not_retrained, params_points,
-                               result_set, results_table, shipped_results)
+from tfcnn.errors import RunError
+from tfcnn.result_sets import (RUN, SHIPPED, TableFile, fold_accuracies, load_result_set,
+                               params_points, result_set, results_table)
 
 
 def curve(arch: str, fold: int, epochs: int) -> list[dict]:
@@ -43,6 +44,10 @@ def test_fold_accuracies_reads_the_results_layout():
     assert fold_accuracies({}) == []
 
 
+def shipped_results(path):
+    return TableFile.read(path).result_sets()
+
+
 def test_shipped_rows_carry_their_curves_data_set_and_fold_indices(table_file):
     timefreq, time = shipped_results(table_file)
     assert (timefreq.label, time.label) == ("shipped timefreq", "shipped time")
@@ -51,14 +56,18 @@ def test_shipped_rows_carry_their_curves_data_set_and_fold_indices(table_file):
     assert len(time.history) == 7 and sorted(time.history["fold"].unique()) == [0, 2]
     assert timefreq.history.empty  # no curves recorded for it
     assert time.series == "shipped (SynthBallroom)"
-    assert not_retrained(table_file) == {"blackbox": "about 4 h on this CPU"}
+    assert TableFile.read(table_file).not_retrained == {"blackbox": "about 4 h on this CPU"}
 
 
 def test_shipped_results_of_a_missing_or_broken_file_are_empty(tmp_path):
     assert shipped_results(tmp_path / "absent.json") == []
     (tmp_path / "broken.json").write_text("{not json")
     assert shipped_results(tmp_path / "broken.json") == []
-    assert not_retrained(tmp_path / "broken.json") == {}
+    assert TableFile.read(tmp_path / "broken.json").not_retrained == {}
+    with pytest.raises(RunError, match="broken.json: not a readable Table 1 JSON file"):
+        TableFile.read(tmp_path / "broken.json", strict=True)
+    with pytest.raises(RunError, match="absent.json: no such Table 1 file"):
+        load_result_set(f"{tmp_path / 'absent.json'}:time")
 
 
 def test_result_set_from_per_fold_only_and_without_fold_indices():
@@ -91,3 +100,31 @@ def test_params_points_one_per_set_with_a_count_and_a_mean(table_file):
     assert list(points["params"]) == [PAPER_TABLE1["timefreq"].params,
                                       PAPER_TABLE1["time"].params]
     assert isinstance(points, pd.DataFrame) and points["std"].notna().all()
+
+
+def test_a_lab_table_keys_entries_by_scenario_and_merges_row_and_results(tmp_path):
+    """A scenarios table (``scenario/arch`` keys) read once gives what the lab, the compare
+    command and the pages need: accuracies, data set size, pairing, curves where present."""
+    results = {"arch": "time", "per_fold": [70.0, 80.0, 90.0], "folds": [0, 1, 2],
+               "dataset": {"name": "SynthBallroom-tempo", "n_tracks": 24},
+               "fold_fingerprints": ["a", "b", "c"], "assignment_fingerprint": "x",
+               "n_train_tracks": [16, 16, 16], "n_test_tracks": [8, 8, 8], "n_folds": 3}
+    row = {"arch": "time", "scenario": "tempo", "dataset": "SynthBallroom-tempo",
+           "mean": 80.0, "std": 8.16, "n_params": 7336, "wall_s": 12.0}
+    path = tmp_path / "table1-scenarios.json"
+    TableFile({"rows": [row], "runs": {"tempo/time": results}}).write(path)
+    table = TableFile.read(path)
+    assert table.keys() == ["tempo/time"]
+    (rs,) = table.result_sets()
+    assert (rs.label, rs.arch, rs.dataset, rs.n_tracks, rs.n_params, rs.wall_s) == (
+        "shipped tempo/time", "time", "SynthBallroom-tempo", 24, 7336, 12.0)
+    assert rs.pairable and rs.test_train_ratio == 0.5 and rs.origin == str(path)
+    loaded = load_result_set(f"{path}:tempo/time")
+    assert loaded.label == f"{path}:tempo/time" and loaded.accuracies == [70.0, 80.0, 90.0]
+    with pytest.raises(RunError, match="no row 'paper/time'; rows: tempo/time"):
+        load_result_set(f"{path}:paper/time")
+
+
+def test_fractions_beside_a_percent_mean_are_read_as_percent():
+    rs = result_set("old", {"arch": "time", "mean": 85.0, "per_fold": [0.8, 0.9]}, source=RUN)
+    assert rs.accuracies == [80.0, 90.0]

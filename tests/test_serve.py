@@ -147,3 +147,18 @@ def test_listening_addresses_reads_v4_and_v6_sockets():
                 v6.listen()
                 assert listening_addresses(port) == ["127.0.0.1", "::1"]
     assert listening_addresses(port) == []
+
+
+#: The safety probes these tests answer (tests/conftest.py marks them ``safety``;
+#: ``scripts/safety_report.py`` writes docs/safety-probes.md from their results).
+SAFETY_PROBES = {
+    "test_make_run_listens_on_loopback_only": {
+        "probe": "`make run`: listening address", "before": "`*:8501`, every interface, no login",
+        "must": "127.0.0.1 only"},
+    "test_open_address_without_password_refuses_to_start": {
+        "probe": "serve on 0.0.0.0 without TFCNN_APP_PASSWORD",
+        "before": "served to the network, no login", "must": "one-line error, nothing listens"},
+    "test_password_gate_before_any_page_content": {
+        "probe": "TFCNN_APP_PASSWORD set: open a page", "before": "no login existed",
+        "must": "sign-in form before any content"},
+}

@@ -19,8 +19,8 @@ import pytest
 from tfcnn.errors import ConfigError
 from tfcnn.runs import complete_folds, read_fold_result, read_results
 from tfcnn.engines import RAY_WORKER_NICENESS, RayEngine, make_engine
+from tfcnn.request import RunRequest, SweepRequest
 from tfcnn.sweep import (
-    make_spec,
     read_events,
     run_sweep,
     sweep_progress,
@@ -31,8 +31,12 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
 
 #: The tiny grid: two temporal filter lengths, one epoch, two folds (the 32-track synthetic
 #: set keeps two training songs per class in each).
-GRID = dict(arch="time", time_filters=[(1, 8), (1, 16)], n_folds=2, device="cpu",
-            overrides={"max_epochs": 1})
+BASE = dict(arch="time", n_folds=2, device="cpu", epochs=1)
+TIME_FILTERS = ("time_filter", ((1, 8), (1, 16)))
+
+
+def _spec(data, *, seeds, grid=(TIME_FILTERS,), **base) -> SweepRequest:
+    return SweepRequest(RunRequest(data, **{**BASE, **base}), grid=grid, seeds=tuple(seeds))
 
 
 def _cli(*args, timeout=180) -> subprocess.CompletedProcess:
@@ -44,7 +48,7 @@ def _cli(*args, timeout=180) -> subprocess.CompletedProcess:
 
 
 def test_grid_points_names_and_round_trip(tmp_path):
-    spec = make_spec(tmp_path, seeds=[0, 1], n_filters=[16, 32], **GRID)
+    spec = _spec(tmp_path, seeds=[0, 1], grid=(TIME_FILTERS, ("n_filters", (16, 32))))
     names = [p.name for p in spec.points()]
     assert names == [f"t1x{w}-n{n}-s{s}" for w in (8, 16) for n in (16, 32) for s in (0, 1)]
     assert len(spec.tasks()) == 8 * 2
@@ -54,18 +58,18 @@ def test_grid_points_names_and_round_trip(tmp_path):
 
 @pytest.mark.parametrize("change, needle", [
     (dict(arch="nope"), "unknown architecture 'nope'"),
-    (dict(freq_filters=[(32, 1)]), "architecture 'time' has no freq_filter"),
-    (dict(time_filters=[(1, 100)]), r"time_filter \(1, 100\) does not fit .*1x100 is 100 "
-                                     r"frames wide but a patch is 80 frames; the largest that "
-                                     r"fits is 1x80$"),
+    (dict(grid=(TIME_FILTERS, ("freq_filter", ((32, 1),)))),
+     "architecture 'time' has no freq_filter"),
+    (dict(grid=(("time_filter", ((1, 30), (1, 100))),)),
+     r"time_filter \(1, 100\) does not fit .*1x100 is 100 frames wide but a patch is 80 "
+     r"frames; the largest that fits is 1x80$"),
     (dict(seeds=[0, 0]), "seeds lists a seed twice"),
     (dict(n_folds=1), "n_folds must be an integer >= 2"),
     (dict(preset="slow"), "unknown preset 'slow'"),
 ])
 def test_bad_grid_is_refused_before_anything_runs(tmp_path, change, needle):
-    args = {**GRID, "seeds": [0], **change}
     with pytest.raises(ConfigError, match=needle):
-        make_spec(tmp_path, **args)
+        _spec(tmp_path, **{"seeds": [0], **change})
     assert list(tmp_path.iterdir()) == []
 
 
@@ -138,7 +142,7 @@ def ray_session():
 
 
 def test_ray_sweep_of_two_shapes_two_seeds_two_folds(ray_session, synth_dataset, tmp_path):
-    spec = make_spec(synth_dataset, seeds=[0, 1], **GRID)
+    spec = _spec(synth_dataset, seeds=[0, 1])
     out = tmp_path / "sweep"
     outcome = run_sweep(spec, out, engine=RayEngine(retries=0))
     assert outcome.failed == {} and len(outcome.ran) == 8 and outcome.engine == "ray"
@@ -188,12 +192,12 @@ def _sweep_killing_one_task(spec, out, engine) -> tuple:
 
 
 #: Long enough (tens of epochs on 32 tracks) that a task is still training when it is killed.
-SLOW = dict(GRID, time_filters=[(1, 8)], overrides={"max_epochs": 200})
+SLOW = dict(grid=(("time_filter", ((1, 8),)),), epochs=200)
 
 
 def test_ray_killed_task_is_reported_others_kept_then_resumed(ray_session, synth_dataset,
                                                               tmp_path):
-    spec = make_spec(synth_dataset, seeds=[0], **SLOW)
+    spec = _spec(synth_dataset, seeds=[0], **SLOW)
     out = tmp_path / "sweep"
     outcome, killed = _sweep_killing_one_task(spec, out, RayEngine(retries=0))
     assert list(outcome.failed) == [killed]
@@ -218,7 +222,7 @@ def test_ray_killed_task_is_reported_others_kept_then_resumed(ray_session, synth
 
 
 def test_ray_retries_a_task_whose_worker_died(ray_session, synth_dataset, tmp_path):
-    spec = make_spec(synth_dataset, seeds=[0], **SLOW)
+    spec = _spec(synth_dataset, seeds=[0], **SLOW)
     out = tmp_path / "sweep"
     outcome, killed = _sweep_killing_one_task(spec, out, RayEngine(retries=1))
     assert outcome.failed == {} and len(outcome.ran) == 2

@@ -23,6 +23,7 @@ from tfcnn.errors import ConfigError, RunError
 from tfcnn.runs import read_progress, read_results, run_status
 from tfcnn.device import select_device
 from tfcnn.fold_training import FoldData, LossSchedule, train_fold
+from tfcnn.request import RunRequest
 from tfcnn.train import RunCancelled, train_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 N_FOLDS = 3
 EPOCHS = 60
 RUN_ARGS = dict(arch="time", n_folds=N_FOLDS, preset="quick", protocol="clean",
-                device="cpu", seed=0, overrides={"max_epochs": EPOCHS})
+                device="cpu", seed=0, epochs=EPOCHS)
 CLI_ARGS = ["--arch", "time", "--folds", str(N_FOLDS), "--preset", "quick", "--device", "cpu",
             "--seed", "0", "--epochs", str(EPOCHS), "--sequential", "--quiet"]
 
@@ -150,8 +151,8 @@ def time_run(folder_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "time"
     events = []
     t0 = time.perf_counter()
-    results = train_run(folder_dataset, out_dir=out, sequential=True, progress=events.append,
-                        **RUN_ARGS)
+    results = train_run(RunRequest(folder_dataset, **RUN_ARGS), out, sequential=True,
+                        progress=events.append)
     return out, results, events, time.perf_counter() - t0
 
 
@@ -285,11 +286,11 @@ def test_resume_keeps_complete_folds_and_matches_an_uninterrupted_run(time_run, 
 
 def test_resume_refuses_a_different_configuration(time_run, folder_dataset):
     out, _, _, _ = time_run
-    args = {**RUN_ARGS, "overrides": {"max_epochs": EPOCHS + 1}}
+    request = RunRequest(folder_dataset, **RUN_ARGS)
     with pytest.raises(RunError, match="configuration differs.*max_epochs"):
-        train_run(folder_dataset, out_dir=out, resume=True, **args)
+        train_run(request.replace(epochs=EPOCHS + 1), out, resume=True)
     with pytest.raises(RunError, match="already exists and is not empty"):
-        train_run(folder_dataset, out_dir=out, **RUN_ARGS)
+        train_run(request, out)
 
 
 def _start(folder_dataset, out, *args) -> subprocess.Popen:
@@ -461,8 +462,8 @@ def test_a_run_started_on_a_full_disk_leaves_nothing_behind(folder_dataset, smal
 
 def test_timefreq_init_trains_its_branches_first(folder_dataset, tmp_path):
     out = tmp_path / "tfi"
-    results = train_run(folder_dataset, out_dir=out, arch="timefreq-init", n_folds=N_FOLDS,
-                        only_folds=[1], device="cpu", overrides={"max_epochs": 2},
+    results = train_run(RunRequest(folder_dataset, "timefreq-init", n_folds=N_FOLDS,
+                                   only_folds=[1], device="cpu", epochs=2), out,
                         sequential=True)
     epochs = [e for e in read_progress(out) if e["event"] == "epoch"]
     assert [e["stage"] for e in epochs] == ["time"] * 2 + ["frequency"] * 2 + \
@@ -474,9 +475,8 @@ def test_timefreq_init_trains_its_branches_first(folder_dataset, tmp_path):
 
 def test_paper_protocol_normalises_with_the_whole_data_set(folder_dataset, tmp_path):
     out = tmp_path / "paper"
-    train_run(folder_dataset, out_dir=out, arch="frequency", n_folds=N_FOLDS,
-              only_folds=[0, 2], protocol="paper", device="cpu",
-              overrides={"max_epochs": 1}, sequential=True)
+    train_run(RunRequest(folder_dataset, "frequency", n_folds=N_FOLDS, only_folds=[0, 2],
+                         protocol="paper", device="cpu", epochs=1), out, sequential=True)
     r0, r2 = (json.loads((out / f"fold-{k:02d}" / "result.json").read_text()) for k in (0, 2))
     assert r0["norm_mean"] == r2["norm_mean"] and r0["norm_std"] == r2["norm_std"]
     start = [e for e in read_progress(out) if e["event"] == "fold_start"][0]
@@ -489,7 +489,7 @@ def test_fold_parallel_path_completes_the_same_run_folder(folder_dataset, tmp_pa
     """``sequential=False`` hands the folds to ``tfcnn.parallel`` (same rules, same seeds;
     only dropout masks differ), and the run folder is the same."""
     out = tmp_path / "parallel"
-    results = train_run(folder_dataset, out_dir=out, sequential=False, **RUN_ARGS)
+    results = train_run(RunRequest(folder_dataset, **RUN_ARGS), out, sequential=False)
     assert results["complete"] and len(results["per_fold"]) == N_FOLDS
     assert results["mean"] >= 37.5  # 3x chance
     events = read_progress(out)
@@ -505,9 +505,8 @@ def test_where_stacking_does_not_pay_each_fold_is_saved_as_it_ends(folder_datase
     """Black-box on a CPU trains fold after fold even by default, so an interrupted run keeps
     every fold finished so far (stacking its 12x8 convolution measured slower here)."""
     out = tmp_path / "blackbox"
-    train_run(folder_dataset, out_dir=out, sequential=False,
-              **{**RUN_ARGS, "arch": "blackbox", "n_folds": 2,
-                 "overrides": {"max_epochs": 1}})
+    train_run(RunRequest(folder_dataset, **{**RUN_ARGS, "arch": "blackbox", "n_folds": 2,
+                                            "epochs": 1}), out, sequential=False)
     kinds = [(e["event"], e["fold"]) for e in read_progress(out)
              if e["event"] in ("fold_start", "fold_end")]
     assert kinds == [("fold_start", 0), ("fold_end", 0), ("fold_start", 1), ("fold_end", 1)]
@@ -604,3 +603,20 @@ def test_shipped_recipe_script_on_a_tiny_set(folder_dataset, tmp_path):
                  "--runs", str(tmp_path / "runs"), "--checkpoints", str(ckpts)]) == 0
     rebuilt = json.loads((ckpts / "table1-synth.json").read_text())
     assert rebuilt["rows"] == table["rows"] and rebuilt["runs"] == table["runs"]
+
+
+#: The safety probes these tests answer (tests/conftest.py marks them ``safety``;
+#: ``scripts/safety_report.py`` writes docs/safety-probes.md from their results).
+SAFETY_PROBES = {
+    "test_kill_9_mid_fold_then_resume_continues_from_the_saved_epoch[fold-parallel]": {
+        "probe": "kill -9 in fold-parallel training, then `--resume`",
+        "before": "every epoch lost (\"0/3 folds\" after 11 min)",
+        "must": "at most one epoch lost"},
+    "test_full_disk_fails_with_one_line_and_resumes_after_space_is_freed": {
+        "probe": "`train` while the disk fills (after 2 epochs)",
+        "before": "traceback; status left running; progress.jsonl torn, run unreadable",
+        "must": "one-line error; status failed; no torn line"},
+    "test_a_run_started_on_a_full_disk_leaves_nothing_behind": {
+        "probe": "`train` started on a full disk", "before": "not listed separately",
+        "must": "one-line error; no run folder left behind"},
+}

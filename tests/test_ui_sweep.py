@@ -5,6 +5,7 @@ filter wider than the patch with the CLI's own message."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tfcnn import launches, locations, runs
+from tfcnn.__main__ import build_parser
 from tfcnn.errors import ConfigError
+from tfcnn.request import RunRequest, SweepRequest
+from tfcnn.result_sets import sweep_reports
 from tfcnn.sweep import read_events
 from tfcnn.ui import sweep as sweep_ui
 
@@ -40,12 +44,25 @@ def page(name: str) -> AppTest:
     return at
 
 
+def test_the_page_controls_make_the_sweep_the_cli_makes(synth_dataset, tmp_path):
+    base = RunRequest(synth_dataset, "frequency", n_folds=3, epochs=2, freq_filter=(20, 1))
+    sweep = sweep_ui.grid_request(base, arch="time", time_filters="1x30,1x60",
+                                  n_filters=" 8 ", seeds="0,1")
+    cli = SweepRequest.from_args(build_parser().parse_args(["sweep", *sweep.argv()]))
+    assert cli == sweep and sweep.base.n_folds == 3 and sweep.base.epochs == 2
+    assert [p.name for p in sweep.points()] == ["t1x30-n8-s0", "t1x30-n8-s1", "t1x60-n8-s0",
+                                                "t1x60-n8-s1"]
+
+
 def test_bad_grid_is_an_error_before_anything_starts(synth_dataset, tmp_path):
+    base = RunRequest(synth_dataset, "time")
     with pytest.raises(ConfigError, match="time_filter \\(1, 99\\) does not fit"):
-        sweep_ui.launch_sweep(synth_dataset, arch="time", time_filters="1x30,1x99",
-                              root=tmp_path)
+        sweep_ui.grid_request(base, arch="time", time_filters="1x30,1x99")
     with pytest.raises(ConfigError, match="seeds: cannot read 'x'"):
-        sweep_ui.launch_sweep(synth_dataset, arch="time", seeds="0,x", root=tmp_path)
+        sweep_ui.grid_request(base, arch="time", seeds="0,x")
+    sweep = sweep_ui.grid_request(base, arch="time", time_filters="1x30")
+    with pytest.raises(ConfigError, match="unknown engine 'slurm'"):
+        sweep_ui.launch_sweep(sweep, engine="slurm", root=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -159,7 +176,7 @@ def test_train_page_queues_a_sweep_behind_a_run_then_follows_it(app_env, monkeyp
         sweep_ui.sweep_log_tail(out)
     # Started by the queue once the run had ended.
     record = runs.read_launch(out)
-    assert record["state"] == runs.STARTED and record["process"]["start_ticks"] > 0
+    assert record["state"] == runs.STARTED and record["process"]["started"] > 0
     sweep_started = next(e["started"] for e in read_events(out) if e["event"] == "sweep_start")
     assert runs.read_status(run_dir)["state"] == "finished"
     assert runs.read_status(run_dir)["finished"] <= sweep_started
@@ -191,7 +208,7 @@ def test_results_page_shows_the_shipped_sweep(app_env, tmp_path, monkeypatch):
     (shipped / report.name).write_bytes(report.read_bytes())
     (shipped / "sweep-broken.json").write_text("{not json", encoding="utf-8")
     monkeypatch.setenv(locations.ENV_CHECKPOINTS_DIR, str(shipped))
-    found = sweep_ui.shipped_sweeps()
+    found = sweep_reports(shipped)
     assert [label for label, _, _ in found] == [
         "shipped: sweep-tempo-time (local engine)", "shipped: sweep-tempo-time (ray engine)"]
     frame = sweep_ui.shipped_grid_frame(found[0][2])
@@ -211,3 +228,9 @@ def test_results_page_shows_the_shipped_sweep(app_env, tmp_path, monkeypatch):
     assert list(family["verdict (family)"]) == ["A better", "inconclusive", "inconclusive"]
     assert set(family["paired folds"]) == {30}
     assert any("Holm-adjusted over the 3 contrasts" in c.value for c in at.caption)
+    # Accuracies shown in % with one decimal (25.625 reads "25.6"), still numbers underneath.
+    shown = next(d for d in at.dataframe if "seed_std" in d.value.columns)
+    config = json.loads(shown.proto.columns)
+    assert {col: config[col]["type_config"]["format"] for col in ("mean", "seed_std", "min")} \
+        == {"mean": "%.1f", "seed_std": "%.1f", "min": "%.1f"}
+    assert config["mean"]["label"] == "mean (%)"

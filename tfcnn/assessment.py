@@ -1,4 +1,6 @@
-"""What a prediction is worth: calibrated confidence, the unsure flag and the track's tempo.
+"""What a prediction is worth: calibrated confidence, the unsure flag and the track's tempo;
+and one song classified with all of it (:func:`classify`, what ``predict`` prints and the
+Predict page shows).
 
 :func:`assess` takes a :class:`~tfcnn.inference.Prediction` and the checkpoint that made it
 and adds what a user needs to judge it: the calibrated song probabilities and the confidence
@@ -9,12 +11,16 @@ confidence or no steady beat, by the checkpoint's thresholds), and the tempo est
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from tfcnn.calibration import Calibration, tempered_song_probabilities
+from tfcnn.checkpoint import as_checkpoint
+from tfcnn.inference import Prediction, predict
 from tfcnn.tempo import TempoEstimate, estimate_tempo
+from tfcnn.threads import torch_threads
 
 
 @dataclass(frozen=True)
@@ -97,3 +103,56 @@ def assess(prediction, checkpoint) -> Assessment:
                       predicted=prediction.prediction, confidence=confidence,
                       reasons=calibration.reasons(confidence, tempo.strength),
                       calibration=calibration, tempo=tempo)
+
+
+@dataclass(frozen=True)
+class Classification:
+    """One song classified and assessed.
+
+    Attributes
+    ----------
+    prediction : tfcnn.inference.Prediction
+        With its decoded ``signal`` when it was kept.
+    assessment : Assessment
+    seconds : float
+        Time the prediction and its assessment took.
+    """
+
+    prediction: Prediction
+    assessment: Assessment
+    seconds: float
+
+    def to_dict(self) -> dict:
+        """The ``predict --json`` object of the song."""
+        return {**self.prediction.to_dict(), **self.assessment.to_dict()}
+
+
+def classify(source, checkpoint, *, name: str | None = None, device="cpu",
+             max_duration_s: float | None = None, keep_signal: bool = False) -> Classification:
+    """Predict one song (:func:`tfcnn.inference.predict`) and assess it (:func:`assess`).
+
+    Parameters
+    ----------
+    source : str, Path, bytes or binary file-like
+        The audio file or its content.
+    checkpoint : Checkpoint, str or Path
+    name : str, optional, keyword-only
+        Name used in messages (default: the path).
+    device : str or torch.device, keyword-only
+    max_duration_s : float, optional, keyword-only
+        Refuse longer audio (the app's limit; the CLI has none).
+    keep_signal : bool, keyword-only
+        Keep the decoded signal (``prediction.signal``) to play it back.
+
+    Raises
+    ------
+    AudioError, CheckpointError
+        With a message that names the file and the problem.
+    """
+    start = time.perf_counter()
+    ckpt = as_checkpoint(checkpoint, device=device)
+    with torch_threads():  # one song: one thread is fastest, busy machine or not
+        prediction = predict(source, ckpt, name=name, device=device,
+                             max_duration_s=max_duration_s, keep_signal=keep_signal)
+        assessment = assess(prediction, ckpt)
+    return Classification(prediction, assessment, time.perf_counter() - start)

@@ -52,6 +52,8 @@ class _Workspace:
 
     def __init__(self, product_dtype: torch.dtype | None = None) -> None:
         self.product_dtype = product_dtype
+        #: Each stacked fold's dropout generator for the current call (None: global).
+        self.generators: list[torch.Generator] | None = None
         self._buffers: dict[tuple, torch.Tensor] = {}
 
     def get(self, tag: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device,
@@ -279,25 +281,48 @@ def _banded_conv_maxpool(weight: torch.Tensor, bias: torch.Tensor, rows: torch.T
     return h.transpose(2, 3).reshape(k, batch, n_filters * (length - width + 1))
 
 
-def _dropout(h: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """``F.dropout(h, p, training)`` with a mask drawn faster on a CPU.
+def dropout_mask(shape: tuple[int, ...], p: float, *, device: torch.device,
+                 dtype: torch.dtype = torch.float32,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """A dropout mask drawn faster on a CPU than ``F.dropout``'s: 0 or ``1 / (1 - p)``.
 
-    The same distribution (each unit kept with probability 1 - p, scaled by 1 / (1 - p)).
-    ``F.dropout`` draws one ``bernoulli_`` sample per unit; for the paper's p = 0.5 each unit
-    here takes one bit of a 32-bit random word, for other p ``uniform >= p``.
+    The same distribution as ``F.dropout`` (each unit kept with probability 1 - p, scaled by
+    1 / (1 - p)). ``F.dropout`` draws one ``bernoulli_`` sample per unit; for the paper's
+    p = 0.5 each unit here takes one bit of a 32-bit random word, for other p
+    ``uniform >= p``. Requires ``0 < p < 1``.
+
+    Returns
+    -------
+    torch.Tensor, shape ``shape``, ``dtype``
+    """
+    if p == 0.5:
+        n = math.prod(shape)
+        words = torch.randint(0, 1 << 32, ((n + 31) // 32, 1), device=device,
+                              generator=generator)  # int64
+        bits = (words >> torch.arange(32, device=device)) & 1  # (n/32, 32): fair coins
+        keep = bits.view(-1)[:n].view(shape).to(dtype)
+    else:
+        keep = torch.rand(shape, device=device, dtype=dtype, generator=generator).ge_(p)
+        keep = keep.to(dtype)
+    return keep.mul_(1.0 / (1.0 - p))
+
+
+def _dropout(h: torch.Tensor, p: float, training: bool,
+             generators: list[torch.Generator] | None = None) -> torch.Tensor:
+    """``F.dropout(h, p, training)`` with the faster mask of :func:`dropout_mask`.
+
+    ``h`` is (K, ...) for K stacked folds; with ``generators`` fold k's mask comes from
+    ``generators[k]``, else every mask from the global generator.
     """
     if not training or p == 0.0:
         return h
     if p >= 1.0:
         return torch.zeros_like(h)
-    if p == 0.5:
-        n = h.numel()
-        words = torch.randint(0, 1 << 32, ((n + 31) // 32, 1), device=h.device)  # int64
-        bits = (words >> torch.arange(32, device=h.device)) & 1  # (n/32, 32): fair coins
-        keep = bits.view(-1)[:n].view(h.shape).to(h.dtype)
-    else:
-        keep = torch.rand(h.shape, device=h.device, dtype=h.dtype).ge_(p)
-    return h * keep.mul_(1.0 / (1.0 - p))  # (shape of h): 0 or 1 / (1 - p)
+    if generators is None:
+        return h * dropout_mask(tuple(h.shape), p, device=h.device, dtype=h.dtype)
+    masks = [dropout_mask(tuple(h.shape[1:]), p, device=h.device, dtype=h.dtype, generator=g)
+             for g in generators]
+    return h * torch.stack(masks)
 
 
 def _branch(p: dict, prefix: str, x: torch.Tensor, work: _Workspace) -> torch.Tensor:
@@ -328,14 +353,14 @@ def _linear(p: dict, prefix: str, h: torch.Tensor) -> torch.Tensor:
 def _stacked_time(model: nn.Module, p: dict, x: torch.Tensor, work: _Workspace
                   ) -> torch.Tensor:
     h = _branch(p, "time_branch.", x, work)  # (K, B, 32 * 21)
-    h = _dropout(h, model.dropout.p, model.training)
+    h = _dropout(h, model.dropout.p, model.training, work.generators)
     return _linear(p, "output.", h)
 
 
 def _stacked_frequency(model: nn.Module, p: dict, x: torch.Tensor, work: _Workspace
                        ) -> torch.Tensor:
     h = _branch(p, "freq_branch.", x, work)  # (K, B, 32 * 9)
-    h = _dropout(h, model.dropout.p, model.training)
+    h = _dropout(h, model.dropout.p, model.training, work.generators)
     return _linear(p, "output.", h)
 
 
@@ -343,9 +368,10 @@ def _stacked_timefreq(model: nn.Module, p: dict, x: torch.Tensor, work: _Workspa
                       ) -> torch.Tensor:
     h = torch.cat([_branch(p, "time_branch.", x, work),
                    _branch(p, "freq_branch.", x, work)], dim=2)  # (K, B, 960)
-    h = _dropout(h, model.dropout.p, model.training)  # before both dense layers, as the module
+    # before both dense layers, as the module
+    h = _dropout(h, model.dropout.p, model.training, work.generators)
     h = F.relu(_linear(p, "hidden.", h))  # (K, B, hidden)
-    h = _dropout(h, model.dropout.p, model.training)
+    h = _dropout(h, model.dropout.p, model.training, work.generators)
     return _linear(p, "output.", h)
 
 
@@ -429,8 +455,16 @@ def banded_forward(template: nn.Module, product_dtype: torch.dtype | None = None
     Returns
     -------
     callable
-        ``(params {name: (K, ...)}, buffers, x (K, B, 1, n_mels, frames)) -> (K, B, n_classes)``.
+        ``(params {name: (K, ...)}, buffers, x (K, B, 1, n_mels, frames), generators=None)
+        -> (K, B, n_classes)``; with ``generators`` fold k's dropout masks come from
+        ``generators[k]``, else from the global generator.
     """
     fast = STACKED_FORWARDS[template.arch]
     work = _Workspace(product_dtype)
-    return lambda params, buffers, x: fast(template, params, x, work)
+
+    def forward(params: dict, buffers: dict, x: torch.Tensor,
+                generators: list[torch.Generator] | None = None) -> torch.Tensor:
+        work.generators = generators
+        return fast(template, params, x, work)
+
+    return forward

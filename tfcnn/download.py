@@ -25,11 +25,12 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-from tqdm import tqdm
-
-from tfcnn.datasets import BALLROOM_ARCHIVE_DIR, Dataset, load_dataset
 from tfcnn.errors import DatasetError
+
+if TYPE_CHECKING:
+    from tfcnn.datasets import Dataset
 
 #: Official location of the Ballroom audio (ISMIR 2004 tempo contest, MTG-UPF).
 BALLROOM_URL = "https://mtg.upf.edu/ismir2004/contest/tempoContest/data1.tar.gz"
@@ -58,7 +59,11 @@ class _NoBar:
 
 def _bar(progress: bool, **kwargs):
     """A tqdm bar, or nothing at all (even a disabled tqdm starts a monitor thread)."""
-    return tqdm(**kwargs) if progress else _NoBar()
+    if not progress:
+        return _NoBar()
+    from tqdm import tqdm  # off the import of this module, which `download --help` reads
+
+    return tqdm(**kwargs)
 
 
 def file_md5(path: str | Path, *, progress: bool = False) -> str:
@@ -149,6 +154,9 @@ def unpack_ballroom(archive: str | Path, to_dir: str | Path) -> Path:
         Not a tar.gz, unsafe member paths, no ``BallroomData/`` inside, no known track, or
         the target already exists.
     """
+    # pandas (through datasets) stays off the import of this module (`download --help`).
+    from tfcnn.datasets import BALLROOM_ARCHIVE_DIR, load_dataset
+
     archive, to_dir = Path(archive), Path(to_dir)
     target = to_dir / BALLROOM_ARCHIVE_DIR
     if target.exists():
@@ -217,6 +225,8 @@ def download_ballroom(
         Download failure (the partial file is kept for a resume), md5 mismatch (the bad
         download is deleted), or an archive that does not unpack to Ballroom.
     """
+    from tfcnn.datasets import BALLROOM_ARCHIVE_DIR, load_dataset  # as in unpack_ballroom
+
     to_dir = Path(to_dir).expanduser()
     target = to_dir / BALLROOM_ARCHIVE_DIR
     if target.is_dir():

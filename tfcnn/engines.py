@@ -46,7 +46,8 @@ from tfcnn.runs import (
     read_progress,
     RESUME_KEYS,
 )
-from tfcnn.sweep import GridPoint, SweepSpec, Task, summarise_point, task_event
+from tfcnn.request import GridPoint, SweepRequest, Task
+from tfcnn.sweep import summarise_point, task_event
 from tfcnn.train import RunCancelled, train_run
 
 #: Fold-level events a task copies from its scratch run into the grid point's progress.jsonl.
@@ -72,7 +73,7 @@ def run_fold_task(spec: dict, point: dict, fold: int, *, threads: int | None = N
     Parameters
     ----------
     spec, point : dict
-        :meth:`SweepSpec.to_dict` and :meth:`GridPoint.to_dict`.
+        :meth:`SweepRequest.to_dict` and :meth:`GridPoint.to_dict`.
     fold : int
     threads : int, optional
         torch CPU threads (the CPUs the task asked for).
@@ -88,7 +89,7 @@ def run_fold_task(spec: dict, point: dict, fold: int, *, threads: int | None = N
     """
     import torch
 
-    sweep, grid_point = SweepSpec.from_dict(spec), GridPoint.from_dict(point)
+    sweep, grid_point = SweepRequest.from_dict(spec), GridPoint.from_dict(point)
     task = Task(grid_point, int(fold))
     if threads is not None:
         torch.set_num_threads(int(threads))
@@ -111,8 +112,8 @@ def run_fold_task(spec: dict, point: dict, fold: int, *, threads: int | None = N
 
     with tempfile.TemporaryDirectory(prefix="tfcnn-task-") as scratch:
         run_dir = Path(scratch) / grid_point.name
-        train_run(sweep.data_dir, out_dir=run_dir, only_folds=[task.fold], progress=on_event,
-                  **sweep.train_kwargs(grid_point))
+        train_run(sweep.request(grid_point, only_folds=[task.fold]), run_dir,
+                  progress=on_event)
         directory = fold_dir(run_dir, task.fold)
         files = {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
         events = [e for e in read_progress(run_dir) if e.get("event") in _FOLD_EVENTS]
@@ -171,7 +172,7 @@ class LocalEngine:
     def __init__(self, *, threads: int | None = None) -> None:
         self.threads = threads
 
-    def run(self, spec: SweepSpec, tasks: list[Task], out: Path,
+    def run(self, spec: SweepRequest, tasks: list[Task], out: Path,
             emit: Callable[[dict], None]) -> dict[str, str]:
         """Train ``tasks``; returns ``{task key: message}`` of the failed ones."""
         import torch
@@ -200,9 +201,8 @@ class LocalEngine:
 
             run_dir = out / point.name
             try:
-                train_run(spec.data_dir, out_dir=run_dir, only_folds=folds,
-                          resume=(run_dir / CONFIG_FILE).is_file(), progress=on_event,
-                          **spec.train_kwargs(point))
+                train_run(spec.request(point, only_folds=folds), run_dir,
+                          resume=(run_dir / CONFIG_FILE).is_file(), progress=on_event)
             except RunCancelled:
                 raise
             except TfcnnError as exc:
@@ -282,16 +282,16 @@ class RayEngine:
             raise RunError(f"cannot start or join {where}: {exc}") from None
         return ray, True
 
-    def _gpus(self, ray, spec: SweepSpec) -> float:
+    def _gpus(self, ray, spec: SweepRequest) -> float:
         if self.gpus_per_task is not None:
             return float(self.gpus_per_task)
-        if spec.device.startswith("cuda"):
+        if spec.base.device.startswith("cuda"):
             return 1.0
-        if spec.device == "auto" and ray.cluster_resources().get("GPU", 0) > 0:
+        if spec.base.device == "auto" and ray.cluster_resources().get("GPU", 0) > 0:
             return 1.0
         return 0.0
 
-    def run(self, spec: SweepSpec, tasks: list[Task], out: Path,
+    def run(self, spec: SweepRequest, tasks: list[Task], out: Path,
             emit: Callable[[dict], None]) -> dict[str, str]:
         """Train ``tasks`` on Ray; returns ``{task key: message}`` of the failed ones."""
         ray, started_here = self._connect()
@@ -301,7 +301,7 @@ class RayEngine:
             if started_here:
                 ray.shutdown()
 
-    def _run(self, ray, spec: SweepSpec, tasks: list[Task], out: Path,
+    def _run(self, ray, spec: SweepRequest, tasks: list[Task], out: Path,
              emit: Callable[[dict], None]) -> dict[str, str]:
         # The tasks' events: sent without waiting (a task blocked in ray.get lends its CPU
         # to another task, which would run more tasks than CPUs); no CPU for the buffer.

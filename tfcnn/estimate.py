@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import socket
 import time
 from dataclasses import dataclass
@@ -38,14 +37,16 @@ import torch
 
 from tfcnn.atomic import write_json_atomic
 from tfcnn.cache import cache_state
-from tfcnn.config import FRONT_END, PRESETS, TrainConfig, training_stages
+from tfcnn.config import FRONT_END, TrainConfig, training_stages
 from tfcnn.datasets import Dataset
 from tfcnn.device import select_device
 from tfcnn.errors import ConfigError, DatasetError, RunError
 from tfcnn.fold_training import FoldData, train_fold
 from tfcnn.folds import PAPER_VALIDATION_FRACTION, make_folds
-from tfcnn.models import build_model, stage_params
+from tfcnn.models import build_model, resolve_arch_params, stage_params
 from tfcnn.parallel import stacking_pays, train_folds_parallel
+from tfcnn.request import RunRequest
+from tfcnn.result_sets import TableFile
 from tfcnn.runs import list_runs
 from tfcnn.threads import torch_threads
 
@@ -221,10 +222,9 @@ def fold_sizes(dataset: Dataset, *, n_folds: int, protocol: str, seed: int = 0,
 # ----------------------------------------------------------------------------- throughput
 
 
-def _resolved_params(stage: str, arch_params: dict, n_classes: int) -> dict:
+def _resolved_params(stage: str, arch_params: dict) -> dict:
     """``arch_params`` of model ``stage`` as the trainer records them (every field, JSON)."""
-    model = build_model(stage, n_classes, **stage_params(stage, arch_params))
-    return json.loads(json.dumps(model.arch_params))
+    return resolve_arch_params(stage, **stage_params(stage, arch_params))
 
 
 def _stage_records(run, stage: str) -> list[dict]:
@@ -245,7 +245,7 @@ def measured_throughput(stage: str, arch_params: dict, *, n_classes: int, batch_
     stack of folds that shrinks as folds stop is priced as it ran). None when no such run
     exists.
     """
-    wanted = _resolved_params(stage, arch_params, n_classes)
+    wanted = _resolved_params(stage, arch_params)
     host, kind = socket.gethostname(), select_device(device).type
     threads = torch.get_num_threads()
     seconds = patches = 0.0
@@ -260,7 +260,7 @@ def measured_throughput(stage: str, arch_params: dict, *, n_classes: int, batch_
                 or run.n_folds != n_folds):
             continue
         try:
-            params = _resolved_params(stage, config.get("arch_params") or {}, n_classes)
+            params = _resolved_params(stage, config.get("arch_params") or {})
         except ConfigError:
             continue
         records = _stage_records(run, stage) if params == wanted else []
@@ -310,7 +310,7 @@ def benchmark_throughput(stage: str, arch_params: dict, *, n_classes: int,
     of measuring.
     """
     dev = select_device(device)
-    params = _resolved_params(stage, arch_params, n_classes)
+    params = _resolved_params(stage, arch_params)
     threads = int(threads or torch.get_num_threads())
     key = _bench_key(stage, params, config=config, device=dev, threads=threads,
                      n_stacked=n_stacked)
@@ -380,7 +380,7 @@ def _bench(stage: str, params: dict, *, n_classes: int, config: TrainConfig,
 
 def stage_estimate(stage: str, arch_params: dict, *, n_classes: int, config: TrainConfig,
                    n_folds: int, n_stacked: int | None, device: str, root: Path,
-                   table: dict | None) -> StageEstimate:
+                   table: TableFile | None) -> StageEstimate:
     """One stage's epochs (:func:`epoch_range`) and cost per patch: earlier runs' here
     (:func:`measured_throughput`), else micro-benchmarks (:func:`benchmark_throughput`) of
     the stack of ``n_stacked`` folds and, for the high end, of a stack of one fold (the
@@ -411,7 +411,7 @@ def _fold_epochs(run, stage: str) -> list[int]:
 
 
 def epoch_range(stage: str, config: TrainConfig, *, root: Path,
-                table: dict | None = None) -> EpochRange:
+                table: TableFile | None = None) -> EpochRange:
     """Epochs one fold of ``stage`` is expected to train under ``config``, as a range.
 
     In order: the complete folds of finished runs in ``root`` with the same stage, preset,
@@ -432,8 +432,8 @@ def epoch_range(stage: str, config: TrainConfig, *, root: Path,
     if epochs:
         return EpochRange(min(epochs), max(epochs),
                           f"folds of earlier runs here with this recipe ({len(epochs)} folds)")
-    rows = (table or {}).get("rows") or []
-    recipe = (table or {}).get("recipe") or {}
+    rows = table.rows if table is not None else []
+    recipe = table.recipe if table is not None else {}
     table_model = "timefreq" if stage == "timefreq-init" else stage
     usable = [r for r in rows if r.get("epochs_per_fold")
               and recipe.get("preset") == config.preset
@@ -444,7 +444,7 @@ def epoch_range(stage: str, config: TrainConfig, *, root: Path,
         trained = [int(e) for r in chosen for e in r["epochs_per_fold"]]
         what = (f"{table_model}'s folds" if same else
                 f"the folds of {', '.join(r['arch'] for r in chosen)} (no {table_model} row)")
-        where = f"in the shipped Table 1 ({table.get('label', 'shipped')}, {config.preset} preset)"
+        where = f"in the shipped Table 1 ({table.label or 'shipped'}, {config.preset} preset)"
         if min(trained) >= cap:
             return EpochRange(cap, cap, f"the epoch cap: {what} {where} all trained "
                                         f"{min(trained)} or more")
@@ -456,25 +456,20 @@ def epoch_range(stage: str, config: TrainConfig, *, root: Path,
 # ----------------------------------------------------------------------------- the run
 
 
-def estimate_run(dataset: Dataset, *, arch: str, arch_params: dict | None = None,
-                 n_folds: int, protocol: str, preset: str, epochs: int | None = None,
-                 seed: int = 0, device: str = "cpu", amp: bool = False, root: Path,
-                 table: dict | None = None,
+def estimate_run(dataset: Dataset, request: RunRequest, *, root: Path,
+                 table: TableFile | None = None,
                  patch_counts: np.ndarray | None = None) -> RunEstimate:
-    """The time estimate of ``python -m tfcnn train`` with these settings on this machine.
+    """The time estimate of ``python -m tfcnn train`` of ``request`` on this machine.
 
     Parameters
     ----------
     dataset : Dataset
-    arch : str
-        One of :data:`tfcnn.config.ARCHS`.
-    arch_params : dict, optional
-        Architecture parameters as the trainer takes them (``time_filter`` ...).
-    n_folds, protocol, preset, epochs, seed, device, amp
-        The run's settings (``epochs``: the max-epochs override, None for the preset's).
+        The request's data set, loaded.
+    request : RunRequest
+        The run: architecture and its parameters, folds, protocol, recipe, seed, device.
     root : Path
         The runs root: earlier runs to learn from, and the micro-benchmark cache.
-    table : dict, optional
+    table : TableFile, optional
         The shipped Table 1 (``checkpoints/table1-synth.json``) for epoch counts.
     patch_counts : np.ndarray, optional
         :func:`track_patch_counts` of ``dataset`` when already known.
@@ -482,23 +477,21 @@ def estimate_run(dataset: Dataset, *, arch: str, arch_params: dict | None = None
     Raises
     ------
     ConfigError, DatasetError
-        Settings the trainer would refuse (unknown model, folds the data cannot fill,
-        unreadable audio).
+        Settings the trainer would refuse (a device this machine lacks, folds the data cannot
+        fill, unreadable audio).
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
-    config = PRESETS[preset].with_overrides(max_epochs=epochs, amp=amp or None)
-    arch_params = dict(arch_params or {})
+    config = request.train_config()
+    arch_params = request.arch_params
     n_classes = len(dataset.classes)
-    sizes = fold_sizes(dataset, n_folds=n_folds, protocol=protocol, seed=seed,
-                       patch_counts=patch_counts)
+    sizes = fold_sizes(dataset, n_folds=request.n_folds, protocol=request.protocol,
+                       seed=request.seed, patch_counts=patch_counts)
     # the trainer stacks all folds when that pays (tfcnn.train.train_run)
-    n_stacked = n_folds if stacking_pays(arch, arch_params, n_classes,
-                                         select_device(device)) else None
+    n_stacked = request.n_folds if stacking_pays(request.arch, arch_params, n_classes,
+                                                 select_device(request.device)) else None
     stages = tuple(stage_estimate(stage, arch_params, n_classes=n_classes, config=config,
-                                  n_folds=n_folds, n_stacked=n_stacked, device=device,
-                                  root=Path(root), table=table)
-                   for stage in training_stages(arch))
+                                  n_folds=request.n_folds, n_stacked=n_stacked,
+                                  device=request.device, root=Path(root), table=table)
+                   for stage in training_stages(request.arch))
     try:
         n_cached, n_total = cache_state(dataset)
     except (OSError, RunError):
@@ -534,12 +527,3 @@ def format_estimate(estimate: RunEstimate, format_seconds) -> str:
         text += (f". Before that, log-mel features of {estimate.uncached_tracks} uncached "
                  "tracks are computed.")
     return text
-
-
-def read_table(path: str | os.PathLike) -> dict | None:
-    """The shipped Table 1 JSON at ``path``, or None when absent or unreadable."""
-    try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None

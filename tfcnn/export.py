@@ -6,6 +6,7 @@ file name), so a downloaded file says what it holds without the page around it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 
@@ -83,6 +84,14 @@ def recall_frame(rs: ResultSet) -> pd.DataFrame:
                        where=songs > 0)
     return pd.DataFrame({**_identity(rs), "class": list(rs.classes), "songs": songs,
                          "correct": correct, "recall (%)": recall})
+
+
+def results_json(sets: Sequence[ResultSet]) -> str:
+    """Every set's identity, Table 1 numbers and per-fold accuracies, as a JSON list."""
+    return json.dumps([{"label": r.label, "source": r.source, "dataset": r.dataset,
+                        "arch": r.arch, "n_params": r.n_params, "mean": r.mean, "std": r.std,
+                        "folds": list(r.folds), "per_fold": r.accuracies} for r in sets],
+                      indent=2)
 
 
 def csv_name(table: str, *, dataset: str, label: str | None = None) -> str:

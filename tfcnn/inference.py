@@ -3,7 +3,7 @@
 The stages are the training ones (Pons et al. 2016, §2): mono 44.1 kHz → log-mel (40 × T)
 → ``(x - mean) / std`` with the checkpoint's scalar statistics → non-overlapping 80-frame
 patches → model → softmax → majority vote. Training evaluates its test songs through
-:func:`patch_probabilities` too, so a fold's reported accuracy and ``predict`` with that
+:func:`song_probabilities` too, so a fold's reported accuracy and ``predict`` with that
 fold's checkpoint agree.
 """
 
@@ -20,7 +20,7 @@ from tfcnn.audio import iter_audio, require_sound
 from tfcnn.checkpoint import Checkpoint, as_checkpoint
 from tfcnn.errors import AudioError, CheckpointError, ConfigError
 from tfcnn.evaluate import song_vote
-from tfcnn.features import log_mel_stream, to_patches
+from tfcnn.features import log_mel_stream
 from tfcnn.locations import checkpoints_dir
 from tfcnn.models import ARCHITECTURES
 from tfcnn.paths import display
@@ -54,6 +54,9 @@ class Prediction:
         Index of ``prediction`` in ``classes``.
     model : dict
         What the model was trained on (:attr:`tfcnn.checkpoint.Checkpoint.provenance`).
+    signal : np.ndarray, shape (n_samples,), or None
+        The decoded mono signal at the front end's rate, when :func:`predict` was asked to
+        keep it (to play it back).
     """
 
     path: str | None
@@ -65,6 +68,7 @@ class Prediction:
     patch_seconds: float
     index: int = -1
     model: dict = field(default_factory=dict)
+    signal: np.ndarray | None = None
 
     @property
     def n_patches(self) -> int:
@@ -84,40 +88,6 @@ class Prediction:
 
 def _model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
-
-
-@torch.no_grad()
-def patch_probabilities(model: torch.nn.Module, patches, *, batch_size: int = BATCH_SIZE,
-                        device=None) -> np.ndarray:
-    """Softmax output of ``model`` for normalised patches, in batches, in eval mode.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        A :mod:`tfcnn.models` model (its train/eval mode is restored afterwards).
-    patches : np.ndarray or torch.Tensor, shape (n, n_mels, frames) or (n, 1, n_mels, frames)
-        Normalised log-mel patches.
-    batch_size : int, keyword-only
-        Patches per forward pass.
-    device : str or torch.device, optional, keyword-only
-        Where to compute; the model is moved there. Default: where the model already is.
-
-    Returns
-    -------
-    np.ndarray, shape (n, n_classes), float32
-        Rows sum to 1.
-    """
-    _check_batch_size(batch_size)
-    x = torch.as_tensor(patches)
-    if x.ndim == 3:
-        x = x.unsqueeze(1)  # (n, n_mels, frames) -> (n, 1, n_mels, frames)
-    if x.ndim != 4 or x.shape[1] != 1:
-        raise ConfigError(
-            f"patches must have shape (n, n_mels, frames) or (n, 1, n_mels, frames), "
-            f"got {tuple(x.shape)}"
-        )
-    return _probabilities(model, (x[start:start + batch_size]
-                                  for start in range(0, x.shape[0], batch_size)), device=device)
 
 
 def _check_batch_size(batch_size) -> None:
@@ -165,26 +135,6 @@ def _label(source, name: str | None) -> str | None:
     return getattr(source, "name", None)
 
 
-def normalised_patches(spec: np.ndarray, *, mean: float, std: float,
-                       patch_frames: int) -> np.ndarray:
-    """``(spec - mean) / std`` cut into non-overlapping patches.
-
-    Parameters
-    ----------
-    spec : np.ndarray, shape (n_mels, T)
-        A log-mel spectrogram (not normalised).
-    mean, std : float, keyword-only
-        The scalar normalisation of the model (paper §2: one value over all bins and frames).
-    patch_frames : int, keyword-only
-
-    Returns
-    -------
-    np.ndarray, shape (T // patch_frames, n_mels, patch_frames), float32
-    """
-    x = (np.asarray(spec, dtype=np.float32) - np.float32(mean)) / np.float32(std)  # (n_mels, T)
-    return to_patches(x, patch_frames=patch_frames)
-
-
 def song_probabilities(model: torch.nn.Module, specs, *, mean: float, std: float,
                        patch_frames: int, batch_size: int = BATCH_SIZE,
                        device=None) -> list[np.ndarray]:
@@ -194,7 +144,8 @@ def song_probabilities(model: torch.nn.Module, specs, *, mean: float, std: float
     :func:`predict`, the app and the tempo probes all go through it. Patches reach the
     model one batch at a time, each normalised from a view of its song's spectrogram, so
     memory beyond the spectrograms stays one batch whatever the songs' lengths (the same
-    numbers as :func:`normalised_patches` through :func:`patch_probabilities`).
+    numbers as normalising the whole spectrogram, cutting it into patches and running them
+    through the model at once).
 
     Parameters
     ----------
@@ -207,7 +158,8 @@ def song_probabilities(model: torch.nn.Module, specs, *, mean: float, std: float
     batch_size : int, keyword-only
         Patches per forward pass (patches of several songs share a batch).
     device : str or torch.device, optional, keyword-only
-        Where to compute (see :func:`patch_probabilities`).
+        Where to compute; the model is moved there. Default: where the model already is.
+        The model runs in eval mode; its train/eval mode is restored afterwards.
 
     Returns
     -------
@@ -314,8 +266,9 @@ def predict_features(spec: np.ndarray, checkpoint, *, name: str | None = None,
     )
 
 
-def predict(source, checkpoint=None, *, name: str | None = None, device="cpu") -> Prediction:
-    """Predict the class of one song.
+def predict(source, checkpoint=None, *, name: str | None = None, device="cpu",
+            max_duration_s: float | None = None, keep_signal: bool = False) -> Prediction:
+    """Predict the class of one song: decode, check, log-mel, patches, model, vote.
 
     Parameters
     ----------
@@ -326,6 +279,10 @@ def predict(source, checkpoint=None, *, name: str | None = None, device="cpu") -
     name : str, optional, keyword-only
         Name used in messages and ``Prediction.path`` (default: the path).
     device : str or torch.device, keyword-only
+    max_duration_s : float, optional, keyword-only
+        Refuse longer audio (by its header before decoding, then by what is decoded).
+    keep_signal : bool, keyword-only
+        Keep the decoded signal in ``Prediction.signal``.
 
     Returns
     -------
@@ -334,7 +291,8 @@ def predict(source, checkpoint=None, *, name: str | None = None, device="cpu") -
     Raises
     ------
     AudioError
-        Unreadable audio, too short for one patch (< 1.81 s) or silent.
+        Unreadable or empty audio, longer than ``max_duration_s``, too short for one patch
+        (< 1.81 s) or silent.
     CheckpointError
         Missing or broken checkpoint.
     """
@@ -342,18 +300,26 @@ def predict(source, checkpoint=None, *, name: str | None = None, device="cpu") -
     fe = ckpt.front_end
     label = _label(source, name)
     peak = np.zeros(1, dtype=np.float32)  # the loudest sample seen so far
+    kept: list[np.ndarray] = []
 
     def measured(blocks):
         for block in blocks:
             peak[0] = max(peak[0], np.max(np.abs(block)))
+            if keep_signal:
+                kept.append(block)
             yield block
 
-    # Decoded and transformed block by block: memory stays bounded for hours of audio.
-    blocks = measured(iter_audio(source, sample_rate=fe.sample_rate, name=label))
+    # Decoded and transformed block by block: memory stays bounded for hours of audio
+    # (unless the signal is kept).
+    blocks = measured(iter_audio(source, sample_rate=fe.sample_rate, name=label,
+                                 max_duration_s=max_duration_s))
     spec = log_mel_stream(blocks, front_end=fe, device=device)  # (n_mels, T)
     if spec.shape[1] >= fe.patch_frames:  # a too-short file is named as such below
         require_sound(peak, name=label)
-    return predict_features(spec, ckpt, name=label, device=device)
+    prediction = predict_features(spec, ckpt, name=label, device=device)
+    if keep_signal:
+        prediction.signal = np.concatenate(kept) if kept else np.zeros(0, np.float32)
+    return prediction
 
 
 def default_checkpoint(arch: str = DEFAULT_ARCH) -> Path:

@@ -26,16 +26,17 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tfcnn.commands.options import ARCH_OPTIONS
-from tfcnn.config import MAX_EPOCHS, PRESETS
+from tfcnn.config import ENGINE_NAMES
 from tfcnn.errors import ConfigError, RunError
 from tfcnn.locations import REPO_ROOT
 from tfcnn.procs import GONE, ProcessIdentity, identify, signal_run
+from tfcnn.request import RunRequest, SweepRequest
 from tfcnn.runs import (
     LAUNCHES_DIR,
     LOG_FILE,
     QUEUED,
     STARTED,
+    SWEEP_KIND,
     TRAIN_KIND,
     WITHDRAWN,
     launch_dir,
@@ -48,7 +49,7 @@ from tfcnn.runs import (
 
 #: The queue's lock file, in the launch records' folder.
 LOCK_FILE = ".lock"
-#: How long a started trainer may take to show its command line in /proc (seconds).
+#: How long a started trainer may take to show its command line (seconds).
 IDENTIFY_WAIT_S = 2.0
 
 #: Operator setting: how many launched runs may train at the same time.
@@ -84,88 +85,37 @@ def fresh_folder(root: Path, stem: str) -> Path:
     return path
 
 
-def new_run_dir(arch: str, *, preset: str, root: Path) -> Path:
-    """A fresh, not yet existing ``<root>/<date>-<time>-<arch>-<preset>`` folder path."""
-    return fresh_folder(root, f"{time.strftime('%Y%m%d-%H%M%S')}-{arch}-{preset}")
-
-
-#: The architecture parameters a launch may set → their ``train`` option
-#: (``time_filter`` → ``--time-filter``), from the options ``train`` defines.
-ARCH_PARAM_FLAGS: dict[str, str] = {flag[2:].replace("-", "_"): flag
-                                    for flag, *_ in ARCH_OPTIONS}
-
-
-def _flag_value(value) -> str:
-    """``(1, 60)`` → ``1x60`` (a filter shape as the CLI reads it); ``32`` → ``32``."""
-    if isinstance(value, (list, tuple)):
-        return "x".join(str(int(v)) for v in value)
-    return str(int(value))
-
-
-def train_command(data_dir: str | os.PathLike, *, arch: str, run_dir: str | os.PathLike,
-                  n_folds: int, preset: str, protocol: str, device: str, seed: int,
-                  epochs: int | None = None, amp: bool = False,
-                  arch_params: dict | None = None, lr: float | None = None,
-                  batch_size: int | None = None, only_folds: list[int] | None = None,
+def train_command(request: RunRequest, run_dir: str | os.PathLike, *,
                   resume: bool = False) -> list[str]:
-    """The ``python -m tfcnn train ...`` command line of one run.
+    """The ``python -m tfcnn train ...`` command line of ``request`` writing ``run_dir``
+    (``resume``: continuing it)."""
+    return [sys.executable, "-m", "tfcnn", "train", *request.argv(), "--out", str(run_dir),
+            *(["--resume"] if resume else [])]
 
-    ``arch_params`` may hold the keys of :data:`ARCH_PARAM_FLAGS` (others are the
-    architecture's fixed sizes and are not options); ``resume`` continues ``run_dir``.
-    """
-    cmd = [sys.executable, "-m", "tfcnn", "train", str(data_dir), "--arch", arch,
-           "--out", str(run_dir), "--folds", str(n_folds), "--preset", preset,
-           "--protocol", protocol, "--device", device, "--seed", str(seed)]
-    if epochs:
-        cmd += ["--epochs", str(int(epochs))]
-    if lr is not None:
-        cmd += ["--lr", repr(float(lr))]
-    if batch_size is not None:
-        cmd += ["--batch-size", str(int(batch_size))]
-    if only_folds:
-        cmd += ["--only-folds", ",".join(str(int(k)) for k in only_folds)]
-    if amp:
-        cmd.append("--amp")
-    for key, flag in ARCH_PARAM_FLAGS.items():
-        if (arch_params or {}).get(key) is not None:
-            cmd += [flag, _flag_value(arch_params[key])]
-    if resume:
-        cmd.append("--resume")
-    return cmd
+
+def sweep_command(sweep: SweepRequest, out: str | os.PathLike, *, engine: str) -> list[str]:
+    """The ``python -m tfcnn sweep ...`` command line of ``sweep`` on ``engine`` writing
+    ``out``."""
+    return [sys.executable, "-m", "tfcnn", "sweep", *sweep.argv(), "--engine", engine,
+            "--out", str(out), "--quiet"]
 
 
 def resume_command(run_dir: str | os.PathLike) -> list[str]:
-    """The command that continues the run in ``run_dir`` with its own settings.
-
-    Read from its ``config.json``: data, architecture and its filter options, folds,
-    preset and every setting that differs from it (epochs, lr, batch size, AMP), protocol,
-    seed and device; so the trainer's check that the configuration agrees
-    (:data:`tfcnn.runs.RESUME_KEYS`) passes.
+    """The command that continues the run in ``run_dir`` with its own settings: the request
+    its ``config.json`` records (:meth:`RunRequest.from_config`), so the trainer's check
+    that the configuration agrees (:data:`tfcnn.runs.RESUME_KEYS`) passes.
 
     Raises
     ------
     RunError
-        Not a run folder, or a config naming an unknown preset.
+        Not a run folder, or a config this code cannot make a request of (an unknown
+        preset, say).
     """
-    config = read_config(run_dir)
-    train = config.get("train_config") or {}
-    name = config.get("preset")
-    if name not in PRESETS:
-        raise RunError(f"cannot resume {run_dir}: its preset {name!r} is unknown here")
-    base = PRESETS[name]
-
-    def changed(key: str):
-        value = train.get(key)
-        return None if value is None or value == getattr(base, key) else value
-
-    return train_command(config.get("data", ""), arch=str(config.get("arch")), run_dir=run_dir,
-                         n_folds=int(config.get("n_folds", 0)), preset=name,
-                         protocol=str(config.get("protocol")),
-                         device=str(config.get("device", "auto")),
-                         seed=int(config.get("seed", 0)), epochs=changed("max_epochs"),
-                         amp=bool(train.get("amp")), arch_params=config.get("arch_params"),
-                         lr=changed("lr"), batch_size=changed("batch_size"),
-                         only_folds=config.get("only_folds"), resume=True)
+    try:
+        request = RunRequest.from_config(read_config(run_dir))
+    except ConfigError as exc:
+        raise RunError(f"cannot resume {run_dir}: {exc}") from None
+    return train_command(request, run_dir, resume=True)
 
 
 @contextlib.contextmanager
@@ -210,33 +160,37 @@ def enqueue(root: Path, *, stem: str, command: Callable[[Path], list[str]],
     return folder
 
 
-def submit(data_dir: str | os.PathLike, *, arch: str, n_folds: int, preset: str,
-           protocol: str, root: Path, device: str = "auto", seed: int = 0,
-           epochs: int | None = None, amp: bool = False,
-           arch_params: dict | None = None) -> Path:
-    """Queue one training run and start it at once when a slot is free; return its run folder.
+def submit(request: RunRequest, *, root: Path) -> Path:
+    """Queue one training run and start it at once when a slot is free; return its run
+    folder (``<root>/<date>-<time>-<arch>-<preset>``)."""
+    return enqueue(root, stem=f"{time.strftime('%Y%m%d-%H%M%S')}-{request.arch}-"
+                              f"{request.preset}",
+                   command=lambda run_dir: train_command(request, run_dir),
+                   record={"kind": TRAIN_KIND, **_summary(request)})
 
-    ``arch_params``: filter options of :data:`ARCH_PARAM_FLAGS` (the paper's otherwise).
+
+def submit_sweep(sweep: SweepRequest, *, engine: str, root: Path) -> Path:
+    """Queue one sweep on ``engine`` (it takes one launch slot) and start it at once when
+    a slot is free; return its sweep folder (``<root>/sweep-<date>-<time>-<arch>``).
 
     Raises
     ------
     ConfigError
-        ``n_folds < 2`` or ``epochs`` outside ``[1, MAX_EPOCHS]``.
+        An unknown engine (before anything is queued).
     """
-    if n_folds < 2:
-        raise ConfigError(f"folds must be >= 2, got {n_folds}")
-    if epochs is not None and not 1 <= epochs <= MAX_EPOCHS:
-        raise ConfigError(f"epochs must be in [1, {MAX_EPOCHS}], got {epochs}")
+    if engine not in ENGINE_NAMES:
+        raise ConfigError(
+            f"unknown engine {engine!r}; valid engines: {', '.join(ENGINE_NAMES)}")
+    return enqueue(root, stem=f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{sweep.base.arch}",
+                   command=lambda out: sweep_command(sweep, out, engine=engine),
+                   record={"kind": SWEEP_KIND, "arch": sweep.base.arch, "engine": engine,
+                           "spec": sweep.to_dict()})
 
-    def command(run_dir: Path) -> list[str]:
-        return train_command(data_dir, arch=arch, run_dir=run_dir, n_folds=n_folds,
-                             preset=preset, protocol=protocol, device=device, seed=seed,
-                             epochs=epochs, amp=amp, arch_params=arch_params)
 
-    return enqueue(root, stem=f"{time.strftime('%Y%m%d-%H%M%S')}-{arch}-{preset}",
-                   command=command, record={
-                       "kind": TRAIN_KIND, "arch": arch, "n_folds": n_folds, "preset": preset,
-                       "protocol": protocol, "data_dir": str(data_dir)})
+def _summary(request: RunRequest) -> dict:
+    """What a launch record shows of a run before its folder exists."""
+    return {"arch": request.arch, "n_folds": request.n_folds, "preset": request.preset,
+            "protocol": request.protocol, "data_dir": request.data_dir}
 
 
 def submit_resume(run_dir: str | os.PathLike) -> list[str]:
@@ -262,11 +216,9 @@ def submit_resume(run_dir: str | os.PathLike) -> list[str]:
                 or run_status(run_dir) == "running":
             raise RunError(f"{run_dir.name} is still running; cancel it first")
         launch_dir(run_dir).mkdir(parents=True, exist_ok=True)
-        config = read_config(run_dir)
         write_launch(run_dir, {
-            "state": QUEUED, "command": cmd, "arch": config.get("arch"),
-            "n_folds": config.get("n_folds"), "preset": config.get("preset"),
-            "protocol": config.get("protocol"), "data_dir": config.get("data"),
+            "state": QUEUED, "command": cmd,
+            **_summary(RunRequest.from_config(read_config(run_dir))),
             "queued": time.strftime("%Y-%m-%dT%H:%M:%S"), "cancelled": False,
             "kind": TRAIN_KIND, "resume": True,
         })
@@ -287,7 +239,7 @@ def _start(run_dir: Path, record: dict) -> None:
                                 stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=env,
                                 start_new_session=True)
     _CHILDREN[proc.pid] = proc
-    # Popen returns once exec succeeded, but /proc may show an empty command line for a
+    # Popen returns once exec succeeded, but the process may show an empty command line for a
     # moment after: an identity recorded then would never match the running trainer.
     identity = identify(proc.pid)
     deadline = time.monotonic() + IDENTIFY_WAIT_S

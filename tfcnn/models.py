@@ -23,6 +23,7 @@ and run with ``torch.func.functional_call`` / ``vmap``.
 from __future__ import annotations
 
 import inspect
+import json
 
 import numpy as np
 import torch
@@ -66,22 +67,6 @@ def _shape2(name: str, value, *, limit: tuple[int, int]) -> tuple[int, int]:
             f"{min(h, limit[0])}x{min(w, limit[1])}"
         )
     return h, w
-
-
-def parse_filter_shape(text: str) -> tuple[int, int]:
-    """``"1x60"`` → ``(1, 60)``: a filter shape written as bands x frames.
-
-    Raises :class:`ConfigError` naming ``text`` when it is not two positive integers.
-    """
-    try:
-        height, width = (int(part) for part in str(text).lower().split("x"))
-    except ValueError:
-        raise ConfigError(
-            f"filter shape must be HxW in bands x frames, e.g. 1x60, got {text!r}"
-        ) from None
-    if height <= 0 or width <= 0:
-        raise ConfigError(f"filter shape must be positive, got {text!r}")
-    return height, width
 
 
 #: Upper bound of each size parameter (tfcnn.config.Limits); checked before any layer exists.
@@ -190,54 +175,43 @@ class BlackBox(_Base):
         return self.output(self.dropout(h))       # (batch, n_classes)
 
 
-class _TimeBranch(nn.Module):
-    """Temporal filters (1×n) and a max-pool over every band of the feature map.
+class _Branch(nn.Module):
+    """Filters along one axis and a max-pool over the whole other axis (§1).
 
-    The pool spans all bands and a single frame: only temporal cues propagate while the
-    frame resolution is kept (Pons et al. 2016, §1, Time architecture).
+    ``along="time"``: 1×n filters, pooled over every band and no frame, so only temporal cues
+    propagate while the frame resolution is kept (the Time architecture). ``along=
+    "frequency"``: m×1 filters (m < n_mels lets a filter slide in pitch), pooled over every
+    frame, so only spectral cues propagate (the Frequency architecture).
     """
 
-    def __init__(self, *, time_filter, n_filters: int, n_mels: int, patch_frames: int) -> None:
+    def __init__(self, *, along: str, filter_shape, n_filters: int, n_mels: int,
+                 patch_frames: int) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(1, n_filters, time_filter)
-        self.pool = (n_mels - time_filter[0] + 1, 1)  # (40, 1) for 1×n filters on 40 bands
-        self.n_out = n_filters * (patch_frames - time_filter[1] + 1)
+        self.conv = nn.Conv2d(1, n_filters, filter_shape)
+        bands = n_mels - filter_shape[0] + 1          # rows of the conv's feature map
+        frames = patch_frames - filter_shape[1] + 1   # its columns
+        if along == "time":
+            self.pool, self.n_out = (bands, 1), n_filters * frames    # (40, 1) for 1×n
+        else:
+            self.pool, self.n_out = (1, frames), n_filters * bands    # (1, 80) for m×1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.conv(x))                  # (batch, n_filters, n_mels, frames - w + 1)
-        h = F.max_pool2d(h, self.pool)            # (batch, n_filters, 1, frames - w + 1)
-        return torch.flatten(h, 1)                # (batch, n_out)
-
-
-class _FreqBranch(nn.Module):
-    """Frequency filters (m×1) and a max-pool over every frame of the feature map.
-
-    The pool summarises in time so the branch learns only frequency cues (§1, Frequency
-    architecture); m < n_mels lets a filter slide in pitch.
-    """
-
-    def __init__(self, *, freq_filter, n_filters: int, n_mels: int, patch_frames: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(1, n_filters, freq_filter)
-        self.pool = (1, patch_frames - freq_filter[1] + 1)  # (1, 80) for m×1 filters
-        self.n_out = n_filters * (n_mels - freq_filter[0] + 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.conv(x))                  # (batch, n_filters, n_mels - m + 1, frames)
-        h = F.max_pool2d(h, self.pool)            # (batch, n_filters, n_mels - m + 1, 1)
+        h = F.relu(self.conv(x))                  # (batch, n_filters, bands, frames)
+        h = F.max_pool2d(h, self.pool)            # one of the two axes pooled to 1
         return torch.flatten(h, 1)                # (batch, n_out)
 
 
 class _OneBranch(_Base):
     """One branch → dropout → output: the Time and Frequency architectures.
 
-    A subclass names its branch: ``branch_attr`` (the attribute, hence the state-dict prefix
-    ``time_branch.`` / ``freq_branch.`` that checkpoints and :mod:`tfcnn.parallel` use),
-    ``branch_type`` and ``filter_param`` (the keyword of its filter shape).
+    A subclass names its branch: ``along`` (the axis its filters run along, :class:`_Branch`),
+    ``branch_attr`` (the attribute, hence the state-dict prefix ``time_branch.`` /
+    ``freq_branch.`` that checkpoints and :mod:`tfcnn.parallel` use) and ``filter_param`` (the
+    keyword of its filter shape).
     """
 
+    along: str
     branch_attr: str
-    branch_type: type
     filter_param: str
 
     def _build(self, n_classes: int, filter_shape, n_filters: int, dropout: float,
@@ -249,8 +223,8 @@ class _OneBranch(_Base):
         n_filters = _positive_int("n_filters", n_filters)
         dropout = _probability("dropout", dropout)
 
-        branch = self.branch_type(**{self.filter_param: filter_shape}, n_filters=n_filters,
-                                  n_mels=n_mels, patch_frames=patch_frames)
+        branch = _Branch(along=self.along, filter_shape=filter_shape, n_filters=n_filters,
+                         n_mels=n_mels, patch_frames=patch_frames)
         setattr(self, self.branch_attr, branch)  # registered first: state-dict order
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(branch.n_out, n_classes)
@@ -278,7 +252,7 @@ class Time(_OneBranch):
     """
 
     arch = "time"
-    branch_attr, branch_type, filter_param = "time_branch", _TimeBranch, "time_filter"
+    along, branch_attr, filter_param = "time", "time_branch", "time_filter"
 
     def __init__(self, n_classes: int = 8, *, time_filter=TIME_FILTER,
                  n_filters: int = N_FILTERS, dropout: float = DROPOUT,
@@ -302,7 +276,7 @@ class Frequency(_OneBranch):
     """
 
     arch = "frequency"
-    branch_attr, branch_type, filter_param = "freq_branch", _FreqBranch, "freq_filter"
+    along, branch_attr, filter_param = "frequency", "freq_branch", "freq_filter"
 
     def __init__(self, n_classes: int = 8, *, freq_filter=FREQ_FILTER,
                  n_filters: int = N_FILTERS, dropout: float = DROPOUT,
@@ -347,10 +321,11 @@ class TimeFreq(_Base):
         hidden = _positive_int("hidden", hidden)
         dropout = _probability("dropout", dropout)
 
-        self.time_branch = _TimeBranch(time_filter=time_filter, n_filters=n_filters,
-                                       n_mels=n_mels, patch_frames=patch_frames)
-        self.freq_branch = _FreqBranch(freq_filter=freq_filter, n_filters=n_filters,
-                                       n_mels=n_mels, patch_frames=patch_frames)
+        self.time_branch = _Branch(along="time", filter_shape=time_filter, n_filters=n_filters,
+                                   n_mels=n_mels, patch_frames=patch_frames)
+        self.freq_branch = _Branch(along="frequency", filter_shape=freq_filter,
+                                   n_filters=n_filters, n_mels=n_mels,
+                                   patch_frames=patch_frames)
         self.hidden = nn.Linear(self.time_branch.n_out + self.freq_branch.n_out, hidden)
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(hidden, n_classes)
@@ -438,6 +413,18 @@ def build_model(name: str, n_classes: int = 8, **arch_params) -> nn.Module:
             f"valid parameters: {', '.join(valid)}"
         )
     return cls(n_classes, **arch_params)
+
+
+def resolve_arch_params(name: str, **arch_params) -> dict:
+    """Every parameter of architecture ``name`` with its value: ``arch_params`` where given,
+    the paper's otherwise (JSON types, as a run's ``config.json`` records them).
+
+    Checked by building the model (:class:`ConfigError` as :func:`build_model`); the global
+    random state is left as it was.
+    """
+    with torch.random.fork_rng(devices=[]):
+        model = build_model(name, **arch_params)
+    return json.loads(json.dumps(model.arch_params))
 
 
 def count_parameters(model: nn.Module) -> int:

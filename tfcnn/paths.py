@@ -34,6 +34,51 @@ REFUSED = ("this path cannot be used: only regular files and folders inside the 
            "data folders can be read (the operator sets them with TFCNN_ALLOWED_ROOTS)")
 
 
+def folder_refusal(path: str | bytes | os.PathLike, roots: Iterable[Path], *, private: bool,
+                   env: Mapping[str, str] | None = None) -> str:
+    """The answer to a refused data-set folder: :data:`REFUSED`, or why and what to do.
+
+    Parameters
+    ----------
+    path : path-like
+        What the user named.
+    roots : iterable of Path
+        From :func:`allowed_roots`.
+    private : bool, keyword-only
+        True when the app serves this machine only and has no password: its user is the
+        operator, who may learn whether a path exists, the allowed folders and how to add
+        one. False (exposed): the one message :data:`REFUSED`, which reveals nothing.
+    env : mapping, optional
+        Environment holding the current ``TFCNN_ALLOWED_ROOTS`` (default ``os.environ``).
+
+    Returns
+    -------
+    str
+        Plain text (no markup).
+    """
+    if not private:
+        return REFUSED
+    shown = display(path)
+    try:
+        resolved = Path(os.path.realpath(os.path.abspath(os.fsdecode(path))))
+        exists, is_dir = resolved.exists(), resolved.is_dir()
+    except (OSError, ValueError, TypeError):
+        return f"{shown} is not a usable path"
+    roots = tuple(roots)
+    inside = any(resolved == root or resolved.is_relative_to(root) for root in roots)
+    listed = ", ".join(str(root) for root in roots)
+    if not exists:
+        return f"{shown} does not exist. The app may read folders inside: {listed}"
+    if not is_dir:
+        return f"{shown} is not a folder"
+    if not inside:
+        current = (os.environ if env is None else env).get(ENV_ALLOWED_ROOTS, "").strip(os.pathsep)
+        value = os.pathsep.join(filter(None, [current, str(resolved)]))
+        return (f"{shown} is outside the folders this app may read ({listed}). To add it, "
+                f"restart the app with: {ENV_ALLOWED_ROOTS}={value} make run")
+    return f"{shown} cannot be read (permissions?)"
+
+
 def display(path: str | bytes | os.PathLike) -> str:
     """A printable form of a path whose bytes may not be valid UTF-8.
 

@@ -24,6 +24,11 @@ CLASS_COLOURS: tuple[str, ...] = (
 )
 
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), template="plotly_white")
+#: Red (below) - white - blue (above): plotly's RdBu, an odd number of colours around white.
+DIVERGING: tuple[str, ...] = ("rgb(103,0,31)", "rgb(178,24,43)", "rgb(214,96,77)",
+                              "rgb(244,165,130)", "rgb(253,219,199)", "rgb(255,255,255)",
+                              "rgb(209,229,240)", "rgb(146,197,222)", "rgb(67,147,195)",
+                              "rgb(33,102,172)", "rgb(5,48,97)")
 
 
 def class_colour(index: int) -> str:
@@ -70,9 +75,14 @@ def tempo_box(tracks: pd.DataFrame, *, classes: Sequence[str] = CLASSES) -> go.F
     return fig
 
 
+#: Columns a log-mel heatmap draws at most: about one per screen pixel of a wide page.
+MAX_HEATMAP_COLUMNS = 800
+
+
 def log_mel_heatmap(spec: np.ndarray, *, frame_rate_hz: float = FRONT_END.frame_rate_hz,
                     patch_frames: int | None = FRONT_END.patch_frames,
-                    title: str = "Log-mel spectrogram") -> go.Figure:
+                    title: str = "Log-mel spectrogram",
+                    max_columns: int = MAX_HEATMAP_COLUMNS) -> go.Figure:
     """A log-mel spectrogram as a heatmap, time in seconds on x, mel band on y.
 
     Parameters
@@ -82,19 +92,31 @@ def log_mel_heatmap(spec: np.ndarray, *, frame_rate_hz: float = FRONT_END.frame_
     frame_rate_hz : frames per second (44100 / 1024 for the paper's front end).
     patch_frames : draw a dotted line at every patch boundary (80 frames ≈ 1.86 s, the
         network's input width, paper §2); ``None`` draws none.
+    max_columns : a longer spectrogram is drawn with adjacent frames averaged in groups of
+        ``ceil(T / max_columns)`` (a 30 s track: pairs), each column at its group's mean
+        time: the page cannot show more columns than it has pixels, and sends half the data.
     """
     spec = np.asarray(spec)
     if spec.ndim != 2:
         raise ConfigError(f"log-mel must be 2-D (n_mels, T), got shape {spec.shape}")
     n_mels, n_frames = spec.shape
     t = np.arange(n_frames) / frame_rate_hz  # (T,) frame times in seconds
-    fig = go.Figure(go.Heatmap(z=spec, x=t, y=np.arange(n_mels), colorscale="Viridis",
+    group = -(-n_frames // max_columns)
+    if group > 1:
+        n_full = n_frames // group * group
+        drawn = spec[:, :n_full].reshape(n_mels, -1, group).mean(axis=2)  # (n_mels, T // group)
+        times = t[:n_full].reshape(-1, group).mean(axis=1)
+    else:
+        drawn, times = spec, t
+    fig = go.Figure(go.Heatmap(z=drawn, x=times, y=np.arange(n_mels), colorscale="Viridis",
                                colorbar=dict(title="log")))
-    if patch_frames:
-        for start in range(patch_frames, n_frames, patch_frames):
-            fig.add_vline(x=start / frame_rate_hz, line=dict(color="white", dash="dot",
-                                                             width=1))
-    fig.update_layout(title=title, xaxis_title="time (s)", yaxis_title="mel band", **_LAYOUT)
+    # One shape list, not add_vline per boundary: a 30 s track has 15 (0.2 s of plotly work).
+    lines = [dict(type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1,
+                  line=dict(color="white", dash="dot", width=1))
+             for x in np.arange(patch_frames, n_frames, patch_frames) / frame_rate_hz
+             ] if patch_frames else []
+    fig.update_layout(title=title, xaxis_title="time (s)", yaxis_title="mel band",
+                      shapes=lines, **_LAYOUT)
     return fig
 
 
@@ -416,6 +438,27 @@ def accuracy_vs_params(rows: pd.DataFrame, *, include_paper: bool = True) -> go.
     return fig
 
 
+def diverging_colorscale(midpoint: float, *, zmin: float, zmax: float,
+                         colours: Sequence[str] = DIVERGING) -> list[list]:
+    """A plotly colour scale whose middle colour (white) sits at ``midpoint``, not half way.
+
+    plotly's ``zmid`` is ignored once ``zmin``/``zmax`` are given, so the scale itself is
+    built asymmetric: the first half of ``colours`` spans ``[zmin, midpoint]`` and the second
+    half ``[midpoint, zmax]``.
+
+    Returns
+    -------
+    list of [position in 0..1, colour]
+    """
+    if not zmin < midpoint < zmax:
+        raise ConfigError(f"midpoint {midpoint} must lie inside ({zmin}, {zmax})")
+    mid = (midpoint - zmin) / (zmax - zmin)
+    half = len(colours) // 2
+    low = [[mid * i / half, c] for i, c in enumerate(colours[:half + 1])]
+    high = [[mid + (1 - mid) * i / half, c] for i, c in enumerate(colours[half:])][1:]
+    return low + high
+
+
 def scenario_heatmap(matrix: pd.DataFrame, *, chance: float = 100.0 / len(CLASSES),
                      labels: pd.DataFrame | None = None) -> go.Figure:
     """Accuracy of each architecture on each SynthBallroom scenario, chance marked.
@@ -445,7 +488,8 @@ def scenario_heatmap(matrix: pd.DataFrame, *, chance: float = 100.0 / len(CLASSE
     ticks = sorted({0.0, chance, 50.0, 100.0})
     fig = go.Figure(go.Heatmap(
         z=z, x=list(matrix.columns), y=list(matrix.index), text=text,
-        texttemplate="%{text}", zmin=0.0, zmax=100.0, zmid=chance, colorscale="RdBu",
+        texttemplate="%{text}", zmin=0.0, zmax=100.0,
+        colorscale=diverging_colorscale(chance, zmin=0.0, zmax=100.0),
         colorbar=dict(title="accuracy (%)", tickvals=ticks,
                       ticktext=[f"chance {t:.1f}" if t == chance else f"{t:g}" for t in ticks]),
         hovertemplate="%{y} · %{x}: %{z:.1f} %<extra></extra>"))

@@ -2,9 +2,9 @@
 
 A PID alone is not an identity: after the trainer exits (or the machine restarts) the number
 may be reused by any process, and signalling it would hit an innocent one. A process is
-identified by its PID together with its start time (field 22 of ``/proc/PID/stat``, clock
-ticks since boot, unique per PID within one boot) and its command line; the app records both
-when it launches a run and compares them again before sending any signal.
+identified by its PID together with its start time (psutil's ``create_time``, unique per PID
+within one boot) and its command line; the app records both when it launches a run and
+compares them again before sending any signal.
 """
 
 from __future__ import annotations
@@ -14,17 +14,16 @@ import os
 import signal
 import sys
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-_PROC = Path("/proc")
+import psutil
 
 
 @dataclass(frozen=True)
 class ProcessIdentity:
-    """What identifies one process: PID, start time (clock ticks since boot), command line."""
+    """What identifies one process: PID, start time (seconds since the epoch), command line."""
 
     pid: int
-    start_ticks: int
+    started: float
     cmdline: tuple[str, ...]
 
     def to_dict(self) -> dict:
@@ -35,34 +34,24 @@ class ProcessIdentity:
         """The identity stored by :meth:`to_dict`, or None when ``record`` is not one."""
         if not isinstance(record, dict):
             return None
-        pid, ticks, cmdline = record.get("pid"), record.get("start_ticks"), record.get("cmdline")
-        if not (isinstance(pid, int) and pid > 0 and isinstance(ticks, int)
+        pid, started, cmdline = record.get("pid"), record.get("started"), record.get("cmdline")
+        if not (isinstance(pid, int) and pid > 0 and isinstance(started, (int, float))
                 and isinstance(cmdline, list) and all(isinstance(a, str) for a in cmdline)):
             return None
-        return cls(pid=pid, start_ticks=ticks, cmdline=tuple(cmdline))
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of ``/proc/PID/stat`` after the command name (field 3 onwards), or None."""
-    try:
-        text = (_PROC / str(int(pid)) / "stat").read_text(encoding="utf-8", errors="replace")
-    except (OSError, ValueError):
-        return None
-    # The command name (field 2) is in parentheses and may itself hold spaces or ')'.
-    return text.rsplit(")", 1)[1].split() if ")" in text else None
+        return cls(pid=pid, started=float(started), cmdline=tuple(cmdline))
 
 
 def identify(pid: int) -> ProcessIdentity | None:
     """The identity of the live (not zombie) process ``pid``, or None when there is none."""
-    fields = _stat_fields(pid)
-    if not fields or fields[0] in ("Z", "X"):
-        return None
     try:
-        raw = (_PROC / str(int(pid)) / "cmdline").read_bytes()
-    except OSError:
+        process = psutil.Process(int(pid))
+        with process.oneshot():
+            if process.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+                return None
+            return ProcessIdentity(pid=process.pid, started=process.create_time(),
+                                   cmdline=tuple(process.cmdline()))
+    except (psutil.Error, ValueError, OverflowError):  # gone, a zombie, or not ours to read
         return None
-    cmdline = tuple(os.fsdecode(arg) for arg in raw.split(b"\0") if arg)
-    return ProcessIdentity(pid=int(pid), start_ticks=int(fields[19]), cmdline=cmdline)
 
 
 def is_alive(identity: ProcessIdentity | None) -> bool:
@@ -141,7 +130,6 @@ def signal_run(run_dir: str | os.PathLike, *, recorded: ProcessIdentity | None,
     except ProcessLookupError:
         return GONE
     return SIGNALLED
-
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> None:

@@ -684,7 +684,3 @@ def list_runs(root: str | os.PathLike = "runs") -> list[Run]:
     runs.sort(key=lambda run: (run.started or "", run.name), reverse=True)
     return runs
 
-
-def process_alive(pid) -> bool:
-    """Whether process ``pid`` is running on this machine (a zombie is not)."""
-    return pid_alive(pid)

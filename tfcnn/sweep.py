@@ -14,13 +14,12 @@ stable across seeds?", Pons et al. 2016 §3) with the paper's own recipe: every 
 The engines that run the tasks (in this process, or one Ray task per fold) are in
 :mod:`tfcnn.engines`; :func:`run_sweep` takes one.
 
-Longer than 600 lines: the grid, the sweep folder's format (written and read) and the grid's
-summary table live together, as the run folder's do in :mod:`tfcnn.runs`.
+The grid itself is a :class:`tfcnn.request.SweepRequest`; here are the sweep folder's format
+(written and read), running it and the grid's summary table.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import socket
@@ -33,13 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from tfcnn.atomic import write_json_atomic
-from tfcnn.config import PRESETS
 from tfcnn.device import select_device
-from tfcnn.errors import ConfigError, RunError, TfcnnError
+from tfcnn.errors import ConfigError, RunError
+from tfcnn.request import GridPoint, SweepRequest, Task, format_value
 from tfcnn.runs import (
     CONFIG_FILE,
     complete_folds,
-    process_alive,
+    pid_alive,
     read_fold_result,
     read_results,
 )
@@ -49,230 +48,8 @@ from tfcnn.train import RunCancelled, train_run
 SWEEP_FILE = "sweep.json"
 EVENTS_FILE = "events.jsonl"
 
-#: The architecture parameters a sweep can vary, in the order they name a grid point.
-SWEEP_PARAMS: tuple[str, ...] = ("time_filter", "freq_filter", "n_filters")
-
-#: Short tags of :data:`SWEEP_PARAMS` in grid point names (``time-t1x60-n16-s0``).
-_TAGS = {"time_filter": "t", "freq_filter": "f", "n_filters": "n"}
-
 #: The states of a task (:func:`sweep_progress`).
 TASK_STATES: tuple[str, ...] = ("pending", "running", "complete", "failed")
-
-
-# --------------------------------------------------------------------------- the grid
-
-
-def format_param(value) -> str:
-    """A grid value as the CLI writes it: ``(1, 60)`` → ``1x60``, ``16`` → ``16``."""
-    if isinstance(value, (tuple, list)):
-        return "x".join(str(int(v)) for v in value)
-    return str(value)
-
-
-def _json_value(value):
-    return list(value) if isinstance(value, tuple) else value
-
-
-def _frozen_value(value):
-    return tuple(int(v) for v in value) if isinstance(value, (list, tuple)) else value
-
-
-@dataclass(frozen=True)
-class GridPoint:
-    """One cross-validation of a sweep: architecture parameters and a seed.
-
-    Attributes
-    ----------
-    params : tuple of (name, value)
-        Swept architecture parameters in :data:`SWEEP_PARAMS` order; shapes as int tuples.
-    seed : int
-    """
-
-    params: tuple[tuple[str, object], ...]
-    seed: int
-
-    @property
-    def name(self) -> str:
-        """Its run folder's name, e.g. ``t1x60-n16-s0``."""
-        parts = [f"{_TAGS[k]}{format_param(v)}" for k, v in self.params]
-        return "-".join([*parts, f"s{self.seed}"])
-
-    @property
-    def arch_params(self) -> dict:
-        return dict(self.params)
-
-    def to_dict(self) -> dict:
-        return {"params": {k: _json_value(v) for k, v in self.params}, "seed": self.seed}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "GridPoint":
-        params = data["params"]
-        return cls(params=tuple((k, _frozen_value(params[k])) for k in SWEEP_PARAMS
-                                if k in params), seed=int(data["seed"]))
-
-
-@dataclass(frozen=True)
-class Task:
-    """One fold of one grid point: the unit an engine schedules."""
-
-    point: GridPoint
-    fold: int
-
-    @property
-    def key(self) -> str:
-        """``<point>/fold-XX``: the task's name in events and messages."""
-        return f"{self.point.name}/fold-{self.fold:02d}"
-
-
-@dataclass(frozen=True)
-class SweepSpec:
-    """What a sweep trains: build one with :func:`make_spec` (it validates).
-
-    Attributes
-    ----------
-    data_dir : str
-        Data set folder (absolute).
-    arch : str
-    grid : tuple of (name, tuple of values)
-        The swept parameters (a subset of :data:`SWEEP_PARAMS`, in that order), each with
-        its values; unswept parameters keep the architecture's defaults.
-    seeds : tuple of int
-    n_folds, preset, protocol, device
-        As for :func:`tfcnn.train.train_run`.
-    overrides : tuple of (name, value)
-        TrainConfig overrides (``max_epochs``, ``lr``, ``batch_size``, ``amp``).
-    """
-
-    data_dir: str
-    arch: str
-    grid: tuple[tuple[str, tuple], ...]
-    seeds: tuple[int, ...]
-    n_folds: int = 10
-    preset: str = "quick"
-    protocol: str = "clean"
-    device: str = "auto"
-    overrides: tuple[tuple[str, object], ...] = ()
-
-    def points(self) -> list[GridPoint]:
-        """Every grid point: the product of the swept values, then the seeds."""
-        names = [name for name, _ in self.grid]
-        points = []
-        for values in itertools.product(*(vals for _, vals in self.grid)):
-            for seed in self.seeds:
-                points.append(GridPoint(params=tuple(zip(names, values)), seed=seed))
-        return points
-
-    def tasks(self) -> list[Task]:
-        """Every (grid point, fold), grid point by grid point."""
-        return [Task(point, fold) for point in self.points() for fold in range(self.n_folds)]
-
-    def train_kwargs(self, point: GridPoint) -> dict:
-        """Keyword arguments of :func:`tfcnn.train.train_run` for ``point`` (no folder)."""
-        return dict(arch=self.arch, n_folds=self.n_folds, preset=self.preset,
-                    protocol=self.protocol, device=self.device, seed=point.seed,
-                    overrides=dict(self.overrides), arch_params=point.arch_params or None)
-
-    def to_dict(self) -> dict:
-        return {"data": self.data_dir, "arch": self.arch,
-                "grid": {k: [_json_value(v) for v in vals] for k, vals in self.grid},
-                "seeds": list(self.seeds), "n_folds": self.n_folds, "preset": self.preset,
-                "protocol": self.protocol, "device": self.device,
-                "overrides": dict(self.overrides)}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "SweepSpec":
-        grid = data.get("grid", {})
-        return cls(data_dir=str(data["data"]), arch=str(data["arch"]),
-                   grid=tuple((k, tuple(_frozen_value(v) for v in grid[k]))
-                              for k in SWEEP_PARAMS if k in grid),
-                   seeds=tuple(int(s) for s in data["seeds"]), n_folds=int(data["n_folds"]),
-                   preset=str(data["preset"]), protocol=str(data["protocol"]),
-                   device=str(data["device"]),
-                   overrides=tuple(sorted(data.get("overrides", {}).items())))
-
-
-def parse_list(text: str, *, name: str, item: Callable[[str], object]) -> list:
-    """``"a,b,c"`` → ``[item("a"), item("b"), item("c")]``; :class:`ConfigError` on a bad one."""
-    parts = [part.strip() for part in str(text).split(",") if part.strip()]
-    if not parts:
-        raise ConfigError(f"{name} got no value in {text!r}")
-    values = []
-    for part in parts:
-        try:
-            values.append(item(part))
-        except (ValueError, TfcnnError):
-            raise ConfigError(f"{name}: cannot read {part!r} in {text!r}") from None
-    if len(set(values)) != len(values):
-        raise ConfigError(f"{name} lists a value twice: {text!r}")
-    return values
-
-
-def make_spec(data_dir, *, arch: str, seeds: Sequence[int], time_filters=None,
-              freq_filters=None, n_filters=None, n_folds: int = 10, preset: str = "quick",
-              protocol: str = "clean", device: str = "auto",
-              overrides: dict | None = None) -> SweepSpec:
-    """A validated :class:`SweepSpec`: every grid point builds a model before anything runs.
-
-    Parameters
-    ----------
-    data_dir : str or Path
-    arch : str
-    seeds : sequence of int
-        One cross-validation per seed and grid point.
-    time_filters, freq_filters : sequence of (int, int), optional
-        Filter shapes (bins × frames) to sweep; None keeps the architecture's default.
-    n_filters : sequence of int, optional
-        Filters per convolution branch to sweep.
-    n_folds, preset, protocol, device, overrides
-        As for :func:`tfcnn.train.train_run` (None overrides are dropped).
-
-    Raises
-    ------
-    ConfigError
-        Unknown architecture, preset or protocol; a swept parameter the architecture does not
-        take; a shape that does not fit; bad seeds or folds.
-    """
-    from tfcnn.folds import PROTOCOLS
-    from tfcnn.models import ARCHITECTURES, arch_param_names, build_model
-
-    if arch not in ARCHITECTURES:
-        raise ConfigError(
-            f"unknown architecture {arch!r}; valid architectures: {', '.join(ARCHITECTURES)}")
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
-    if protocol not in PROTOCOLS:
-        raise ConfigError(
-            f"unknown protocol {protocol!r}; valid protocols: {', '.join(PROTOCOLS)}")
-    if isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 2:
-        raise ConfigError(f"n_folds must be an integer >= 2, got {n_folds!r}")
-    seeds = list(seeds)
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-        raise ConfigError(f"seeds must be integers >= 0, got {seeds!r}")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds lists a seed twice: {seeds!r}")
-    given = {"time_filter": time_filters, "freq_filter": freq_filters, "n_filters": n_filters}
-    accepted = set(arch_param_names(arch))
-    grid = []
-    for name in SWEEP_PARAMS:
-        values = given[name]
-        if values is None:
-            continue
-        if name not in accepted:
-            raise ConfigError(
-                f"architecture {arch!r} has no {name}; it takes "
-                f"{', '.join(p for p in SWEEP_PARAMS if p in accepted) or 'none of them'}")
-        values = tuple(_frozen_value(v) for v in values)
-        if not values:
-            raise ConfigError(f"{name}: no value to sweep")
-        grid.append((name, values))
-    spec = SweepSpec(
-        data_dir=str(Path(data_dir).resolve()), arch=arch, grid=tuple(grid),
-        seeds=tuple(seeds), n_folds=n_folds, preset=preset, protocol=protocol, device=device,
-        overrides=tuple(sorted((k, v) for k, v in (overrides or {}).items() if v is not None)))
-    for point in spec.points():
-        if point.seed == spec.seeds[0]:
-            build_model(arch, **point.arch_params)  # raises ConfigError for a bad shape
-    return spec
 
 
 # --------------------------------------------------------------------------- the sweep folder
@@ -282,14 +59,14 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def read_spec(out) -> SweepSpec:
-    """The :class:`SweepSpec` of sweep folder ``out``; :class:`RunError` when it is none."""
+def read_spec(out) -> SweepRequest:
+    """The :class:`SweepRequest` of sweep folder ``out``; :class:`RunError` when it is none."""
     path = Path(out) / SWEEP_FILE
     try:
-        return SweepSpec.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        return SweepRequest.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise RunError(f"{out}: not a sweep folder (no {SWEEP_FILE})") from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, ConfigError) as exc:
         raise RunError(f"{path}: not a valid sweep file ({exc})") from None
 
 
@@ -310,7 +87,7 @@ def read_events(out) -> list[dict]:
     return events
 
 
-def prepare_sweep(spec: SweepSpec, out, *, resume: bool) -> Path:
+def prepare_sweep(spec: SweepRequest, out, *, resume: bool) -> Path:
     """Create sweep folder ``out`` (new or empty) or reopen it for ``resume``.
 
     Raises
@@ -339,7 +116,7 @@ def prepare_sweep(spec: SweepSpec, out, *, resume: bool) -> Path:
     return out
 
 
-def pending_tasks(spec: SweepSpec, out) -> list[Task]:
+def pending_tasks(spec: SweepRequest, out) -> list[Task]:
     """The tasks whose fold is not complete (no ``fold-XX/result.json``) in ``out``."""
     out = Path(out)
     done: dict[str, set[int]] = {}
@@ -378,7 +155,7 @@ def _summary_stale(run_dir: Path) -> bool:
     return bool(done) and (read_results(run_dir) or {}).get("folds") != done
 
 
-def summarise_point(spec: SweepSpec, point: GridPoint, out) -> dict | None:
+def summarise_point(spec: SweepRequest, point: GridPoint, out) -> dict | None:
     """Rebuild ``results.json`` of a grid point's run folder from its complete folds.
 
     Through :func:`tfcnn.train.train_run` with ``resume`` over exactly the complete folds, so
@@ -391,12 +168,13 @@ def summarise_point(spec: SweepSpec, point: GridPoint, out) -> dict | None:
     done = complete_folds(run_dir)
     if not done:
         return None
-    kwargs = spec.train_kwargs(point)
+    request = spec.request(point, only_folds=done)
     try:
-        select_device(spec.device)
+        select_device(request.device)
     except ConfigError:
-        kwargs["device"] = "cpu"  # trained on a device this machine lacks; nothing to train
-    return train_run(spec.data_dir, out_dir=run_dir, only_folds=done, resume=True, **kwargs)
+        # trained on a device this machine lacks; nothing to train
+        request = request.replace(device="cpu")
+    return train_run(request, run_dir, resume=True)
 
 
 # --------------------------------------------------------------------------- running
@@ -428,13 +206,13 @@ class SweepOutcome:
     engine: str = ""
 
 
-def run_sweep(spec: SweepSpec, out, *, engine, resume: bool = False,
+def run_sweep(spec: SweepRequest, out, *, engine, resume: bool = False,
               progress: Callable[[dict], None] | None = None) -> SweepOutcome:
     """Run every pending task of ``spec`` on ``engine``; each grid point ends as a run folder.
 
     Parameters
     ----------
-    spec : SweepSpec
+    spec : SweepRequest
     out : str or Path
         The sweep folder: new or empty, or (``resume``) a sweep of the same ``spec``, whose
         complete folds are kept.
@@ -464,7 +242,7 @@ def run_sweep(spec: SweepSpec, out, *, engine, resume: bool = False,
           "started": _now()})
     try:
         # Features once here, so the tasks read the cache instead of all computing it.
-        load_features(load_dataset(spec.data_dir))
+        load_features(load_dataset(spec.base.data_dir))
         outcome.failed = engine.run(spec, tasks, out, emit) if tasks else {}
         for point in spec.points():
             # A sweep stopped between a fold's arrival and its summary left results.json
@@ -497,7 +275,7 @@ def sweep_state(out) -> str:
         return str(last.get("state", "finished"))
     if last.get("host") not in (None, socket.gethostname()):
         return "running"  # on another machine: trust the events
-    return "running" if process_alive(last.get("pid")) else "interrupted"
+    return "running" if pid_alive(last.get("pid")) else "interrupted"
 
 
 @dataclass
@@ -526,7 +304,7 @@ class SweepProgress:
         return {s: sum(1 for t in self.tasks if t["state"] == s) for s in TASK_STATES}
 
 
-def sweep_progress(out, *, spec: SweepSpec | None = None) -> SweepProgress:
+def sweep_progress(out, *, spec: SweepRequest | None = None) -> SweepProgress:
     """Every task's state in sweep folder ``out``: the folds on disk, then the events.
 
     ``spec`` stands in for ``sweep.json`` until the sweep has written it (a sweep queued or
@@ -536,7 +314,7 @@ def sweep_progress(out, *, spec: SweepSpec | None = None) -> SweepProgress:
         spec = read_spec(out)
     events = read_events(out)
     state = sweep_state(out)
-    max_epochs = dict(spec.overrides).get("max_epochs", PRESETS[spec.preset].max_epochs)
+    max_epochs = spec.base.train_config().max_epochs
     last_start = max((i for i, e in enumerate(events) if e.get("event") == "sweep_start"),
                      default=-1)
     rows = {}
@@ -595,9 +373,9 @@ def grid_rows(out) -> list[dict]:
     rows = []
     for point in spec.points():
         run_dir = Path(out) / point.name
-        row = {"point": point.name, **{k: format_param(v) for k, v in point.params},
+        row = {"point": point.name, **{k: format_value(v) for k, v in point.params},
                "seed": point.seed, "mean": None, "std": None, "n_folds_complete": 0,
-               "n_folds": spec.n_folds, "accuracies": [], "status": "pending"}
+               "n_folds": spec.base.n_folds, "accuracies": [], "status": "pending"}
         if (run_dir / CONFIG_FILE).is_file():
             table = table_row(run_dir)
             row.update(mean=table["mean"], std=table["std"],

@@ -19,6 +19,13 @@ from tfcnn.errors import ConfigError
 REQUEST_THREADS = 1
 
 
+def training_lanes() -> int:
+    """Folds trained side by side where the fold-parallel schedule uses worker threads
+    (:func:`tfcnn.parallel.fold_schedule`): one per torch thread (the machine's cores by
+    default, or ``--threads N``), each lane computing on one thread."""
+    return max(1, torch.get_num_threads())
+
+
 @contextlib.contextmanager
 def torch_threads(n: int = REQUEST_THREADS):
     """Compute on ``n`` torch intra-op threads inside the block, then restore the count.

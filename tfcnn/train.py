@@ -1,8 +1,9 @@
 """The whole cross-validation of one architecture (:func:`train_run`), written to a run folder.
 
-:func:`train_run` validates its arguments, opens the run folder (:class:`tfcnn.runs.RunFolder`),
-loads the cached log-mel features, splits the songs into folds and trains them: one after
-another through :func:`tfcnn.fold_training.train_fold`, or all pending folds at once through
+:func:`train_run` takes a :class:`tfcnn.request.RunRequest` (checked when it was made) and
+runs named steps: plan the run (device, data set, ``config.json``), open the run folder
+(:class:`tfcnn.runs.RunFolder`), load the cached log-mel features, split the songs into
+folds and train the pending ones: one after another through :func:`tfcnn.fold_training.train_fold`, or all pending folds at once through
 :func:`tfcnn.parallel.train_folds_parallel` where stacking pays
 (:func:`tfcnn.parallel.stacking_pays`). Each trained fold is tested on its test songs
 through :func:`tfcnn.inference.song_probabilities` (the path ``predict`` takes, so a fold's
@@ -18,15 +19,16 @@ saved epoch; an epoch is reported in ``progress.jsonl`` only once it is saved.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
 
 import numpy as np
 import torch
@@ -34,12 +36,10 @@ import torch
 from tfcnn.cache import load_features
 from tfcnn.calibration import fit_calibration, folds_reliability, song_confidences
 from tfcnn.checkpoint import save_checkpoint
-from tfcnn.config import ARCHS, FRONT_END, PROTOCOLS, TIMEFREQ_INIT, TrainConfig
-from tfcnn.config import preset as get_preset
-from tfcnn.config import training_stages
+from tfcnn.config import FRONT_END, TIMEFREQ_INIT, TrainConfig, training_stages
 from tfcnn.datasets import Dataset, load_dataset, require_two_classes
 from tfcnn.device import select_device
-from tfcnn.errors import ConfigError, RunError, TfcnnError
+from tfcnn.errors import RunError, TfcnnError
 from tfcnn.evaluate import fold_metrics, summarise
 from tfcnn.fold_training import EVAL_BATCH_SIZE, FoldData, FoldTraining, fold_seed, train_fold
 from tfcnn.folds import Fold, assignment_fingerprint, fold_fingerprint, make_folds, song_keys
@@ -48,6 +48,7 @@ from tfcnn.models import build_model, count_parameters, init_timefreq_from, stag
 from tfcnn.parallel import stacking_pays, train_folds_parallel
 from tfcnn.patch_bank import PatchBank, fold_data
 from tfcnn.provenance import code_version, machine_info
+from tfcnn.request import RunRequest
 from tfcnn.runs import (CONFIG_FILE, RESERVE_FILE, STATUS_FILE, RunFolder, read_progress,
                         snapshot_path)
 from tfcnn.tempo import estimate_tempo
@@ -56,32 +57,6 @@ from tfcnn.train_state import FoldStateFile, data_fingerprint, fold_identity
 
 class RunCancelled(RunError):
     """The run was cancelled (SIGTERM from the app, or Ctrl-C); complete folds are kept."""
-
-
-def _resolve_train_config(preset: str, overrides: dict | None, seed: int) -> TrainConfig:
-    config = get_preset(preset)
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - set(config.to_dict()) - {"epochs"})
-    if unknown:
-        raise ConfigError(
-            f"unknown training override(s) {', '.join(unknown)}; valid: "
-            f"epochs, {', '.join(k for k in config.to_dict() if k != 'preset')}"
-        )
-    if "epochs" in overrides:
-        overrides.setdefault("max_epochs", overrides.pop("epochs"))
-    return config.with_overrides(**overrides, seed=seed)
-
-
-def _parse_only_folds(only_folds, n_folds: int) -> list[int]:
-    if only_folds is None:
-        return list(range(n_folds))
-    folds = sorted({int(f) for f in only_folds})
-    bad = [f for f in folds if not 0 <= f < n_folds]
-    if bad or not folds:
-        raise ConfigError(
-            f"only_folds must be fold indices in 0..{n_folds - 1}, got {list(only_folds)!r}"
-        )
-    return folds
 
 
 def _trained_on(dataset: Dataset) -> str:
@@ -113,21 +88,31 @@ class _SigtermToCancel:
 
 @dataclass
 class _Training:
-    """What every fold of one run shares: the folder, the data, the recipe."""
+    """What every fold of one run shares: the request, the folder, the data, the recipe."""
 
+    request: RunRequest
     run: RunFolder
     dataset: Dataset
     specs: list[np.ndarray]  # each (n_mels, T_i): log-mel of every track, not normalised
     labels: np.ndarray  # (n_tracks,) class index
     track_ids: list[str]
     bank: PatchBank
-    arch: str
-    arch_params: dict
+    arch_params: dict  # every parameter of the model, resolved (config.json's)
     config: TrainConfig
-    protocol: str
-    seed: int
     device: torch.device
     snapshots: dict | None = None  # {"epochs": [...], "folds": [...]} to save weights of
+
+    @property
+    def arch(self) -> str:
+        return self.request.arch
+
+    @property
+    def protocol(self) -> str:
+        return self.request.protocol
+
+    @property
+    def seed(self) -> int:
+        return self.request.seed
 
     @property
     def n_classes(self) -> int:
@@ -139,51 +124,37 @@ class _Training:
         return song_keys(self.track_ids, self.dataset.tracks["dance"])
 
 
-def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=None,
-              preset: str = "quick", protocol: str = "clean", device: str = "auto",
-              seed: int = 0, overrides: dict | None = None, arch_params: dict | None = None,
-              resume: bool = False, progress: Callable[[dict], None] | None = None,
-              sequential: bool = False, snapshots=None) -> dict:
-    """Cross-validate architecture ``arch`` on a data set; write everything to ``out_dir``.
+@dataclass(frozen=True)
+class _Plan:
+    """What :func:`train_run` settles before it touches the disk."""
+
+    dataset: Dataset
+    device: torch.device
+    config: dict  # the run's config.json
+    n_params: int
+
+
+def train_run(request: RunRequest, out_dir, *, resume: bool = False,
+              progress: Callable[[dict], None] | None = None,
+              sequential: bool = False) -> dict:
+    """Cross-validate ``request`` (one architecture on one data set); write ``out_dir``.
 
     Parameters
     ----------
-    data_dir : str or Path
-        A data set folder (see :func:`tfcnn.datasets.load_dataset`).
-    arch : str
-        ``blackbox``, ``timefreq``, ``time``, ``frequency`` or ``timefreq-init`` (per fold:
-        ``time`` and ``frequency`` are trained first and initialise the ``timefreq`` branches).
+    request : RunRequest
+        What to train: data set, architecture and its parameters, folds, recipe, seed,
+        device (see :class:`tfcnn.request.RunRequest`).
     out_dir : str or Path
         The run folder; must be new or empty unless ``resume``.
-    n_folds : int
-        K of the K-fold cross-validation (paper: 10).
-    only_folds : iterable of int, optional
-        Train only these folds (0-based); ``results.json`` then covers the complete folds.
-    preset : {"quick", "paper"}
-        Training recipe from :data:`tfcnn.config.PRESETS`.
-    protocol : {"clean", "paper"}
-        Fold protocol (see :mod:`tfcnn.folds`) and normalisation: training songs only
-        (``clean``) or the whole data set (``paper``, as the original).
-    device : str
-        ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-    seed : int
-        Seeds folds, model init, dropout and data order; a CPU run is repeatable.
-    overrides : dict, optional
-        TrainConfig fields to replace (``max_epochs`` or ``epochs``, ``lr``, ``batch_size``,
-        ``amp``, ...); None values are ignored.
-    arch_params : dict, optional
-        Architecture parameters (e.g. ``{"time_filter": (1, 120)}``).
     resume : bool
         Continue the run in ``out_dir``: complete folds (``result.json`` present) are kept,
-        incomplete ones retrained. The configuration must match (else :class:`RunError`).
+        incomplete ones continue from their last saved epoch. The configuration must match
+        (else :class:`RunError`).
     progress : callable, optional
-        Called with every event written to ``progress.jsonl`` (dicts; the run-folder format of :mod:`tfcnn.runs`).
+        Called with every event written to ``progress.jsonl`` (dicts; the run-folder format
+        of :mod:`tfcnn.runs`).
     sequential : bool
         Train folds one after another even where training them together pays.
-    snapshots : iterable of int, optional
-        Also save the weights at these epochs (0 = the initial weights) of fold 0, or of
-        ``only_folds`` when given, to ``snapshots/`` in the run folder; such folds train one
-        after another.
 
     Returns
     -------
@@ -193,90 +164,75 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
     Raises
     ------
     ConfigError, DatasetError, RunError
-        Bad parameters, data set or run folder. :class:`RunCancelled` on SIGTERM / Ctrl-C
+        Bad device, data set or run folder. :class:`RunCancelled` on SIGTERM / Ctrl-C
         (status ``cancelled``; complete folds are kept).
     """
-    # ---- validate everything before touching the disk
-    if arch not in ARCHS:
-        raise ConfigError(
-            f"unknown architecture {arch!r}; valid architectures: {', '.join(ARCHS)}"
-        )
-    if protocol not in PROTOCOLS:
-        raise ConfigError(
-            f"unknown protocol {protocol!r}; valid protocols: {', '.join(PROTOCOLS)}"
-        )
-    if isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 2:
-        raise ConfigError(f"n_folds must be an integer >= 2, got {n_folds!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
-    config = _resolve_train_config(preset, overrides, seed)
-    folds_wanted = _parse_only_folds(only_folds, n_folds)
-    if snapshots is not None:
-        snapshots = sorted({int(e) for e in snapshots})
-        if not snapshots or snapshots[0] < 0:
-            raise ConfigError(f"snapshots must be epochs >= 0, got {snapshots!r}")
-    dev = select_device(device)
-    dataset = load_dataset(data_dir)
-    require_two_classes(dataset)
-    probe = build_model(arch, len(dataset.classes), **dict(arch_params or {}))
-    arch_params = json.loads(json.dumps(probe.arch_params))  # resolved, JSON types
-    n_params = count_parameters(probe)
-    del probe
+    plan = _plan(request)
+    run = _open_run_folder(out_dir, plan.config, resume=resume, progress=progress)
+    with _ending_recorded(run):
+        training = _load(run, request, plan)
+        folds = make_folds(training.labels, groups=plan.dataset.tracks["replica_group"].tolist(),
+                           n_folds=request.n_folds, seed=request.seed, protocol=request.protocol)
+        _train_pending(training, folds, sequential=sequential)
+        results = _write_results(training, n_params=plan.n_params,
+                                 assignment=assignment_fingerprint(folds, training.song_keys))
+    run.emit({"event": "run_end", "mean": results.get("mean"), "std": results.get("std"),
+              "wall_s": results.get("wall_s")})
+    run.set_status("finished")
+    run.release_reserve()
+    return results
 
-    run_config = {
+
+def _plan(request: RunRequest) -> _Plan:
+    """The device, data set, model size and ``config.json`` of ``request``, checked before
+    anything is written."""
+    device = select_device(request.device)
+    dataset = load_dataset(request.data_dir)
+    require_two_classes(dataset)
+    model = build_model(request.arch, len(dataset.classes), **request.arch_params)
+    config = {
+        **request.to_config(),
         "data": str(dataset.root),
         "dataset": {"name": dataset.name, "kind": dataset.kind, "root": str(dataset.root),
                     "n_tracks": int(dataset.n_tracks), "classes": list(dataset.classes)},
-        "arch": arch,
-        "arch_params": arch_params,
-        "n_params": n_params,
-        "preset": preset,
-        "train_config": config.to_dict(),
-        "protocol": protocol,
-        "n_folds": n_folds,
-        "only_folds": None if only_folds is None else folds_wanted,
-        "seed": seed,
-        "device": str(dev),
+        "arch_params": json.loads(json.dumps(model.arch_params)),  # resolved, JSON types
+        "n_params": count_parameters(model),
+        "device": str(device),
         "front_end": FRONT_END.to_dict(),
         "code_version": code_version(),
-        "machine": machine_info(dev),
+        "machine": machine_info(device),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    if snapshots is not None:
-        run_config["snapshots"] = {"epochs": snapshots,
-                                   "folds": folds_wanted if only_folds is not None else [0]}
+    if request.snapshots is not None:
+        config["snapshots"] = {"epochs": list(request.snapshots),
+                               "folds": request.folds if request.only_folds else [0]}
+    return _Plan(dataset=dataset, device=device, config=config, n_params=config["n_params"])
+
+
+def _open_run_folder(out_dir, config: dict, *, resume: bool,
+                     progress: Callable[[dict], None] | None) -> RunFolder:
+    """The run folder, created (or reopened for ``resume``) and marked running; a disk
+    too full to start leaves nothing behind (:func:`_undo_open`)."""
     opener = RunFolder.reopen if resume else RunFolder.create
     existed = os.path.exists(out_dir)
     try:
-        run = opener(out_dir, run_config, progress=progress)
+        run = opener(out_dir, config, progress=progress)
         run.set_status("running")
     except OSError as exc:
         _undo_open(out_dir, created=not resume, existed=existed)
         raise RunError(_write_error(exc, out_dir)) from None
+    return run
+
+
+@contextlib.contextmanager
+def _ending_recorded(run: RunFolder) -> Iterator[None]:
+    """Within the block, SIGTERM and Ctrl-C cancel the run (:class:`RunCancelled`); a
+    cancel or a failure is recorded in the run folder (event and status) and raised again,
+    an operating-system error as one-line :class:`RunError`."""
     try:
         with _SigtermToCancel():
             try:
-                training = _load(run, dataset, arch=arch, arch_params=arch_params,
-                                 config=config, protocol=protocol, seed=seed, device=dev,
-                                 snapshots=run_config.get("snapshots"))
-                folds = make_folds(training.labels,
-                                   groups=dataset.tracks["replica_group"].tolist(),
-                                   n_folds=n_folds, seed=seed, protocol=protocol)
-                assignment = assignment_fingerprint(folds, training.song_keys)
-                done = set(run.complete_folds())
-                pending = [folds[k] for k in folds_wanted if k not in done]
-                # Snapshots need the model at each epoch, which only the one-fold loop exposes.
-                stacked = (not sequential and not snapshots and len(pending) > 1
-                           and stacking_pays(arch, arch_params, training.n_classes, dev))
-                if stacked:
-                    _train_folds(training, pending, stacked=True)
-                else:
-                    # One fold after another, each saved as it ends: an interrupted run
-                    # keeps them.
-                    for fold in pending:
-                        _train_folds(training, [fold], stacked=False)
-                results = _write_results(training, n_params=n_params, preset=preset,
-                                         n_folds=n_folds, assignment=assignment)
+                yield
             except KeyboardInterrupt:
                 raise RunCancelled("run cancelled (interrupted)") from None
     except RunCancelled as exc:
@@ -299,11 +255,20 @@ def train_run(data_dir, *, arch: str, out_dir, n_folds: int = 10, only_folds=Non
         if isinstance(exc, OSError):
             raise RunError(message) from None
         raise
-    run.emit({"event": "run_end", "mean": results.get("mean"), "std": results.get("std"),
-              "wall_s": results.get("wall_s")})
-    run.set_status("finished")
-    run.release_reserve()
-    return results
+
+
+def _train_pending(t: _Training, folds: list[Fold], *, sequential: bool) -> None:
+    """Train the asked folds that are not complete: all at once where stacking pays, else
+    one after another, each saved as it ends (an interrupted run keeps them)."""
+    done = set(t.run.complete_folds())
+    pending = [folds[k] for k in t.request.folds if k not in done]
+    # Snapshots need the model at each epoch, which only the one-fold loop exposes.
+    if (not sequential and not t.snapshots and len(pending) > 1
+            and stacking_pays(t.arch, t.arch_params, t.n_classes, t.device)):
+        _train_folds(t, pending, stacked=True)
+        return
+    for fold in pending:
+        _train_folds(t, [fold], stacked=False)
 
 
 def _undo_open(path: str | os.PathLike, *, created: bool, existed: bool) -> None:
@@ -342,9 +307,7 @@ def _write_error(exc: OSError, run_dir) -> str:
     return f"{what}: {exc.filename or run_dir}"
 
 
-def _load(run: RunFolder, dataset: Dataset, *, arch: str, arch_params: dict,
-          config: TrainConfig, protocol: str, seed: int, device: torch.device,
-          snapshots: dict | None) -> _Training:
+def _load(run: RunFolder, request: RunRequest, plan: _Plan) -> _Training:
     """The run's features (computed and cached where missing) and patch bank."""
     last = [0.0]
 
@@ -354,14 +317,15 @@ def _load(run: RunFolder, dataset: Dataset, *, arch: str, arch_params: dict,
             last[0] = now
             run.emit({"event": "features", "done": int(done), "total": int(total)})
 
-    features = load_features(dataset, front_end=FRONT_END, progress=on_features)
+    features = load_features(plan.dataset, front_end=FRONT_END, progress=on_features)
     bank = PatchBank(features.specs, list(features.track_ids),
-                     patch_frames=FRONT_END.patch_frames, device=device)
-    return _Training(run=run, dataset=dataset, specs=list(features.specs),
+                     patch_frames=FRONT_END.patch_frames, device=plan.device)
+    return _Training(request=request, run=run, dataset=plan.dataset,
+                     specs=list(features.specs),
                      labels=np.asarray(features.labels, dtype=np.int64),
                      track_ids=list(features.track_ids), bank=bank,
-                     arch=arch, arch_params=arch_params, config=config, protocol=protocol,
-                     seed=seed, device=device, snapshots=snapshots)
+                     arch_params=plan.config["arch_params"], config=request.train_config(),
+                     device=plan.device, snapshots=plan.config.get("snapshots"))
 
 
 def _train_folds(t: _Training, folds: list[Fold], *, stacked: bool) -> None:
@@ -538,8 +502,7 @@ def _finish_fold(t: _Training, fold: Fold, model: torch.nn.Module, outcome: Fold
                 "best_epoch": outcome.best_epoch, "seconds": seconds})
 
 
-def _write_results(t: _Training, *, n_params: int, preset: str, n_folds: int,
-                   assignment: str) -> dict:
+def _write_results(t: _Training, *, n_params: int, assignment: str) -> dict:
     """``results.json`` over the run's complete folds (all of them once the run is done).
 
     Beside the summary it lists, per complete fold (aligned with ``folds``), the test-song
@@ -558,11 +521,11 @@ def _write_results(t: _Training, *, n_params: int, preset: str, n_folds: int,
                     "root": str(t.dataset.root), "n_tracks": int(t.dataset.n_tracks)},
         "trained_on": _trained_on(t.dataset),
         "protocol": t.protocol,
-        "preset": preset,
+        "preset": t.request.preset,
         "train_config": t.config.to_dict(),
-        "n_folds": n_folds,
+        "n_folds": t.request.n_folds,
         "folds": done,
-        "complete": len(done) == n_folds,
+        "complete": len(done) == t.request.n_folds,
         "assignment_fingerprint": assignment,
         "fold_fingerprints": [r.get("test_fingerprint") for r in fold_results],
         "n_train_tracks": [r.get("n_train_tracks") for r in fold_results],

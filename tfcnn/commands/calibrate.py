@@ -14,9 +14,9 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "calibrate",
         help="fit a checkpoint's confidence calibration on its validation songs",
-        description="Temperature scaling on the fold's validation songs and the unsure "
-                    "threshold (5 %% quantile of their calibrated confidence), stored in the "
-                    "checkpoint. Folds and seed default to the run folder's config.json, else "
+        description="Temperature scaling on the fold's validation songs and the two unsure "
+                    "thresholds (calibrated confidence and beat strength, each the 2.5 % "
+                    "quantile of the validation songs'), stored in the checkpoint. Folds and seed default to the run folder's config.json, else "
                     "to the shipped recipe (10 folds, seed 0).",
     )
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="model file (.safetensors)")

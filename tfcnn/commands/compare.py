@@ -40,9 +40,10 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # pandas (through the run reader) loads only when the command runs: `--help` stays fast.
-    from tfcnn.compare import compare_scores, load_scores
+    from tfcnn.compare import compare_scores
+    from tfcnn.result_sets import load_result_set
 
-    a, b = load_scores(args.run_a), load_scores(args.run_b)
+    a, b = load_result_set(args.run_a), load_result_set(args.run_b)
     result = compare_scores(a, b, margin=args.margin, paired=not args.unpaired)
     print(json.dumps(result.to_dict(), indent=2) if args.json else format_comparison(result))
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tfcnn.datasets import describe
 from tfcnn.download import BALLROOM_MD5, BALLROOM_URL, download_ballroom
 
 #: Where the real data set goes unless ``--to`` says otherwise (git-ignored ``data/``).
@@ -35,6 +34,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tfcnn.datasets import describe  # pandas: off `download --help`
+
     md5 = None if str(args.md5).lower() == "none" else args.md5
     dataset = download_ballroom(args.to, url=args.url, md5=md5, progress=not args.quiet,
                                 archive=args.archive, keep_archive=args.keep_archive)

@@ -8,10 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from tfcnn.config import FRONT_END
-from tfcnn.datasets import describe, load_dataset
 from tfcnn.locations import DEFAULT_DATA_DIR
 
 
@@ -40,6 +37,11 @@ def _interrupt(signum, frame) -> None:
 def run(args: argparse.Namespace) -> int:
     # SIGTERM unwinds like Ctrl-C, so the worker pool is shut down, not orphaned.
     signal.signal(signal.SIGTERM, _interrupt)
+    # pandas and tqdm load when the command runs, not for `features --help`.
+    from tqdm import tqdm
+
+    from tfcnn.datasets import describe, load_dataset
+
     dataset = load_dataset(args.data_dir)
     # torch loads only once the data set reads: a bad folder fails fast, `--help` stays fast.
     from tfcnn.cache import (

@@ -49,29 +49,31 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # the run reader (pandas) and scipy load only when the command runs: --help stays fast
-    from tfcnn.compare import load_scores, paired_accuracies
-    from tfcnn.config import CLASSES
+    # the result readers (pandas) and scipy load only when the command runs: --help stays fast
+    from tfcnn.compare import paired_accuracies
     from tfcnn.errors import ConfigError
     from tfcnn.plan import (PER_CLASS_STEPS, SEED_STEPS, cheapest, format_plan, make_pilot,
                             plan_table)
+    from tfcnn.result_sets import load_result_set
 
     if args.half_width is not None and not args.half_width > 0:
         raise ConfigError(f"--half-width must be a positive number of points, got "
                           f"{args.half_width}")
-    a = load_scores(args.pilot_a)
-    b = load_scores(args.pilot_b) if args.pilot_b else None
+    a = load_result_set(args.pilot_a)
+    b = load_result_set(args.pilot_b) if args.pilot_b else None
     paired = b is None or (a.pairable and b.pairable)
     acc_a, acc_b = (paired_accuracies(a, b) if b is not None and paired
                     else (a.accuracies, None if b is None else b.accuracies))
-    if a.n_test_tracks is None:
+    # songs per test fold: recorded, else the data set's songs over K
+    n_test = (sum(a.n_test_tracks) / len(a.n_test_tracks) if a.n_test_tracks
+              else a.n_tracks / a.n_folds if a.n_tracks and a.n_folds else None)
+    if n_test is None:
         raise ConfigError(f"{a.label}: records neither its test songs per fold nor its data "
                           f"set's size; a plan needs one of them")
     # as compare: the larger recorded n_test/n_train, else K-fold with one validation fold
     ratios = [r.test_train_ratio for r in (a, b) if r is not None and r.test_train_ratio]
     label = a.label if b is None else f"{a.label} − {b.label}"
-    pilot = make_pilot(acc_a, acc_b, n_test=a.n_test_tracks,
-                       n_classes=a.n_classes or len(CLASSES),
+    pilot = make_pilot(acc_a, acc_b, n_test=n_test, n_classes=len(a.classes),
                        test_train_ratio=max(ratios) if ratios else 1.0 / max(a.n_folds - 2, 1),
                        n_folds=a.n_folds, paired=paired, label=label)
     designs = plan_table(pilot,

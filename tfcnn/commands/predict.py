@@ -33,7 +33,10 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def _format(pred, assessment, model: str) -> str:
+def _format(result, model: str) -> str:
+    """A classified song (:class:`tfcnn.assessment.Classification`) as text; ``model`` says
+    what the model was trained on."""
+    pred, assessment = result.prediction, result.assessment
     lines = [f"{pred.path}: {pred.prediction}  ({pred.n_patches} patches of "
              f"{pred.patch_seconds:.2f} s)", f"  model: {model}",
              f"  confidence {assessment.confidence:.1%}: {assessment.status} "
@@ -48,11 +51,10 @@ def _format(pred, assessment, model: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     # torch and the model stack load only when the command runs: `--help` stays fast.
-    from tfcnn.assessment import assess
+    from tfcnn.assessment import classify
     from tfcnn.checkpoint import describe_provenance, load_checkpoint
     from tfcnn.device import select_device
-    from tfcnn.inference import default_checkpoint, predict
-    from tfcnn.threads import torch_threads
+    from tfcnn.inference import default_checkpoint
 
     device = args.device
     if device == "auto":
@@ -63,8 +65,7 @@ def run(args: argparse.Namespace) -> int:
     results, failed = [], 0
     for path in args.audio:
         try:
-            with torch_threads():  # small requests: one thread is fastest, busy or not
-                pred = predict(path, ckpt, device=device)
+            result = classify(path, ckpt, device=device)
         except TfcnnError as exc:
             failed += 1
             message = str(exc)
@@ -72,11 +73,10 @@ def run(args: argparse.Namespace) -> int:
                 message = f"{display(path)}: {message}"
             print(f"error: {message}", file=sys.stderr, flush=True)
             continue
-        assessment = assess(pred, ckpt)
         if args.json:
-            results.append({**pred.to_dict(), **assessment.to_dict()})
+            results.append(result.to_dict())
         else:
-            print(_format(pred, assessment, describe_provenance(pred.model)), flush=True)
+            print(_format(result, describe_provenance(result.prediction.model)), flush=True)
     if args.json:
         print(json.dumps(results, indent=2))
     return 2 if failed else 0

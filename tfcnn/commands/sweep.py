@@ -1,6 +1,6 @@
 """``python -m tfcnn sweep DATA_DIR --arch NAME --time-filter 1x30,1x60 --seeds 0,1,2 ...``.
 
-Only wiring: arguments → :func:`tfcnn.sweep.make_spec` and an engine
+Only wiring: arguments → a :class:`tfcnn.request.SweepRequest` and an engine
 (:mod:`tfcnn.engines`) →
 :func:`tfcnn.sweep.run_sweep`, its task events → one line each, the grid → a table.
 """
@@ -12,9 +12,10 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from tfcnn.commands.options import add_training_options, list_of, train_overrides
+from tfcnn.commands.options import add_request_options
 from tfcnn.config import ENGINE_NAMES
 from tfcnn.errors import ConfigError, RunError
+from tfcnn.request import SweepRequest
 
 
 def add_parser(subparsers) -> None:
@@ -26,9 +27,7 @@ def add_parser(subparsers) -> None:
                     "machine (--engine local) or on Ray (--engine ray). Each grid point ends "
                     "as an ordinary run folder under --out, which `table` and the app read.",
     )
-    add_training_options(p, grid=True)
-    p.add_argument("--seeds", type=list_of(int, "--seeds"), default=[0], metavar="S,...",
-                   help="seeds, one cross-validation each (default 0)")
+    add_request_options(p, grid=True)
     p.add_argument("--engine", default="local",
                    help=f"{' | '.join(ENGINE_NAMES)}: local trains in this process, all folds of "
                         f"a grid point together; ray runs one task per grid point x fold "
@@ -90,7 +89,7 @@ def _interrupt(signum, frame):
 def run(args) -> int:
     from tfcnn.contrasts import cv_test_train_ratio, format_contrasts, setting_contrasts
     from tfcnn.engines import make_engine
-    from tfcnn.sweep import format_grid, grid_rows, make_spec, run_sweep, seed_summary
+    from tfcnn.sweep import format_grid, grid_rows, run_sweep, seed_summary
 
     if args.engine == "ray":
         options = dict(address=args.address, cpus_per_task=args.cpus_per_task,
@@ -100,16 +99,12 @@ def run(args) -> int:
             raise ConfigError(f"--address {args.address!r} needs --engine ray")
         options = dict(threads=args.threads)
     engine = make_engine(args.engine, **options)
-    spec = make_spec(
-        args.data_dir, arch=args.arch, seeds=args.seeds, time_filters=args.time_filter,
-        freq_filters=args.freq_filter, n_filters=args.n_filters, n_folds=args.folds,
-        preset=args.preset, protocol=args.protocol, device=args.device,
-        overrides=train_overrides(args))
+    spec = SweepRequest.from_args(args)
     out = args.out
     if out is None:
         if args.resume:
             raise ConfigError("--resume needs --out SWEEP_DIR (the sweep folder to continue)")
-        out = Path("runs") / f"sweep-{datetime.now():%Y%m%d-%H%M%S}-{args.arch}"
+        out = Path("runs") / f"sweep-{datetime.now():%Y%m%d-%H%M%S}-{spec.base.arch}"
     # SIGTERM (the app's Cancel) stops the sweep like Ctrl-C: the Ray tasks are cancelled, a
     # Ray started here is shut down, complete folds are kept (training folds handle it
     # themselves: train_run turns it into a cancelled run).
@@ -119,9 +114,9 @@ def run(args) -> int:
     params = [name for name, _ in spec.grid]
     rows = grid_rows(out)
     print(format_grid(rows, seed_summary(rows, params), params))
-    if params and spec.n_folds >= 3:
-        print("\n" + format_contrasts(setting_contrasts(
-            rows, params, test_train_ratio=cv_test_train_ratio(spec.n_folds, spec.protocol))))
+    if params and spec.base.n_folds >= 3:
+        ratio = cv_test_train_ratio(spec.base.n_folds, spec.base.protocol)
+        print("\n" + format_contrasts(setting_contrasts(rows, params, test_train_ratio=ratio)))
     print(f"{len(outcome.ran)} task(s) trained, {len(outcome.skipped)} already complete, "
           f"{len(outcome.failed)} failed; {outcome.wall_s:.0f} s ({outcome.engine} engine) "
           f"-> {out}")

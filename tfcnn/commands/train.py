@@ -1,43 +1,19 @@
 """``python -m tfcnn train DATA_DIR --arch NAME ...``: the paper's K-fold cross-validation.
 
-Only wiring: arguments → :func:`tfcnn.train.train_run`, its progress events → tqdm bars.
+Only wiring: arguments → a :class:`tfcnn.request.RunRequest` → :func:`tfcnn.train.train_run`, its progress events → tqdm bars.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from datetime import datetime
 
 from tqdm import tqdm
 
-from tfcnn.commands.options import add_training_options, train_overrides
-from tfcnn.config import preset
+from tfcnn.commands.options import add_request_options
 from tfcnn.errors import ConfigError
 from tfcnn.locations import runs_root
-
-
-def _fold_list(text: str) -> list[int]:
-    try:
-        folds = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--only-folds takes comma-separated fold indices like 0,3, got {text!r}"
-        ) from None
-    if not folds:
-        raise argparse.ArgumentTypeError(f"--only-folds got no fold index in {text!r}")
-    return folds
-
-
-def _epoch_list(text: str) -> list[int]:
-    try:
-        epochs = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        epochs = []
-    if not epochs or min(epochs) < 0:
-        raise argparse.ArgumentTypeError(
-            f"--snapshots takes comma-separated epochs >= 0 like 0,1,5,25, got {text!r}")
-    return epochs
+from tfcnn.request import RunRequest
 
 
 def add_parser(subparsers) -> None:
@@ -48,10 +24,7 @@ def add_parser(subparsers) -> None:
                     "Writes config.json, progress.jsonl, fold-XX/model.safetensors + "
                     "result.json and results.json into the run folder.",
     )
-    add_training_options(p, grid=False)
-    p.add_argument("--only-folds", type=_fold_list, default=None, metavar="I,J",
-                   help="train only these folds (0-based), e.g. 0,3")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_request_options(p, grid=False)
     p.add_argument("--out", default=None, metavar="RUN_DIR",
                    help="run folder (default <runs>/<date>-<arch>, runs/ or $TFCNN_RUNS_DIR)")
     p.add_argument("--resume", action="store_true",
@@ -61,9 +34,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads for torch (default: torch's choice; 1 is often fastest "
                         "for these small models on a busy machine)")
-    p.add_argument("--snapshots", type=_epoch_list, default=None, metavar="E,E",
-                   help="also keep the weights at these epochs (0 = initial) of fold 0, or of "
-                        "--only-folds, in RUN_DIR/snapshots/ (for `filters RUN_DIR --growth`)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
 
@@ -123,40 +93,26 @@ class ProgressBars:
 
 
 def run(args) -> int:
-    # Bad numbers fail here, in milliseconds, before torch loads or a run folder exists.
-    preset(args.preset).with_overrides(max_epochs=args.epochs, lr=args.lr,
-                                       batch_size=args.batch_size)
+    # Bad values fail here, before a run folder exists (a filter shape loads torch to check).
+    request = RunRequest.from_args(args)
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    out = args.out
+    if out is None:
+        if args.resume:
+            raise ConfigError("--resume needs --out RUN_DIR (the run folder to continue)")
+        out = runs_root() / f"{datetime.now():%Y%m%d-%H%M%S}-{request.arch}"
     # torch and the training stack load only when the command runs: `--help` stays fast.
     import torch
 
     from tfcnn.train import RunCancelled, train_run
 
     if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    out = args.out
-    if out is None:
-        if args.resume:
-            raise ConfigError("--resume needs --out RUN_DIR (the run folder to continue)")
-        out = runs_root() / f"{datetime.now():%Y%m%d-%H%M%S}-{args.arch}"
-    arch_params = {}
-    if args.time_filter is not None:
-        arch_params["time_filter"] = args.time_filter
-    if args.freq_filter is not None:
-        arch_params["freq_filter"] = args.freq_filter
-    if args.n_filters is not None:
-        arch_params["n_filters"] = args.n_filters
-    overrides = train_overrides(args)
     bars = ProgressBars(enabled=not args.quiet, out=out)
     try:
-        results = train_run(
-            args.data_dir, arch=args.arch, out_dir=out, n_folds=args.folds,
-            only_folds=args.only_folds, preset=args.preset, protocol=args.protocol,
-            device=args.device, seed=args.seed, overrides=overrides,
-            arch_params=arch_params or None, resume=args.resume, progress=bars,
-            sequential=args.sequential, snapshots=args.snapshots,
-        )
+        results = train_run(request, out, resume=args.resume, progress=bars,
+                            sequential=args.sequential)
     except RunCancelled as exc:
         bars.close()
         print(f"cancelled: {exc}; continue it with the same command plus --resume (--out {out})",

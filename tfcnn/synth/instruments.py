@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy import signal
 
 #: Samples of one wavetable period; nearest-sample lookup is plenty for 16-bit, 40-band use.
 TABLE_SIZE = 4096
@@ -27,6 +26,7 @@ def _t(duration_s: float, sample_rate: int) -> np.ndarray:
 
 def _bandpass(x: np.ndarray, low_hz: float, high_hz: float, sample_rate: int) -> np.ndarray:
     """2nd-order Butterworth band-pass, edges clipped inside (0, Nyquist)."""
+    from scipy import signal  # scipy.signal takes ~1 s to import: off `import tfcnn.synth`
     nyq = sample_rate / 2
     low = float(np.clip(low_hz / nyq, 1e-4, 0.98))
     high = float(np.clip(high_hz / nyq, low + 1e-3, 0.99))
@@ -35,6 +35,7 @@ def _bandpass(x: np.ndarray, low_hz: float, high_hz: float, sample_rate: int) ->
 
 
 def _highpass(x: np.ndarray, cutoff_hz: float, sample_rate: int) -> np.ndarray:
+    from scipy import signal  # scipy.signal takes ~1 s to import: off `import tfcnn.synth`
     sos = signal.butter(2, min(cutoff_hz / (sample_rate / 2), 0.99), btype="high", output="sos")
     return signal.sosfilt(sos, x)
 

@@ -1,10 +1,9 @@
 """The scenario × architecture matrix: accuracy per SynthBallroom scenario, and whether each
 cell matches what the scenario's cue predicts.
 
-Rows come from Table 1 files (``checkpoints/table1-synth.json``,
-``checkpoints/table1-scenarios.json``: a ``rows`` list of :func:`tfcnn.table1.table_row` dicts
-with ``per_fold``) or from run folders; a row's data set name gives its scenario
-(:func:`tfcnn.datasets.synth_name`). The expectations (Pons et al. 2016, §1: the Time
+Cells come from result sets (:class:`tfcnn.result_sets.ResultSet`: the entries of Table 1
+files such as ``checkpoints/table1-scenarios.json``, and run folders); a set's data set name
+gives its scenario (:func:`tfcnn.datasets.synth_name`). The expectations (Pons et al. 2016, §1: the Time
 branch's 1×60 filters see temporal cues only, the Frequency branch's 32×1 filters spectral
 cues only):
 
@@ -25,18 +24,16 @@ difference the design detects 80 % of the time.
 
 from __future__ import annotations
 
-import json
-import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-
-import pandas as pd
 
 import numpy as np
+import pandas as pd
 
 from tfcnn.config import CLASSES
 from tfcnn.datasets import DEFAULT_SYNTH_SCENARIO, SYNTH_NAME
 from tfcnn.errors import ConfigError
+from tfcnn.result_sets import ResultSet
 
 #: Scenarios in display order (those of :data:`tfcnn.synth.scenarios.SCENARIOS`).
 SCENARIO_ORDER: tuple[str, ...] = ("paper", "tempo", "rhythm", "timbre", "shuffled",
@@ -117,7 +114,7 @@ class Cell:
     n_tracks: int | None
     wall_s: float | None
     dataset: str
-    source: str  # a run folder or a Table 1 file
+    source: str  # the run folder or Table 1 file it was read from
     per_seed: dict[int, tuple[float, ...]] = field(default_factory=dict)
 
     @property
@@ -161,97 +158,38 @@ class Verdict:
         return {"shown": True, "contradicted": False}.get(self.status)
 
 
-def rows_from_table(table: dict, *, source: str = "") -> list[dict]:
-    """Table 1 rows of a table file's dict, each with ``n_tracks`` (from its run) and ``source``."""
-    runs = table.get("runs") if isinstance(table.get("runs"), dict) else {}
-    out = []
-    for row in table.get("rows", []):
-        if not isinstance(row, dict):
-            continue
-        row = dict(row)
-        if row.get("seed") is None and isinstance(table.get("recipe"), dict):
-            seed = table["recipe"].get("seed")
-            if isinstance(seed, int):
-                row["seed"] = seed  # tables of one seed name it in the recipe only
-        if row.get("n_tracks") is None:
-            run = runs.get(f"{row.get('scenario')}/{row.get('arch')}") or runs.get(row.get("arch"))
-            dataset = (run or {}).get("dataset") or {}
-            if dataset.get("name") == row.get("dataset"):
-                row["n_tracks"] = dataset.get("n_tracks")
-        row.setdefault("source", source)
-        out.append(row)
-    return out
+def matrix_cells(sets: Sequence[ResultSet]) -> list[Cell]:
+    """The cells of the result sets on SynthBallroom scenarios (others skipped), seeds pooled.
 
-
-def read_table(path: str | os.PathLike) -> dict:
-    """A Table 1 JSON file as a dict; {} when it is missing or unreadable."""
-    try:
-        table = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return table if isinstance(table, dict) else {}
-
-
-def read_table_rows(path: str | os.PathLike) -> list[dict]:
-    """:func:`rows_from_table` of a JSON file; [] when it is missing or unreadable."""
-    table = read_table(path)
-    return rows_from_table(table, source=Path(path).name) if table else []
-
-
-def run_row(run_dir: str | os.PathLike) -> dict | None:
-    """A run folder's Table 1 row with ``per_fold`` and ``n_tracks``; None before any fold ends."""
-    from tfcnn.runs import read_results
-    from tfcnn.table1 import table_row
-
-    results = read_results(run_dir)
-    if not results or results.get("mean") is None:
-        return None
-    row = table_row(run_dir)
-    row.update(per_fold=results.get("per_fold"),
-               n_tracks=(results.get("dataset") or {}).get("n_tracks"),
-               seed=(results.get("train_config") or {}).get("seed"),
-               source=str(run_dir))
-    return row
-
-
-def matrix_cells(rows: list[dict]) -> list[Cell]:
-    """The cells of the SynthBallroom rows (others skipped), seeds pooled.
-
-    Rows of one (scenario, architecture) on a set of the same size pool as seeds (a row
-    without a seed is seed 0). A later row replaces an earlier one of the same seed, and a
-    row on a set of another size replaces the whole cell, unless it has fewer folds: a short
-    demo run does not replace a 10-fold result in the matrix.
+    Sets of one (scenario, architecture) on a data set of the same size pool as seeds (a set
+    that did not record its seed is seed 0). A later set replaces an earlier one of the same
+    seed, and a set on a data set of another size replaces the whole cell, unless it has
+    fewer folds: a short demo run does not replace a 10-fold result in the matrix.
     """
-    groups: dict[tuple[str, str], dict[int, dict]] = {}
-    for row in rows:
-        scenario = scenario_of(row.get("dataset"))
-        if scenario is None or row.get("mean") is None:
+    groups: dict[tuple[str, str], dict[int, ResultSet]] = {}
+    for rs in sets:
+        scenario = scenario_of(rs.dataset)
+        if scenario is None or rs.mean is None:
             continue
-        per_fold = tuple(float(a) for a in (row.get("per_fold") or []))
-        if per_fold and max(per_fold) <= 1.0 and row["mean"] > 1.0:
-            per_fold = tuple(100.0 * a for a in per_fold)  # fractions beside a percent mean
-        row = {**row, "per_fold": per_fold, "seed": int(row.get("seed") or 0)}
-        seeds = groups.setdefault((scenario, str(row["arch"])), {})
-        fullest = max((len(r["per_fold"]) for r in seeds.values()), default=0)
-        if len(per_fold) < fullest:
+        seeds = groups.setdefault((scenario, rs.arch), {})
+        if len(rs.accuracies) < max((len(r.accuracies) for r in seeds.values()), default=0):
             continue
-        if any(r.get("n_tracks") != row.get("n_tracks") for r in seeds.values()):
+        if any(r.n_tracks != rs.n_tracks for r in seeds.values()):
             seeds.clear()  # another set size: the cell starts over
-        seeds[row["seed"]] = row
+        seeds[int(rs.seed or 0)] = rs
     cells = []
     for (scenario, arch), seeds in groups.items():
         last = list(seeds.values())[-1]
-        per_seed = {s: r["per_fold"] for s, r in sorted(seeds.items()) if r["per_fold"]}
-        means = [float(r["mean"]) for _, r in sorted(seeds.items())]
+        per_seed = {s: tuple(r.accuracies) for s, r in sorted(seeds.items()) if r.accuracies}
         folds = [a for s in sorted(per_seed) for a in per_seed[s]]
-        walls = [r.get("wall_s") for r in seeds.values() if r.get("wall_s") is not None]
+        walls = [r.wall_s for r in seeds.values() if r.wall_s is not None]
         cells.append(Cell(
-            scenario=scenario, arch=arch, mean=float(np.mean(means)),
-            std=float(np.std(folds)) if len(seeds) > 1 else float(last.get("std") or 0.0),
-            per_fold=tuple(folds),
-            n_tracks=None if last.get("n_tracks") is None else int(last["n_tracks"]),
-            wall_s=float(sum(walls)) if walls else None, dataset=str(last["dataset"]),
-            source=str(last.get("source", last.get("run", ""))), per_seed=per_seed))
+            scenario=scenario, arch=arch,
+            mean=float(np.mean([r.mean for _, r in sorted(seeds.items())])),
+            std=float(np.std(folds)) if len(seeds) > 1 else float(last.std or 0.0),
+            per_fold=tuple(folds), n_tracks=last.n_tracks,
+            wall_s=float(sum(walls)) if walls else None, dataset=last.dataset,
+            source=last.origin or last.label, per_seed=per_seed))
     return sorted(cells, key=lambda c: (_rank(c.scenario, SCENARIO_ORDER),
                                         _rank(c.arch, ARCH_ORDER)))
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import signal
 
 from tfcnn.config import FRONT_END
 from tfcnn.errors import ConfigError
@@ -247,6 +246,7 @@ def _onsets(vel: np.ndarray, grid: _Grid, rng: np.random.Generator, config: Synt
 
 def _reverb_ir(rng: np.random.Generator, sample_rate: int, config: SynthConfig) -> np.ndarray:
     """A room impulse response: exponentially decaying, low-passed noise, unit energy."""
+    from scipy import signal  # scipy.signal takes ~1 s to import: off `import tfcnn.synth`
     rt60 = rng.uniform(*config.reverb_rt60_s)
     t = np.arange(int(rt60 * sample_rate)) / sample_rate
     ir = rng.standard_normal(t.size) * np.exp(-6.9 * t / rt60)
@@ -354,6 +354,7 @@ def _tonal_parts(spec: DanceSpec, rhythms: dict[str, np.ndarray], grid: _Grid,
 def _room_and_master(mix: np.ndarray, rng: np.random.Generator, config: SynthConfig,
                      sample_rate: int) -> np.ndarray:
     """Reverb, background noise, master EQ tilt and peak level; shape (n,) -> (n,)."""
+    from scipy import signal  # scipy.signal takes ~1 s to import: off `import tfcnn.synth`
     n = mix.size
     mix = mix / max(float(np.sqrt(np.mean(mix ** 2))), 1e-9)  # unit RMS
 
@@ -382,6 +383,7 @@ def _peaking_eq(x: np.ndarray, *, centre_hz: float, gain_db: float,
                 sample_rate: int) -> np.ndarray:
     """A one-octave peaking EQ (RBJ biquad, Q = 1.41) by ``gain_db`` at ``centre_hz``;
     shape (n,) -> (n,) float32."""
+    from scipy import signal  # scipy.signal takes ~1 s to import: off `import tfcnn.synth`
     amp = 10 ** (gain_db / 40)
     w0 = 2 * np.pi * min(centre_hz, 0.45 * sample_rate) / sample_rate
     alpha = np.sin(w0) / (2 * np.sqrt(2))

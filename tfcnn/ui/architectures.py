@@ -11,8 +11,8 @@ import streamlit as st
 
 from tfcnn.config import CLASSES, LIMITS, PAPER_TABLE1, TIMEFREQ_INIT
 from tfcnn.errors import ConfigError
-from tfcnn.launches import ARCH_PARAM_FLAGS
-from tfcnn.models import arch_param_names, build_model, count_parameters, parse_filter_shape
+from tfcnn.models import arch_param_names, build_model, count_parameters, resolve_arch_params
+from tfcnn.request import ARCH_PARAMS, parse_filter_shape
 
 #: What each architecture is (paper §1; the layers of :mod:`tfcnn.models`), for the home
 #: page's table.
@@ -56,7 +56,7 @@ def architecture_table() -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- filter shapes
 
-#: Labels of the filter options a launch may set (:data:`tfcnn.launches.ARCH_PARAM_FLAGS`).
+#: Labels of the filter options a run request may set (:data:`tfcnn.request.ARCH_PARAMS`).
 FILTER_LABELS: dict[str, str] = {
     "time_filter": "Temporal filter (bands × frames)",
     "freq_filter": "Frequency filter (bands × frames)",
@@ -78,8 +78,8 @@ class FilterChoice:
     ----------
     arch : str
     arch_params : dict
-        The options that differ from the paper's, as :func:`tfcnn.train.train_run` and
-        ``python -m tfcnn train`` take them (``{"time_filter": (1, 30)}``); ``{}`` for the
+        The options that differ from the paper's, as fields of a
+        :class:`tfcnn.request.RunRequest` (``{"time_filter": (1, 30)}``); ``{}`` for the
         paper's model.
     n_params : int or None
         Trainable parameters of the configured model (None when a shape is refused).
@@ -97,9 +97,9 @@ class FilterChoice:
 
 
 @st.cache_resource(show_spinner=False)
-def _paper_params(arch: str, n_classes: int) -> dict:
+def _paper_params(arch: str) -> dict:
     """The arch's parameters as built with the paper's values (resolved, JSON types)."""
-    return json.loads(json.dumps(build_model(arch, n_classes).arch_params))
+    return resolve_arch_params(arch)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -120,11 +120,11 @@ def filter_controls(arch: str, *, n_classes: int = len(CLASSES), key: str = "tra
     Draws in the current container (the caller's sidebar or column); ``key`` prefixes the
     widget keys so two callers (launch, sweep) keep their own values.
     """
-    paper = _paper_params(arch, n_classes)
+    paper = _paper_params(arch)
     row = PAPER_TABLE1.get("timefreq" if arch == TIMEFREQ_INIT else arch)
     paper_count = row.params if row is not None else _count(arch, n_classes, "{}")
     chosen, errors = {}, []
-    for name in (p for p in ARCH_PARAM_FLAGS if p in arch_param_names(arch)):
+    for name in (p for p in ARCH_PARAMS if p in arch_param_names(arch)):
         # Streamlit forgets a widget's value while it is not drawn (another architecture
         # chosen); the last value is kept beside it so coming back restores it.
         kept = f"{key}-{name}-kept"

@@ -4,7 +4,6 @@ data-set track's role in the chosen model's cross-validation split."""
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,14 +11,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from tfcnn.assessment import Assessment, assess
+from tfcnn.assessment import Assessment, classify as classify_song
 from tfcnn.checkpoint import read_metadata
 from tfcnn.errors import TfcnnError
 from tfcnn.inference import Prediction
 from tfcnn.interpret import class_tempi, class_tempo_ranges, classes_at
 from tfcnn.recalibrate import checkpoint_split
 from tfcnn.runs import CONFIG_FILE
-from tfcnn.threads import torch_threads
 
 #: Columns of the several-files table (and of its CSV export), numbers as numbers.
 TABLE_COLUMNS: tuple[str, ...] = ("file", "prediction", "confidence (%)", "status",
@@ -71,20 +69,17 @@ class FileResult:
                 "tempo (BPM)": round(a.tempo.bpm, 1), "patches": p.n_patches, "error": None}
 
 
-def classify(data: bytes, name: str, checkpoint, predict_bytes) -> FileResult:
-    """Predict and assess one file; a project error becomes the result's ``error``.
-
-    ``predict_bytes(data, name=..., checkpoint_path=...)`` decodes, checks and predicts (the
-    app's own, so uploads are checked the same way everywhere); one torch thread per request.
-    """
+def classify(data: bytes, name: str, checkpoint, *, max_duration_s: float) -> FileResult:
+    """Classify one file through the core's path (:func:`tfcnn.assessment.classify`, as
+    ``python -m tfcnn predict``), refusing audio over the page's ``max_duration_s``; a
+    project error becomes the result's ``error``."""
     try:
-        start = time.perf_counter()
-        with torch_threads():
-            pred, signal = predict_bytes(data, name=name, checkpoint_path=checkpoint.path)
-            assessment = assess(pred, checkpoint)
-        return FileResult(name, pred, assessment, signal, time.perf_counter() - start)
+        result = classify_song(data, checkpoint, name=name, max_duration_s=max_duration_s,
+                               keep_signal=True)
     except TfcnnError as exc:
         return FileResult(name, error=str(exc))
+    return FileResult(name, result.prediction, result.assessment, result.prediction.signal,
+                      result.seconds)
 
 
 def results_table(results: list[FileResult]) -> pd.DataFrame:

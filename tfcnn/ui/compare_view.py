@@ -1,21 +1,19 @@
 """The Results page's comparison of two result sets: margin input, interval, p values, verdict.
 
 The numbers are :func:`tfcnn.compare.compare_scores`, the function behind
-``python -m tfcnn compare``; this module only reads the result sets and draws the result.
+``python -m tfcnn compare``; this module only draws the result sets it is given and the result.
 Folds are paired when both result sets tested the same songs in each fold; otherwise the
 panel says why and shows the unpaired comparison, labelled as such.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
-
 import streamlit as st
 
-from tfcnn.compare import FoldScores, compare_scores, load_scores, paired_accuracies, table_scores
+from tfcnn.compare import compare_scores, paired_accuracies
 from tfcnn.errors import RunError, TfcnnError
 from tfcnn.evaluate import ALPHA, DEFAULT_MARGIN, POWER, Comparison
+from tfcnn.result_sets import ResultSet
 
 #: How the verdict is reached, shown under it (the rule of tfcnn.evaluate.verdict_of).
 RULE = ("Verdict rule: the 95 % interval of A − B entirely above 0 → A better, entirely "
@@ -26,34 +24,7 @@ RULE = ("Verdict rule: the 95 % interval of A − B entirely above 0 → A bette
         "with `python -m tfcnn plan`).")
 
 
-def result_options(table_path: str | os.PathLike | None,
-                   run_dirs: dict[str, str | os.PathLike]) -> dict[str, FoldScores]:
-    """The result sets the panel offers, by the labels the Results page uses.
-
-    Parameters
-    ----------
-    table_path : path or None
-        The shipped Table 1 (rows labelled ``shipped <arch>``); None to leave it out.
-    run_dirs : dict of str to path
-        Run folders by label; a run without results (or unreadable) is left out.
-    """
-    options = {}
-    if table_path is not None:
-        try:
-            rows = table_scores(table_path)
-        except TfcnnError:
-            rows = {}
-        for arch, scores in rows.items():
-            options[f"shipped {arch}"] = dataclasses.replace(scores, label=f"shipped {arch}")
-    for label, folder in run_dirs.items():
-        try:
-            options[label] = dataclasses.replace(load_scores(folder), label=label)
-        except TfcnnError:
-            continue
-    return options
-
-
-def _compare(a: FoldScores, b: FoldScores, margin: float) -> tuple[Comparison, str | None]:
+def _compare(a: ResultSet, b: ResultSet, margin: float) -> tuple[Comparison, str | None]:
     """Paired when possible, else unpaired; with the reason pairing was not possible."""
     try:
         paired_accuracies(a, b)
@@ -66,7 +37,7 @@ def _p(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
 
 
-def comparison_panel(options: dict[str, FoldScores]) -> None:
+def comparison_panel(options: dict[str, ResultSet]) -> None:
     """Pick A and B among ``options`` and a margin; show the comparison of A − B."""
     options = {label: s for label, s in options.items() if len(s.accuracies) >= 2}
     if len(options) < 2:

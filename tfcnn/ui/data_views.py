@@ -9,11 +9,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from tfcnn.audio import load_audio
-from tfcnn.cache import cache_state, load_features
-from tfcnn.config import FRONT_END
+from tfcnn.cache import cache_state, compute_spec, load_features
 from tfcnn.datasets import Dataset
-from tfcnn.features import log_mel
 
 
 def class_counts(dataset: Dataset) -> pd.DataFrame:
@@ -35,6 +32,6 @@ def build_cache(dataset: Dataset, progress: Callable[[int, int], None]) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def track_log_mel(path: str) -> np.ndarray:
-    """Log-mel (n_mels, T) of one data-set track (not normalised), cached per path."""
-    y = load_audio(path)
-    return log_mel(y, FRONT_END.sample_rate)
+    """Log-mel (n_mels, T) of one data-set track (not normalised; the core's front end,
+    :func:`tfcnn.cache.compute_spec`), cached per path."""
+    return compute_spec(path)

@@ -1,5 +1,7 @@
 """What the Predict and Filters pages need: the models to choose from, cached checkpoints,
-checks of an uploaded file, and one prediction of it."""
+an upload's or a local file's bytes within the limits, and a decoded signal to play back.
+The prediction itself is the core's (:func:`tfcnn.assessment.classify`, through
+:func:`tfcnn.ui.assessment.classify`)."""
 
 from __future__ import annotations
 
@@ -13,12 +15,9 @@ import soundfile as sf
 import streamlit as st
 
 from tfcnn import paths
-from tfcnn.audio import load_audio, require_patch, require_sound
 from tfcnn.checkpoint import Checkpoint, load_checkpoint
-from tfcnn.config import FRONT_END, FrontEnd
+from tfcnn.config import FRONT_END
 from tfcnn.errors import AudioError
-from tfcnn.features import log_mel
-from tfcnn.inference import Prediction, predict_features
 from tfcnn.locations import checkpoints_dir, runs_root
 from tfcnn.runs import FOLD_MODEL_FILE, fold_dir, list_runs
 from tfcnn.ui.sidebar import allowed_roots
@@ -86,50 +85,6 @@ def read_audio_source(source: str | os.PathLike | bytes, *, name: str | None = N
         raise AudioError(f"{label}: file is {len(data) / 2**20:.1f} MB; the limit is "
                          f"{MAX_UPLOAD_MB} MB")
     return data, label
-
-
-def check_audio(y: np.ndarray, *, name: str, front_end: FrontEnd = FRONT_END) -> None:
-    """Reject a signal the Predict page cannot use: too long, silent or shorter than a patch.
-
-    Parameters
-    ----------
-    y : np.ndarray, shape (n_samples,), mono at ``front_end.sample_rate``.
-    name : file name for the message.
-    """
-    seconds = y.shape[0] / front_end.sample_rate
-    if seconds > MAX_DURATION_S:
-        raise AudioError(f"{name}: audio is {seconds / 60:.1f} min long; the limit is "
-                         f"{MAX_DURATION_S / 60:.0f} min")
-    require_patch(y, front_end=front_end, name=name)
-    require_sound(y, name=name)
-
-
-def predict_bytes(data: bytes, *, name: str, checkpoint_path: str | os.PathLike
-                  ) -> tuple[Prediction, np.ndarray]:
-    """Decode, check and classify an audio file given as bytes.
-
-    Returns
-    -------
-    (prediction, signal) : (tfcnn.inference.Prediction, np.ndarray (n_samples,))
-        The prediction and the mono 44.1 kHz signal it was computed from.
-
-    Raises
-    ------
-    AudioError, CheckpointError
-        With a message that names the file and the problem (shown by the page as st.error).
-    """
-    if len(data) == 0:
-        raise AudioError(f"{name}: file is empty (0 bytes)")
-    checkpoint = load_checkpoint_cached(checkpoint_path)
-    fe = checkpoint.front_end
-    # The header's duration is checked before decoding (a small file may hold hours).
-    y = load_audio(data, sample_rate=fe.sample_rate, name=name,
-                   max_duration_s=MAX_DURATION_S)  # (n_samples,) mono
-    check_audio(y, name=name, front_end=fe)
-    # The stages of tfcnn.inference.predict, with the decoded signal kept for the checks
-    # above and the audio player.
-    spec = log_mel(y, fe.sample_rate, front_end=fe)  # (n_mels, T)
-    return predict_features(spec, checkpoint, name=name), y
 
 
 def wav_bytes(y: np.ndarray, *, sample_rate: int = FRONT_END.sample_rate) -> bytes:

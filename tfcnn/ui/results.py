@@ -4,7 +4,6 @@ offer, Table 1 beside the paper's, one result in detail, and the CSV/JSON downlo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -81,11 +80,8 @@ def export_view(sets: Sequence[ResultSet], detail: ResultSet) -> None:
                        export.per_fold_frame(sets).to_csv(index=False),
                        file_name=export.csv_name("per-fold", dataset=datasets),
                        mime="text/csv")
-    c3.download_button("All results (JSON)", json.dumps(
-        [{"label": r.label, "source": r.source, "dataset": r.dataset, "arch": r.arch,
-          "n_params": r.n_params, "mean": r.mean, "std": r.std, "folds": list(r.folds),
-          "per_fold": r.accuracies} for r in sets], indent=2),
-        file_name=f"results_{datasets}.json", mime="application/json")
+    c3.download_button("All results (JSON)", export.results_json(sets),
+                       file_name=f"results_{datasets}.json", mime="application/json")
     if detail.confusion is None:
         return
     d1, d2 = st.columns(2)

@@ -4,7 +4,6 @@ back as :class:`tfcnn.runs.Run`, and estimate a run's time before it is launched
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shlex
@@ -16,26 +15,23 @@ import torch
 from tfcnn import archive, launches
 from tfcnn.datasets import load_dataset
 from tfcnn.errors import RunError
-from tfcnn.estimate import estimate_run, format_estimate, read_table, track_patch_counts
+from tfcnn.estimate import estimate_run, format_estimate, track_patch_counts
 from tfcnn.eta import Eta, run_eta
 from tfcnn.locations import SHIPPED_TABLE, checkpoints_dir, runs_root
+from tfcnn.request import RunRequest
+from tfcnn.result_sets import TableFile
 from tfcnn.runs import Run, read_run, read_status, run_paths
 
 #: States a run can be resumed from (complete folds are kept, the rest trained).
 RESUMABLE = ("cancelled", "interrupted", "failed")
 
 
-def launch_training(data_dir: str | os.PathLike, *, arch: str, n_folds: int, preset: str,
-                    protocol: str, device: str = "auto", seed: int = 0,
-                    epochs: int | None = None, amp: bool = False,
-                    arch_params: dict | None = None, root: Path | None = None) -> Path:
+def launch_training(request: RunRequest, *, root: Path | None = None) -> Path:
     """Queue one training run (:func:`tfcnn.launches.submit`); it starts when a slot frees.
 
     Returns the run folder the trainer will write.
     """
-    return launches.submit(data_dir, arch=arch, n_folds=n_folds, preset=preset,
-                           protocol=protocol, device=device, seed=seed, epochs=epochs,
-                           amp=amp, arch_params=arch_params, root=root or runs_root())
+    return launches.submit(request, root=root or runs_root())
 
 
 def resumable(view: Run) -> bool:
@@ -168,20 +164,16 @@ def _patch_counts(data_root: str) -> list[int]:
 
 @st.cache_data(show_spinner="Measuring this machine's training speed…", ttl=120,
                max_entries=64)
-def estimate_text(data_root: str, *, arch: str, params_json: str, n_folds: int,
-                  protocol: str, preset: str, epochs: int | None, seed: int, device: str,
-                  amp: bool, runs: str) -> str:
-    """The page's run-time estimate (:func:`tfcnn.estimate.estimate_run`), as one line.
+def estimate_text(request: RunRequest, *, runs: str) -> str:
+    """The page's run-time estimate of ``request`` (:func:`tfcnn.estimate.estimate_run`),
+    as one line.
 
-    Cached for two minutes per setting, so a run finishing meanwhile is learnt from soon.
+    Cached for two minutes per request, so a run finishing meanwhile is learnt from soon.
     Raises what the estimate raises (settings the trainer would refuse).
     """
-    dataset = load_dataset(data_root)
-    estimate = estimate_run(dataset, arch=arch, arch_params=json.loads(params_json),
-                            n_folds=n_folds, protocol=protocol, preset=preset, epochs=epochs,
-                            seed=seed, device=device, amp=amp, root=Path(runs),
-                            table=read_table(checkpoints_dir() / SHIPPED_TABLE),
-                            patch_counts=_patch_counts(data_root))
+    estimate = estimate_run(load_dataset(request.data_dir), request, root=Path(runs),
+                            table=TableFile.read(checkpoints_dir() / SHIPPED_TABLE),
+                            patch_counts=_patch_counts(request.data_dir))
     return format_estimate(estimate, format_seconds)
 
 

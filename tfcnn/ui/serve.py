@@ -77,8 +77,9 @@ def listening_addresses(port: int) -> list[str]:
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
-    """The ``streamlit run app.py`` command line for ``host:port``."""
-    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", host,
+    """The ``streamlit run app.py`` command line for ``host:port``, through
+    :mod:`tfcnn.ui.preload` (the pages' heavy imports done before the server listens)."""
+    return [sys.executable, "-m", "tfcnn.ui.preload", "run", str(APP), "--server.address", host,
             "--server.port", str(port), "--server.headless", "true",
             "--browser.gatherUsageStats", "false"]
 

@@ -14,8 +14,9 @@ import streamlit as st
 
 from tfcnn import paths
 from tfcnn.datasets import Dataset, load_dataset, synth_sets
-from tfcnn.errors import TfcnnError
+from tfcnn.errors import AccessError, TfcnnError
 from tfcnn.locations import default_data_dir
+from tfcnn.ui.serve import ENV_PASSWORD, is_loopback
 
 #: The sidebar's data-set sources: key -> label.
 DATA_SOURCES: dict[str, str] = {
@@ -25,6 +26,8 @@ DATA_SOURCES: dict[str, str] = {
 }
 
 _SESSION_KEY = "tfcnn_data"
+# The folder of the last choice that could be read: what the pages show after a refused one.
+_ACTIVE_KEY = "tfcnn_data_active"
 # Widget keys of the chooser (their values are copied into _SESSION_KEY on change).
 _SOURCE_WIDGET = "tfcnn_data_source"
 _PATH_WIDGET = "tfcnn_data_path"
@@ -72,14 +75,44 @@ def chosen_data_dir(choice: dict | None = None) -> Path | None:
     return Path(path) if path else None
 
 
+def serves_this_machine_only() -> bool:
+    """Whether the app listens on the loopback interface and has no password: its user is
+    then the operator, and a refused folder may say why (:func:`tfcnn.paths.folder_refusal`)."""
+    return is_loopback(st.get_option("server.address")) and not os.environ.get(ENV_PASSWORD)
+
+
+#: Characters Streamlit's Markdown may read as markup (CommonMark lets each be escaped).
+_MARKDOWN_PUNCTUATION = frozenset("\\`*_{}[]()<>#+-!|~$:")
+
+
+def _plain(text: str) -> str:
+    """``text`` shown as it is in Streamlit's Markdown (links, emphasis, code, LaTeX, colour
+    and icon directives escaped): paths from disk and from the user are data, not markup."""
+    return "".join("\\" + c if c in _MARKDOWN_PUNCTUATION else c for c in text)
+
+
+def _refused(chosen: Path, exc: TfcnnError) -> Path:
+    """Say on the page that ``chosen`` was refused and which data set stays active; return it."""
+    st.error(_plain(str(exc)))
+    active = Path(st.session_state.get(_ACTIVE_KEY) or default_data_dir())
+    try:
+        name = f"{_cached_dataset(str(active), _stamp(active)).name} at {active}"
+    except TfcnnError:
+        name = str(active)
+    st.info(_plain(f"The active data set did not change: {name}."))
+    return active
+
+
 def data_sidebar() -> Path | None:
-    """Render the data-set chooser in the sidebar; return the chosen folder.
+    """Render the data-set chooser in the sidebar; return the active data set's folder.
 
     Every page calls this first, so the choice is visible and editable everywhere; it is
     kept in this session's state only. The widgets have keys and copy their values into the
     choice in their ``on_change`` callbacks, so every edit sticks (a widget whose default
-    changes between runs would be rebuilt and drop the edit). Returns None when a custom
-    source is chosen but its folder is not given yet.
+    changes between runs would be rebuilt and drop the edit). A folder the user names is read
+    here (cached): when it is refused or unreadable the page says so, names the data set
+    that stays active, and that folder is returned. Returns None when a custom source is
+    chosen but its folder is not given yet.
     """
     choice = data_choice()
     # The choice is the truth (the callbacks ran before this script run); Streamlit drops a
@@ -106,7 +139,15 @@ def data_sidebar() -> Path | None:
                 help="Ballroom: the archive's BallroomData/ folder or the merged 8-folder "
                      "layout. Folder per class: one sub-folder of audio files per class. "
                      "Only folders inside the operator's allowed folders can be used.")
-    return chosen_data_dir()
+    chosen = chosen_data_dir()
+    if chosen is not None and source != "synth":
+        try:
+            load_dataset_cached(chosen)
+        except TfcnnError as exc:
+            return _refused(chosen, exc)
+    if chosen is not None:
+        st.session_state[_ACTIVE_KEY] = str(chosen)
+    return chosen
 
 
 def _stamp(path: Path) -> float:
@@ -129,10 +170,17 @@ def _cached_dataset(path: str, stamp: float) -> Dataset:
 def load_dataset_cached(path: str | os.PathLike) -> Dataset:
     """:func:`tfcnn.datasets.load_dataset`, cached until the folder's content changes.
 
-    Raises :class:`tfcnn.errors.AccessError` (one message for every such path) when the
-    folder is not inside :func:`allowed_roots`.
+    Raises :class:`tfcnn.errors.AccessError` when the folder is not inside
+    :func:`allowed_roots`: one message for every such path when the app is exposed, the
+    reason and the allowed folders when it serves this machine only
+    (:func:`tfcnn.paths.folder_refusal`).
     """
-    path = paths.confine_dir(path, allowed_roots())
+    roots = allowed_roots()
+    try:
+        path = paths.confine_dir(path, roots)
+    except AccessError:
+        raise AccessError(paths.folder_refusal(
+            path, roots, private=serves_this_machine_only())) from None
     return _cached_dataset(str(path), _stamp(path))
 
 
@@ -146,12 +194,12 @@ def active_dataset() -> Dataset:
     if path is None:
         st.info("Enter the data set's folder in the sidebar.")
         st.stop()
-    if not path.exists() and data_choice()["source"] == "synth":
+    if not path.exists() and (data_choice()["source"] == "synth" or path == default_data_dir()):
         st.info(f"The embedded SynthBallroom is not generated yet at `{path}`. Create it with "
                 f"`make data` or `python -m tfcnn synth {path}` (a few minutes).")
         st.stop()
     try:
         return load_dataset_cached(path)
     except TfcnnError as exc:
-        st.error(str(exc))
+        st.error(_plain(str(exc)))
         st.stop()

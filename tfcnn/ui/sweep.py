@@ -10,21 +10,18 @@ its folder (``sweep.json``, ``events.jsonl`` and the grid points' run folders,
 
 from __future__ import annotations
 
-import json
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from tfcnn import launches, plots
-from tfcnn.config import FRONT_END
+from tfcnn.config import ENGINE_NAMES, FRONT_END
 from tfcnn.contrasts import cv_test_train_ratio, family_sentence, setting_contrasts
-from tfcnn.engines import ENGINES
 from tfcnn.errors import ConfigError, TfcnnError
 from tfcnn.locations import checkpoints_dir, runs_root
-from tfcnn.models import parse_filter_shape
+from tfcnn.request import RunRequest, SweepRequest, format_value
+from tfcnn.result_sets import sweep_reports
 from tfcnn.runs import (
     LAUNCH_FILE,
     LAUNCHES_DIR,
@@ -40,11 +37,7 @@ from tfcnn.runs import (
 from tfcnn.sweep import (
     SWEEP_FILE,
     SweepProgress,
-    SweepSpec,
-    format_param,
     grid_rows,
-    make_spec,
-    parse_list,
     read_events,
     read_spec,
     seed_summary,
@@ -79,31 +72,11 @@ def sweep_folders(root: Path | None = None, *, launched: bool = False) -> list[P
     return sorted(found, key=lambda p: p.name, reverse=True)
 
 
-def sweep_command(data_dir, *, out, arch: str, grid: dict[str, str], seeds: str,
-                  n_folds: int, preset: str, protocol: str, device: str, engine: str,
-                  epochs: int | None = None, amp: bool = False) -> list[str]:
-    """The ``python -m tfcnn sweep ...`` command line; ``grid`` maps CLI flags to lists."""
-    cmd = [sys.executable, "-m", "tfcnn", "sweep", str(data_dir), "--arch", arch,
-           "--seeds", seeds, "--folds", str(n_folds), "--preset", preset,
-           "--protocol", protocol, "--device", device, "--engine", engine,
-           "--out", str(out), "--quiet"]
-    for flag, values in grid.items():
-        if values.strip():
-            cmd += [flag, values.strip()]
-    if epochs:
-        cmd += ["--epochs", str(int(epochs))]
-    if amp:
-        cmd.append("--amp")
-    return cmd
-
-
-def grid_spec(data_dir, *, arch: str, time_filters: str = "", freq_filters: str = "",
-              n_filters: str = "", seeds: str = "0", n_folds: int = 10, preset: str = "quick",
-              protocol: str = "clean", device: str = "auto", epochs: int | None = None,
-              amp: bool = False) -> SweepSpec:
-    """The sweep the Train page's controls describe, checked as the CLI checks it.
-
-    The lists are written as on the command line (``1x30,1x60``, ``0,1,2``).
+def grid_request(base: RunRequest, *, arch: str, time_filters: str = "",
+                 freq_filters: str = "", n_filters: str = "", seeds: str = "0") -> SweepRequest:
+    """The sweep the Train page's controls describe: ``base``'s recipe (folds, preset,
+    protocol, device, epochs, AMP) for ``arch``, over the lists as written on the command
+    line (``1x30,1x60``, ``0,1,2``; empty: not swept).
 
     Raises
     ------
@@ -111,53 +84,18 @@ def grid_spec(data_dir, *, arch: str, time_filters: str = "", freq_filters: str 
         A bad list, architecture or shape, with the message the CLI gives (a filter that
         does not fit the patch names the patch and the largest shape that fits).
     """
-    parsed = {}
-    for key, text, item in (("time_filters", time_filters, parse_filter_shape),
-                            ("freq_filters", freq_filters, parse_filter_shape),
-                            ("n_filters", n_filters, int)):
-        if text.strip():
-            parsed[key] = parse_list(text, name=key.replace("_", " "), item=item)
-    return make_spec(data_dir, arch=arch, seeds=parse_list(seeds, name="seeds", item=int),
-                     n_folds=n_folds, preset=preset, protocol=protocol, device=device,
-                     overrides={"max_epochs": epochs or None, "amp": True if amp else None},
-                     **parsed)
+    return SweepRequest.from_text(base.replace(arch=arch), seeds=seeds, grid={
+        "time_filter": time_filters, "freq_filter": freq_filters, "n_filters": n_filters})
 
 
-def launch_sweep(data_dir, *, arch: str, time_filters: str = "", freq_filters: str = "",
-                 n_filters: str = "", seeds: str = "0", n_folds: int = 10,
-                 preset: str = "quick", protocol: str = "clean", device: str = "auto",
-                 engine: str = "local", epochs: int | None = None, amp: bool = False,
-                 root: Path | None = None) -> Path:
-    """Check the grid, then queue the sweep (:func:`tfcnn.launches.enqueue`); return its
-    sweep folder.
+def launch_sweep(sweep: SweepRequest, *, engine: str, root: Path | None = None) -> Path:
+    """Queue ``sweep`` on ``engine`` (:func:`tfcnn.launches.submit_sweep`); return its sweep
+    folder.
 
     It starts at once when a launch slot is free, else when one frees. Its output goes to
     ``<runs>/.launches/<sweep>/log.txt``.
-
-    Raises
-    ------
-    ConfigError
-        A bad list, architecture, shape or engine (before anything is queued).
     """
-    if engine not in ENGINES:
-        raise ConfigError(f"unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}")
-    spec = grid_spec(data_dir, arch=arch, time_filters=time_filters,
-                     freq_filters=freq_filters, n_filters=n_filters, seeds=seeds,
-                     n_folds=n_folds, preset=preset, protocol=protocol, device=device,
-                     epochs=epochs, amp=amp)
-    grid = {"--time-filter": time_filters, "--freq-filter": freq_filters,
-            "--n-filters": n_filters}
-
-    def command(out: Path) -> list[str]:
-        return sweep_command(data_dir, out=out, arch=arch, grid=grid, seeds=seeds,
-                             n_folds=n_folds, preset=preset, protocol=protocol, device=device,
-                             engine=engine, epochs=epochs, amp=amp)
-
-    return launches.enqueue(root or runs_root(),
-                            stem=f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{arch}",
-                            command=command, record={"kind": SWEEP_KIND, "arch": arch,
-                                                     "engine": engine,
-                                                     "spec": spec.to_dict()})
+    return launches.submit_sweep(sweep, engine=engine, root=root or runs_root())
 
 
 def sweep_log_tail(out: Path, *, lines: int = 12) -> str:
@@ -231,8 +169,8 @@ def sweep_view(out: Path) -> SweepProgress:
             progress.state = "starting"
     else:
         try:
-            spec = SweepSpec.from_dict(record["spec"])
-        except (KeyError, TypeError, ValueError, AttributeError):
+            spec = SweepRequest.from_dict(record["spec"])
+        except (KeyError, TypeError, ValueError, AttributeError, ConfigError):
             spec = None
         progress = sweep_progress(out, spec=spec) if spec is not None else \
             SweepProgress(state="new", tasks=[], engine=None)
@@ -273,9 +211,9 @@ def _length(value: str, index: int | None) -> float:
 # ----------------------------------------------------------------------------- streamlit
 
 
-def sweep_launcher(data_dir, *, arch_choices, n_folds: int, preset: str, protocol: str,
-                   device: str, epochs: int | None, amp: bool) -> None:
-    """Sidebar controls of a sweep (grid from filter shapes and seeds) and its Launch button.
+def sweep_launcher(base: RunRequest, *, arch_choices) -> None:
+    """Sidebar controls of a sweep (grid from filter shapes and seeds over ``base``'s recipe)
+    and its Launch button.
 
     The grid is checked as it is typed, with the CLI's messages (a filter wider than the
     patch names the patch and the widest filter that fits); Launch stays off until it fits.
@@ -293,21 +231,18 @@ def sweep_launcher(data_dir, *, arch_choices, n_folds: int, preset: str, protoco
                                           f"at most {FRONT_END.n_mels} bands high.")
         n_filters = st.text_input("Filters per branch", "", help="e.g. 16,32; empty: 32")
         seeds = st.text_input("Seeds", "0,1,2", help="One cross-validation per seed.")
-        engine = st.selectbox("Engine", list(ENGINES), key="sweep-engine",
+        engine = st.selectbox("Engine", list(ENGINE_NAMES), key="sweep-engine",
                               help="local: this machine, folds of a grid point together; "
                                    "ray: one task per grid point × fold on a local Ray.")
-        grid = dict(arch=arch, time_filters=time_filters, freq_filters=freq_filters,
-                    n_filters=n_filters, seeds=seeds, n_folds=n_folds, preset=preset,
-                    protocol=protocol, device=device, epochs=epochs, amp=amp)
         try:
-            grid_spec(data_dir, **grid)
-            problem = None
+            sweep = grid_request(base, arch=arch, time_filters=time_filters,
+                                 freq_filters=freq_filters, n_filters=n_filters, seeds=seeds)
         except ConfigError as exc:
-            problem = str(exc)
-            st.error(problem)
-        if st.button("Launch sweep", disabled=problem is not None):
+            sweep = None
+            st.error(str(exc))
+        if st.button("Launch sweep", disabled=sweep is None):
             try:
-                out = launch_sweep(data_dir, engine=engine, **grid)
+                out = launch_sweep(sweep, engine=engine)
                 st.toast(f"Queued {out.name}")
             except TfcnnError as exc:
                 st.error(str(exc))
@@ -368,28 +303,24 @@ def sweep_monitor() -> None:
                     st.code(log, language=None)
 
 
-def shipped_sweeps(root: Path | None = None) -> list[tuple[str, dict, dict]]:
-    """The shipped sweep reports (``checkpoints/sweep-*.json``, written like
-    ``scripts/sweep_measure``'s ``report.json``): one (label, report, engine entry) per engine."""
-    found = []
-    for path in sorted((root or checkpoints_dir()).glob("sweep-*.json")):
-        try:
-            report = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue  # not a report: nothing to show
-        for entry in report.get("engines", []) if isinstance(report, dict) else []:
-            if entry.get("points") and entry.get("params"):
-                found.append((f"shipped: {path.stem} ({entry.get('engine', '?')} engine)",
-                              report, entry))
-    return found
-
-
 def shipped_grid_frame(entry: dict) -> pd.DataFrame:
     """A shipped engine entry's grid points as :func:`grid_frame` gives a sweep folder's."""
     frame = pd.DataFrame(entry["points"])
     index, _ = LENGTH_AXES[entry["params"][0]]
     frame["length"] = [_length(v, index) for v in frame[entry["params"][0]]]
     return frame
+
+
+#: Columns of the grid and seed-summary tables that hold song accuracies in %.
+_ACCURACY_COLUMNS = ("mean", "std", "seed_std", "min", "max")
+
+
+def _sweep_table(frame: pd.DataFrame) -> None:
+    """A grid or seed-summary table, accuracies in % with one decimal (numbers stay numbers
+    for sorting and copying)."""
+    st.dataframe(frame, hide_index=True, column_config={
+        col: st.column_config.NumberColumn(f"{col} (%)", format="%.1f")
+        for col in _ACCURACY_COLUMNS if col in frame.columns})
 
 
 def contrasts_view(rows: list[dict], params: list[str], *, n_folds: int,
@@ -415,8 +346,8 @@ def contrasts_view(rows: list[dict], params: list[str], *, n_folds: int,
 
 def _shipped_sweep_view(label: str, report: dict, entry: dict) -> None:
     frame, params = shipped_grid_frame(entry), entry["params"]
-    st.dataframe(frame.drop(columns=["accuracies", "length"], errors="ignore"), hide_index=True)
-    st.dataframe(pd.DataFrame(entry.get("summary", [])), hide_index=True)
+    _sweep_table(frame.drop(columns=["accuracies", "length"], errors="ignore"))
+    _sweep_table(pd.DataFrame(entry.get("summary", [])))
     n_folds = max((len(p.get("accuracies") or []) for p in entry["points"]), default=0)
     contrasts_view(entry["points"], params, n_folds=n_folds)
     st.plotly_chart(plots.accuracy_vs_filter_length(
@@ -431,7 +362,7 @@ def _shipped_sweep_view(label: str, report: dict, entry: dict) -> None:
 def sweep_results() -> None:
     """Results page: a chosen sweep's grid as a table and accuracy vs filter length (the
     sweeps under the runs folder, then the shipped ones)."""
-    folders, shipped = sweep_folders(), shipped_sweeps()
+    folders, shipped = sweep_folders(), sweep_reports(checkpoints_dir())
     if not folders and not shipped:
         return
     st.subheader("Sweeps: accuracy over a grid of filter shapes × seeds")
@@ -446,18 +377,18 @@ def sweep_results() -> None:
     except TfcnnError as exc:
         st.warning(str(exc))
         return
-    shown = frame.drop(columns=["accuracies", "length"], errors="ignore")
-    st.dataframe(shown, hide_index=True)
+    _sweep_table(frame.drop(columns=["accuracies", "length"], errors="ignore"))
     if not params:
         return
     rows = grid_rows(out)
-    st.dataframe(pd.DataFrame(seed_summary(rows, params)), hide_index=True)
+    _sweep_table(pd.DataFrame(seed_summary(rows, params)))
     spec = read_spec(out)
-    contrasts_view(rows, params, n_folds=spec.n_folds, protocol=spec.protocol)
+    contrasts_view(rows, params, n_folds=spec.base.n_folds,
+                   protocol=spec.base.protocol)
     group = "n_filters" if "n_filters" in params[1:] else None
     st.plotly_chart(plots.accuracy_vs_filter_length(
         frame, length_title=LENGTH_AXES[params[0]][1], group=group), key=f"grid-{out.name}")
     st.caption("Each point is one seed's cross-validation mean (song accuracy over its "
                "complete folds); the line is the mean over seeds with np.std over seeds. "
                f"Swept: {', '.join(params)}; values as on the command line "
-               f"({', '.join(format_param(v) for v in spec.grid[0][1])}).")
+               f"({', '.join(format_value(v) for v in spec.grid[0][1])}).")
