@@ -62,13 +62,15 @@ checkpoints: data
 clean:
 	rm -rf runs .pytest_cache
 
-# SynthBallroom lab: generate the scenarios, 10-fold time/frequency/timefreq on each, and
+# SynthBallroom lab: generate the scenarios, 10-fold time/frequency/timefreq on each with seeds
+# $(SEEDS), the conflict set evaluated by the paper models, and
 # checkpoints/table1-scenarios.json (long: see docs/lab.md).
 PER_CLASS ?= 60
 CLIP_SECONDS ?= 30
+SEEDS ?= 0,1,2
 scenarios: venv
 	nice -n 10 $(BIN)/python -m scripts.train_scenarios --data-root $(dir $(DATA)) \
-		--per-class $(PER_CLASS) --seconds $(CLIP_SECONDS)
+		--per-class $(PER_CLASS) --seconds $(CLIP_SECONDS) --seeds $(SEEDS)
 
 # Temporal filter length on both sweep engines: time, 1x30/1x60/1x80 x seeds 0,1,2, 10 folds,
 # quick preset; runs/sweep-measure/report.{json,md} (long: see docs/sweeps.md).

@@ -232,10 +232,10 @@ def format_plan(pilot: Pilot, designs: list[Design], *, half_width: float | None
             lines.append(f"\nno design in the table reaches ±{half_width:g} points; more "
                          f"tracks per class than {sizes[-1]} are needed")
         else:
+            folds = f"{best.n_folds} {'paired ' if pilot.paired else ''}folds"
             lines.append(f"\nfor ±{half_width:g} points: {best.per_class} tracks per class × "
-                         f"{best.seeds} seed(s) ({best.n_folds} paired folds): ±"
-                         f"{best.half_width:.1f}, detects {best.mdd:.1f} points "
-                         f"{100 * POWER:.0f} % of the time")
+                         f"{best.seeds} seed(s) ({folds}): ±{best.half_width:.1f}, detects "
+                         f"{best.mdd:.1f} points {100 * POWER:.0f} % of the time")
     floor = seed_floor(pilot, per_class=int(round(pilot.per_class)))
     lines.append(f"seeds alone cannot go below ±{floor:.1f} points at the pilot's size "
                  f"(the n_test/n_train term of the corrected variance)")

@@ -124,7 +124,7 @@ def scenario_matrix(sets: Sequence[ResultSet]) -> None:
                + ("Cells of several seeds: the mean over seeds, each seed's mean beside it; "
                   "verdicts pool the folds of every seed (corrected repeated k-fold t)."
                   if several else "One seed per cell: the seed spread is not measured here "
-                  "(in the shipped sweep one 10-fold cell spans 40.0-47.5 % over three "
+                  "(in the shipped sweep the tempo × Time cell spans 40.0-47.5 % over three "
                   "seeds)."))
     # A static table wraps its long texts (expectation, figures), so every column shows at
     # 1400 px; the verdict sits beside the accuracy it judges.
