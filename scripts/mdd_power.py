@@ -47,7 +47,8 @@ def exact_rates(rng: np.random.Generator, n: int, *, seeds: int, sd: float = 12.
     """Size and power at the MDD under the equicorrelated normal model."""
     j = K * seeds
     r = ratio / (1 + ratio)
-    # d = δ + sd·(√r·common + √(1−r)·own): Var(mean) = (1/J + ratio)·sd²(1−r), E[s²] = sd²(1−r)
+    # d = δ + sd·(√r·common + √(1−r)·own):
+    # Var(mean) = (1/J + ratio)·sd²(1−r), E[s²] = sd²(1−r)
     se = np.sqrt((1 / j + ratio) * sd ** 2 * (1 - r))
     mdd = minimum_detectable_difference(float(se), float(j - 1))
     out = {"model": "exact", "seeds": seeds, "folds": j, "mdd": mdd}

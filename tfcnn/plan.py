@@ -189,7 +189,7 @@ def cheapest(designs: list[Design], *, half_width: float) -> Design | None:
 
 
 def seed_floor(pilot: Pilot, *, per_class: int) -> float:
-    """The half-width that infinitely many seeds approach at ``per_class`` (``√(ρ s²)`` · z)."""
+    """The half-width infinitely many seeds approach at ``per_class``: ``z · √(ρ s²)``."""
     from scipy import stats
 
     d = design(pilot, per_class=per_class, seeds=1)
