@@ -60,7 +60,8 @@ compare_view.comparison_panel({rs.label: rs for rs in sets})
 st.subheader("Calibration measured on test songs")
 calibration_view.calibration_panel(calibration_view.measured(
     locations.checkpoints_dir() / locations.SHIPPED_RELIABILITY if use_shipped else None,
-    {label: runs[label][1] for label in chosen}))
+    {label: runs[label][1] for label in chosen},
+    shipped_table=shipped_table.path if use_shipped else None))
 
 st.subheader("One result in detail")
 detail = results.detail_view(sets)

@@ -255,3 +255,20 @@ def test_a_shipped_model_finds_its_measurement_by_name():
     assert model_line(CHECKPOINTS_DIR / "synth-time.safetensors", shipped_file=shipped) == (
         f"Calibration measured: {rel.sentence()}.")
     assert read_reliabilities(CHECKPOINTS_DIR / "no-such.json") == {}
+
+
+def test_results_panel_offers_table_runs_shipped_models_and_runs(tmp_path):
+    from tfcnn.ui.calibration_view import measured
+
+    rel = reliability([0.9, 0.6, 0.8, 0.7], [True, False, True, True], n_boot=50)
+    table = tmp_path / "table1.json"
+    table.write_text(json.dumps({"runs": {"time": {"reliability": rel.to_dict()},
+                                          "frequency": {"per_fold": [50.0, 60.0]}}}))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps({"reliability": rel.to_dict()}))
+    shipped = tmp_path / "reliability.json"
+    shipped.write_text(json.dumps({"models": {"synth-time": rel.to_dict()}}))
+    found = measured(shipped, {"my run": run}, shipped_table=table)
+    assert list(found) == ["shipped time (all folds)", "shipped time (fold 0)", "my run"]
+    assert all(r == rel for r in found.values())

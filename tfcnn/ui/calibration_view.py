@@ -16,6 +16,8 @@ import streamlit as st
 
 from tfcnn import plots
 from tfcnn.calibration import Reliability, model_reliability, read_reliabilities
+from tfcnn.errors import ConfigError
+from tfcnn.result_sets import TableFile
 from tfcnn.runs import read_results
 
 #: What the numbers mean, under the table.
@@ -39,16 +41,31 @@ def _row(label: str, rel: Reliability) -> dict:
 
 
 def measured(shipped_file: str | os.PathLike | None,
-             run_dirs: Mapping[str, str | os.PathLike]) -> dict[str, Reliability]:
-    """The measurements on offer, by label: shipped models first, then runs that have one."""
-    out = {f"shipped {stem.removeprefix('synth-')} (fold 0)": rel
-           for stem, rel in (read_reliabilities(shipped_file) if shipped_file else {}).items()}
+             run_dirs: Mapping[str, str | os.PathLike], *,
+             shipped_table: str | os.PathLike | None = None) -> dict[str, Reliability]:
+    """The measurements on offer, by label: the shipped Table 1's runs (all folds, once
+    retrained with this version), the shipped fold-0 models, then runs that have one."""
+    records = {}
+    if shipped_table is not None:
+        for key, results in (TableFile.read(shipped_table).content.get("runs") or {}).items():
+            if isinstance(results, dict):
+                records[f"shipped {key} (all folds)"] = results.get("reliability")
+    out = {}
+    for label, rec in records.items():
+        if isinstance(rec, dict):
+            try:
+                out[label] = Reliability.from_dict(rec)
+            except ConfigError:  # an older or damaged record: nothing measured to show
+                continue
+    out.update({f"shipped {stem.removeprefix('synth-')} (fold 0)": rel
+                for stem, rel in (read_reliabilities(shipped_file) if shipped_file
+                                  else {}).items()})
     for label, folder in run_dirs.items():
         rec = (read_results(folder) or {}).get("reliability")
         if isinstance(rec, dict):
             try:
                 out[label] = Reliability.from_dict(rec)
-            except Exception:  # an older or damaged record: nothing measured to show
+            except ConfigError:  # an older or damaged record: nothing measured to show
                 continue
     return out
 
