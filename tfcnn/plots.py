@@ -2,6 +2,9 @@
 
 Every builder takes plain arrays/tables (never a Streamlit object) so it is testable on its
 data: traces, x/y values and axis types.
+
+Longer than 600 lines: the app's figures live together so they share one layout and one class
+colour order (a class has the same colour on every page).
 """
 
 from __future__ import annotations
