@@ -559,7 +559,7 @@ SAFETY_PROBES = {
     "test_train_runs_one_at_a_time_and_queues_the_rest": {
         "probe": "Train: Launch clicked twice (cap 1)",
         "before": "10 training processes from two clicks", "must": "1 training, 1 queued"},
-    "test_data_choice_is_per_session_and_outside_folders_are_refused": {
+    "test_data_choice_is_per_session_and_a_refusal_says_why": {
         "probe": "one session picks a bad folder; a second opens",
         "before": "choice saved in runs/.app-settings.json: every new session broken",
         "must": "per session, nothing saved"},

@@ -20,11 +20,12 @@ from safetensors.torch import load_file
 from tfcnn.checkpoint import load_checkpoint
 from tfcnn.config import PRESETS
 from tfcnn.errors import ConfigError, RunError
-from tfcnn.runs import read_progress, read_results, run_status
+from tfcnn.runs import fold_dir, read_progress, read_results, run_status
 from tfcnn.device import select_device
 from tfcnn.fold_training import FoldData, LossSchedule, train_fold
 from tfcnn.request import RunRequest
 from tfcnn.train import RunCancelled, train_run
+from tfcnn.threads import torch_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -502,14 +503,23 @@ def test_fold_parallel_path_completes_the_same_run_folder(folder_dataset, tmp_pa
 
 
 def test_where_stacking_does_not_pay_each_fold_is_saved_as_it_ends(folder_dataset, tmp_path):
-    """Black-box on a CPU trains fold after fold even by default, so an interrupted run keeps
-    every fold finished so far (stacking its 12x8 convolution measured slower here)."""
+    """Black-box on a CPU trains stacks of one fold (lanes side by side, each taking the next
+    fold when it finishes one), so an interrupted run keeps every fold finished so far
+    (stacking its 13 MB dense layer measured slower)."""
+    from tfcnn.parallel import Schedule, fold_schedule
+
+    assert fold_schedule("blackbox", "cpu", 10, lanes=2) == Schedule(lanes=2, stack_size=1)
     out = tmp_path / "blackbox"
-    train_run(RunRequest(folder_dataset, **{**RUN_ARGS, "arch": "blackbox", "n_folds": 2,
-                                            "epochs": 1}), out, sequential=False)
-    kinds = [(e["event"], e["fold"]) for e in read_progress(out)
-             if e["event"] in ("fold_start", "fold_end")]
-    assert kinds == [("fold_start", 0), ("fold_end", 0), ("fold_start", 1), ("fold_end", 1)]
+    with torch_threads(2):  # two lanes
+        train_run(RunRequest(folder_dataset, **{**RUN_ARGS, "arch": "blackbox", "n_folds": 3,
+                                                "epochs": 1}), out, sequential=False)
+    events = [(e["event"], e["fold"]) for e in read_progress(out)
+              if e["event"] in ("epoch", "fold_end")]
+    assert sorted(events) == sorted([(k, f) for f in range(3) for k in ("epoch", "fold_end")])
+    first_end = min(i for i, (kind, _) in enumerate(events) if kind == "fold_end")
+    # two lanes: the third fold trains only once a fold has ended (and was saved)
+    assert events.index(("epoch", 2)) > first_end, events
+    assert all((fold_dir(out, f) / "result.json").is_file() for f in range(3))
 
 
 # --------------------------------------------------------------------------- CLI errors

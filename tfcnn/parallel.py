@@ -1,5 +1,8 @@
 """Fold-parallel cross-validation: K folds of one architecture trained at once.
 
+Longer than 600 lines: the schedule, the stacked steps of every kernel and the lanes that run
+them share one fold-state type and one epoch loop, and read best side by side.
+
 The paper's models are small and its minibatch of 10 patches (Pons et al. 2016, §2) leaves a
 CPU or GPU mostly idle, so training the 10 folds one after another wastes most of the machine.
 Here the folds' parameters are stacked along a new leading axis
@@ -498,6 +501,7 @@ def train_folds_parallel(
     kernel: str = "auto",
     states: Sequence[FoldStateFile] | None = None,
     lanes: int | None = None,
+    on_fold_end: Callable[[int, FoldTraining], None] | None = None,
 ) -> list[FoldTraining]:
     """Train K folds of one architecture at once, each as
     :func:`tfcnn.fold_training.train_fold` would.
@@ -531,6 +535,10 @@ def train_folds_parallel(
     lanes : int, optional
         Worker threads where the schedule uses them (:func:`fold_schedule`); default one per
         torch thread.
+    on_fold_end : callable, optional
+        Called with a fold's position in ``datas`` and its result as soon as its stack has
+        finished (one call at a time, possibly from a lane's thread), so a caller saves each
+        fold while the others train: with stacks of one fold, as each fold ends.
 
     Returns
     -------
@@ -549,15 +557,25 @@ def train_folds_parallel(
     kernel = choose_kernel(models[0], device, kernel)
     states = list(states) if states is not None else [None] * len(datas)
     if kernel == "loop":
-        return [train_fold(model, data, config, device=device, on_epoch=on_epoch, state=state)
-                for model, data, state in zip(models, datas, states)]
+        results = []
+        for position, (model, data, state) in enumerate(zip(models, datas, states)):
+            results.append(train_fold(model, data, config, device=device, on_epoch=on_epoch,
+                                      state=state))
+            if on_fold_end is not None:
+                on_fold_end(position, results[-1])
+        return results
     folds = _prepare_folds(models, datas, states, config, on_epoch, device)
+    position = {id(f): i for i, f in enumerate(folds)}
     schedule = fold_schedule(kernel, device, len(folds), lanes)
     stacks = [folds[i:i + schedule.stack_size]
               for i in range(0, len(folds), schedule.stack_size)]
 
     def train(stack: list[_Fold], lanes: _Lanes) -> None:
         _train_stack(stack, kernel, config, device, lanes)
+        if on_fold_end is not None:
+            with lanes.lock:
+                for fold in stack:
+                    on_fold_end(position[id(fold)], fold.tracker.result())
 
     _Lanes(schedule.lanes).run(stacks, train)
     return [f.tracker.result() for f in folds]

@@ -377,27 +377,32 @@ def _train_folds(t: _Training, folds: list[Fold], *, stacked: bool) -> None:
             on_epoch = _snapshot_saver(t, folds[0].index, models[0], (mean, std), on_epoch,
                                        initial=states[0].load() is None)
         datas = [prepared[f.index][0] for f in folds]
-        if stacked:
-            outcomes = train_folds_parallel(models, datas, t.config, device=t.device,
-                                            on_epoch=on_epoch, states=states)
-        else:
-            outcomes = [train_fold(model, data, t.config, device=t.device, on_epoch=on_epoch,
-                                   state=state)
-                        for model, data, state in zip(models, datas, states)]
         trained[stage] = {}
-        for fold, model, outcome in zip(folds, models, outcomes):
+        last_stage = stage == training_stages(t.arch)[-1]
+
+        def on_fold_end(position: int, outcome: FoldTraining, stage=stage, models=models,
+                        last_stage=last_stage) -> None:
+            """Keep the fold's best model; after the last stage, test and save the fold now
+            (an interrupted run keeps every fold finished so far)."""
+            fold, model = folds[position], models[position]
             model.load_state_dict(outcome.state_dict)
             trained[stage][fold.index] = (model, outcome)
+            if last_stage:
+                _, mean, std = prepared[fold.index]
+                stages = {st: trained[st][fold.index][1].best_epoch for st in trained}
+                # the fold's share of the machine's time, summed over its epochs
+                seconds = sum(float(r.get("seconds", 0.0)) for r in outcome.history)
+                _finish_fold(t, fold, model, outcome, norm=(mean, std), stages=stages,
+                             seconds=seconds or (time.perf_counter() - t0) / len(folds))
+                t.run.drop_state(fold.index)
 
-    seconds = (time.perf_counter() - t0) / len(folds)
-    final = training_stages(t.arch)[-1]
-    for fold in folds:
-        model, outcome = trained[final][fold.index]
-        _, mean, std = prepared.pop(fold.index)
-        stages = {st: trained[st][fold.index][1].best_epoch for st in trained}
-        _finish_fold(t, fold, model, outcome, norm=(mean, std), stages=stages,
-                     seconds=seconds)
-        t.run.drop_state(fold.index)
+        if stacked:
+            train_folds_parallel(models, datas, t.config, device=t.device, on_epoch=on_epoch,
+                                 states=states, on_fold_end=on_fold_end)
+        else:
+            for position, (model, data, state) in enumerate(zip(models, datas, states)):
+                on_fold_end(position, train_fold(model, data, t.config, device=t.device,
+                                                 on_epoch=on_epoch, state=state))
 
 
 def _logged_epochs(run: RunFolder) -> dict[tuple[int, str], int]:
