@@ -20,7 +20,7 @@ from tfcnn.calibration import Calibration, tempered_song_probabilities
 from tfcnn.checkpoint import as_checkpoint
 from tfcnn.inference import Prediction, predict
 from tfcnn.tempo import TempoEstimate, estimate_tempo
-from tfcnn.threads import torch_threads
+from tfcnn.threads import per_request
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,7 @@ class Classification:
         return {**self.prediction.to_dict(), **self.assessment.to_dict()}
 
 
+@per_request
 def classify(source, checkpoint, *, name: str | None = None, device="cpu",
              max_duration_s: float | None = None, keep_signal: bool = False) -> Classification:
     """Predict one song (:func:`tfcnn.inference.predict`) and assess it (:func:`assess`).
@@ -151,8 +152,7 @@ def classify(source, checkpoint, *, name: str | None = None, device="cpu",
     """
     start = time.perf_counter()
     ckpt = as_checkpoint(checkpoint, device=device)
-    with torch_threads():  # one song: one thread is fastest, busy machine or not
-        prediction = predict(source, ckpt, name=name, device=device,
-                             max_duration_s=max_duration_s, keep_signal=keep_signal)
-        assessment = assess(prediction, ckpt)
+    prediction = predict(source, ckpt, name=name, device=device,
+                         max_duration_s=max_duration_s, keep_signal=keep_signal)
+    assessment = assess(prediction, ckpt)
     return Classification(prediction, assessment, time.perf_counter() - start)

@@ -326,7 +326,7 @@ def _dropout(h: torch.Tensor, p: float, training: bool,
 
 
 def _branch(p: dict, prefix: str, x: torch.Tensor, work: _Workspace) -> torch.Tensor:
-    """Stacked ``_TimeBranch`` or ``_FreqBranch``, by ``prefix``. x (K, B, 1, M, N).
+    """Stacked :class:`tfcnn.models._Branch` (time or frequency), by ``prefix``. x (K, B, 1, M, N).
 
     ``time_branch.``: 1×n filters along frames, pool over all bands; ``freq_branch.``: m×1
     filters along bands, pool over all frames (the patch transposed: rows are frames).

@@ -34,6 +34,7 @@ import torch
 from tfcnn.audio import resample
 from tfcnn.config import FRONT_END, FrontEnd
 from tfcnn.errors import AudioError, ConfigError
+from tfcnn.threads import per_request
 
 #: Coefficients of Essentia's "blackmanharris62" window (3-term, -62 dB side lobes).
 BLACKMAN_HARRIS_62: tuple[float, float, float] = (0.44959, 0.49364, 0.05677)
@@ -293,6 +294,7 @@ def log_mel_module(
     return _cached_module(front_end, str(torch.device(device)))
 
 
+@per_request
 def log_mel(
     y: np.ndarray,
     sr: int,

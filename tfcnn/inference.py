@@ -24,6 +24,7 @@ from tfcnn.features import log_mel_stream
 from tfcnn.locations import checkpoints_dir
 from tfcnn.models import ARCHITECTURES
 from tfcnn.paths import display
+from tfcnn.threads import per_request
 
 DEFAULT_ARCH = "timefreq"
 #: Patches per forward pass; large enough for speed, small enough for any GPU/CPU memory.
@@ -217,6 +218,7 @@ def _normalised(pieces: list[np.ndarray], mean: np.float32, std: np.float32) -> 
     return batch[:, None]
 
 
+@per_request
 def predict_features(spec: np.ndarray, checkpoint, *, name: str | None = None,
                      device="cpu") -> Prediction:
     """Predict a song from its log-mel spectrogram (not normalised).
@@ -266,6 +268,7 @@ def predict_features(spec: np.ndarray, checkpoint, *, name: str | None = None,
     )
 
 
+@per_request
 def predict(source, checkpoint=None, *, name: str | None = None, device="cpu",
             max_duration_s: float | None = None, keep_signal: bool = False) -> Prediction:
     """Predict the class of one song: decode, check, log-mel, patches, model, vote.

@@ -10,13 +10,18 @@ both cases). One thread per request keeps its time close to the idle one.
 from __future__ import annotations
 
 import contextlib
+import functools
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 
 from tfcnn.errors import ConfigError
 
-#: Intra-op threads for one prediction request (the CLI's and the app's).
+#: Intra-op threads for one prediction request (the CLI's, the app's and a notebook's).
 REQUEST_THREADS = 1
+
+_F = TypeVar("_F", bound=Callable)
 
 
 def training_lanes() -> int:
@@ -41,3 +46,17 @@ def torch_threads(n: int = REQUEST_THREADS):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def per_request(fn: _F) -> _F:
+    """Run ``fn`` on :data:`REQUEST_THREADS` torch threads, restoring the count after.
+
+    For the library's one-song calls (:func:`tfcnn.features.log_mel`,
+    :func:`tfcnn.inference.predict`, ...), so a notebook or a test gets the CLI's speed on a
+    busy machine without managing threads itself.
+    """
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with torch_threads(REQUEST_THREADS):
+            return fn(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]

@@ -19,7 +19,7 @@ def add_parser(subparsers) -> None:
         "compare",
         help="compare two runs' per-fold accuracies (interval, tests, verdict)",
         description="Compare run A with run B over their folds: mean difference A − B with a "
-                    "95 %% interval from the corrected resampled t-test (Nadeau & Bengio "
+                    "95 % interval from the corrected resampled t-test (Nadeau & Bengio "
                     "2003), Wilcoxon p, equivalence within ±MARGIN points (TOST), and a "
                     "verdict: 'A better' if the interval lies above 0, 'B better' if below, "
                     "else 'equivalent within ±m points' if TOST p < 0.05, else "

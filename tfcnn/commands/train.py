@@ -8,7 +8,6 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 
-from tqdm import tqdm
 
 from tfcnn.commands.options import add_request_options
 from tfcnn.errors import ConfigError
@@ -49,6 +48,7 @@ class ProgressBars:
     def __call__(self, event: dict) -> None:
         if not self.enabled:
             return
+        from tqdm import tqdm  # off the --help path
         if self.out is not None:  # the first event: the run folder is set up
             tqdm.write(f"run folder: {self.out}", file=sys.stderr)
             self.out = None
