@@ -95,11 +95,12 @@ def bank_sentence(verdict: Verdict) -> str | None:
 def periodic_line(verdict: Verdict) -> str:
     """Is tempo held in periodic filters? The count, its filters and its test."""
     v = verdict
-    test = ("a likelihood-ratio test of a periodic pattern (sinusoid or two onsets a beat "
-            "apart) against fitted smooth noise (AR, Gaussian-smoothed)"
+    test = ("likelihood ratio of a sinusoid or two onsets a beat apart against fitted "
+            "smooth noise"
             if v.test == TEST_LR else "smoothness-matched surrogates")
     where = ", ".join(f"{f} (~{b:.0f} BPM)" for f, b, _, _ in v.intervals)
-    return (f"Periodic filters: {v.periodic.count} of {v.n_filters} are periodic at some tempo "
+    return (f"Periodic filters: {v.periodic.count} of {v.n_filters} "
+            f"{'is' if v.periodic.count == 1 else 'are'} periodic at some tempo "
             f"beyond smooth noise ({test}; Benjamini-Hochberg, FDR q = {v.q:g})"
             + (f": {where}." if where else "."))
 
@@ -172,7 +173,8 @@ def verdict_summary(verdict: Verdict, evidence: FunctionalEvidence | None = None
         if tests:
             uses = min(tests) * len(tests) <= 0.05          # Bonferroni over the tests shown
     periodic = verdict.periodic.count
-    held = (f"{periodic} of its {verdict.n_filters} temporal filters hold periodic structure"
+    held = (f"{periodic} of its {verdict.n_filters} temporal filters "
+            f"{'holds' if periodic == 1 else 'hold'} periodic structure"
             if periodic else "no temporal filter holds periodic structure the test can detect")
     if uses is None:
         return f"Whether the model uses tempo was not measured; {held}."
@@ -243,7 +245,7 @@ def verdict_record(verdict: Verdict, evidence: FunctionalEvidence | None = None)
             "relevant": stmt(verdict.relevant), "relevant_of": verdict.relevant_of,
             "class_counts": dict(verdict.class_counts), "ranges": verdict.ranges_name,
             "bank": None if verdict.bank_p is None else {
-                "fisher_p": verdict.bank_p,
+                "count_p": verdict.bank_p,
                 "bands": [{"bpm": [lo, hi], "holm_p": p}
                           for (lo, hi), p in zip(verdict.bands, verdict.band_bank_p)]},
             "power": [{"pattern": c.pattern, "share": c.share, "noise_phi": c.noise_phi,
