@@ -40,13 +40,13 @@ def bank_found(pattern: str, bpm: float, n_banks: int, rng) -> tuple[float, int]
 
 
 @pytest.mark.parametrize("pattern, tempi, min_found", [
-    ("cosine", (204.0, 212.0, 224.0), 0.5),
-    ("pulses", (100.0, 150.0, 200.0), 0.3),
+    ("cosine", (204.0, 212.0, 224.0), 0.75),
+    ("pulses", (124.0, 150.0, 200.0), 0.5),
 ])
 def test_a_bank_of_planted_patterns_is_found_at_the_verdicts_level(pattern, tempi, min_found):
-    # measured (scripts/tempo_power.py, 4 banks per tempo): cosines 0.70-0.78 at 204-224 BPM,
-    # pulses 0.39-0.56 at 100-200 BPM; the target of 0.75 at 100-224 BPM is not met
-    # (docs/tempo-study.md), so this guards what the test does reach
+    # measured (scripts/tempo_power.py, 4 banks per tempo): cosines 0.89-0.95 at 204-224 BPM,
+    # pulses 0.56-0.81 at 108-212 BPM; the target of 0.75 over all of 100-224 BPM is
+    # not met below ~180 BPM (docs/tempo-study.md), so this guards what the test does reach
     rng = np.random.default_rng(20 if pattern == "cosine" else 21)
     results = {bpm: bank_found(pattern, bpm, 3, rng) for bpm in tempi}
     assert np.mean([f for f, _ in results.values()]) >= min_found, results

@@ -14,6 +14,7 @@ import hashlib
 import inspect
 import json
 import os
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from tfcnn.cache import CACHE_DIRNAME
 from tfcnn.interpret.baseline import RandomBaseline
 from tfcnn.interpret.functional import (Ablation, Counterfactual, FunctionalEvidence,
                                         ProbeClassTest)
-from tfcnn.interpret.periodic_lrt import PowerCurve
+from tfcnn.interpret.periodic_lrt import POWER_FILE, TABLE_FILE, PowerCurve
 from tfcnn.interpret.probes import Probes
 from tfcnn.interpret.study import Statement, TempoStudy, Verdict, tempo_study
 from tfcnn.interpret.tempi import class_tempi
@@ -105,10 +106,20 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def _data_sha() -> str:
+    """Hash of the shipped null and power tables: rebuilding them invalidates old studies."""
+    digest = hashlib.sha256()
+    for name in (TABLE_FILE, POWER_FILE):
+        digest.update(resources.files("tfcnn").joinpath("data", name).read_bytes())
+    return digest.hexdigest()
+
+
 def study_key(checkpoint_path: str | os.PathLike, params: dict) -> str:
-    """Cache key: the checkpoint's content hash, the study parameters and the format."""
+    """Cache key: the checkpoint's content hash, the study parameters, the format and the
+    shipped test tables."""
     text = json.dumps({"sha": file_sha256(checkpoint_path), "params": params,
-                       "format": STUDY_FORMAT}, sort_keys=True, default=str)
+                       "format": STUDY_FORMAT, "tables": _data_sha()}, sort_keys=True,
+                      default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 

@@ -52,6 +52,11 @@ SINUSOID_BPMS: tuple[float, ...] = tuple(float(b) for b in range(69, 225, 2))
 PULSE_BPMS: tuple[float, ...] = tuple(float(b) for b in range(60, 225, 3))
 BUMP_SIGMAS: tuple[float, ...] = (1.5, 3.0)
 PULSE_OFFSET_STEP: float = 2.0
+#: The per-filter test searches patterns from this tempo up: at least 2.3 beats in a 60-frame
+#: window. Slower patterns fit the slow wave of smooth noise as well as a tempo (very smooth
+#: AR noise then looks like a periodic filter over rough noise); below, the band test and the
+#: power per tempo speak instead.
+HEADLINE_MIN_BPM: float = 100.0
 #: Tempo bands of the bank-level test (BPM, low inclusive).
 BANDS: tuple[tuple[float, float], ...] = ((60.0, 100.0), (100.0, 140.0), (140.0, 180.0),
                                           (180.0, 225.0))
@@ -135,11 +140,11 @@ class LRStatistics:
     Attributes
     ----------
     lr : np.ndarray, shape (n,)
-        Over all tested patterns.
+        Over the patterns at :data:`HEADLINE_MIN_BPM` and faster.
     band_lr : np.ndarray, shape (n, n_bands)
         Over the patterns of each band of :data:`BANDS`.
     member : np.ndarray of int, shape (n,)
-        Index into :data:`MEMBERS` of the noise the alternative fitted.
+        Index into :data:`MEMBERS` of the noise the alternative (of ``lr``) fitted.
     bpm : np.ndarray, shape (n,)
         Tempo of the best-fitting pattern.
     pattern : tuple of str
@@ -174,6 +179,7 @@ def lr_statistics(filters, *, frame_rate: float = DEFAULT_FRAME_RATE_HZ,
     bands = np.array(BANDS)
     sin_band = np.digitize(sin_bpms, bands[1:, 0])                    # band of each tempo
     pul_band = np.digitize(pulse_bpms, bands[1:, 0])
+    sin_head, pul_head = sin_bpms >= HEADLINE_MIN_BPM, pulse_bpms >= HEADLINE_MIN_BPM
     n = width - 2
     lr, band_lr = np.zeros(n_f), np.zeros((n_f, len(BANDS)))
     member, bpm = np.zeros(n_f, dtype=int), np.zeros(n_f)
@@ -195,14 +201,15 @@ def lr_statistics(filters, *, frame_rate: float = DEFAULT_FRAME_RATE_HZ,
                 e = np.maximum(es[:, sin_band == k].max(axis=1, initial=0.0),
                                ep[:, pul_band == k].max(axis=1, initial=0.0))
                 l1[:, k] = np.maximum(l1[:, k], -n / 2 * np.log(np.maximum(r0 - e, 1e-300 * r0)))
-            e_all = np.maximum(es.max(axis=1), ep.max(axis=1))
+            es_h, ep_h = es[:, sin_head], ep[:, pul_head]              # resolvable tempi
+            e_all = np.maximum(es_h.max(axis=1), ep_h.max(axis=1))
             a1 = -n / 2 * np.log(np.maximum(r0 - e_all, 1e-300 * r0))
             better = a1 > best
             best[better] = a1[better]
             member[start:start + m][better] = i
-            sin_win = es.max(axis=1) >= ep.max(axis=1)
-            tempo = np.where(sin_win, sin_bpms[np.argmax(es, axis=1)],
-                             pulse_bpms[np.argmax(ep, axis=1)])
+            sin_win = es_h.max(axis=1) >= ep_h.max(axis=1)
+            tempo = np.where(sin_win, sin_bpms[sin_head][np.argmax(es_h, axis=1)],
+                             pulse_bpms[pul_head][np.argmax(ep_h, axis=1)])
             bpm[start:start + m][better] = tempo[better]
             pattern[start:start + m][better] = np.where(sin_win, "sinusoid", "pulses")[better]
         lr[start:start + m] = 2 * (best - l0)
@@ -275,13 +282,15 @@ class NullTables:
         return {"tables": self.tables, "families": list(self.families),
                 "counts": dict(self.counts), "seed": self.seed, "width": self.width,
                 "frame_rate": self.frame_rate, "p_levels": list(P_LEVELS),
-                "members": [list(m) for m in MEMBERS], "edges": list(SMOOTHNESS_EDGES)}
+                "members": [list(m) for m in MEMBERS], "edges": list(SMOOTHNESS_EDGES),
+                "headline_min_bpm": HEADLINE_MIN_BPM}
 
     @classmethod
     def from_json(cls, doc: dict) -> "NullTables":
         if (doc.get("members") != [list(m) for m in MEMBERS]
                 or doc.get("edges") != list(SMOOTHNESS_EDGES)
-                or doc.get("p_levels") != list(P_LEVELS)):
+                or doc.get("p_levels") != list(P_LEVELS)
+                or doc.get("headline_min_bpm") != HEADLINE_MIN_BPM):
             raise ConfigError(f"{TABLE_FILE} was built for another test design; rebuild it "
                               "with python -m scripts.tempo_null_tables")
         return cls(tables=doc["tables"], families=tuple(doc["families"]),

@@ -77,8 +77,10 @@ def power_sentence(verdict: Verdict) -> str:
             f"{verdict.n_filters}) the test finds a pattern holding "
             f"{_pct(cos.share)} of a filter's variance (the rest AR(1) noise, φ = "
             f"{cos.noise_phi:g}): " + "; ".join(parts)
-            + f". Below 100 BPM the window holds under 2.3 beats and a cosine is found "
-            f"less often ({slow}): no periodic filter there is not evidence of none.")
+            + f". Below 100 BPM the window holds under 2.3 beats: the filter test searches "
+            f"100-224 BPM and finds a slower cosine only where it leaks into that range "
+            f"({slow}), so no periodic filter there is not evidence of none; the bank's "
+            f"60-99 BPM band speaks for the slow tempi.")
 
 
 def bank_sentence(verdict: Verdict) -> str | None:
