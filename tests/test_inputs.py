@@ -190,3 +190,74 @@ def test_a_filter_longer_than_the_paper_patch_fits_a_longer_patch(tmp_path):
     # a longer patch survives a change of architecture; the filters become the new one's own
     assert RunRequest(tmp_path, "time", patch_frames=160).replace(
         arch="frequency").patch_frames == 160
+
+
+# ----------------------------------------------------------------------------- the app
+
+
+@pytest.mark.slow
+def test_train_page_launches_a_run_with_a_longer_beat_synchronous_input(synth_dataset, tmp_path,
+                                                                        monkeypatch):
+    """The Train page's patch width and frames-per-beat controls: a 1x120 filter is refused
+    at 80 frames and accepted at 160, with the real model's parameter count; Launch runs
+    `tfcnn train` with both options, and the run records them."""
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    from tfcnn import locations, runs
+    from tfcnn.config import CLASSES
+    from tfcnn.models import build_model, count_parameters
+
+    runs_dir = tmp_path / "runs"
+    monkeypatch.setenv(locations.ENV_DATA_DIR, str(synth_dataset))
+    monkeypatch.setenv(locations.ENV_RUNS_DIR, str(runs_dir))
+    monkeypatch.delenv("TFCNN_APP_PASSWORD", raising=False)
+    monkeypatch.delenv("TFCNN_MAX_RUNS", raising=False)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/2_Train.py").run()
+
+    def control(label):
+        return next(w for w in (*at.sidebar.number_input, *at.sidebar.text_input)
+                    if w.label == label)
+
+    next(s for s in at.sidebar.selectbox if s.label == "Architecture").set_value("time").run()
+    control("Temporal filter (bands × frames)").set_value("1x120").run()
+    assert any("1x120 is 120 frames wide but a patch is 80 frames" in e.value
+               for e in at.sidebar.error)
+    control("Patch width (frames)").set_value(160).run()
+    assert not at.sidebar.error and not at.exception
+    expected = count_parameters(build_model("time", len(CLASSES), patch_frames=160,
+                                            time_filter=(1, 120)))
+    assert any(f"**{expected:,}** trainable parameters" in c.value for c in at.sidebar.caption)
+    control("Beat-synchronous input (frames per beat, 0 = off)").set_value(20).run()
+    control("Folds").set_value(3)
+    control("Max epochs (0 = preset's)").set_value(1)
+    next(b for b in at.sidebar.button if b.label == "Launch").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    deadline = time.monotonic() + 180
+    while not list(runs_dir.glob("*-time-quick/results.json")):
+        assert time.monotonic() < deadline, "the run did not finish"
+        time.sleep(1.0)
+        at.run()
+    run_dir = next(runs_dir.glob("*-time-quick"))
+    command = json.loads((runs.launch_dir(run_dir) / runs.LAUNCH_FILE).read_text())["command"]
+    assert command[command.index("--patch-frames") + 1] == "160"
+    assert command[command.index("--frames-per-beat") + 1] == "20"
+    config = read_config(run_dir)
+    assert config["front_end"]["patch_frames"] == 160
+    assert config["front_end"]["frames_per_beat"] == 20 and config["n_params"] == expected
+
+
+def test_sweep_controls_grid_over_inputs_as_the_cli_does(tmp_path):
+    from tfcnn.ui import sweep as sweep_ui
+
+    base = RunRequest(tmp_path, "time", n_folds=3)
+    sweep = sweep_ui.grid_request(base, arch="time", patch_frames="80,160",
+                                  frames_per_beat="off,10", seeds="0")
+    assert SweepRequest.from_args(_parsed("sweep", sweep.argv())) == sweep
+    assert [p.name for p in sweep.points()] == ["p80-boff-s0", "p80-b10-s0", "p160-boff-s0",
+                                                "p160-b10-s0"]
+    with pytest.raises(ConfigError, match="1x120 is 120 frames wide but a patch is 80"):
+        sweep_ui.grid_request(base, arch="time", patch_frames="80,160", time_filters="1x120")

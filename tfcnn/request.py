@@ -422,6 +422,12 @@ def _options() -> list[tuple[object, Option]]:
     return [(f, f.metadata["option"]) for f in fields(RunRequest)]
 
 
+def show_value(name: str, value) -> str:
+    """A field's value as the CLI writes it (``(1, 60)`` → ``1x60``, a
+    ``frames_per_beat`` of None → ``off``)."""
+    return next(option for f, option in _options() if f.name == name).show(value)
+
+
 def options() -> list[tuple[str, Option, object]]:
     """Every field of :class:`RunRequest` as ``(name, Option, default)``, in field order: what
     the CLI turns into ``train``'s and ``sweep``'s options (:mod:`tfcnn.commands.options`)."""
@@ -482,8 +488,7 @@ class GridPoint:
     @property
     def name(self) -> str:
         """Its run folder's name, e.g. ``t1x60-n16-s0``, ``p160-boff-s0``."""
-        parts = [f"{_TAGS[k]}{_show_frames_per_beat(v) if k == 'frames_per_beat' else format_value(v)}"
-                 for k, v in self.params]
+        parts = [f"{_TAGS[k]}{show_value(k, v)}" for k, v in self.params]
         return "-".join([*parts, f"s{self.seed}"])
 
     @property
