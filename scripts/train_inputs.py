@@ -165,7 +165,9 @@ def report(args, names: list[str], seeds: list[int]) -> dict:
     contrasts = family(comparisons)
     return {"data": str(args.data), "n_folds": args.folds, "seeds": seeds,
             "preset": args.preset, "protocol": "clean", "epochs": args.epochs,
-            "command": "python -m scripts.train_inputs " + " ".join(sys.argv[1:]),
+            # the command that trains it (--table-only rebuilds the same report)
+            "command": "python -m scripts.train_inputs " + " ".join(
+                a for a in sys.argv[1:] if a != "--table-only"),
             "code_version": code_version(), "variants": rows,
             "contrasts": [k.to_dict() for k in contrasts],
             "tempo_estimate": tempo_estimates(args.data),
