@@ -44,8 +44,12 @@ ballroom: venv
 	@$(if $(filter $(abspath data)/%,$(abspath $(BALLROOM))),true,echo "         (outside data/: start the app with TFCNN_ALLOWED_ROOTS=$(abspath $(BALLROOM)) make run)")
 	@echo "  train: $(BIN)/python -m tfcnn train $(BALLROOM) --arch timefreq --preset paper --out runs/ballroom-timefreq"
 
+# TLS_CERT/TLS_KEY: serve HTTPS directly (with TFCNN_APP_PASSWORD, see docs/security.md).
+TLS_CERT ?=
+TLS_KEY ?=
 run: data
-	TFCNN_DATA_DIR=$(abspath $(DATA)) $(BIN)/python -m tfcnn.ui.serve --host $(HOST) --port $(PORT)
+	TFCNN_DATA_DIR=$(abspath $(DATA)) $(BIN)/python -m tfcnn.ui.serve --host $(HOST) --port $(PORT) \
+		$(if $(TLS_CERT),--tls-cert $(TLS_CERT)) $(if $(TLS_KEY),--tls-key $(TLS_KEY))
 
 test: test-deps
 	$(BIN)/python tests/ensure_chromium.py

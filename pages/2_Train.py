@@ -15,6 +15,7 @@ from tfcnn.locations import runs_root
 from tfcnn.request import RunRequest
 from tfcnn.ui import access, architectures, run_control, sidebar
 from tfcnn.ui import sweep as sweep_ui
+from tfcnn.ui.text import code, plain
 
 access.require_access()
 st.title("Train")
@@ -69,8 +70,8 @@ st.markdown(
     "best validation accuracy kept per fold, and the song label decided by a majority vote "
     "over its 1.86 s patches (paper §2). Progress is read from the run folders, so runs keep "
     "going when you close the page and show up again after a restart.")
-st.caption(f"Data set: **{dataset.name}** · {dataset.n_tracks} tracks · runs in "
-           f"`{runs_root()}`")
+st.caption(f"Data set: **{plain(dataset.name)}** · {dataset.n_tracks} tracks · runs in "
+           f"{code(runs_root())}")
 if request is not None:
     try:
         st.caption("Estimated: " + run_control.estimate_text(request, runs=str(runs_root())))
@@ -102,7 +103,7 @@ def show_runs() -> None:
             head, action = st.columns([5, 1])
             done = sum(1 for f in view.fold_progress.values() if f >= 1.0)
             eta = run_control.eta_text(view)
-            head.markdown(f"{STATUS_ICONS.get(view.status, '')} **{view.name}** · "
+            head.markdown(f"{STATUS_ICONS.get(view.status, '')} **{plain(view.name)}** · "
                           f"{view.arch} · `{view.status}` · {done}/{view.n_folds} folds"
                           + (f" · accuracy {view.mean:.2f} ± {view.std:.2f} %"
                              if view.mean is not None and view.std is not None else "")

@@ -9,6 +9,7 @@ from tfcnn.config import FRONT_END
 from tfcnn.errors import TfcnnError
 from tfcnn.ui import access, calibration_view, predict, sidebar
 from tfcnn.ui import assessment as views
+from tfcnn.ui.text import plain
 
 access.require_access()
 st.title("Predict the dance of a track")
@@ -58,7 +59,7 @@ elif source == SOURCES[2]:
         pick = st.selectbox("Track", range(len(labels)), format_func=labels.__getitem__)
         row = dataset.tracks.iloc[pick]
         audio, track_id = [(row["path"], labels[pick])], str(row["track"])
-        st.markdown(f"True class: **{row['dance']}**. "
+        st.markdown(f"True class: **{plain(row['dance'])}**. "
                     + views.track_role(choice.path, data_dir, track_id))
 else:
     path = st.text_input("Path of an audio file", placeholder="/music/track.wav",
@@ -102,10 +103,11 @@ n_patches = pred.n_patches
 votes = int((pred.patch_probs.argmax(axis=1) == pred.index).sum())
 left, right = st.columns(2)
 if assessment.unsure:
-    left.warning(f"Unsure / probably not ballroom: **{pred.prediction}** at "
+    left.warning(f"Unsure / probably not ballroom: **{plain(pred.prediction)}** at "
                  f"{assessment.confidence:.0%} ({', '.join(assessment.reasons)})")
 else:
-    left.success(f"Predicted dance: **{pred.prediction}** ({assessment.confidence:.0%})")
+    left.success(f"Predicted dance: **{plain(pred.prediction)}** "
+                 f"({assessment.confidence:.0%})")
 right.info(f"Model: {describe_provenance(pred.model)}")
 right.caption(calibration_view.model_line(
     choice.path, shipped_file=locations.checkpoints_dir() / locations.SHIPPED_RELIABILITY))
@@ -118,7 +120,7 @@ cols[1].metric("Confidence", f"{assessment.confidence:.0%}",
 cols[2].metric("Patch votes", f"{votes} / {n_patches}")
 cols[3].metric("Tempo", f"{assessment.tempo.bpm:.0f} BPM")
 cols[4].metric("Computed in", f"{result.seconds * 1000:.0f} ms")
-st.caption(f"{result.name} · {signal.shape[0] / FRONT_END.sample_rate:.1f} s · majority vote "
+st.caption(f"{plain(result.name)} · {signal.shape[0] / FRONT_END.sample_rate:.1f} s · majority vote "
            f"over {n_patches} non-overlapping {pred.patch_seconds:.2f} s patches (paper §2)")
 st.audio(predict.wav_bytes(signal), format="audio/wav")
 

@@ -14,6 +14,7 @@ import streamlit as st
 from tfcnn.assessment import Assessment, classify as classify_song
 from tfcnn.checkpoint import read_metadata
 from tfcnn.errors import TfcnnError
+from tfcnn.export import csv_text
 from tfcnn.inference import Prediction
 from tfcnn.interpret import class_tempi, class_tempo_ranges, classes_at
 from tfcnn.recalibrate import checkpoint_split
@@ -88,8 +89,9 @@ def results_table(results: list[FileResult]) -> pd.DataFrame:
 
 
 def results_csv(table: pd.DataFrame) -> bytes:
-    """The table as UTF-8 CSV (numbers unformatted, one header line)."""
-    return table.to_csv(index=False).encode("utf-8")
+    """The table as UTF-8 CSV (numbers unformatted, one header line, formula prefixes of
+    names neutralised: :func:`tfcnn.export.csv_text`)."""
+    return csv_text(table).encode("utf-8")
 
 
 @st.cache_data(show_spinner=False)
