@@ -273,8 +273,12 @@ def write_wav(path: Path, y: np.ndarray) -> Path:
 def predict_page(app_env) -> AppTest:
     at = page("pages/4_Predict.py").run()
     no_exception(at)
-    assert at.sidebar.selectbox[0].options[0] == (
+    # the model's whole name, in the page's width, and what it learnt before any upload
+    assert at.selectbox(key="model").options[0] == (
         "time · shipped synth-time · fold 0 · test 50.0 % · uncalibrated")
+    assert not at.sidebar.selectbox or all(s.key != "model" for s in at.sidebar.selectbox)
+    (note,) = at.info[:1]
+    assert note.value.startswith("This model: time model trained on tiny; protocol clean")
     at.sidebar.radio[1].set_value("A file on this machine").run()
     return at
 
@@ -296,9 +300,13 @@ def test_predict_a_wav_shows_prediction(predict_page, tmp_path):
     # its calibration was never measured on test songs, and the page says so
     assert any(c.value.startswith("Calibration not measured") for c in at.caption)
     # beside the prediction (not in a tooltip): what the model was trained on
-    (model,) = at.info
+    (before, model) = at.info
+    assert before.value.startswith("This model: time model trained on tiny")
     assert model.value == ("Model: time model trained on tiny; protocol clean, preset quick; "
                            "fold 0 test accuracy 50.00 % on its 2 held-out test songs")
+    # the rule that decided, each value beside the model's cutoff (uncalibrated: 50 %)
+    assert re.search(r"confidence \d+\.\d% [<≥] 50\.0%", verdict.value), verdict.value
+    assert "patches 2 ≥ 2" in verdict.value or "patches" not in verdict.value
     assert at.metric[2].value == "2 / 2" or at.metric[2].value.endswith("/ 2")
     assert at.metric[3].value.endswith("BPM")
     assert len(at.get("plotly_chart")) == 4
@@ -312,7 +320,8 @@ def test_predict_track_of_the_data_set(app_env):
     # its true class, and why its role in the model's split is unknown here (the test model
     # records no test songs)
     (truth,) = [m.value for m in at.markdown if m.value.startswith("True class")]
-    picked = at.selectbox[0].options[at.selectbox[0].value]  # "Dance / track"
+    track = next(s for s in at.selectbox if s.label == "Track")
+    picked = track.options[track.value]  # "Dance / track"
     assert truth.startswith(f"True class: **{picked.split(' / ')[0]}**")
     assert "records no fold and test songs" in truth
     assert any("Estimated tempo" in m.value for m in at.markdown)
