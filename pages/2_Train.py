@@ -34,6 +34,7 @@ with st.sidebar:
                              "branches start from the trained Time and Frequency models of "
                              "the same fold.")
     shapes = architectures.filter_controls(arch, n_classes=len(dataset.classes))
+    frames_per_beat = architectures.frames_per_beat_control()
     n_folds = st.number_input("Folds", min_value=2, max_value=10, value=10,
                               help="The paper uses 10-fold cross-validation (80/10/10).")
     preset = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("quick"),
@@ -57,9 +58,11 @@ with st.sidebar:
                              max_value=MAX_EPOCHS, value=0,
                              help=f"quick: {PRESETS['quick'].max_epochs}, paper: "
                                   f"{PRESETS['paper'].max_epochs}")
-# The sidebar's settings as a request (the paper's filters); the run adds the chosen shapes.
+# The sidebar's settings as a request (the paper's filters); the run adds the chosen shapes
+# and patch width.
 recipe = RunRequest(dataset.root, arch, n_folds=int(n_folds), preset=preset, protocol=protocol,
-                    device=device, seed=int(seed), epochs=int(epochs) or None, amp=amp)
+                    device=device, seed=int(seed), epochs=int(epochs) or None, amp=amp,
+                    frames_per_beat=frames_per_beat)
 request = recipe.replace(**shapes.arch_params) if shapes.error is None else None
 sweep_ui.sweep_launcher(recipe, arch_choices=ARCHS)
 
