@@ -91,7 +91,8 @@ TEMPO_TOLERANCE = 0.04
 
 def tempo_estimates(data) -> dict:
     """How the tempo estimate the beat-synchronous input uses compares with the data set's
-    annotated tempi (``metadata.csv``'s ``bpm``): shares right, at half and at double."""
+    annotated tempi (``metadata.csv``'s ``bpm``): shares right, at half and at double; None
+    without annotations."""
     import numpy as np
 
     from tfcnn.cache import load_features
@@ -101,6 +102,8 @@ def tempo_estimates(data) -> dict:
 
     dataset = load_dataset(data)
     features = load_features(dataset, front_end=FRONT_END)
+    if "bpm" not in dataset.tracks or dataset.tracks["bpm"].isna().any():
+        return None  # a data set without annotated tempi (not SynthBallroom)
     truth = dataset.tracks.set_index("track").loc[list(features.track_ids), "bpm"].astype(float)
     ratio = np.array([estimate_tempo(spec).bpm for spec in features.specs]) / truth.to_numpy()
 
