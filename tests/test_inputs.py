@@ -300,3 +300,35 @@ def test_the_inputs_script_reports_paired_contrasts_with_their_power(folder_data
                  "1", "--variants", "time-p80", "--runs", str(tmp_path / "runs"),
                  "--out", str(out)]) == 0
     assert (tmp_path / "runs" / "time-p80-s0" / "results.json").stat().st_mtime_ns == mtime
+
+
+@pytest.mark.parametrize("fields, needle", [
+    (dict(frames_per_beat=0), "frames_per_beat must be an integer in 1..256 .*got 0"),
+    (dict(frames_per_beat=2.5), "frames_per_beat must be an integer or None, got 2.5"),
+    (dict(patch_frames=0), "patch_frames must be a positive integer, got 0"),
+    (dict(patch_frames=2048), "patch_frames must be <= 1024, got 2048"),
+])
+def test_bad_input_values_are_refused_when_the_request_is_made(tmp_path, fields, needle):
+    with pytest.raises(ConfigError, match=needle):
+        RunRequest(tmp_path, "time", **fields)
+
+
+def test_a_checkpoint_whose_front_end_names_a_bad_input_is_refused_in_one_line(tmp_path):
+    """A checkpoint header is user input: a frames_per_beat of 0 is named, not a traceback."""
+    import struct
+
+    from tfcnn.checkpoint import save_checkpoint
+    from tfcnn.errors import CheckpointError
+    from tfcnn.models import build_model
+
+    path = save_checkpoint(tmp_path / "m.safetensors", build_model("time"),
+                           classes=[f"c{i}" for i in range(8)], norm_mean=0.0, norm_std=1.0,
+                           front_end=FrontEnd(frames_per_beat=10))
+    data = Path(path).read_bytes()
+    n = struct.unpack("<Q", data[:8])[0]
+    # the tfcnn metadata is JSON inside the safetensors JSON header (quotes escaped)
+    header = data[8:8 + n].replace(b'\\"frames_per_beat\\": 10', b'\\"frames_per_beat\\": 0 ')
+    assert header != data[8:8 + n]
+    Path(path).write_bytes(data[:8] + header + data[8 + n:])
+    with pytest.raises(CheckpointError, match="frames_per_beat must be an integer in 1..256"):
+        load_checkpoint(path)
