@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import signal
@@ -104,6 +105,9 @@ class _Training:
     config: TrainConfig
     device: torch.device
     snapshots: dict | None = None  # {"epochs": [...], "folds": [...]} to save weights of
+    # rewrites results.json over the complete folds, after each fold (a stopped run keeps a
+    # summary of what it finished)
+    summarise: Callable[[], dict] | None = None
 
     @property
     def arch(self) -> str:
@@ -176,9 +180,13 @@ def train_run(request: RunRequest, out_dir, *, resume: bool = False,
         training = _load(run, request, plan)
         folds = make_folds(training.labels, groups=plan.dataset.tracks["replica_group"].tolist(),
                            n_folds=request.n_folds, seed=request.seed, protocol=request.protocol)
+        training.summarise = functools.partial(
+            _write_results, training, n_params=plan.n_params,
+            assignment=assignment_fingerprint(folds, training.song_keys))
+        if run.complete_folds():  # resumed: the summary is current from the start
+            training.summarise()
         _train_pending(training, folds, sequential=sequential)
-        results = _write_results(training, n_params=plan.n_params,
-                                 assignment=assignment_fingerprint(folds, training.song_keys))
+        results = training.summarise()
     run.emit({"event": "run_end", "mean": results.get("mean"), "std": results.get("std"),
               "wall_s": results.get("wall_s")})
     run.set_status("finished")
@@ -401,6 +409,8 @@ def _train_folds(t: _Training, folds: list[Fold], *, stacked: bool) -> None:
                 _finish_fold(t, fold, model, outcome, norm=(mean, std), stages=stages,
                              seconds=seconds or (time.perf_counter() - t0) / len(folds))
                 t.run.drop_state(fold.index)
+                if t.summarise is not None:
+                    t.summarise()
 
         if stacked:
             train_folds_parallel(models, datas, t.config, device=t.device, on_epoch=on_epoch,
