@@ -56,7 +56,26 @@ def corpus(tmp_path_factory) -> Path:
     os.mkfifo(root / "pipe.wav")
     full = wav(root / "full.wav").read_bytes()
     (root / "trunc.wav").write_bytes(full[: len(full) * 2 // 3])
+    sf.write(root / "rate1.wav", np.zeros(20_000, np.int16), 1, subtype="PCM_16")  # 20 KB
+    sf.write(root / "ch64.wav", np.zeros((1000, 64), np.int16), SR, subtype="PCM_16")
+    lengthless_flac(root / "lengthless.flac", seconds=180.0)
     return root
+
+
+def lengthless_flac(path: Path, *, seconds: float, sample_rate: int = 8000) -> Path:
+    """A FLAC whose STREAMINFO leaves the total sample count unset (0: legal for a streamed
+    FLAC): a click track of ``seconds``."""
+    from conftest import click_track
+
+    y = click_track(bpm=120.0, seconds=seconds, sample_rate=sample_rate)
+    sf.write(path, y, sample_rate, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO first, at byte 8
+    fields = int.from_bytes(data[18:26], "big") & ~((1 << 36) - 1)  # low 36 bits: length
+    data[18:26] = fields.to_bytes(8, "big")
+    path.write_bytes(bytes(data))
+    assert sf.info(str(path)).frames > 2**62  # libsndfile: length unknown
+    return path
 
 
 def tfcnn(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -81,6 +100,15 @@ CLI_ROWS = [
      "error: {c}/junk-caf\\xe9-\\xff.wav: cannot decode audio", []),
     ("truncated-wav", ["predict", "{c}/trunc.wav"], 0,
      "warning: {c}/trunc.wav: truncated WAV file", []),
+    ("rate-1hz", ["predict", "{c}/rate1.wav"], 2,
+     "error: {c}/rate1.wav: sample rate 1 Hz is outside 1-384 kHz", []),
+    ("channels-64", ["predict", "{c}/ch64.wav"], 2,
+     "error: {c}/ch64.wav: 64 channels; at most 32 are read", []),
+    ("lengthless-flac", ["predict", "{c}/lengthless.flac"], 0, None, []),
+    ("checkpoint-dev-zero", ["predict", "{c}/full.wav", "--checkpoint", "/dev/zero"], 2,
+     "error: /dev/zero: not a regular file", []),
+    ("checkpoint-fifo", ["predict", "{c}/full.wav", "--checkpoint", "{c}/pipe.wav"], 2,
+     "error: {c}/pipe.wav: not a regular file", []),
     ("lr-nan", ["train", "{c}/ds", "--arch", "time", "--folds", "2", "--lr", "nan",
                 "--out", "{c}/run-nan"], 2, "error: lr must be a finite number > 0, got nan",
      ["run-nan"]),
@@ -118,6 +146,8 @@ def test_cli_bad_input(corpus, row, record_property):
     out = result.stdout.decode("utf-8")
     if row[0] == "non-utf8-predict":
         assert "caf\\xe9-\\xff.wav:" in out and any(cls in out for cls in CLASSES)
+    if row[0] == "lengthless-flac":  # decoded as a stream to its end: all 3 min of it
+        assert "(96 patches of 1.86 s)" in out, out
     if row[0] == "non-utf8-features":
         assert "skipped: names are not valid UTF-8 (" in out and "caf\\xe9-\\xff.wav" in out
         assert "6 tracks" in out
@@ -377,6 +407,55 @@ def test_app_pages_survive_a_run_with_a_non_utf8_config(app_env):
     assert any("20250102-000000-time-quick" in o for o in predict.sidebar.selectbox[0].options)
 
 
+def test_app_pages_survive_hostile_run_files(app_env, record_property):
+    """Deeply nested JSON in config.json, results.json and a fold's result.json, and a
+    string where results.json has a number: each run is named with its one-line reason;
+    the good run beside them is still listed and every page renders."""
+    import shutil
+
+    runs = app_env["runs"]
+    good = runs / "20250105-000000-time-quick"
+    subprocess.run([sys.executable, "-m", "tfcnn", "train", str(app_env["corpus"] / "ds"),
+                    "--arch", "time", "--folds", "2", "--epochs", "1", "--quiet", "--out",
+                    str(good)], cwd=REPO, check=True, timeout=300, capture_output=True,
+                   env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"))
+    deep = "[" * 100_000 + "]" * 100_000
+    bad = {"20250101-000000-time-quick": ("config.json", deep),
+           "20250102-000000-time-quick": ("results.json", deep),
+           "20250103-000000-time-quick": ("fold-00/result.json", deep),
+           "20250104-000000-time-quick": ("results.json", None)}
+    for name, (file, text) in bad.items():
+        shutil.copytree(good, runs / name)
+        if text is None:  # a wrong type: the mean as text
+            results = json.loads((runs / name / file).read_text())
+            text = json.dumps({**results, "mean": "high"})
+        (runs / name / file).write_text(text)
+    from tfcnn.errors import RunError
+    from tfcnn.result_sets import run_results
+    from tfcnn.runs import list_runs, read_fold_result
+
+    # a fold's result.json is read when that fold is used, not to list the run
+    assert [r.name for r in list_runs(runs)] == [good.name, "20250103-000000-time-quick"]
+    reasons = {}
+    for name in bad:
+        with pytest.raises(RunError) as caught:
+            run_results(runs / name)
+            read_fold_result(runs / name, 0)
+        reasons[name] = str(caught.value)
+    assert all("nested too deeply" in reasons[n] for n in list(bad)[:3]), reasons
+    assert "'mean' must be a number, got \"high\"" in reasons["20250104-000000-time-quick"]
+    data = {"source": "folder", "path": str(app_env["corpus"] / "ds")}
+    for name in ("pages/2_Train.py", "pages/3_Results.py", "pages/4_Predict.py",
+                 "pages/5_Filters.py"):
+        at = page(name)
+        at.session_state["tfcnn_data"] = data
+        at.run()
+        no_exception(at)
+        assert not any("Traceback" in e.value for e in at.error)
+    record_property("observed", "; ".join(sorted({r.split(": ", 1)[1][:60]
+                                                  for r in reasons.values()})))
+
+
 def test_app_cancel_of_a_stale_pid_spares_the_process(app_env):
     """A run whose status.json names an unrelated live process (PID reuse): Cancel reports it
     and signals nothing."""
@@ -564,6 +643,11 @@ SAFETY_PROBES = {
         "a track named `![t](https://host:port).wav`; names starting with `=` or `+`",
         "every viewer's browser contacts the host; formulas verbatim in the CSV",
         "shown as text; `'` before formula prefixes in every CSV"),
+    "test_app_pages_survive_hostile_run_files": _row(
+        "deeply nested JSON in config.json, results.json or a fold's result.json; a string "
+        "for results.json's mean",
+        "RecursionError / \"Unknown format code 'f'\" traceback; Train, Results, Predict and "
+        "Filters broken", "one line naming the file; every page renders"),
     "test_app_data_folder_with_a_non_utf8_name_reports_it": _row(
         "a data folder holding a non-UTF-8 file name", "pages raised",
         "the name reported, the rest loads"),

@@ -206,14 +206,19 @@ def _read_entry(path: Path, front_end: FrontEnd) -> np.ndarray | None:
     return None
 
 
-def compute_spec(path: str | os.PathLike, *, front_end: FrontEnd = FRONT_END) -> np.ndarray:
+def compute_spec(path: str | os.PathLike, *, front_end: FrontEnd = FRONT_END,
+                 max_duration_s: float | None = None) -> np.ndarray:
     """Decode one file and compute its log-mel: the one front end (load_audio → log_mel).
+
+    ``max_duration_s``: refuse longer audio (:func:`tfcnn.audio.load_audio`; the app's
+    limit on the Data page).
 
     Returns
     -------
     np.ndarray, shape (n_mels, T), float32
     """
-    y = load_audio(path, sample_rate=front_end.sample_rate)  # (n_samples,) mono
+    y = load_audio(path, sample_rate=front_end.sample_rate,
+                   max_duration_s=max_duration_s)  # (n_samples,) mono
     return log_mel(y, front_end.sample_rate, front_end=front_end)
 
 
