@@ -191,6 +191,48 @@ def test_features_sigterm_leaves_no_worker(corpus, tmp_path):
         proc.wait()
 
 
+def test_resume_on_a_changed_data_set_stops_and_leaves_the_run(tmp_path, record_property):
+    """Tracks added, then a class added, between a run and its --resume: one line naming
+    the change each time, exit 2, every file of the run as it was; the same data resumes."""
+    data = tmp_path / "ds"
+    for i, dance in enumerate(CLASSES[:2]):
+        (data / dance).mkdir(parents=True)
+        for k in range(3):
+            wav(data / dance / f"{dance}{k}.wav", 2.5, freq=300.0 + 200 * i + 10 * k)
+    run = tmp_path / "run"
+    argv = ["train", str(data), "--arch", "time", "--folds", "2", "--epochs", "1", "--quiet",
+            "--out", str(run)]
+    assert tfcnn(*argv, cwd=tmp_path).returncode == 0
+
+    def snapshot():
+        return {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+
+    before = snapshot()
+    for k in range(3, 5):
+        wav(data / CLASSES[0] / f"{CLASSES[0]}{k}.wav", 2.5, freq=333.0 + k)
+    result = tfcnn(*argv, "--resume", cwd=tmp_path)
+    err = lines(result.stderr)
+    assert result.returncode == 2 and len(err) == 1, err
+    assert err[0].startswith(f"error: cannot resume {run}: the data set changed since the run "
+                             f"started (2 track(s) added ({CLASSES[0]}/{CLASSES[0]}3, "
+                             f"{CLASSES[0]}/{CLASSES[0]}4))"), err
+    assert snapshot() == before
+    (data / CLASSES[2]).mkdir()
+    wav(data / CLASSES[2] / "new.wav", 2.5)
+    result = tfcnn(*argv, "--resume", cwd=tmp_path)
+    err = lines(result.stderr)
+    assert result.returncode == 2 and len(err) == 1 and "Traceback" not in err[0], err
+    assert f"class(es) added: {CLASSES[2]}" in err[0]
+    assert snapshot() == before
+    record_property("observed", err[0].split("changed since the run started ")[1][:120])
+    # control: the data as it was resumes
+    for extra in (data / CLASSES[0] / f"{CLASSES[0]}3.wav", data / CLASSES[0] /
+                  f"{CLASSES[0]}4.wav", data / CLASSES[2] / "new.wav"):
+        extra.unlink()
+    (data / CLASSES[2]).rmdir()
+    assert tfcnn(*argv, "--resume", cwd=tmp_path).returncode == 0
+
+
 # ----------------------------------------------------------------------------- the app
 
 
@@ -648,6 +690,11 @@ SAFETY_PROBES = {
         "for results.json's mean",
         "RecursionError / \"Unknown format code 'f'\" traceback; Train, Results, Predict and "
         "Filters broken", "one line naming the file; every page renders"),
+    "test_resume_on_a_changed_data_set_stops_and_leaves_the_run": _row(
+        "data folder changed between a kill and `--resume` (tracks added, then a class)",
+        "finished `complete: true` over folds of two splits (3 tracks tested twice, 11 never); "
+        "a new class: traceback on every resume",
+        "one line naming what changed, the run left as it was"),
     "test_app_data_folder_with_a_non_utf8_name_reports_it": _row(
         "a data folder holding a non-UTF-8 file name", "pages raised",
         "the name reported, the rest loads"),

@@ -202,15 +202,22 @@ class RunFolder:
     @classmethod
     def reopen(cls, path: str | os.PathLike, config: dict, *,
                progress: Callable[[dict], None] | None = None) -> "RunFolder":
-        """The run in ``path`` to continue; its config must agree on :data:`RESUME_KEYS`.
+        """The run in ``path`` to continue; its config must agree on :data:`RESUME_KEYS`
+        and its tracks (:func:`track_change`).
 
-        Raises :class:`RunError` for a folder that is not a run, a different configuration,
-        or a run whose trainer is still alive.
+        Raises :class:`RunError` (one line, nothing written) for a folder that is not a
+        run, a changed data set, a different configuration, or a run whose trainer is
+        still alive.
         """
         path = Path(path)
         if not (path / CONFIG_FILE).is_file():
             raise RunError(f"cannot resume {path}: no {CONFIG_FILE} there (not a run folder)")
         old = read_config(path)
+        changed = track_change(old, config)
+        if changed:
+            raise RunError(f"cannot resume {path}: the data set changed since the run started "
+                           f"({changed}); its complete folds were drawn from the old tracks, "
+                           "so the run is left as it was: restore the data or start a new run")
         diffs = [f"{k}: run has {old.get(k)!r}, now {config.get(k)!r}"
                  for k in RESUME_KEYS if old.get(k) != config.get(k)]
         if diffs:
@@ -299,6 +306,35 @@ class RunFolder:
         write_json_atomic(self.path / RESULTS_FILE, results)
 
 
+def track_change(old: dict, new: dict) -> str | None:
+    """What changed between the tracks (and classes) of two run configurations, in words
+    (``"2 tracks added (Jive/x, Jive/y); class added: Tango"``), or None when the same.
+
+    A run recorded before the track list was kept (no ``tracks``) is compared by its track
+    count and classes only.
+    """
+    old_classes = (old.get("dataset") or {}).get("classes") or []
+    new_classes = (new.get("dataset") or {}).get("classes") or []
+    parts = []
+    old_tracks, new_tracks = old.get("tracks"), new.get("tracks")
+    if isinstance(old_tracks, list) and isinstance(new_tracks, list):
+        for verb, names in (("added", sorted(set(new_tracks) - set(old_tracks))),
+                            ("removed", sorted(set(old_tracks) - set(new_tracks)))):
+            if names:
+                shown = ", ".join(map(str, names[:3])) + (", ..." if len(names) > 3 else "")
+                parts.append(f"{len(names)} track(s) {verb} ({shown})")
+    else:
+        n_old = (old.get("dataset") or {}).get("n_tracks")
+        n_new = (new.get("dataset") or {}).get("n_tracks")
+        if n_old != n_new:
+            parts.append(f"{n_old} tracks then, {n_new} now")
+    for verb, names in (("added", [c for c in new_classes if c not in old_classes]),
+                        ("removed", [c for c in old_classes if c not in new_classes])):
+        if names:
+            parts.append(f"class(es) {verb}: {', '.join(map(str, names))}")
+    return "; ".join(parts) or None
+
+
 def write_launch(run_dir: str | os.PathLike, record: dict) -> None:
     """The app's launch record of ``run_dir`` (state, command, process, ...), written
     atomically in :func:`launch_dir`."""
@@ -335,7 +371,7 @@ _NUMBER, _INT, _TEXT, _OBJECT, _LIST = "a number", "an integer", "text", "an obj
 #: another type is refused with one line (not a traceback on the page that formats it).
 FIELD_TYPES = {
     CONFIG_FILE: {"arch": _TEXT, "preset": _TEXT, "protocol": _TEXT, "n_folds": _INT,
-                  "dataset": _OBJECT, "n_params": _INT, "seed": _INT},
+                  "dataset": _OBJECT, "n_params": _INT, "seed": _INT, "tracks": _LIST},
     STATUS_FILE: {"state": _TEXT, "started": _TEXT, "finished": _TEXT, "wall_s": _NUMBER,
                   "error": _TEXT},
     RESULTS_FILE: {"mean": _NUMBER, "std": _NUMBER, "wall_s": _NUMBER, "n_params": _INT,

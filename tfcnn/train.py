@@ -37,7 +37,7 @@ from tfcnn.cache import load_features
 from tfcnn.calibration import fit_calibration, folds_reliability, song_confidences
 from tfcnn.checkpoint import save_checkpoint
 from tfcnn.config import FRONT_END, TIMEFREQ_INIT, TrainConfig, training_stages
-from tfcnn.datasets import Dataset, load_dataset, require_two_classes
+from tfcnn.datasets import Dataset, load_dataset, require_two_classes, track_list
 from tfcnn.device import select_device
 from tfcnn.errors import RunError, TfcnnError
 from tfcnn.evaluate import fold_metrics, summarise
@@ -195,6 +195,9 @@ def _plan(request: RunRequest) -> _Plan:
         "data": str(dataset.root),
         "dataset": {"name": dataset.name, "kind": dataset.kind, "root": str(dataset.root),
                     "n_tracks": int(dataset.n_tracks), "classes": list(dataset.classes)},
+        # the exact tracks: --resume refuses a data set that changed (runs.track_change),
+        # since the folds are drawn from them
+        "tracks": track_list(dataset),
         "arch_params": json.loads(json.dumps(model.arch_params)),  # resolved, JSON types
         "n_params": count_parameters(model),
         "device": str(device),
