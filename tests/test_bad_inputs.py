@@ -423,6 +423,29 @@ def test_app_shows_names_as_text_and_neutralises_csv_formulas(app_env, hostile_s
                                      "'\tA,4.0", "ok,5.0"]
 
 
+def test_app_data_page_bounds_what_it_decodes(app_env, record_property):
+    corpus, tmp = app_env["corpus"], app_env["tmp"]
+    ds = corpus / f"decode-{tmp.name}"
+    (ds / CLASSES[1]).mkdir(parents=True)
+    wav(ds / CLASSES[1] / "ok.wav", 3.0)
+    (ds / CLASSES[0]).mkdir()
+    sf.write(ds / CLASSES[0] / "a-rate1.wav", np.zeros(4000, np.int16), 1, subtype="PCM_16")
+    sf.write(ds / CLASSES[0] / "b-long.wav", np.zeros(12 * 60 * 1000, np.int16), 1000,
+             subtype="PCM_16")
+    lengthless_flac(ds / CLASSES[0] / "c-lengthless.flac", seconds=12 * 60.0)
+    at = page("pages/1_Data.py").run()
+    at.sidebar.radio[0].set_value("folder").run()
+    at.sidebar.text_input[0].set_value(str(ds)).run()
+    at.sidebar.slider[0].set_value(5).run()
+    no_exception(at)
+    errors = [re.sub(r"\\(.)", r"\1", e.value) for e in at.error]
+    assert any("a-rate1.wav: sample rate 1 Hz is outside 1-384 kHz" in e for e in errors), errors
+    assert any("b-long.wav: audio is 12.0 min long; the limit is 10 min" in e for e in errors)
+    assert any("c-lengthless.flac: audio is over 10.0 min long; the limit is 10 min" in e
+               for e in errors), errors
+    record_property("observed", " · ".join(e.split(": ", 1)[1] for e in errors))
+
+
 def test_app_pages_survive_a_run_with_a_non_utf8_config(app_env):
     runs = app_env["runs"]
     bad = runs / "20250101-000000-time-quick"
@@ -631,6 +654,27 @@ SAFETY_PROBES = {
         "name reported, the rest cached"),
     "test_cli_bad_input[non-utf8-train]": _row(
         "`train` on a folder with a non-UTF-8 name", "UnicodeEncodeError traceback", "trains"),
+    "test_cli_bad_input[rate-1hz]": _row(
+        "`predict` a 20 KB WAV at 1 Hz", "6.3 GB (one huge resampling block)",
+        "one-line error: rate outside 1-384 kHz"),
+    "test_cli_bad_input[channels-64]": _row(
+        "`predict` a WAV of 64 channels (a 255-channel OGG, a sparse 1024-channel WAV)",
+        "server 543 → 2,680 MB for 104 s; 5.5 GB", "one-line error: at most 32 channels"),
+    "test_cli_bad_input[lengthless-flac]": _row(
+        "`predict` a FLAC whose header leaves the length unset (streamed FLAC)",
+        "app: \"19215358410114.1 min\"; CLI decoded it all, then \"cannot decode\"",
+        "decoded as a stream to its end, predicted"),
+    "test_cli_bad_input[checkpoint-dev-zero]": _row(
+        "`predict --checkpoint /dev/zero`", "read until memory ran out (3.1 GB in 3.7 s)",
+        "one-line error: not a regular file"),
+    "test_cli_bad_input[checkpoint-fifo]": _row(
+        "`predict --checkpoint` a named pipe", "hung forever",
+        "one-line error: not a regular file"),
+    "test_app_data_page_bounds_what_it_decodes": _row(
+        "Data page: a 1 Hz WAV, a 12 min WAV and a lengthless 12 min FLAC in a class folder",
+        "decoded with no duration limit: held 386 s, +980 MB",
+        "one line each (rate; over the 10 min limit), from the header or once 10 min are "
+        "decoded"),
     "test_features_sigterm_leaves_no_worker": _row(
         "`features --workers 2`, then SIGTERM", "orphan worker processes",
         "no orphans, one line"),
