@@ -233,6 +233,54 @@ def test_resume_on_a_changed_data_set_stops_and_leaves_the_run(tmp_path, record_
     assert tfcnn(*argv, "--resume", cwd=tmp_path).returncode == 0
 
 
+def test_hostile_cache_entries_are_named_and_recomputed(tmp_path, record_property):
+    """`.tfcnn-cache` entries replaced by a symlink out of the data folder, a FIFO, a zip
+    bomb (a compressed member of 400 MB) and an array header announcing 10^12 frames: each
+    named in one warning line (the FIFO, not a file, is skipped) and computed again; nothing
+    hangs or fills memory."""
+    import zipfile
+
+    data = tmp_path / "ds"
+    for i, dance in enumerate(CLASSES[:2]):
+        (data / dance).mkdir(parents=True)
+        for k in range(2):
+            wav(data / dance / f"{dance}{k}.wav", 2.5, freq=300.0 + 200 * i + 10 * k)
+    assert tfcnn("features", str(data), "--quiet", "--workers", "1", cwd=tmp_path).returncode == 0
+    entries = sorted((data / ".tfcnn-cache").rglob("*.npz"))
+    assert len(entries) == 4
+    outside = tmp_path / "outside.npz"
+    outside.write_bytes(entries[0].read_bytes())
+    entries[0].unlink()
+    entries[0].symlink_to(outside)
+    entries[1].unlink()
+    os.mkfifo(entries[1])
+    with zipfile.ZipFile(entries[2], "w", zipfile.ZIP_DEFLATED) as bomb:
+        with bomb.open("spec.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": "<f4", "fortran_order": False,
+                                                          "shape": (40, 2_500_000)})
+            for _ in range(100):
+                member.write(bytes(4 * 40 * 25_000))
+    with zipfile.ZipFile(entries[3], "w", zipfile.ZIP_STORED) as liar:
+        with liar.open("spec.npy", "w") as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": "<f4", "fortran_order": False,
+                                                          "shape": (40, 10**12)})
+            member.write(bytes(64))
+    result = tfcnn("features", str(data), "--workers", "1", cwd=tmp_path, timeout=180)
+    err = lines(result.stderr)
+    assert result.returncode == 0 and "Traceback" not in result.stderr.decode(), err
+    warned = [line for line in err if "damaged feature cache entry" in line]
+    assert len(warned) == 3, err  # the FIFO is no file: never opened, simply computed again
+    for entry, why in zip([entries[0], *entries[2:]], [
+            "not a regular file", "compressed member spec.npy",
+            "announces shape (40, 1000000000000), more than it holds"]):
+        assert any(str(entry) in line and why in line for line in warned), (why, warned)
+    assert all(e.is_file() and not e.is_symlink() for e in entries)  # written again
+    assert outside.read_bytes()  # the file outside is left alone
+    record_property("observed", "3 warning lines (symlink: not a regular file; zip bomb: "
+                                "compressed member; header of 10^12 frames); FIFO skipped; "
+                                "all recomputed")
+
+
 # ----------------------------------------------------------------------------- the app
 
 
@@ -675,6 +723,11 @@ SAFETY_PROBES = {
         "decoded with no duration limit: held 386 s, +980 MB",
         "one line each (rate; over the 10 min limit), from the header or once 10 min are "
         "decoded"),
+    "test_hostile_cache_entries_are_named_and_recomputed": _row(
+        "`.tfcnn-cache` entries: a symlink out of the data folder, a FIFO, a zip bomb, an "
+        "array header announcing 10^12 frames", "symlink followed (the outside file used as "
+        "features); bomb inflated (400 MB); header: MemoryError traceback (146 TiB)",
+        "each named in one warning line (the FIFO skipped) and computed again"),
     "test_features_sigterm_leaves_no_worker": _row(
         "`features --workers 2`, then SIGTERM", "orphan worker processes",
         "no orphans, one line"),
