@@ -281,6 +281,29 @@ def test_hostile_cache_entries_are_named_and_recomputed(tmp_path, record_propert
                                 "all recomputed")
 
 
+def test_trainer_launched_by_the_app_reads_only_tracks_inside_the_roots(tmp_path):
+    from tfcnn.launches import trainer_env
+    from tfcnn.paths import ENV_CONFINE
+
+    assert trainer_env()[ENV_CONFINE] == "1"
+    data, outside = tmp_path / "allowed" / "ds", tmp_path / "outside"
+    for i, dance in enumerate(CLASSES[:2]):
+        (data / dance).mkdir(parents=True)
+        for k in range(2):
+            wav(data / dance / f"{dance}{k}.wav", 2.5, freq=300.0 + 200 * i + 10 * k)
+    (outside / CLASSES[2]).mkdir(parents=True)
+    wav(outside / CLASSES[2] / "secret.wav", 2.5)
+    (data / CLASSES[2]).symlink_to(outside / CLASSES[2], target_is_directory=True)
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", **{ENV_CONFINE: "1"})
+    run = tmp_path / "run"
+    subprocess.run([sys.executable, "-m", "tfcnn", "train", str(data), "--arch", "time",
+                    "--folds", "2", "--epochs", "1", "--quiet", "--out", str(run)], cwd=REPO,
+                   env=env, check=True, timeout=300, capture_output=True)
+    config = json.loads((run / "config.json").read_text())
+    assert config["dataset"]["classes"] == list(CLASSES[:2])
+    assert len(config["tracks"]) == 4 and not any("secret" in t for t in config["tracks"])
+
+
 # ----------------------------------------------------------------------------- the app
 
 
@@ -728,6 +751,10 @@ SAFETY_PROBES = {
         "array header announcing 10^12 frames", "symlink followed (the outside file used as "
         "features); bomb inflated (400 MB); header: MemoryError traceback (146 TiB)",
         "each named in one warning line (the FIFO skipped) and computed again"),
+    "test_trainer_launched_by_the_app_reads_only_tracks_inside_the_roots": _row(
+        "Train launched from the app on a data set with a class folder symlinked out of the "
+        "roots", "the trainer read every track the folder reached",
+        "the trainer reads only the tracks the pages show"),
     "test_features_sigterm_leaves_no_worker": _row(
         "`features --workers 2`, then SIGTERM", "orphan worker processes",
         "no orphans, one line"),

@@ -46,6 +46,7 @@ from tfcnn.folds import Fold, assignment_fingerprint, fold_fingerprint, make_fol
 from tfcnn.inference import song_probabilities
 from tfcnn.models import build_model, count_parameters, init_timefreq_from, stage_params
 from tfcnn.parallel import stacking_pays, train_folds_parallel
+from tfcnn.paths import confinement
 from tfcnn.patch_bank import PatchBank, fold_data
 from tfcnn.provenance import code_version, machine_info
 from tfcnn.request import RunRequest
@@ -187,7 +188,8 @@ def _plan(request: RunRequest) -> _Plan:
     """The device, data set, model size and ``config.json`` of ``request``, checked before
     anything is written."""
     device = select_device(request.device)
-    dataset = load_dataset(request.data_dir)
+    # launched by the app: only the tracks inside its allowed roots (tfcnn.paths.confinement)
+    dataset = load_dataset(request.data_dir, roots=confinement(extra=[request.data_dir]))
     require_two_classes(dataset)
     model = build_model(request.arch, len(dataset.classes), **request.arch_params)
     config = {
