@@ -34,6 +34,7 @@ with st.sidebar:
                              "branches start from the trained Time and Frequency models of "
                              "the same fold.")
     shapes = architectures.filter_controls(arch, n_classes=len(dataset.classes))
+    frames_per_beat = architectures.frames_per_beat_control()
     n_folds = st.number_input("Folds", min_value=2, max_value=10, value=10,
                               help="The paper uses 10-fold cross-validation (80/10/10).")
     preset = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("quick"),
@@ -57,10 +58,11 @@ with st.sidebar:
                              max_value=MAX_EPOCHS, value=0,
                              help=f"quick: {PRESETS['quick'].max_epochs}, paper: "
                                   f"{PRESETS['paper'].max_epochs}")
-    launch = st.button("Launch", type="primary", disabled=shapes.error is not None)
-# The sidebar's settings as a request (the paper's filters); the run adds the chosen shapes.
+# The sidebar's settings as a request (the paper's filters); the run adds the chosen shapes
+# and patch width.
 recipe = RunRequest(dataset.root, arch, n_folds=int(n_folds), preset=preset, protocol=protocol,
-                    device=device, seed=int(seed), epochs=int(epochs) or None, amp=amp)
+                    device=device, seed=int(seed), epochs=int(epochs) or None, amp=amp,
+                    frames_per_beat=frames_per_beat)
 request = recipe.replace(**shapes.arch_params) if shapes.error is None else None
 sweep_ui.sweep_launcher(recipe, arch_choices=ARCHS)
 
@@ -72,11 +74,17 @@ st.markdown(
     "going when you close the page and show up again after a restart.")
 st.caption(f"Data set: **{plain(dataset.name)}** · {dataset.n_tracks} tracks · runs in "
            f"{code(runs_root())}")
+# Launch beside the estimate it depends on (the settings are in the sidebar).
+estimate, button = st.columns([5, 1], vertical_alignment="center")
+launch = button.button("Launch", key="launch", type="primary", disabled=request is None,
+                       help="Queue one `python -m tfcnn train` run with the sidebar's "
+                            "settings and this estimate")
 if request is not None:
     try:
-        st.caption("Estimated: " + run_control.estimate_text(request, runs=str(runs_root())))
+        estimate.caption("Estimated: " + run_control.estimate_text(request,
+                                                                   runs=str(runs_root())))
     except TfcnnError as exc:
-        st.warning(f"No estimate: {exc}")
+        estimate.warning(f"No estimate: {exc}")
 if launch and request is not None:
     try:
         run_dir = run_control.launch_training(request)
@@ -108,6 +116,7 @@ def show_runs() -> None:
                           + (f" · accuracy {view.mean:.2f} ± {view.std:.2f} %"
                              if view.mean is not None and view.std is not None else "")
                           + (f" · {eta}" if eta else ""))
+            head.caption(run_control.settings_text(view))
             run_control.run_actions(view, action)
             if view.status == "queued":
                 st.caption("Waiting for a free training slot (the operator allows "

@@ -540,7 +540,7 @@ def test_app_pages_survive_a_run_with_a_non_utf8_config(app_env):
     assert "20250102-000000-time-quick" in list(results.dataframe[0].value["run"])
     predict = page("pages/4_Predict.py").run()
     no_exception(predict)
-    assert any("20250102-000000-time-quick" in o for o in predict.sidebar.selectbox[0].options)
+    assert any("20250102-000000-time-quick" in o for o in predict.selectbox(key="model").options)
 
 
 def test_app_pages_survive_hostile_run_files(app_env, record_property):

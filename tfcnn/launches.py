@@ -191,6 +191,7 @@ def submit_sweep(sweep: SweepRequest, *, engine: str, root: Path) -> Path:
 def _summary(request: RunRequest) -> dict:
     """What a launch record shows of a run before its folder exists."""
     return {"arch": request.arch, "n_folds": request.n_folds, "preset": request.preset,
+            "max_epochs": int(request.train_config().max_epochs),
             "protocol": request.protocol, "data_dir": request.data_dir}
 
 

@@ -17,6 +17,7 @@ from tfcnn.result_sets import RUN, ResultSet, results_table, run_results
 _TABLE_COLUMNS = {
     "#params": st.column_config.NumberColumn(format="localized"),
     "paper #params": st.column_config.NumberColumn(format="localized"),
+    "max epochs": st.column_config.NumberColumn(format="%d"),
     **{c: st.column_config.NumberColumn(format="%.2f")
        for c in ("mean (%)", "std (%)", "paper mean (%)", "paper std (%)")},
 }
