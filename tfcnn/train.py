@@ -38,7 +38,7 @@ from tfcnn.cache import load_features
 from tfcnn.calibration import fit_calibration, folds_reliability, song_confidences
 from tfcnn.checkpoint import save_checkpoint
 from tfcnn.config import FrontEnd, TIMEFREQ_INIT, TrainConfig, training_stages
-from tfcnn.datasets import Dataset, load_dataset, require_two_classes
+from tfcnn.datasets import Dataset, load_dataset, require_two_classes, track_list
 from tfcnn.device import select_device
 from tfcnn.errors import RunError, TfcnnError
 from tfcnn.evaluate import fold_metrics, summarise
@@ -48,6 +48,7 @@ from tfcnn.features import model_input
 from tfcnn.inference import song_probabilities
 from tfcnn.models import build_model, count_parameters, init_timefreq_from, stage_params
 from tfcnn.parallel import stacking_pays, train_folds_parallel
+from tfcnn.paths import confinement
 from tfcnn.patch_bank import PatchBank, fold_data
 from tfcnn.provenance import code_version, machine_info
 from tfcnn.request import RunRequest
@@ -198,7 +199,8 @@ def _plan(request: RunRequest) -> _Plan:
     """The device, data set, model size and ``config.json`` of ``request``, checked before
     anything is written."""
     device = select_device(request.device)
-    dataset = load_dataset(request.data_dir)
+    # launched by the app: only the tracks inside its allowed roots (tfcnn.paths.confinement)
+    dataset = load_dataset(request.data_dir, roots=confinement(extra=[request.data_dir]))
     require_two_classes(dataset)
     model = build_model(request.arch, len(dataset.classes), **request.arch_params)
     config = {
@@ -206,6 +208,9 @@ def _plan(request: RunRequest) -> _Plan:
         "data": str(dataset.root),
         "dataset": {"name": dataset.name, "kind": dataset.kind, "root": str(dataset.root),
                     "n_tracks": int(dataset.n_tracks), "classes": list(dataset.classes)},
+        # the exact tracks: --resume refuses a data set that changed (runs.track_change),
+        # since the folds are drawn from them
+        "tracks": track_list(dataset),
         "arch_params": json.loads(json.dumps(model.arch_params)),  # resolved, JSON types
         "n_params": count_parameters(model),
         "device": str(device),
