@@ -79,9 +79,12 @@ def listening_addresses(port: int) -> list[str]:
 def streamlit_command(host: str, port: int) -> list[str]:
     """The ``streamlit run app.py`` command line for ``host:port``, through
     :mod:`tfcnn.ui.preload` (the pages' heavy imports done before the server listens)."""
+    # No source watcher: each new browser session would scan every loaded module's files
+    # (thousands, with torch preloaded) to decide what to watch for edits, seconds of CPU
+    # per page load on a small machine; a user of the app does not edit its source.
     return [sys.executable, "-m", "tfcnn.ui.preload", "run", str(APP), "--server.address", host,
             "--server.port", str(port), "--server.headless", "true",
-            "--browser.gatherUsageStats", "false"]
+            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
 
 
 def main(argv: list[str] | None = None) -> int:
