@@ -108,7 +108,6 @@ if assessment.unsure:
 else:
     left.success(f"Predicted dance: **{pred.prediction}** ({assessment.confidence:.0%}; "
                  f"{assessment.why()})")
-right.info(f"Model: {describe_provenance(pred.model)}")
 right.caption(calibration_view.model_line(
     choice.path, shipped_file=locations.checkpoints_dir() / locations.SHIPPED_RELIABILITY))
 st.caption(f"Rule: {assessment.rule()}.")
@@ -118,7 +117,7 @@ cols[1].metric("Confidence", f"{assessment.confidence:.0%}",
                help="calibrated probability of the predicted class"
                if assessment.calibration.calibrated else "uncalibrated model: mean probability")
 cols[2].metric("Patch votes", f"{votes} / {n_patches}")
-cols[3].metric("Tempo", f"{assessment.tempo.bpm:.0f} BPM",
+cols[3].metric("Tempo (BPM)", f"{assessment.tempo.bpm:.0f}",
                help=f"beat strength {assessment.tempo.strength:.2f}"
                + (f" (unsure below {assessment.calibration.beat_threshold:.2f})"
                   if assessment.calibration.beat_threshold is not None else ""))
