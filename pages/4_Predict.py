@@ -85,7 +85,7 @@ for source_item, label in audio:
 
 if len(results) > 1:
     table = views.results_table(results)
-    st.dataframe(views.shown_table(table), hide_index=True)
+    st.dataframe(views.shown_table(table), hide_index=True, column_config=views.SHOWN_COLUMNS)
     st.download_button("Download the table (CSV)", views.results_csv(table),
                        file_name="predictions.csv", mime="text/csv")
     shown = st.selectbox("Details of", range(len(results)),

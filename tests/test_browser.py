@@ -353,10 +353,12 @@ def test_predict_several_files_give_a_table_and_a_csv(server, browser_page, tmp_
     with page.expect_download() as download:
         page.get_by_text("Download the table (CSV)").click()
     csv = Path(download.value.path()).read_text().splitlines()
-    assert csv[0] == ("file,prediction,confidence (%),status,why,confidence cutoff (%),"
-                      "beat strength,beat cutoff,tempo (BPM),tempo classes,patches,error")
+    assert csv[0] == ("file,prediction,status,confidence (%),confidence cutoff (%),"
+                      "beat strength,beat cutoff,patches,why,tempo (BPM),tempo classes,error")
     assert [row.split(",")[0] for row in csv[1:]] == [f.name for f in files]
-    assert all(0 <= float(row.split(",")[2]) <= 100 for row in csv[1:])
+    assert all(0 <= float(row.split(",")[3]) <= 100 for row in csv[1:])
+    cutoffs = {float(row.split(",")[4]) for row in csv[1:]}  # the model's one cutoff
+    assert len(cutoffs) == 1 and 0 < cutoffs.pop() <= 100
     screenshot(page, "predict-several")
 
 

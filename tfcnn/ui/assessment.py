@@ -21,9 +21,9 @@ from tfcnn.runs import CONFIG_FILE
 
 #: Columns of the several-files table (and of its CSV export), numbers as numbers: the
 #: verdict, the rule that decided it (``why``) and the cutoffs it compared against.
-TABLE_COLUMNS: tuple[str, ...] = ("file", "prediction", "confidence (%)", "status", "why",
+TABLE_COLUMNS: tuple[str, ...] = ("file", "prediction", "status", "confidence (%)",
                                   "confidence cutoff (%)", "beat strength", "beat cutoff",
-                                  "tempo (BPM)", "tempo classes", "patches", "error")
+                                  "patches", "why", "tempo (BPM)", "tempo classes", "error")
 #: Numeric columns of the table and how the page shows them (an empty cell shows as blank).
 _NUMBER_FORMATS = {"confidence (%)": "{:.1f}", "confidence cutoff (%)": "{:.1f}",
                    "beat strength": "{:.2f}", "beat cutoff": "{:.2f}", "tempo (BPM)": "{:.1f}",
@@ -107,6 +107,15 @@ def shown_table(table: pd.DataFrame):
     """The table as the page shows it: numbers rounded, a missing number blank (never
     "None"), the values underneath still numbers."""
     return table.style.format(_NUMBER_FORMATS, na_rep="")
+
+
+#: Column widths of the shown table: the numbers narrow, so the cutoffs sit beside the
+#: confidence in the first screen and the long "why" follows them.
+_SHORT = {"confidence (%)": "conf. %", "confidence cutoff (%)": "cutoff %",
+          "beat strength": "beat", "beat cutoff": "cutoff", "tempo (BPM)": "BPM",
+          "patches": "patches"}
+SHOWN_COLUMNS = {c: st.column_config.Column(_SHORT[c], width="small", help=c)
+                 for c in _NUMBER_FORMATS}
 
 
 def results_csv(table: pd.DataFrame) -> bytes:
