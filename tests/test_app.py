@@ -204,9 +204,11 @@ def test_results_page_shows_shipped_table_and_comparison(app_env):
     assert list(table["paper #params"]) == [row.params for row in PAPER_TABLE1.values()]
     assert list(table["mean (%)"]) == pytest.approx([row.mean - 5 for row in
                                                      PAPER_TABLE1.values()])
-    # what each row was trained under (the test table records its folds, nothing else)
-    assert list(table["folds complete"]) == list(table["folds planned"]) == [10] * 4
-    assert set(table["preset"]) == set(table["protocol"]) == {"—"}
+    # what each row was trained under, next to its name (the test table records its folds,
+    # nothing else)
+    assert list(table.columns[:4]) == ["run", "architecture", "folds", "recipe"]
+    assert list(table["folds"]) == ["10/10"] * 4
+    assert set(table["recipe"]) == {"not recorded"}
     assert [b.label for b in at.get("download_button")] == [
         "Table 1 (CSV)", "Per-fold accuracies (CSV)", "All results (JSON)",
         "Confusion matrix of shipped blackbox (CSV)", "Per-class recall of shipped blackbox (CSV)"]
@@ -425,7 +427,10 @@ def test_train_launches_a_run_and_shows_it_finishing(app_env):
     # the finished run is now a result and a model
     results = page("pages/3_Results.py").run()
     no_exception(results)
-    assert run_dir.name in list(results.dataframe[0].value["run"])
+    table = results.dataframe[0].value.set_index("run")
+    # beside the shipped 10-fold rows, this run says it is 2 folds of 1 epoch
+    assert table.loc[run_dir.name, "folds"] == "2/2"
+    assert table.loc[run_dir.name, "recipe"] == "quick · ≤ 1 epoch · clean"
     predict = page("pages/4_Predict.py").run()
     options = predict.selectbox(key="model").options
     assert any(o.startswith(f"time · run {run_dir.name} · fold 0 · test ") and
