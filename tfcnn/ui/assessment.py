@@ -127,7 +127,8 @@ def tempo_sentence(assessment: Assessment, predicted: str, ranges: pd.DataFrame)
     """Whether the tempo explains the prediction, in one sentence with the numbers and the
     tolerance of the match (:class:`tfcnn.assessment.TempoMatch`)."""
     match = assessment.tempo_match
-    text = f"Estimated tempo ≈ {match.bpm:.0f} BPM: {match.text()}"
+    text = (f"Estimated tempo ≈ {match.bpm:.0f} BPM (beat strength "
+            f"{assessment.tempo.strength:.2f}): {match.text()}")
     if predicted in ranges.index:
         r = ranges.loc[predicted]
         text += (f". The predicted {predicted} spans {r['low']:.0f}–{r['high']:.0f} BPM "
