@@ -312,7 +312,7 @@ def test_predict_upload_shows_the_predicted_dance(server, browser_page, tmp_path
         "(e.value || e.textContent || '').includes('shipped synth-') && "
         "e.children.length === 0 && e.scrollWidth > e.clientWidth + 1).length")
     assert clipped == 0
-    assert page.locator('[data-testid="stSidebar"]').get_by_text("Model").count() == 0
+    assert page.locator('[data-testid="stSidebar"]').get_by_text("Model", exact=True).count() == 0
     uploader.set_input_files(str(wav))
     predicted = verdict_class(page)
     assert predicted in CLASSES
