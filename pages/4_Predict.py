@@ -9,6 +9,7 @@ from tfcnn.config import FRONT_END
 from tfcnn.errors import TfcnnError
 from tfcnn.ui import access, calibration_view, predict, sidebar
 from tfcnn.ui import assessment as views
+from tfcnn.ui.text import plain
 
 access.require_access()
 st.title("Predict the dance of a track")
@@ -30,7 +31,7 @@ if choice is None:
             "`make checkpoints`.")
     st.stop()
 checkpoint = predict.load_checkpoint_cached(choice.path)
-st.info(f"This model: {describe_provenance(checkpoint.provenance)}. It knows only what it "
+st.info(f"This model: {plain(describe_provenance(checkpoint.provenance))}. It knows only what it "
         "learnt there: audio unlike that data set gets a guess among its classes.")
 
 audio = []  # (bytes or path, name) of each track to classify
@@ -60,7 +61,7 @@ elif source == SOURCES[2]:
         pick = st.selectbox("Track", range(len(labels)), format_func=labels.__getitem__)
         row = dataset.tracks.iloc[pick]
         audio, track_id = [(row["path"], labels[pick])], str(row["track"])
-        st.markdown(f"True class: **{row['dance']}**. "
+        st.markdown(f"True class: **{plain(row['dance'])}**. "
                     + views.track_role(choice.path, data_dir, track_id))
 else:
     path = st.text_input("Path of an audio file", placeholder="/music/track.wav",
@@ -103,11 +104,11 @@ n_patches = pred.n_patches
 votes = int((pred.patch_probs.argmax(axis=1) == pred.index).sum())
 left, right = st.columns(2)
 if assessment.unsure:
-    left.warning(f"Unsure: **{pred.prediction}** at {assessment.confidence:.0%} "
+    left.warning(f"Unsure: **{plain(pred.prediction)}** at {assessment.confidence:.0%} "
                  f"({', '.join(assessment.reasons)}: {assessment.why()})")
 else:
-    left.success(f"Predicted dance: **{pred.prediction}** ({assessment.confidence:.0%}; "
-                 f"{assessment.why()})")
+    left.success(f"Predicted dance: **{plain(pred.prediction)}** "
+                 f"({assessment.confidence:.0%}; {assessment.why()})")
 right.caption(calibration_view.model_line(
     choice.path, shipped_file=locations.checkpoints_dir() / locations.SHIPPED_RELIABILITY))
 st.caption(f"Rule: {assessment.rule()}.")
@@ -122,7 +123,7 @@ cols[3].metric("Tempo (BPM)", f"{assessment.tempo.bpm:.0f}",
                + (f" (unsure below {assessment.calibration.beat_threshold:.2f})"
                   if assessment.calibration.beat_threshold is not None else ""))
 cols[4].metric("Computed in", f"{result.seconds * 1000:.0f} ms")
-st.caption(f"{result.name} · {signal.shape[0] / FRONT_END.sample_rate:.1f} s · majority vote "
+st.caption(f"{plain(result.name)} · {signal.shape[0] / FRONT_END.sample_rate:.1f} s · majority vote "
            f"over {n_patches} non-overlapping {pred.patch_seconds:.2f} s patches (paper §2)")
 st.audio(predict.wav_bytes(signal), format="audio/wav")
 

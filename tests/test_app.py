@@ -283,7 +283,7 @@ def predict_page(app_env) -> AppTest:
         "time · shipped synth-time · fold 0 · test 50.0 % · uncalibrated")
     assert not at.sidebar.selectbox or all(s.key != "model" for s in at.sidebar.selectbox)
     (note,) = at.info[:1]
-    assert note.value.startswith("This model: time model trained on tiny; protocol clean")
+    assert plain(note.value).startswith("This model: time model trained on tiny; protocol clean")
     at.sidebar.radio[1].set_value("A file on this machine").run()
     return at
 
@@ -307,7 +307,7 @@ def test_predict_a_wav_shows_prediction(predict_page, tmp_path):
     # above the prediction, shown before any upload (not in a tooltip): what the model was
     # trained on
     (model,) = at.info
-    assert model.value == ("This model: time model trained on tiny; protocol clean, preset "
+    assert plain(model.value) == ("This model: time model trained on tiny; protocol clean, preset "
                            "quick; fold 0 test accuracy 50.00 % on its 2 held-out test songs. "
                            "It knows only what it learnt there: audio unlike that data set "
                            "gets a guess among its classes.")

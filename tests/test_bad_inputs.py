@@ -276,9 +276,79 @@ def test_app_data_folder_with_a_non_utf8_name_reports_it(app_env):
     at.sidebar.text_input[0].set_value(str(app_env["corpus"] / "ds")).run()
     no_exception(at)
     assert not at.error
-    assert any("names are not valid UTF-8" in w.value and "caf\\xe9" in w.value
-               for w in at.warning)
+    shown = [re.sub(r"\\(.)", r"\1", w.value) for w in at.warning]  # Markdown escapes off
+    assert any("names are not valid UTF-8" in w and "caf\\xe9" in w for w in shown)
     assert "6 tracks" in at.caption[0].value
+
+
+BEACON = "![t](http:/127.0.0.1:9/beacon)"  # a file in folders `![t](http:` and `127.0.0.1:9`
+
+
+@pytest.fixture
+def hostile_set(app_env):
+    """A data set inside the roots whose class folder is a symlink out of them, one track
+    named as a Markdown image (a beacon) and one as a spreadsheet formula; and a SynthBallroom
+    whose metadata.csv names a track `../../../outside/SECRET`."""
+    corpus, tmp = app_env["corpus"], app_env["tmp"]
+    outside = tmp / "outside"
+    (outside / "Rumba").mkdir(parents=True)
+    wav(outside / "Rumba" / "SECRET.wav", 1.0)
+    wav(outside / "SECRET.wav", 1.0)
+    ds = corpus / f"hostile-{tmp.name}"
+    for dance in CLASSES[:2]:
+        (ds / dance).mkdir(parents=True)
+        wav(ds / dance / f"{dance}-ok.wav", 1.0)
+    (ds / CLASSES[0] / BEACON).parent.mkdir(parents=True)
+    wav(ds / CLASSES[0] / f"{BEACON}.wav", 1.0)
+    wav(ds / CLASSES[1] / "=HYPERLINK(1).wav", 1.0)
+    (ds / "Rumba").symlink_to(outside / "Rumba", target_is_directory=True)
+    synth = corpus / f"synth-{tmp.name}"
+    (synth / CLASSES[0]).mkdir(parents=True)
+    wav(synth / CLASSES[0] / "ok.wav", 1.0)
+    (synth / "metadata.csv").write_text("track,dance,bpm,beats_per_bar\n"
+                                        f"ok,{CLASSES[0]},120,4\n"
+                                        f"../../../{outside.name}/SECRET,{CLASSES[0]},120,4\n")
+    return {"folder": ds, "synth": synth}
+
+
+def test_app_data_page_lists_nothing_outside_the_roots(app_env, hostile_set, record_property):
+    at = page("pages/1_Data.py").run()
+    at.sidebar.radio[0].set_value("folder").run()
+    at.sidebar.text_input[0].set_value(str(hostile_set["folder"])).run()
+    no_exception(at)
+    assert "Rumba" not in at.sidebar.selectbox[0].options
+    note = [w.value for w in at.warning if "resolve outside the allowed data folders" in w.value]
+    assert note and "SECRET" in note[0]
+    shown = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "SECRET" not in shown.replace(note[0], "")
+    at.sidebar.text_input[0].set_value(str(hostile_set["synth"])).run()
+    no_exception(at)
+    assert any("is not a plain file name" in e.value for e in at.error)
+    record_property("observed", "symlinked class folder left out with one warning; "
+                                "metadata row `../../../outside/SECRET` refused")
+
+
+def test_app_shows_names_as_text_and_neutralises_csv_formulas(app_env, hostile_set):
+    from tfcnn.export import csv_text
+    from tfcnn.ui.text import plain
+
+    at = page("pages/1_Data.py").run()
+    at.sidebar.radio[0].set_value("folder").run()
+    at.sidebar.text_input[0].set_value(str(hostile_set["folder"])).run()
+    at.sidebar.slider[0].set_value(5).run()
+    no_exception(at)
+    sources = [m.value for m in at.markdown]
+    assert not any(BEACON in m for m in sources)  # never the raw Markdown image
+    assert any(plain(BEACON) in m for m in sources)  # the name, escaped
+    assert plain("=a*b_[c](d) `e` :red[f] $g$") == \
+        "\\=a\\*b\\_\\[c\\]\\(d\\) \\`e\\` \\:red\\[f\\] \\$g\\$"
+    import pandas as pd
+
+    frame = pd.DataFrame({"track": ["=HYPERLINK(1)", "+1", "-2", "@x", "\tA", "ok"],
+                          "p": [-0.5, 1.0, 2.0, 3.0, 4.0, 5.0]})
+    text = csv_text(frame)
+    assert text.splitlines()[1:] == ["'=HYPERLINK(1),-0.5", "'+1,1.0", "'-2,2.0", "'@x,3.0",
+                                     "'\tA,4.0", "ok,5.0"]
 
 
 def test_app_pages_survive_a_run_with_a_non_utf8_config(app_env):
@@ -485,6 +555,15 @@ SAFETY_PROBES = {
     "test_app_pages_survive_a_run_with_a_non_utf8_config": _row(
         "a run folder with a non-UTF-8 config.json",
         "Train/Results/Predict raised for everyone", "pages render; the run is named"),
+    "test_app_data_page_lists_nothing_outside_the_roots": _row(
+        "a class folder that is a symlink out of the roots; a metadata.csv row "
+        "`../../../outside/SECRET`",
+        "listed on the Data page, audio served (SHA-1 equal to the outside file)",
+        "left out with one warning; the row refused with one line"),
+    "test_app_shows_names_as_text_and_neutralises_csv_formulas": _row(
+        "a track named `![t](https://host:port).wav`; names starting with `=` or `+`",
+        "every viewer's browser contacts the host; formulas verbatim in the CSV",
+        "shown as text; `'` before formula prefixes in every CSV"),
     "test_app_data_folder_with_a_non_utf8_name_reports_it": _row(
         "a data folder holding a non-UTF-8 file name", "pages raised",
         "the name reported, the rest loads"),

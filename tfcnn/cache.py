@@ -2,9 +2,10 @@
 
 Layout: ``<dataset.root>/.tfcnn-cache/<front-end hash>/<entry>.npz``, one float32 array of
 shape (n_mels, T) per track, stored with the SHA-256 of its bytes and the front-end settings
-it was computed with. The folder name hashes the front end's parameters and
+it was computed with. The folder name hashes the log-mel's parameters and
 :data:`FORMAT_VERSION`, so another front end (or a change of the file format) never reads
-stale features. An entry's name hashes the track's path relative to the root, its size and
+stale features; the model's input options (patch width, beat-synchronous frames) are cut
+from the cached log-mel and do not enter the key. An entry's name hashes the track's path relative to the root, its size and
 its mtime in nanoseconds: an edited, replaced or added file gets a new name and is computed
 again, the others are read back.
 
@@ -85,8 +86,14 @@ class FeatureSet:
 # --------------------------------------------------------------------------- locations
 
 def front_end_key(front_end: FrontEnd = FRONT_END) -> str:
-    """Hash of the front end's parameters and :data:`FORMAT_VERSION` (16 hex digits)."""
-    payload = json.dumps({"front_end": front_end.to_dict(), "format": FORMAT_VERSION},
+    """Hash of the log-mel's parameters and :data:`FORMAT_VERSION` (16 hex digits).
+
+    Only what decides the log-mel (:meth:`FrontEnd.log_mel_part`): a longer patch or a
+    beat-synchronous input is cut from the same cached log-mel, at training and prediction
+    (:func:`tfcnn.features.model_input`), so it shares the paper input's cache.
+    """
+    payload = json.dumps({"front_end": front_end.log_mel_part().to_dict(),
+                          "format": FORMAT_VERSION},
                          sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -130,7 +137,7 @@ def cache_dir(dataset: Dataset, *, front_end: FrontEnd = FRONT_END) -> Path:
         if _writable_dir(path):
             if not (path / "front_end.json").exists():
                 write_bytes_atomic(path / "front_end.json", json.dumps(
-                    {"front_end": front_end.to_dict(), "format": FORMAT_VERSION,
+                    {"front_end": front_end.log_mel_part().to_dict(), "format": FORMAT_VERSION,
                      "data_root": str(Path(dataset.root).resolve())}, indent=2).encode())
             return path
     raise ConfigError(f"cannot write a feature cache in {primary} nor in {fallback}; "
@@ -161,7 +168,7 @@ def _checksum(spec: np.ndarray) -> str:
 
 
 def _front_end_json(front_end: FrontEnd) -> str:
-    return json.dumps(front_end.to_dict(), sort_keys=True)
+    return json.dumps(front_end.log_mel_part().to_dict(), sort_keys=True)
 
 
 def _write_entry(path: Path, spec: np.ndarray, front_end: FrontEnd) -> None:

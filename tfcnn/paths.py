@@ -118,6 +118,15 @@ def allowed_roots(extra: Iterable[str | os.PathLike] = (),
     return tuple(roots)
 
 
+def is_inside(path: str | os.PathLike, roots: Iterable[Path]) -> bool:
+    """Whether ``path``, every symlink resolved, lies inside one of ``roots``."""
+    try:
+        confine(path, roots)
+    except AccessError:
+        return False
+    return True
+
+
 def confine(path: str | os.PathLike, roots: Iterable[Path]) -> Path:
     """``path`` with symlinks resolved, if it lies inside one of ``roots``.
 

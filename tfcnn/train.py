@@ -36,13 +36,14 @@ import torch
 from tfcnn.cache import load_features
 from tfcnn.calibration import fit_calibration, folds_reliability, song_confidences
 from tfcnn.checkpoint import save_checkpoint
-from tfcnn.config import FRONT_END, TIMEFREQ_INIT, TrainConfig, training_stages
+from tfcnn.config import FrontEnd, TIMEFREQ_INIT, TrainConfig, training_stages
 from tfcnn.datasets import Dataset, load_dataset, require_two_classes
 from tfcnn.device import select_device
 from tfcnn.errors import RunError, TfcnnError
 from tfcnn.evaluate import fold_metrics, summarise
 from tfcnn.fold_training import EVAL_BATCH_SIZE, FoldData, FoldTraining, fold_seed, train_fold
 from tfcnn.folds import Fold, assignment_fingerprint, fold_fingerprint, make_folds, song_keys
+from tfcnn.features import model_input
 from tfcnn.inference import song_probabilities
 from tfcnn.models import build_model, count_parameters, init_timefreq_from, stage_params
 from tfcnn.parallel import stacking_pays, train_folds_parallel
@@ -94,6 +95,8 @@ class _Training:
     run: RunFolder
     dataset: Dataset
     specs: list[np.ndarray]  # each (n_mels, T_i): log-mel of every track, not normalised
+    inputs: list[np.ndarray]  # each (n_mels, T'_i): the frames patches are cut from
+    front_end: FrontEnd  # the request's: log-mel, patch width, beat-synchronous or not
     labels: np.ndarray  # (n_tracks,) class index
     track_ids: list[str]
     bank: PatchBank
@@ -198,7 +201,7 @@ def _plan(request: RunRequest) -> _Plan:
         "arch_params": json.loads(json.dumps(model.arch_params)),  # resolved, JSON types
         "n_params": count_parameters(model),
         "device": str(device),
-        "front_end": FRONT_END.to_dict(),
+        "front_end": request.front_end().to_dict(),
         "code_version": code_version(),
         "machine": machine_info(device),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -317,11 +320,14 @@ def _load(run: RunFolder, request: RunRequest, plan: _Plan) -> _Training:
             last[0] = now
             run.emit({"event": "features", "done": int(done), "total": int(total)})
 
-    features = load_features(plan.dataset, front_end=FRONT_END, progress=on_features)
-    bank = PatchBank(features.specs, list(features.track_ids),
-                     patch_frames=FRONT_END.patch_frames, device=plan.device)
+    front_end = request.front_end()
+    features = load_features(plan.dataset, front_end=front_end, progress=on_features)
+    # The model's frames (the log-mel, or beat-synchronous), as predict makes them.
+    inputs = [model_input(spec, front_end=front_end).frames for spec in features.specs]
+    bank = PatchBank(inputs, list(features.track_ids), patch_frames=front_end.patch_frames,
+                     device=plan.device, frames_per_beat=front_end.frames_per_beat)
     return _Training(request=request, run=run, dataset=plan.dataset,
-                     specs=list(features.specs),
+                     specs=list(features.specs), inputs=inputs, front_end=front_end,
                      labels=np.asarray(features.labels, dtype=np.int64),
                      track_ids=list(features.track_ids), bank=bank,
                      arch_params=plan.config["arch_params"], config=request.train_config(),
@@ -439,7 +445,7 @@ def _snapshot_saver(t: _Training, fold: int, model: torch.nn.Module,
     def save(epoch: int) -> None:
         save_checkpoint(snapshot_path(t.run.path, fold, epoch), model,
                         classes=tuple(t.dataset.classes), norm_mean=mean, norm_std=std,
-                        front_end=FRONT_END, train_config=t.config.to_dict(), metrics={},
+                        front_end=t.front_end, train_config=t.config.to_dict(), metrics={},
                         extra={"fold": fold, "epoch": epoch, "snapshot": True})
 
     if 0 in epochs and initial:
@@ -459,14 +465,14 @@ def _finish_fold(t: _Training, fold: Fold, model: torch.nn.Module, outcome: Fold
     mean, std = norm
     tracks = fold.test
     per_track = song_probabilities(
-        model, [t.specs[i] for i in tracks], mean=mean, std=std,
-        patch_frames=FRONT_END.patch_frames, batch_size=EVAL_BATCH_SIZE,
+        model, [t.inputs[i] for i in tracks], mean=mean, std=std,
+        patch_frames=t.front_end.patch_frames, batch_size=EVAL_BATCH_SIZE,
         device=next(model.parameters()).device)  # each (n_patches_i, n_classes)
     metrics = fold_metrics(per_track, t.labels[tracks], n_classes=t.n_classes)
     # Temperature and unsure threshold from the validation songs (none in the paper protocol).
     calibration = fit_calibration(
-        song_probabilities(model, [t.specs[i] for i in fold.val], mean=mean, std=std,
-                           patch_frames=FRONT_END.patch_frames, batch_size=EVAL_BATCH_SIZE,
+        song_probabilities(model, [t.inputs[i] for i in fold.val], mean=mean, std=std,
+                           patch_frames=t.front_end.patch_frames, batch_size=EVAL_BATCH_SIZE,
                            device=next(model.parameters()).device),
         t.labels[fold.val],
         beat_strengths=[estimate_tempo(t.specs[i]).strength for i in fold.val],
@@ -478,7 +484,7 @@ def _finish_fold(t: _Training, fold: Fold, model: torch.nn.Module, outcome: Fold
     model.cpu()
     save_checkpoint(
         t.run.model_path(fold.index), model, classes=tuple(t.dataset.classes), norm_mean=mean,
-        norm_std=std, front_end=FRONT_END, train_config=t.config.to_dict(), metrics=metrics,
+        norm_std=std, front_end=t.front_end, train_config=t.config.to_dict(), metrics=metrics,
         extra={"fold": fold.index, "protocol": t.protocol, "test_track_ids": test_ids,
                "best_epoch": outcome.best_epoch, "stage_best_epochs": stages,
                "dataset": {"name": t.dataset.name, "kind": t.dataset.kind},

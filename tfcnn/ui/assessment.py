@@ -15,6 +15,7 @@ from tfcnn.assessment import Assessment, ballroom_tempo_ranges  # noqa: F401 (th
 from tfcnn.assessment import classify as classify_song
 from tfcnn.checkpoint import read_metadata
 from tfcnn.errors import TfcnnError
+from tfcnn.export import csv_text
 from tfcnn.inference import Prediction
 from tfcnn.recalibrate import checkpoint_split
 from tfcnn.runs import CONFIG_FILE
@@ -119,8 +120,9 @@ SHOWN_COLUMNS = {c: st.column_config.Column(_SHORT[c], width="small", help=c)
 
 
 def results_csv(table: pd.DataFrame) -> bytes:
-    """The table as UTF-8 CSV (numbers unformatted, one header line)."""
-    return table.to_csv(index=False).encode("utf-8")
+    """The table as UTF-8 CSV (numbers unformatted, one header line, formula prefixes of
+    names neutralised: :func:`tfcnn.export.csv_text`)."""
+    return csv_text(table).encode("utf-8")
 
 
 def tempo_sentence(assessment: Assessment, predicted: str, ranges: pd.DataFrame) -> str:

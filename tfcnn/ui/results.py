@@ -49,8 +49,8 @@ def shown_table(sets: Sequence[ResultSet]) -> pd.DataFrame:
     folds = [f"{c}/{p}" for c, p in zip(table["folds complete"], table["folds planned"])]
     recipe = []
     for preset, cap, protocol in zip(table["preset"], table["max epochs"], table["protocol"]):
-        parts = [p for p in (preset, None if pd.isna(cap) else f"≤ {cap} epoch{'' if cap == 1 else 's'}", protocol)
-                 if p and p != UNRECORDED]
+        epochs = None if pd.isna(cap) else f"≤ {cap} epoch{'' if cap == 1 else 's'}"
+        parts = [p for p in (preset, epochs, protocol) if p and p != UNRECORDED]
         recipe.append(" · ".join(parts) or "not recorded")
     table = table.drop(columns=["source", "folds complete", "folds planned", "preset",
                                 "max epochs", "protocol"])
@@ -96,10 +96,10 @@ def export_view(sets: Sequence[ResultSet], detail: ResultSet) -> None:
     the confusion matrix and per-class recall of ``detail``."""
     datasets = export.datasets_of(sets)
     c1, c2, c3 = st.columns(3)
-    c1.download_button("Table 1 (CSV)", results_table(sets).to_csv(index=False),
+    c1.download_button("Table 1 (CSV)", export.csv_text(results_table(sets)),
                        file_name=export.csv_name("table1", dataset=datasets), mime="text/csv")
     c2.download_button("Per-fold accuracies (CSV)",
-                       export.per_fold_frame(sets).to_csv(index=False),
+                       export.csv_text(export.per_fold_frame(sets)),
                        file_name=export.csv_name("per-fold", dataset=datasets),
                        mime="text/csv")
     c3.download_button("All results (JSON)", export.results_json(sets),
@@ -108,10 +108,10 @@ def export_view(sets: Sequence[ResultSet], detail: ResultSet) -> None:
         return
     d1, d2 = st.columns(2)
     d1.download_button(f"Confusion matrix of {detail.label} (CSV)",
-                       export.confusion_frame(detail).to_csv(),
+                       export.csv_text(export.confusion_frame(detail), index=True),
                        file_name=export.csv_name("confusion", dataset=detail.dataset,
                                                  label=detail.label), mime="text/csv")
     d2.download_button(f"Per-class recall of {detail.label} (CSV)",
-                       export.recall_frame(detail).to_csv(index=False),
+                       export.csv_text(export.recall_frame(detail)),
                        file_name=export.csv_name("recall", dataset=detail.dataset,
                                                  label=detail.label), mime="text/csv")
