@@ -716,8 +716,11 @@ def read_run(run_dir: str | os.PathLike) -> Run:
         if status != "running" and launch.get("state") == QUEUED:
             status = "queued"  # a stopped run queued again (--resume)
         elif status != "running" and launch.get("resume") and launch.get("state") == STARTED \
+                and record.get("pid") != launch.get("pid") \
                 and running_identity(launch) is not None:
-            status = "starting"  # its trainer has not written its status yet
+            # its trainer has not written its status yet (once it has, its own last word
+            # holds, while its process exits too: no "starting" between it and "finished")
+            status = "starting"
     if status in ("interrupted", "failed") and launch.get("cancelled"):
         status, error = "cancelled", None  # stopped by the app's Cancel (SIGTERM)
     if status == "failed" and error is None:
