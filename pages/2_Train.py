@@ -116,7 +116,7 @@ def show_runs() -> None:
                           + (f" · accuracy {view.mean:.2f} ± {view.std:.2f} %"
                              if view.mean is not None and view.std is not None else "")
                           + (f" · {eta}" if eta else ""))
-            head.caption(run_control.settings_text(view))
+            head.caption(plain(run_control.settings_text(view)))
             run_control.run_actions(view, action)
             if view.status == "queued":
                 st.caption("Waiting for a free training slot (the operator allows "

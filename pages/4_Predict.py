@@ -31,7 +31,7 @@ if choice is None:
             "`make checkpoints`.")
     st.stop()
 checkpoint = predict.load_checkpoint_cached(choice.path)
-st.info(f"This model: {describe_provenance(checkpoint.provenance)}. It knows only what it "
+st.info(f"This model: {plain(describe_provenance(checkpoint.provenance))}. It knows only what it "
         "learnt there: audio unlike that data set gets a guess among its classes.")
 
 audio = []  # (bytes or path, name) of each track to classify
@@ -86,7 +86,7 @@ for source_item, label in audio:
 
 if len(results) > 1:
     table = views.results_table(results)
-    st.dataframe(views.shown_table(table), hide_index=True)
+    st.dataframe(views.shown_table(table), hide_index=True, column_config=views.SHOWN_COLUMNS)
     st.download_button("Download the table (CSV)", views.results_csv(table),
                        file_name="predictions.csv", mime="text/csv")
     shown = st.selectbox("Details of", range(len(results)),
@@ -109,7 +109,6 @@ if assessment.unsure:
 else:
     left.success(f"Predicted dance: **{plain(pred.prediction)}** "
                  f"({assessment.confidence:.0%}; {assessment.why()})")
-right.info(f"Model: {describe_provenance(pred.model)}")
 right.caption(calibration_view.model_line(
     choice.path, shipped_file=locations.checkpoints_dir() / locations.SHIPPED_RELIABILITY))
 st.caption(f"Rule: {assessment.rule()}.")
@@ -119,7 +118,7 @@ cols[1].metric("Confidence", f"{assessment.confidence:.0%}",
                help="calibrated probability of the predicted class"
                if assessment.calibration.calibrated else "uncalibrated model: mean probability")
 cols[2].metric("Patch votes", f"{votes} / {n_patches}")
-cols[3].metric("Tempo", f"{assessment.tempo.bpm:.0f} BPM",
+cols[3].metric("Tempo (BPM)", f"{assessment.tempo.bpm:.0f}",
                help=f"beat strength {assessment.tempo.strength:.2f}"
                + (f" (unsure below {assessment.calibration.beat_threshold:.2f})"
                   if assessment.calibration.beat_threshold is not None else ""))

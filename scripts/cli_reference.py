@@ -79,7 +79,9 @@ INTROS: dict[str, tuple[str, tuple[str, ...]]] = {
          "checkpoints/table1-synth.json:time --json")),
     "predict": (
         "The dance of each audio file: majority vote over its 1.86 s patches, calibrated "
-        "confidence or \"unsure\", and the tempo estimate "
+        "confidence or \"unsure\" with the rule that decided it (each value beside its cutoff: "
+        "confidence, beat strength, at least 2 patches), and the tempo estimate with the "
+        "classes whose Ballroom range holds it "
         "([statistics.md](statistics.md#confidence-and-tempo-of-a-prediction)). The default "
         "model is the shipped Time-Frequency checkpoint, trained on SynthBallroom. Files of any "
         "length are decoded block by block.",

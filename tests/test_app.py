@@ -204,9 +204,11 @@ def test_results_page_shows_shipped_table_and_comparison(app_env):
     assert list(table["paper #params"]) == [row.params for row in PAPER_TABLE1.values()]
     assert list(table["mean (%)"]) == pytest.approx([row.mean - 5 for row in
                                                      PAPER_TABLE1.values()])
-    # what each row was trained under (the test table records its folds, nothing else)
-    assert list(table["folds complete"]) == list(table["folds planned"]) == [10] * 4
-    assert set(table["preset"]) == set(table["protocol"]) == {"—"}
+    # what each row was trained under, next to its name (the test table records its folds,
+    # nothing else)
+    assert list(table.columns[:4]) == ["run", "architecture", "folds", "recipe"]
+    assert list(table["folds"]) == ["10/10"] * 4
+    assert set(table["recipe"]) == {"not recorded"}
     assert [b.label for b in at.get("download_button")] == [
         "Table 1 (CSV)", "Per-fold accuracies (CSV)", "All results (JSON)",
         "Confusion matrix of shipped blackbox (CSV)", "Per-class recall of shipped blackbox (CSV)"]
@@ -281,7 +283,7 @@ def predict_page(app_env) -> AppTest:
         "time · shipped synth-time · fold 0 · test 50.0 % · uncalibrated")
     assert not at.sidebar.selectbox or all(s.key != "model" for s in at.sidebar.selectbox)
     (note,) = at.info[:1]
-    assert note.value.startswith("This model: time model trained on tiny; protocol clean")
+    assert plain(note.value).startswith("This model: time model trained on tiny; protocol clean")
     at.sidebar.radio[1].set_value("A file on this machine").run()
     return at
 
@@ -302,16 +304,18 @@ def test_predict_a_wav_shows_prediction(predict_page, tmp_path):
     assert "uncalibrated model" in " ".join(c.value for c in at.caption)
     # its calibration was never measured on test songs, and the page says so
     assert any(c.value.startswith("Calibration not measured") for c in at.caption)
-    # beside the prediction (not in a tooltip): what the model was trained on
-    (before, model) = at.info
-    assert before.value.startswith("This model: time model trained on tiny")
-    assert model.value == ("Model: time model trained on tiny; protocol clean, preset quick; "
-                           "fold 0 test accuracy 50.00 % on its 2 held-out test songs")
+    # above the prediction, shown before any upload (not in a tooltip): what the model was
+    # trained on
+    (model,) = at.info
+    assert plain(model.value) == ("This model: time model trained on tiny; protocol clean, preset "
+                           "quick; fold 0 test accuracy 50.00 % on its 2 held-out test songs. "
+                           "It knows only what it learnt there: audio unlike that data set "
+                           "gets a guess among its classes.")
     # the rule that decided, each value beside the model's cutoff (uncalibrated: 50 %)
     assert re.search(r"confidence \d+\.\d% [<≥] 50\.0%", verdict.value), verdict.value
     assert "patches 2 ≥ 2" in verdict.value or "patches" not in verdict.value
     assert at.metric[2].value == "2 / 2" or at.metric[2].value.endswith("/ 2")
-    assert at.metric[3].value.endswith("BPM")
+    assert at.metric[3].label == "Tempo (BPM)" and float(at.metric[3].value) > 0
     assert len(at.get("plotly_chart")) == 4
 
 
@@ -423,7 +427,10 @@ def test_train_launches_a_run_and_shows_it_finishing(app_env):
     # the finished run is now a result and a model
     results = page("pages/3_Results.py").run()
     no_exception(results)
-    assert run_dir.name in list(results.dataframe[0].value["run"])
+    table = results.dataframe[0].value.set_index("run")
+    # beside the shipped 10-fold rows, this run says it is 2 folds of 1 epoch
+    assert table.loc[run_dir.name, "folds"] == "2/2"
+    assert table.loc[run_dir.name, "recipe"] == "quick · ≤ 1 epoch · clean"
     predict = page("pages/4_Predict.py").run()
     options = predict.selectbox(key="model").options
     assert any(o.startswith(f"time · run {run_dir.name} · fold 0 · test ") and

@@ -88,6 +88,12 @@ def test_estimate_text_shows_the_costs_it_prices_with():
                            Throughput(4e-3, "benchmark", "one fold"))
     text = format_estimate(RunEstimate(FoldSizes((10,), (1,)), (slower,)), str)
     assert "1–4 ms per training patch" in text and "1–3 epochs per fold" in text
+    # a one-fold benchmark 44 times the stack's (seen on a loaded machine) is capped at the
+    # stack's size times the stack's cost: the whole stack's step does at least its work
+    noisy = StageEstimate("time", EpochRange(43, 85, "table"),
+                          Throughput(0.423e-3, "benchmark", "10 stacked folds"),
+                          Throughput(18.8e-3, "benchmark", "1 stacked fold"), n_stacked=10)
+    assert noisy.per_patch_s() == pytest.approx((0.423e-3, 4.23e-3))
 
 
 def test_benchmark_is_measured_once_per_machine_and_model(tmp_path):

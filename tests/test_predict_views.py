@@ -122,7 +122,8 @@ def test_tempo_sentence_names_classes_the_tolerance_and_the_predicted_range(tmp_
     a = classify(wav(bpm=86.0, seconds=12.0), ckpt).assessment
     ranges = views.ballroom_tempo_ranges()
     text = views.tempo_sentence(a, "Tango", ranges)
-    assert text.startswith(f"Estimated tempo ≈ {a.tempo.bpm:.0f} BPM: inside the range of ")
+    assert text.startswith(f"Estimated tempo ≈ {a.tempo.bpm:.0f} BPM (beat strength "
+                           f"{a.tempo.strength:.2f}): inside the range of ")
     assert "Waltz" in text and "5%–95% range of real Ballroom tempi" in text
     assert f"±{a.tempo_match.tolerance_bpm:.1f} BPM" in text
     assert f"The predicted Tango spans {ranges.loc['Tango', 'low']:.0f}" in text

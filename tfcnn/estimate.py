@@ -132,19 +132,26 @@ class StageEstimate:
 
     ``throughput`` prices the low end; ``slowest`` (when given) the high end: folds trained
     as a stack get slower per patch as the stack shrinks (folds stop at different epochs),
-    down to one fold alone.
+    down to one fold alone. ``n_stacked``: the folds of the full stack.
     """
 
     stage: str
     epochs: EpochRange
     throughput: Throughput
     slowest: Throughput | None = None
+    n_stacked: int | None = None
 
     def per_patch_s(self) -> tuple[float, float]:
         """``(low, high)`` seconds per training patch: the stack's cost, and the one-fold
-        cost when that is higher (a benchmark on a busy machine can find it lower)."""
+        cost when that is higher (a benchmark on a busy machine can find it lower), at most
+        ``n_stacked`` times the stack's: a step of the whole stack does at least the work of
+        one fold's step, so one fold alone costs at most that per patch (a one-fold
+        benchmark slowed down by other work cannot inflate the high end past it)."""
         fast = self.throughput.seconds_per_patch
-        return fast, max(fast, self.slowest.seconds_per_patch if self.slowest else fast)
+        slow = max(fast, self.slowest.seconds_per_patch if self.slowest else fast)
+        if self.n_stacked:
+            slow = min(slow, self.n_stacked * fast)
+        return fast, slow
 
     def seconds(self, sizes: FoldSizes) -> tuple[float, float]:
         """``(low, high)`` seconds of this stage over every fold."""
@@ -494,7 +501,8 @@ def stage_estimate(stage: str, arch_params: dict, *, n_classes: int, config: Tra
     if stale:
         bench = [Throughput(b.seconds_per_patch, b.source, f"{b.detail}; {stale}")
                  for b in bench]
-    return StageEstimate(stage, epochs, bench[0], bench[1] if len(bench) > 1 else None)
+    return StageEstimate(stage, epochs, bench[0], bench[1] if len(bench) > 1 else None,
+                         n_stacked=n_stacked if len(bench) > 1 else None)
 
 
 # ----------------------------------------------------------------------------- epochs

@@ -191,8 +191,8 @@ def tempo_ranges(ranges: pd.DataFrame, *, tempo_bpm: float | None = None,
                 fig.add_vline(x=tempo_bpm * factor, line=dict(color="#d62728", width=1,
                                                                 dash="dot"))
     lo, hi = ranges.attrs.get("quantiles", (0.25, 0.75))
-    fig.update_layout(title=f"Class tempo ranges ({source}: {lo:.0%}–{hi:.0%} of the tracks' "
-                            "tempi; dotted: half and double the track's tempo)",
+    fig.update_layout(title=f"Class tempo ranges ({source}, {lo:.0%}–{hi:.0%} of tracks; "
+                            "dotted: ½× and 2× this track)",
                       xaxis=dict(title="tempo (BPM)"), yaxis=_class_axis(classes),
                       showlegend=False, **_LAYOUT)
     return fig

@@ -221,7 +221,7 @@ def tempo_resolution_bpm(bpm: float, *, front_end: FrontEnd = FRONT_END,
 
     One frame of lag at the last multiple of the beat period the comb reads: the period is
     ``P = 60 · frame_rate / bpm`` frames, a frame at the ``n``-th multiple moves the tempo by
-    about ``bpm / (n · P)`` (0.7 BPM at 84 BPM, 3.9 BPM at 205 BPM with 43 frames/s and
+    about ``bpm / (n · P)`` (0.7 BPM at 84 BPM, 4.1 BPM at 205 BPM with 43 frames/s and
     four multiples).
     """
     if not bpm > 0:

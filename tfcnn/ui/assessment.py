@@ -22,9 +22,9 @@ from tfcnn.runs import CONFIG_FILE
 
 #: Columns of the several-files table (and of its CSV export), numbers as numbers: the
 #: verdict, the rule that decided it (``why``) and the cutoffs it compared against.
-TABLE_COLUMNS: tuple[str, ...] = ("file", "prediction", "confidence (%)", "status", "why",
+TABLE_COLUMNS: tuple[str, ...] = ("file", "prediction", "status", "confidence (%)",
                                   "confidence cutoff (%)", "beat strength", "beat cutoff",
-                                  "tempo (BPM)", "tempo classes", "patches", "error")
+                                  "patches", "why", "tempo (BPM)", "tempo classes", "error")
 #: Numeric columns of the table and how the page shows them (an empty cell shows as blank).
 _NUMBER_FORMATS = {"confidence (%)": "{:.1f}", "confidence cutoff (%)": "{:.1f}",
                    "beat strength": "{:.2f}", "beat cutoff": "{:.2f}", "tempo (BPM)": "{:.1f}",
@@ -110,6 +110,15 @@ def shown_table(table: pd.DataFrame):
     return table.style.format(_NUMBER_FORMATS, na_rep="")
 
 
+#: Column widths of the shown table: the numbers narrow, so the cutoffs sit beside the
+#: confidence in the first screen and the long "why" follows them.
+_SHORT = {"confidence (%)": "conf. %", "confidence cutoff (%)": "cutoff %",
+          "beat strength": "beat", "beat cutoff": "cutoff", "tempo (BPM)": "BPM",
+          "patches": "patches"}
+SHOWN_COLUMNS = {c: st.column_config.Column(_SHORT[c], width="small", help=c)
+                 for c in _NUMBER_FORMATS}
+
+
 def results_csv(table: pd.DataFrame) -> bytes:
     """The table as UTF-8 CSV (numbers unformatted, one header line, formula prefixes of
     names neutralised: :func:`tfcnn.export.csv_text`)."""
@@ -120,7 +129,8 @@ def tempo_sentence(assessment: Assessment, predicted: str, ranges: pd.DataFrame)
     """Whether the tempo explains the prediction, in one sentence with the numbers and the
     tolerance of the match (:class:`tfcnn.assessment.TempoMatch`)."""
     match = assessment.tempo_match
-    text = f"Estimated tempo ≈ {match.bpm:.0f} BPM: {match.text()}"
+    text = (f"Estimated tempo ≈ {match.bpm:.0f} BPM (beat strength "
+            f"{assessment.tempo.strength:.2f}): {match.text()}")
     if predicted in ranges.index:
         r = ranges.loc[predicted]
         text += (f". The predicted {predicted} spans {r['low']:.0f}–{r['high']:.0f} BPM "

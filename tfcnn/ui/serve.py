@@ -97,9 +97,12 @@ def streamlit_command(host: str, port: int, *, gated: bool = False,
     ``gated``: serve ``gated_app.py`` (every endpoint behind the sign-in gate, generic error
     messages in the browser) instead of ``app.py``; ``tls``: (certificate, key) files.
     """
+    # No source watcher: each new browser session would scan every loaded module's files
+    # (thousands, with torch preloaded) to decide what to watch for edits, seconds of CPU
+    # per page load on a small machine; a user of the app does not edit its source.
     cmd = [sys.executable, "-m", "tfcnn.ui.preload", "run", str(GATED_APP if gated else APP),
            "--server.address", host, "--server.port", str(port), "--server.headless", "true",
-           "--browser.gatherUsageStats", "false"]
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     if gated:
         cmd += ["--client.showErrorDetails", "none"]
     if tls:
