@@ -57,6 +57,10 @@ if rows.empty:
 for row in rows.itertuples():
     bpm = "" if row.bpm != row.bpm else f" · {row.bpm:.1f} BPM"  # NaN != NaN
     st.markdown(f"**{plain(row.track)}** ({plain(row.dance)}{bpm})")
+    unplayable = data_views.playable(row.path)
+    if unplayable:
+        st.warning(plain(unplayable))
+        continue
     st.audio(row.path)
     try:
         spec = data_views.track_log_mel(row.path)

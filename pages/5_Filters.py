@@ -33,13 +33,17 @@ with st.sidebar:
     label = st.selectbox("Checkpoint", labels, index=preferred)
     tempi_key = st.radio("Class tempi", list(TEMPI), format_func=TEMPI.get)
     grid_bpm = st.slider("Beat grid (BPM)", 60, 224, 120, step=1)
+    functional = st.toggle("Ask the model: tempo counterfactual and filter ablation",
+                           help="Fresh SynthBallroom tracks re-rendered at every class tempo; "
+                                "about a minute the first time, then cached by checkpoint.")
 path = choices[labels.index(label)].path
 
 
 @st.cache_data(show_spinner="Measuring the filters and running the probes…", max_entries=8)
-def study(path: str, stamp: float, tempi_dir: str | None):
+def study(path: str, stamp: float, tempi_dir: str | None, functional: bool):
     tempi, name, note = interpret.tempi_for(tempi_dir)
-    return interpret.cached_study(path, tempi=tempi, ranges_name=name), note
+    return interpret.cached_study(path, tempi=tempi, ranges_name=name,
+                                  functional=functional), note
 
 
 @st.cache_data(show_spinner="Studying every training snapshot…", max_entries=4)
@@ -52,7 +56,7 @@ tempi_dir = str(data_dir) if tempi_key == "data" and data_dir and Path(data_dir)
 if tempi_key == "data" and tempi_dir is None:
     st.warning("The chosen data set is not available; using the real Ballroom tempi.")
 try:
-    result, note = study(str(path), path.stat().st_mtime, tempi_dir)
+    result, note = study(str(path), path.stat().st_mtime, tempi_dir, functional)
 except (TfcnnError, OSError) as exc:
     st.error(str(exc))
     st.stop()
@@ -61,6 +65,11 @@ if note:
 
 st.subheader("Verdict")
 st.info("\n\n".join(report.study_text(result)))
+if result.verdict is not None and result.verdict.power:
+    st.plotly_chart(iplots.power_figure(result.verdict.power))
+if result.functional is not None and result.functional.counterfactual is not None:
+    st.plotly_chart(iplots.counterfactual_figure(result.functional.counterfactual,
+                                                 result.classes))
 
 if result.table is None:
     for kind, weights in result.filters.items():
@@ -101,8 +110,10 @@ st.subheader("Per filter")
 st.dataframe(report.readable_table(result.table), hide_index=True)
 st.caption("Tempo: the score's peak and its half-power interval (a 60-frame window resolves "
            "about 43 BPM). Periodicity strength: 0 = a typical white-noise filter, 1 = "
-           "perfectly periodic. p: share of equally smooth surrogates at least as periodic; "
-           "q: Benjamini-Hochberg over the filters. Tuned: the strongest probe response lies "
+           "perfectly periodic; '-' where the strength is 0 or the peak sits at an end of "
+           "60-224 BPM (a slow wave, not a tempo). p: likelihood ratio of a periodic pattern "
+           "against fitted smooth noise, read from simulated null tables; q: "
+           "Benjamini-Hochberg over the filters. Tuned: the strongest probe response lies "
            "in the tempo interval, or half or double it.")
 
 run_dir = run_with_snapshots(path)

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from tfcnn import interpret, locations
 from tfcnn.interpret import plots as iplots
+from tfcnn.interpret.study import tempo_shown
 from tfcnn.checkpoint import save_checkpoint
 from tfcnn.config import CLASSES, FRONT_END, PRESETS
 from tfcnn.errors import ConfigError
@@ -81,7 +82,10 @@ def test_heatmap_histogram_and_baseline_figures(study):
     hist = iplots.dominant_bpm_histogram(study.table, study.tempi, classes=study.classes,
                                          baseline=study.baseline)
     bars = [t for t in hist.data if isinstance(t, go.Bar)]
-    assert sum(sum(b.y) for b in bars) == 32                               # every filter once
+    # every filter with a tempo once; strength 0 or a peak at 60 / 224 BPM is no tempo
+    shown = tempo_shown(study.table["peak_bpm"], study.table["strength"])
+    assert sum(sum(b.y) for b in bars) == shown.sum() < 32
+    assert shown[study.table["periodic"]].all()
     boxes = [t for t in hist.data if isinstance(t, go.Box)]
     assert [b.name for b in boxes] == list(CLASSES)
 
@@ -158,10 +162,14 @@ def test_page_shows_the_study_of_a_time_checkpoint(page_env):
     assert not at.exception, [e.value for e in at.exception]
     assert at.sidebar.selectbox[0].value == "shipped: synth-time"       # the Time model first
     verdict = at.info[0].value.split("\n\n")
-    assert verdict[0].startswith("Periodic structure: ") and verdict[1].startswith("Tuned: ")
-    assert verdict[2].startswith("Class-relevant: ")
+    assert verdict[0].startswith("Probe → class: ") and "expected" in verdict[0]
+    periodic = next(v for v in verdict if v.startswith("Periodic filters: "))
+    assert "100-224 BPM" in periodic and "Below 100 BPM" in periodic     # its power, per tempo
     figs = figures(at)
-    assert len(figs) == 7                 # trained, untrained, strengths, heatmap, hist, 2 probes
+    # power, trained, untrained, strengths, heatmap, histogram, 2 probes
+    assert len(figs) == 8
+    assert figs[0]["layout"]["title"]["text"].startswith("What the filter test finds")
+    figs = figs[1:]
     assert len(figs[0]["layout"]["shapes"]) == 32 * 3                    # grid at 120 BPM
     assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 32
     columns = list(at.dataframe[0].value.columns)
@@ -172,7 +180,7 @@ def test_page_shows_the_study_of_a_time_checkpoint(page_env):
 
     at.sidebar.slider[0].set_value(224).run()                            # grid follows the slider
     assert not at.exception
-    assert len(figures(at)[0]["layout"]["shapes"]) == 32 * 6
+    assert len(figures(at)[1]["layout"]["shapes"]) == 32 * 6          # [0]: power
 
 
 def test_page_shows_filter_images_for_a_frequency_model(page_env):
@@ -202,7 +210,7 @@ def test_page_uses_the_chosen_data_sets_tempi(page_env, synth_dataset, folder_da
     tempi_radio = next(r for r in at.sidebar.radio if r.label == "Class tempi")
     tempi_radio.set_value("data").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert "data-set class tempo range" in at.info[0].value
+    assert "data-set tempo range" in at.info[0].value                  # probe → class line
     assert not at.warning
 
     monkeypatch.setenv(locations.ENV_DATA_DIR, str(folder_dataset))     # no tempo annotations
@@ -210,4 +218,4 @@ def test_page_uses_the_chosen_data_sets_tempi(page_env, synth_dataset, folder_da
     next(r for r in at.sidebar.radio if r.label == "Class tempi").set_value("data").run()
     assert not at.exception
     assert "no tempo annotations" in at.warning[0].value
-    assert "Ballroom class tempo range" in at.info[0].value
+    assert "Ballroom tempo range" in at.info[0].value

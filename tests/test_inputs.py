@@ -261,3 +261,42 @@ def test_sweep_controls_grid_over_inputs_as_the_cli_does(tmp_path):
                                                 "p160-b10-s0"]
     with pytest.raises(ConfigError, match="1x120 is 120 frames wide but a patch is 80"):
         sweep_ui.grid_request(base, arch="time", patch_frames="80,160", time_filters="1x120")
+
+
+def test_patch_counts_of_the_estimate_follow_the_patch_width(folder_dataset):
+    from tfcnn.datasets import load_dataset
+    from tfcnn.estimate import track_patch_counts
+
+    dataset = load_dataset(folder_dataset)  # 6 s tracks: 259 frames
+    assert set(track_patch_counts(dataset).tolist()) == {3}
+    assert set(track_patch_counts(dataset, patch_frames=160).tolist()) == {1}
+
+
+@pytest.mark.slow
+def test_the_inputs_script_reports_paired_contrasts_with_their_power(folder_dataset, tmp_path):
+    """``scripts/train_inputs.py`` on the click set (two seeds, one epoch): every variant's
+    seeds, and each contrast with its interval, detectable difference and Holm p."""
+    from scripts.train_inputs import main
+
+    out = tmp_path / "report.json"
+    assert main(["--data", str(folder_dataset), "--folds", "3", "--seeds", "0,1", "--epochs",
+                 "1", "--variants", "time-p80,frequency-p80,time-p160-t1x120",
+                 "--runs", str(tmp_path / "runs"), "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report["variants"]) == {"time-p80", "frequency-p80", "time-p160-t1x120"}
+    assert report["variants"]["time-p160-t1x120"]["seeds"] == [0, 1]
+    assert "--patch-frames" in report["variants"]["time-p160-t1x120"]["argv"]
+    pairs = {(c["a"], c["b"]) for c in report["contrasts"]}
+    assert pairs == {("time-p80", "frequency-p80"), ("time-p160-t1x120", "time-p80"),
+                     ("time-p160-t1x120", "frequency-p80")}
+    for c in report["contrasts"]:
+        assert c["paired_folds"] == 6 and c["n_contrasts"] == 3
+        assert c["ci95"][0] <= c["difference"] <= c["ci95"][1] and c["mdd_alone"] > 0
+        assert c["mdd"] >= c["mdd_alone"] and c["p_holm"] >= c["p"]
+    assert report["tempo_estimate"] is None  # click tracks carry no annotated tempo
+    # a rerun keeps the finished runs
+    mtime = (tmp_path / "runs" / "time-p80-s0" / "results.json").stat().st_mtime_ns
+    assert main(["--data", str(folder_dataset), "--folds", "3", "--seeds", "0,1", "--epochs",
+                 "1", "--variants", "time-p80", "--runs", str(tmp_path / "runs"),
+                 "--out", str(out)]) == 0
+    assert (tmp_path / "runs" / "time-p80-s0" / "results.json").stat().st_mtime_ns == mtime

@@ -224,12 +224,13 @@ def test_verdict_counts_each_statement_within_the_previous_one():
     assert v.relevant.p_value == pytest.approx(0.5)                   # P(Bin(3, .5) >= 2)
     assert dict(v.class_counts) == {"Tango": 2, "ChaChaCha": 1}
     lines = report.verdict_lines(v)
-    assert len(lines) == 3
-    assert lines[0].startswith("Periodic structure: 4 of 32 filters")
-    assert lines[1].startswith("Tuned: 3 of these 4") and "by chance about 1.0" in lines[1]
-    assert lines[2].startswith("Class-relevant: 2 of these 3") and "Tango (2), ChaChaCha (1)" \
-        in lines[2]
-    assert "learned tempo" not in lines[0]                  # periodic structure ≠ tempo
+    # one line per question: uses tempo (not measured here), periodic filters, which matter
+    assert lines[0].startswith("Uses tempo: not measured")
+    assert lines[1].startswith("Periodic filters: 4 of 32 are periodic")
+    assert "not shown to be aperiodic" in lines[1]        # no power measured: says so
+    assert lines[-1].startswith("Which filters matter: not measured")
+    assert "learned tempo" not in lines[1]                  # periodic structure ≠ tempo
+    assert not any("of these" in ln or "p = 0.9" in ln for ln in lines)
 
 
 def test_chance_tail_is_the_binomial_for_equal_chances():
@@ -335,7 +336,7 @@ def test_pipeline_recovers_a_planted_tempo_against_synthballrooms_exact_tempi(tm
     assert ((planted["bpm_low"] <= target) & (target <= planted["bpm_high"])).all()
     assert all("Samba" in c for c in planted["classes"])
     assert set(range(6)) <= set(study.verdict.periodic.filters)
-    assert "data-set class tempo range" in report.verdict_lines(study.verdict)[2]
+    assert "data-set tempo range" in report.study_text(study)[0]        # probe → class line
 
 
 # ------------------------------------------------------------------ disk cache
@@ -379,8 +380,9 @@ def test_cli_prints_32_rows_and_the_graded_verdict(planted_checkpoint, folder_da
     assert len(rows) == 32
     assert all(r.split()[1] == "~120" or r.split()[1] in ("~119", "~121") for r in rows[:8])
     verdict = [ln for ln in lines if ln.startswith("verdict: ")]
-    assert verdict[0].startswith("verdict: Periodic structure: ")
-    assert verdict[1].startswith("verdict: Tuned: not measured")
+    assert verdict[0].startswith("verdict: Uses tempo: not measured")     # --no-probes
+    assert verdict[1].startswith("verdict: Periodic filters: ")
+    assert "find" in verdict[1] and "100-224 BPM" in verdict[1]          # its power
     assert all(r.split()[-2] in CLASSES or r.split()[-3] in CLASSES for r in rows[:8])
 
 
@@ -397,7 +399,13 @@ def test_cli_json_has_intervals_probes_in_both_meters_and_the_verdict(planted_ch
     assert set(doc["probes"]["predicted"]["waltz"]) <= set(CLASSES)
     assert doc["verdict"]["periodic"]["count"] >= 8
     assert doc["verdict"]["tuned"]["out_of"] == doc["verdict"]["periodic"]["count"]
-    assert len(doc["verdict"]["lines"]) == 3
+    assert doc["verdict"]["test"] == "likelihood-ratio"
+    assert {c["pattern"] for c in doc["verdict"]["power"]} == {"cosine", "pulses"}
+    assert len(doc["verdict"]["bank"]["bands"]) == 4
+    assert doc["verdict"]["lines"][0].startswith("Probe → class: ")
+    kinds = [t["kind"] for t in doc["functional"]["probe_class"]]
+    assert kinds == ["click", "drums", "waltz"]
+    assert doc["functional"]["counterfactual"] is None                   # not asked for
 
 
 @pytest.mark.parametrize("content", [None, b"not a safetensors file"])

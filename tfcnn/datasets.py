@@ -514,6 +514,13 @@ def _read_layout(root: Path) -> Dataset:
     return _read_folder(root)
 
 
+def track_list(dataset: Dataset) -> list[str]:
+    """Every track of ``dataset`` as ``"<class>/<track>"``, sorted: what a run was drawn
+    from (its config.json keeps it, so ``--resume`` can tell a changed data set)."""
+    return sorted(t if t.startswith(f"{d}/") else f"{d}/{t}"  # folder layout: ids hold it
+                  for d, t in zip(dataset.tracks["dance"], dataset.tracks["track"].astype(str)))
+
+
 def require_two_classes(dataset: Dataset) -> None:
     """Raise :class:`DatasetError` unless the data set has tracks of at least two classes.
 

@@ -201,8 +201,10 @@ class RunEstimate:
 # ----------------------------------------------------------------------------- fold sizes
 
 
-def track_patch_counts(dataset: Dataset) -> np.ndarray:
+def track_patch_counts(dataset: Dataset, *,
+                       patch_frames: int = FRONT_END.patch_frames) -> np.ndarray:
     """Patches each track gives (``T // patch_frames``), from the audio headers.
+
 
     Returns
     -------
@@ -220,7 +222,7 @@ def track_patch_counts(dataset: Dataset) -> np.ndarray:
         except (RuntimeError, OSError) as exc:
             raise DatasetError(f"cannot read the length of {path}: {exc}") from None
         samples = int(round(info.frames * FRONT_END.sample_rate / info.samplerate))
-        counts.append(FRONT_END.n_frames(samples) // FRONT_END.patch_frames)
+        counts.append(FRONT_END.n_frames(samples) // patch_frames)
     return np.asarray(counts, dtype=np.int64)
 
 
@@ -580,7 +582,10 @@ def estimate_run(dataset: Dataset, request: RunRequest, *, root: Path,
     table : TableFile, optional
         The shipped Table 1 (``checkpoints/table1-synth.json``) for epoch counts.
     patch_counts : np.ndarray, optional
-        :func:`track_patch_counts` of ``dataset`` when already known.
+        :func:`track_patch_counts` of ``dataset`` at the paper's patch width, when already
+        known (counted again for another width). A beat-synchronous input's counts, which
+        depend on each track's tempo, are taken as the log-mel's: more patches than it gives
+        when a beat spans fewer frames than in the log-mel (10 frames per beat below 258 BPM).
 
     Raises
     ------
@@ -591,6 +596,9 @@ def estimate_run(dataset: Dataset, request: RunRequest, *, root: Path,
     config = request.train_config()
     arch_params = request.arch_params
     n_classes = len(dataset.classes)
+    patch_frames = request.front_end().patch_frames
+    if patch_counts is None or patch_frames != FRONT_END.patch_frames:
+        patch_counts = track_patch_counts(dataset, patch_frames=patch_frames)
     sizes = fold_sizes(dataset, n_folds=request.n_folds, protocol=request.protocol,
                        seed=request.seed, patch_counts=patch_counts)
     # the trainer stacks all folds when that pays (tfcnn.train.train_run)

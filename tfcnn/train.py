@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import signal
@@ -37,7 +38,7 @@ from tfcnn.cache import load_features
 from tfcnn.calibration import fit_calibration, folds_reliability, song_confidences
 from tfcnn.checkpoint import save_checkpoint
 from tfcnn.config import FrontEnd, TIMEFREQ_INIT, TrainConfig, training_stages
-from tfcnn.datasets import Dataset, load_dataset, require_two_classes
+from tfcnn.datasets import Dataset, load_dataset, require_two_classes, track_list
 from tfcnn.device import select_device
 from tfcnn.errors import RunError, TfcnnError
 from tfcnn.evaluate import fold_metrics, summarise
@@ -47,6 +48,7 @@ from tfcnn.features import model_input
 from tfcnn.inference import song_probabilities
 from tfcnn.models import build_model, count_parameters, init_timefreq_from, stage_params
 from tfcnn.parallel import stacking_pays, train_folds_parallel
+from tfcnn.paths import confinement
 from tfcnn.patch_bank import PatchBank, fold_data
 from tfcnn.provenance import code_version, machine_info
 from tfcnn.request import RunRequest
@@ -104,6 +106,9 @@ class _Training:
     config: TrainConfig
     device: torch.device
     snapshots: dict | None = None  # {"epochs": [...], "folds": [...]} to save weights of
+    # rewrites results.json over the complete folds, after each fold (a stopped run keeps a
+    # summary of what it finished)
+    summarise: Callable[[], dict] | None = None
 
     @property
     def arch(self) -> str:
@@ -176,9 +181,13 @@ def train_run(request: RunRequest, out_dir, *, resume: bool = False,
         training = _load(run, request, plan)
         folds = make_folds(training.labels, groups=plan.dataset.tracks["replica_group"].tolist(),
                            n_folds=request.n_folds, seed=request.seed, protocol=request.protocol)
+        training.summarise = functools.partial(
+            _write_results, training, n_params=plan.n_params,
+            assignment=assignment_fingerprint(folds, training.song_keys))
+        if run.complete_folds():  # resumed: the summary is current from the start
+            training.summarise()
         _train_pending(training, folds, sequential=sequential)
-        results = _write_results(training, n_params=plan.n_params,
-                                 assignment=assignment_fingerprint(folds, training.song_keys))
+        results = training.summarise()
     run.emit({"event": "run_end", "mean": results.get("mean"), "std": results.get("std"),
               "wall_s": results.get("wall_s")})
     run.set_status("finished")
@@ -190,7 +199,8 @@ def _plan(request: RunRequest) -> _Plan:
     """The device, data set, model size and ``config.json`` of ``request``, checked before
     anything is written."""
     device = select_device(request.device)
-    dataset = load_dataset(request.data_dir)
+    # launched by the app: only the tracks inside its allowed roots (tfcnn.paths.confinement)
+    dataset = load_dataset(request.data_dir, roots=confinement(extra=[request.data_dir]))
     require_two_classes(dataset)
     model = build_model(request.arch, len(dataset.classes), **request.arch_params)
     config = {
@@ -198,6 +208,9 @@ def _plan(request: RunRequest) -> _Plan:
         "data": str(dataset.root),
         "dataset": {"name": dataset.name, "kind": dataset.kind, "root": str(dataset.root),
                     "n_tracks": int(dataset.n_tracks), "classes": list(dataset.classes)},
+        # the exact tracks: --resume refuses a data set that changed (runs.track_change),
+        # since the folds are drawn from them
+        "tracks": track_list(dataset),
         "arch_params": json.loads(json.dumps(model.arch_params)),  # resolved, JSON types
         "n_params": count_parameters(model),
         "device": str(device),
@@ -401,6 +414,8 @@ def _train_folds(t: _Training, folds: list[Fold], *, stacked: bool) -> None:
                 _finish_fold(t, fold, model, outcome, norm=(mean, std), stages=stages,
                              seconds=seconds or (time.perf_counter() - t0) / len(folds))
                 t.run.drop_state(fold.index)
+                if t.summarise is not None:
+                    t.summarise()
 
         if stacked:
             train_folds_parallel(models, datas, t.config, device=t.device, on_epoch=on_epoch,

@@ -1,8 +1,10 @@
 """``python -m tfcnn filters CHECKPOINT [--json]`` / ``filters RUN_DIR --growth``.
 
-Do the temporal filters learn tempo? Prints one row per 1×n temporal filter (tempo with its
-interval, periodicity strength, p and FDR q against equally smooth noise, strongest probe
-tempo, tuned, class ranges overlapped) and the graded verdict (Pons et al. 2016, §3). With
+Do the temporal filters learn tempo, and does the model use it? Prints one row per 1×n
+temporal filter (tempo with its interval, periodicity strength, p and FDR q against smooth
+noise, strongest probe tempo, tuned, class ranges overlapped) and the verdict, one line per
+question (Pons et al. 2016, §3): probe → class; with ``--functional`` the tempo
+counterfactual and the filter ablation; the filter and bank tests with their power. With
 ``--growth`` on a run folder trained with ``--snapshots``: the verdict's figures per epoch.
 """
 
@@ -38,6 +40,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--data", metavar="DATA_DIR", default=None,
                    help="most-active class over this data set's patches (first 10 tracks "
                         "per class) instead of over the probes")
+    p.add_argument("--functional", action="store_true",
+                   help="also run the tempo counterfactual (SynthBallroom tracks re-rendered "
+                        "at other tempi) and the filter ablation (about a minute)")
+    p.add_argument("--functional-tracks", type=int, default=2, metavar="N",
+                   help="fresh tracks per class for --functional (default 2)")
     p.add_argument("--tempi", metavar="DATA_DIR", default=None,
                    help="match against this data set's annotated tempi (e.g. a SynthBallroom "
                         "folder: exact tempi) instead of the shipped Ballroom table")
@@ -53,7 +60,8 @@ def _format_rows(table) -> str:
     for r in table.itertuples(index=False):
         tuned = "-" if r.tuned is None else ("yes" if r.tuned else "no")
         probe = "-" if math.isnan(r.best_probe_bpm) else f"{r.best_probe_bpm:.0f}"
-        lines.append(f"{r.filter:>6} {tempo_label(r.peak_bpm, r.bpm_low, r.bpm_high):<24} "
+        tempo = tempo_label(r.peak_bpm, r.bpm_low, r.bpm_high, strength=r.strength)
+        lines.append(f"{r.filter:>6} {tempo:<24} "
                      f"{r.strength:>8.3f} {r.p_value:>6.3f} {r.q_value:>6.3f} "
                      f"{'yes' if r.periodic else 'no':>8} {probe:>5} {tuned:>5}  "
                      f"{r.most_active or '-':<14} {', '.join(r.classes) or '-'}")
@@ -76,12 +84,15 @@ def run(args) -> int:
                                  growth_table, tempo_study)
     from tfcnn.interpret import report
 
+    if args.functional_tracks < 1:
+        raise ConfigError(f"--functional-tracks must be >= 1, got {args.functional_tracks}")
     if not args.probe_step > 0:
         raise ConfigError(f"--probe-step must be > 0 BPM, got {args.probe_step}")
     # an explicit --tempi folder without annotations is an error here (DatasetError)
     tempi = class_tempi(args.tempi) if args.tempi else None
     lo, hi = BALLROOM_BPM_RANGE
     params = dict(with_probes=args.probes, ranges_name="data-set" if args.tempi else "Ballroom",
+                  functional=args.functional, functional_tracks=args.functional_tracks,
                   probe_bpms=tuple(float(b) for b in np.arange(lo, hi + 1e-9, args.probe_step)))
     if args.growth:
         growth = growth_table(args.checkpoint, tempi=tempi, **params)
@@ -104,7 +115,9 @@ def run(args) -> int:
         print(json.dumps({
             "checkpoint": str(args.checkpoint), "arch": study.arch,
             "filters": [] if study.table is None else report.table_records(study.table),
-            "verdict": None if study.verdict is None else report.verdict_record(study.verdict),
+            "verdict": (None if study.verdict is None
+                        else report.verdict_record(study.verdict, study.functional)),
+            "functional": report.functional_record(study.functional),
             "text": lines,
             "probes": _probes_record(study.probes),
         }, indent=2))

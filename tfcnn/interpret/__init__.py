@@ -4,8 +4,13 @@ The study, one module per part:
 
 * :mod:`~tfcnn.interpret.periodicity`: each filter's dominant tempo, its interval and its
   periodicity strength (statistics of the weights);
-* :mod:`~tfcnn.interpret.smooth_null`: the calibrated test, periodic beyond noise as smooth as
-  the filter, with Benjamini-Hochberg FDR control over filters;
+* :mod:`~tfcnn.interpret.periodic_lrt`: the filter test, a likelihood ratio of a periodic
+  pattern against fitted smooth noise with simulated null tables, and the bank-level test;
+* :mod:`~tfcnn.interpret.planted`: filters of known truth (smooth noises, planted periods);
+* :mod:`~tfcnn.interpret.smooth_null`: the surrogate test for filters of other shapes, and
+  Benjamini-Hochberg FDR control over filters;
+* :mod:`~tfcnn.interpret.functional`: what the model does with tempo (probe → class,
+  tempo counterfactual, filter ablation);
 * :mod:`~tfcnn.interpret.baseline`: untrained filters of the same shape (a description);
 * :mod:`~tfcnn.interpret.probes`: 4/4 click and drum probes and 3/4 waltz probes through the
   model (tuning curves, the tempo → class map);
@@ -21,7 +26,10 @@ The names below are the public entry points, re-exported for ``from tfcnn import
 
 from tfcnn.interpret.baseline import N_BASELINE_MODELS, RandomBaseline, random_baseline
 from tfcnn.interpret.cache import cached_study
+from tfcnn.interpret.functional import (Ablation, Counterfactual, FunctionalEvidence,
+                                        ProbeClassTest, probe_class_test)
 from tfcnn.interpret.growth import growth_table
+from tfcnn.interpret.periodic_lrt import PeriodicTest, PowerCurve, periodic_test, power_curve
 from tfcnn.interpret.periodicity import (BPM_STEP, DEFAULT_FRAME_RATE_HZ, OCTAVE_TOLERANCE,
                                          FilterTempo, filter_tempi, filter_tempo,
                                          lag1_correlation, periodicity_map)
@@ -38,6 +46,8 @@ from tfcnn.interpret.tempi import (class_tempi, class_tempo_ranges, classes_at,
                                    tempo_class_agreement)
 
 __all__ = [
+    "Ablation", "Counterfactual", "FunctionalEvidence", "PeriodicTest", "PowerCurve",
+    "ProbeClassTest", "periodic_test", "power_curve", "probe_class_test",
     "BPM_STEP", "DEFAULT_FRAME_RATE_HZ", "FDR_Q", "N_BASELINE_MODELS", "N_SURROGATES",
     "OCTAVE_TOLERANCE", "PROBE_BPMS", "PROBE_KINDS", "PROBE_SECONDS", "TABLE_COLUMNS",
     "FilterTempo", "Probes", "RandomBaseline", "Statement", "TempoStudy", "Verdict",

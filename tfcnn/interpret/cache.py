@@ -22,14 +22,19 @@ import pandas as pd
 from tfcnn.atomic import write_json_atomic
 from tfcnn.cache import CACHE_DIRNAME
 from tfcnn.interpret.baseline import RandomBaseline
+from tfcnn.interpret.functional import (Ablation, Counterfactual, FunctionalEvidence,
+                                        ProbeClassTest)
+from tfcnn.interpret.periodic_lrt import PowerCurve
 from tfcnn.interpret.probes import Probes
 from tfcnn.interpret.study import Statement, TempoStudy, Verdict, tempo_study
 from tfcnn.interpret.tempi import class_tempi
 
 #: Bump when the study's method or this format changes: old entries are then ignored.
-STUDY_FORMAT: int = 1
+STUDY_FORMAT: int = 2
 STUDIES_DIR = "studies"
-_TYPES = {cls.__name__: cls for cls in (TempoStudy, Verdict, Statement, Probes, RandomBaseline)}
+_TYPES = {cls.__name__: cls for cls in (TempoStudy, Verdict, Statement, Probes, RandomBaseline,
+                                         PowerCurve, FunctionalEvidence, ProbeClassTest,
+                                         Counterfactual, Ablation)}
 
 
 def _encode(value):

@@ -17,7 +17,10 @@ from plotly.subplots import make_subplots
 from tfcnn.config import BALLROOM_BPM_RANGE, FRONT_END
 from tfcnn.errors import ConfigError
 from tfcnn.interpret.baseline import RandomBaseline
+from tfcnn.interpret.functional import Counterfactual
+from tfcnn.interpret.periodic_lrt import PowerCurve
 from tfcnn.interpret.probes import Probes
+from tfcnn.interpret.study import tempo_shown
 from tfcnn.plots import class_colour
 
 _LAYOUT = dict(margin=dict(l=10, r=10, t=50, b=10), template="plotly_white")
@@ -152,8 +155,11 @@ def dominant_bpm_histogram(table: pd.DataFrame, tempi: pd.DataFrame, *,
     centres = (edges[:-1] + edges[1:]) / 2
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.5, 0.5],
                         vertical_spacing=0.04)
-    for name, sel, colour in (("periodic filters", table["periodic"], TUNED_COLOUR),
-                              ("other filters", ~table["periodic"], PLAIN_COLOUR)):
+    # no tempo for filters of strength 0 or peaking at an end of the range (a slow wave)
+    shown = tempo_shown(table["peak_bpm"].to_numpy(float), table["strength"].to_numpy(float),
+                        bpm_range=bpm_range)
+    for name, sel, colour in (("periodic filters", table["periodic"] & shown, TUNED_COLOUR),
+                              ("other filters", ~table["periodic"] & shown, PLAIN_COLOUR)):
         counts, _ = np.histogram(table.loc[sel, "peak_bpm"].dropna(), bins=edges)
         fig.add_trace(go.Bar(x=centres, y=counts, name=name, marker_color=colour,
                              width=bin_bpm * 0.9), row=1, col=1)
@@ -304,4 +310,36 @@ def growth_figure(growth: pd.DataFrame) -> go.Figure:
                                          name=f"{label} (fold {fold})", line=dict(color=colour)))
     fig.update_layout(title="The verdict's figures during training", xaxis_title="epoch",
                       yaxis_title="filters", height=360, **_LAYOUT)
+    return fig
+
+
+def power_figure(curves: Sequence[PowerCurve]) -> go.Figure:
+    """Power of the filter test per tempo at the verdict's level, one line per pattern."""
+    fig = go.Figure()
+    for c in curves:
+        fig.add_trace(go.Scatter(x=list(c.tempi), y=list(c.power), mode="lines+markers",
+                                 name=f"{c.pattern} ({c.share:.0%} of variance)"))
+    level = curves[0].level if curves else float("nan")
+    fig.add_vrect(x0=60, x1=100, fillcolor=BASELINE_COLOUR, opacity=0.12, line_width=0,
+                  annotation_text="< 2.3 beats per window", annotation_position="top left")
+    fig.update_layout(height=320, title=f"What the filter test finds at p ≤ {level:.2g} "
+                      "(planted filters, AR(1) noise)", **_LAYOUT)
+    fig.update_xaxes(title_text="tempo of the planted pattern (BPM)")
+    fig.update_yaxes(title_text="share of filters found", range=[0, 1.02])
+    return fig
+
+
+def counterfactual_figure(cf: Counterfactual, classes: Sequence[str]) -> go.Figure:
+    """Share of renders predicted as each class, per render tempo (the response curve)."""
+    table = cf.renders.groupby(["bpm", "predicted"]).size().unstack(fill_value=0)
+    table = table.div(table.sum(axis=1), axis=0)
+    fig = go.Figure()
+    for c, name in enumerate(classes):
+        if name in table:
+            fig.add_trace(go.Bar(x=[f"{b:.0f}" for b in table.index], y=table[name],
+                                 name=name, marker_color=class_colour(c)))
+    fig.update_layout(barmode="stack", height=360, title="Same tracks, other tempi: the "
+                      "predicted class per render tempo", **_LAYOUT)
+    fig.update_xaxes(title_text="render tempo (BPM)")
+    fig.update_yaxes(title_text="share of renders")
     return fig

@@ -11,8 +11,10 @@ import math
 
 import pandas as pd
 
+from tfcnn.config import BALLROOM_BPM_RANGE
+from tfcnn.interpret.functional import FunctionalEvidence
 from tfcnn.interpret.smooth_null import FDR_Q
-from tfcnn.interpret.study import Statement, TempoStudy, Verdict
+from tfcnn.interpret.study import TEST_LR, Statement, TempoStudy, Verdict, tempo_shown
 
 #: Readable column names of the per-filter table (page and CLI).
 READABLE_COLUMNS: dict[str, str] = {
@@ -20,7 +22,8 @@ READABLE_COLUMNS: dict[str, str] = {
     "tempo": "Tempo (BPM, interval)",
     "strength": "Periodicity strength",
     "smoothness": "Smoothness (lag-1 corr.)",
-    "p_value": "p vs equally smooth noise",
+    "p_value": "p vs smooth noise",
+    "pattern": "Best pattern",
     "q_value": "q (FDR)",
     "periodic": "Periodic",
     "best_probe_bpm": "Strongest probe (BPM)",
@@ -36,61 +39,151 @@ OTHER_FILTERS: dict[str, str] = {
 }
 
 
-def tempo_label(peak_bpm: float, low: float, high: float) -> str:
-    """``"~120 BPM, 100-145"``; ``"-"`` when there is no tempo."""
+def tempo_label(peak_bpm: float, low: float, high: float, *, strength: float = 1.0,
+                bpm_range=BALLROOM_BPM_RANGE) -> str:
+    """``"~120 BPM, 100-145"``; ``"-"`` without a tempo: no peak, strength 0, or a peak at an
+    end of the searched range (a slow wave or a ramp peaks there, not a tempo)."""
     if any(not isinstance(v, (int, float)) or math.isnan(v) for v in (peak_bpm, low, high)):
+        return "-"
+    if not tempo_shown(peak_bpm, strength, bpm_range=bpm_range):
         return "-"
     return f"~{peak_bpm:.0f} BPM, {low:.0f}-{high:.0f}"
 
 
-def _chance(stmt: Statement) -> str:
-    return f"by chance about {stmt.expected:.1f}, p = {stmt.p_value:.2g}"
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f} %"
 
 
-def verdict_lines(verdict: Verdict) -> list[str]:
-    """The graded verdict as three lines (fewer when probes or class ranges are missing)."""
+def _p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+
+
+def _span(lo: float, hi: float) -> str:
+    return _pct(lo) if round(100 * lo) == round(100 * hi) else f"{100 * lo:.0f}-{_pct(hi)}"
+
+
+def power_sentence(verdict: Verdict) -> str:
+    """What the filter test could have found at the verdict's level (measured by simulation)."""
+    if not verdict.power:
+        return ("Its power was not measured for filters of this shape (surrogate test): a "
+                "filter it does not flag is not shown to be aperiodic.")
+    parts = []
+    for curve in verdict.power:
+        name = "a cosine" if curve.pattern == "cosine" else "two onset bumps one beat apart"
+        parts.append(f"{name} in {_span(*curve.over(100, 224))} of filters at 100-224 BPM")
+    cos = verdict.power[0]
+    slow = ", ".join(f"{_pct(cos.at(b))} at {b:.0f}" for b in cos.tempi if b < 100)
+    return (f"At that level (p ≤ {verdict.level:.2g}, a lone discovery among "
+            f"{verdict.n_filters}) the test finds a pattern holding "
+            f"{_pct(cos.share)} of a filter's variance (the rest AR(1) noise, φ = "
+            f"{cos.noise_phi:g}): " + "; ".join(parts)
+            + f". Below 100 BPM the window holds under 2.3 beats and a cosine is found "
+            f"less often ({slow}): no periodic filter there is not evidence of none.")
+
+
+def bank_sentence(verdict: Verdict) -> str | None:
+    """The bank-level test in words; None when not computed."""
+    if verdict.bank_p is None:
+        return None
+    bands = ", ".join(f"{lo:.0f}-{hi - 1:.0f} BPM {_p(p)}"
+                      for (lo, hi), p in zip(verdict.bands, verdict.band_bank_p))
+    return (f"The bank as a whole against smooth noise (the count of filters at p ≤ 0.05 "
+            f"against a binomial over the {verdict.n_filters}, which treats them as "
+            f"independent): {_p(verdict.bank_p)}; per tempo band, Holm-adjusted: {bands}.")
+
+
+def periodic_line(verdict: Verdict) -> str:
+    """Is tempo held in periodic filters? The count, its filters and its test."""
     v = verdict
-    lines = [f"Periodic structure: {v.periodic.count} of {v.n_filters} filters are periodic "
-             f"beyond noise as smooth as themselves (smoothness-matched surrogates, "
-             f"Benjamini-Hochberg FDR q = {v.q:g})."]
-    if v.tuned is None:
-        lines.append("Tuned: not measured (no probes).")
-    elif v.periodic.count == 0:
-        lines.append("Tuned: nothing to test (no periodic filter).")
+    test = ("likelihood ratio of a sinusoid or two onsets a beat apart against fitted "
+            "smooth noise"
+            if v.test == TEST_LR else "smoothness-matched surrogates")
+    where = ", ".join(f"{f} (~{b:.0f} BPM)" for f, b, _, _ in v.intervals)
+    return (f"Periodic filters: {v.periodic.count} of {v.n_filters} "
+            f"{'is' if v.periodic.count == 1 else 'are'} periodic at some tempo "
+            f"beyond smooth noise ({test}; Benjamini-Hochberg, FDR q = {v.q:g})"
+            + (f": {where}." if where else "."))
+
+
+def functional_lines(evidence: FunctionalEvidence | None, ranges_name: str) -> list[str]:
+    """Does the model use tempo? The probe → class and counterfactual tests in words."""
+    if evidence is None:
+        return ["Uses tempo: not measured (no probes or no class tempo ranges)."]
+    lines = []
+    if evidence.probe_class:
+        parts = [f"{t.kind} ({t.meter}) {t.hits} of {t.n} against {t.expected:.1f} expected "
+                 f"(95 % of shifts {t.null_range[0]:.0f}-{t.null_range[1]:.0f}; {_p(t.p_value)})"
+                 for t in evidence.probe_class]
+        lines.append(f"Probe → class: probes land in a class whose {ranges_name} tempo range "
+                     f"holds their tempo: " + "; ".join(parts)
+                     + " (null: the predictions shifted along the tempo axis).")
+    cf = evidence.counterfactual
+    if cf is None:
+        lines.append("Counterfactual: not run (python -m tfcnn filters CHECKPOINT "
+                     "--functional, or the page's toggle).")
     else:
-        lines.append(f"Tuned: {v.tuned.count} of these {v.tuned.out_of} respond most to "
-                     f"click, drum or waltz probes at their own tempo interval, or half or "
-                     f"double it ({_chance(v.tuned)}).")
-    if v.relevant is None:
-        lines.append("Class-relevant: not measured (no class tempo ranges).")
-    elif v.relevant.out_of == 0:
-        lines.append(f"Class-relevant: nothing to match against the {v.ranges_name} class "
-                     f"tempo ranges (no {v.relevant_of} filter).")
-    else:
-        where = ", ".join(f"{c} ({n})" for c, n in v.class_counts)
-        lines.append(f"Class-relevant: {v.relevant.count} of these {v.relevant.out_of} have a "
-                     f"tempo interval overlapping a {v.ranges_name} class tempo range"
-                     + (f": {where}" if where else "")
-                     + f" ({_chance(v.relevant)}).")
+        n = len(cf.renders)
+        lo, hi = cf.difference_interval
+        lines.append(
+            f"Counterfactual: the same SynthBallroom tracks re-rendered at "
+            f"{cf.renders['bpm'].nunique()} tempi land in a class whose range holds the new "
+            f"tempo in {_pct(cf.hit_rate)} of {n} renders, against {_pct(cf.null_rate)} if "
+            f"the prediction ignored tempo (difference {100 * (cf.hit_rate - cf.null_rate):+.0f} "
+            f"points, 95 % interval {100 * lo:+.0f} to {100 * hi:+.0f}; permutation "
+            f"{_p(cf.p_value)}); {_pct(cf.stay_rate)} stay in the track's own class.")
     return lines
 
 
-def verdict_summary(verdict: Verdict) -> str:
-    """One closing sentence whose words follow the three statements' figures."""
-    v = verdict
-    if v.periodic.count == 0:
-        return ("No filter shows periodic structure beyond its smoothness: nothing here "
-                "supports a learned tempo.")
-    holds = f"{v.periodic.count} filter{'s hold' if v.periodic.count != 1 else ' holds'}"
-    checks = {"their tuning": v.tuned, "their class match": v.relevant}
-    measured = {name: s for name, s in checks.items() if s is not None}
-    weak = [name for name, s in measured.items() if not (s.count > 0 and s.p_value < 0.05)]
-    if measured and not weak:
-        return (f"{holds} periodic structure, and tuning and class ranges agree beyond "
-                "chance: consistent with learned tempo.")
-    why = (" and ".join(weak) + (" is" if len(weak) == 1 else " are") + " no better than chance"
-           if weak else "tuning and class match are not measured")
-    return f"{holds} periodic structure, but it is not shown to be learned tempo ({why})."
+def ablation_line(evidence: FunctionalEvidence | None) -> str:
+    """Which filters matter for which class? The ablation's largest drops."""
+    ab = None if evidence is None else evidence.ablation
+    if ab is None:
+        return ("Which filters matter: not measured (the ablation runs with --functional or "
+                "the page's toggle).")
+    top = ab.top(3)
+    if not top:
+        return (f"Which filters matter: zeroing any one filter costs no class any accuracy "
+                f"({ab.n_tracks} fresh tracks per class): the model does not rest on one filter.")
+    drops = "; ".join(f"filter {i} → {c} -{100 * d:.0f} points" for i, c, d in top)
+    return (f"Which filters matter: zeroing one filter at a time ({ab.n_tracks} fresh tracks "
+            f"per class, steps of {100 / ab.n_tracks:.0f} points), the largest drops: {drops}.")
+
+
+def verdict_lines(verdict: Verdict, evidence: FunctionalEvidence | None = None,
+                  ranges_name: str | None = None) -> list[str]:
+    """The verdict, one line per question: does the model use tempo, is tempo held in
+    periodic filters (with what the test could have found), which filters matter."""
+    name = verdict.ranges_name if ranges_name is None else ranges_name
+    lines = functional_lines(evidence, name)
+    lines.append(periodic_line(verdict) + " " + power_sentence(verdict))
+    bank = bank_sentence(verdict)
+    if bank:
+        lines.append(bank)
+    lines.append(ablation_line(evidence))
+    return lines
+
+
+def verdict_summary(verdict: Verdict, evidence: FunctionalEvidence | None = None) -> str:
+    """One closing sentence whose words follow the figures above."""
+    uses = None
+    if evidence is not None:
+        tests = [t.p_value for t in evidence.probe_class]
+        if evidence.counterfactual is not None:
+            tests.append(evidence.counterfactual.p_value)
+        if tests:
+            uses = min(tests) * len(tests) <= 0.05          # Bonferroni over the tests shown
+    periodic = verdict.periodic.count
+    held = (f"{periodic} of its {verdict.n_filters} temporal filters "
+            f"{'holds' if periodic == 1 else 'hold'} periodic structure"
+            if periodic else "no temporal filter holds periodic structure the test can detect")
+    if uses is None:
+        return f"Whether the model uses tempo was not measured; {held}."
+    if uses:
+        return (f"The model's predictions follow tempo beyond chance (functional tests above); "
+                f"{held}" + ("." if periodic else
+                             ", so tempo is carried some other way (e.g. onset detectors "
+                             "combined by the dense layer)."))
+    return f"The model's predictions are not shown to follow tempo; {held}."
 
 
 def study_text(study: TempoStudy) -> list[str]:
@@ -98,15 +191,18 @@ def study_text(study: TempoStudy) -> list[str]:
     if study.verdict is None:
         code = next((n.split(":", 1)[1] for n in study.notes
                      if n.startswith("no-temporal-filters:")), "none")
-        return [f"A {study.arch} model has no 1×n temporal filters, so their tempo cannot be "
-                f"measured; it has {OTHER_FILTERS.get(code, code)} instead."]
-    return verdict_lines(study.verdict) + [verdict_summary(study.verdict)]
+        lines = [f"A {study.arch} model has no 1×n temporal filters, so their tempo cannot be "
+                 f"measured; it has {OTHER_FILTERS.get(code, code)} instead."]
+        return lines + functional_lines(study.functional, study.ranges_name)[:1]
+    return (verdict_lines(study.verdict, study.functional, study.ranges_name)
+            + [verdict_summary(study.verdict, study.functional)])
 
 
 def readable_table(table: pd.DataFrame) -> pd.DataFrame:
     """The per-filter table with readable column names and the tempo as one label."""
     out = table.copy()
-    out["tempo"] = [tempo_label(r.peak_bpm, r.bpm_low, r.bpm_high) for r in table.itertuples()]
+    out["tempo"] = [tempo_label(r.peak_bpm, r.bpm_low, r.bpm_high, strength=r.strength)
+                    for r in table.itertuples()]
     out["classes"] = out["classes"].map(lambda c: ", ".join(c) if c else "-")
     out = out[[c for c in READABLE_COLUMNS if c in out]]
     return out.rename(columns=READABLE_COLUMNS)
@@ -137,17 +233,47 @@ def table_records(table: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def verdict_record(verdict: Verdict) -> dict:
+def verdict_record(verdict: Verdict, evidence: FunctionalEvidence | None = None) -> dict:
     """The verdict's numbers and lines as JSON."""
     def stmt(s: Statement | None):
         return None if s is None else {"count": s.count, "out_of": s.out_of,
                                        "filters": list(s.filters), "expected": s.expected,
                                        "p_value": s.p_value}
 
-    return {"q": verdict.q, "periodic": stmt(verdict.periodic), "tuned": stmt(verdict.tuned),
+    return {"q": verdict.q, "test": verdict.test, "level": verdict.level,
+            "periodic": stmt(verdict.periodic), "tuned": stmt(verdict.tuned),
             "relevant": stmt(verdict.relevant), "relevant_of": verdict.relevant_of,
             "class_counts": dict(verdict.class_counts), "ranges": verdict.ranges_name,
-            "lines": verdict_lines(verdict), "summary": verdict_summary(verdict)}
+            "bank": None if verdict.bank_p is None else {
+                "count_p": verdict.bank_p,
+                "bands": [{"bpm": [lo, hi], "holm_p": p}
+                          for (lo, hi), p in zip(verdict.bands, verdict.band_bank_p)]},
+            "power": [{"pattern": c.pattern, "share": c.share, "noise_phi": c.noise_phi,
+                       "level": c.level, "n": c.n, "tempi": list(c.tempi),
+                       "power": list(c.power)} for c in verdict.power],
+            "lines": verdict_lines(verdict, evidence),
+            "summary": verdict_summary(verdict, evidence)}
+
+
+def functional_record(evidence: FunctionalEvidence | None) -> dict | None:
+    """The functional tests' numbers as JSON (None when not measured)."""
+    if evidence is None:
+        return None
+    cf, ab = evidence.counterfactual, evidence.ablation
+    return {
+        "probe_class": [{"kind": t.kind, "meter": t.meter, "hits": t.hits, "n": t.n,
+                         "expected": t.expected, "null_range": list(t.null_range),
+                         "p_value": t.p_value} for t in evidence.probe_class],
+        "counterfactual": None if cf is None else {
+            "hit_rate": cf.hit_rate, "null_rate": cf.null_rate,
+            "difference": cf.hit_rate - cf.null_rate,
+            "difference_interval": list(cf.difference_interval), "p_value": cf.p_value,
+            "stay_rate": cf.stay_rate, "renders": plain_records(cf.renders)},
+        "ablation": None if ab is None else {
+            "classes": list(ab.classes), "base_accuracy": ab.base.tolist(),
+            "n_tracks_per_class": ab.n_tracks, "drop": ab.drop.tolist(),
+            "largest": [{"filter": i, "class": c, "drop": d} for i, c, d in ab.top(5)]},
+    }
 
 
 def growth_text(growth: pd.DataFrame) -> str:

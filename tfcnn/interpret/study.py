@@ -27,6 +27,10 @@ from tfcnn.checkpoint import as_checkpoint
 from tfcnn.config import BALLROOM_BPM_RANGE, FRONT_END
 from tfcnn.errors import ConfigError
 from tfcnn.interpret.baseline import N_BASELINE_MODELS, RandomBaseline, random_baseline
+from tfcnn.interpret.functional import (CF_TRACKS_PER_CLASS, FunctionalEvidence,
+                                        functional_evidence)
+from tfcnn.interpret.periodic_lrt import (BANDS, PowerCurve, periodic_test, power_curve,
+                                          shipped_tables)
 from tfcnn.interpret.periodicity import filter_tempi, lag1_correlation, periodicity_map
 from tfcnn.interpret.probes import (PROBE_BPMS, PROBE_SECONDS, Probes, best_probe_bpms,
                                     probe_class_activations, probe_sweep, tuned_filters)
@@ -38,10 +42,13 @@ from tfcnn.models import conv_filters, frequency_filters, temporal_filters
 
 #: Columns of :func:`filter_table`, in order.
 TABLE_COLUMNS: tuple[str, ...] = (
-    "filter", "peak_bpm", "bpm_low", "bpm_high", "strength", "smoothness", "p_value",
-    "q_value", "periodic", "best_probe_bpm", "tuned", "tuned_chance", "classes",
-    "class_chance", "most_active", "activation",
+    "filter", "peak_bpm", "bpm_low", "bpm_high", "strength", "smoothness", "lr", "pattern",
+    "pattern_bpm", "p_value", "q_value", "periodic", "best_probe_bpm", "tuned",
+    "tuned_chance", "classes", "class_chance", "most_active", "activation",
 )
+#: The tempo test: the likelihood-ratio test where its tables apply (1×60 filters at the
+#: paper's frame rate), else the width-agnostic surrogate test.
+TEST_LR, TEST_SURROGATE = "likelihood-ratio", "surrogate"
 
 
 def checkpoint_filters(checkpoint) -> dict[str, np.ndarray | None]:
@@ -81,13 +88,17 @@ def filter_table(checkpoint, *, probes: Probes | None = None, activations=None,
 
     Returns
     -------
-    pandas.DataFrame, shape (n_filters, 16)
+    pandas.DataFrame, shape (n_filters, 19)
         ``filter``; ``peak_bpm`` with its interval ``bpm_low``..``bpm_high``; ``strength``
-        (0..1); ``smoothness`` (lag-1 correlation); ``p_value`` against equally smooth noise;
+        (0..1); ``smoothness`` (lag-1 correlation); ``lr``, ``pattern`` (``sinusoid`` or
+        ``pulses``) and ``pattern_bpm`` of the likelihood-ratio test (NaN/None under the
+        surrogate test); ``p_value`` against smooth noise;
         ``q_value`` (Benjamini-Hochberg); ``periodic`` (q ≤ ``q``); ``best_probe_bpm``;
         ``tuned`` (bool or None without probes); ``tuned_chance``; ``classes`` (list of
         class names whose range the interval overlaps); ``class_chance``; ``most_active``;
-        ``activation``.
+        ``activation``. ``attrs``: ``q``, ``test`` (:data:`TEST_LR` or
+        :data:`TEST_SURROGATE`), ``bank_p`` (excess of p ≤ 0.05 over filters) and ``band_bank_p`` (per
+        band of :data:`tfcnn.interpret.periodic_lrt.BANDS`, Holm), None under the surrogate test.
 
     Raises
     ------
@@ -101,9 +112,18 @@ def filter_table(checkpoint, *, probes: Probes | None = None, activations=None,
                           "(only time, timefreq and timefreq-init have them)")
     kw = dict(frame_rate=frame_rate_of(ckpt), bpm_range=bpm_range)
     tempi = filter_tempi(filters, **kw)
-    p = smooth_null_pvalues(filters, n_surrogates=n_surrogates, **kw)
-    qv = benjamini_hochberg(p)
     n = len(filters)
+    tables = shipped_tables()
+    if filters.shape[1] == tables.width and abs(kw["frame_rate"] - tables.frame_rate) < 1e-6:
+        test = periodic_test(filters, frame_rate=kw["frame_rate"], tables=tables)
+        p, test_name = test.p_value, TEST_LR
+        lr, pattern, pattern_bpm = test.stats.lr, test.stats.pattern, test.stats.bpm
+        bank = {"bank_p": test.bank_p, "band_bank_p": [float(v) for v in test.band_bank_p]}
+    else:
+        p, test_name = smooth_null_pvalues(filters, n_surrogates=n_surrogates, **kw), TEST_SURROGATE
+        lr, pattern, pattern_bpm = [np.nan] * n, [None] * n, [np.nan] * n
+        bank = {"bank_p": None, "band_bank_p": None}
+    qv = benjamini_hochberg(p)
     if activations is None and probes is not None and probes.activations is not None:
         activations = probe_class_activations(probes)
     if activations is not None:
@@ -132,6 +152,7 @@ def filter_table(checkpoint, *, probes: Probes | None = None, activations=None,
             "bpm_low": lo, "bpm_high": hi,
             "strength": t.strength,
             "smoothness": float(smooth[i]),
+            "lr": float(lr[i]), "pattern": pattern[i], "pattern_bpm": float(pattern_bpm[i]),
             "p_value": float(p[i]), "q_value": float(qv[i]),
             "periodic": bool(qv[i] <= q),
             "best_probe_bpm": float(best[i]),
@@ -143,8 +164,17 @@ def filter_table(checkpoint, *, probes: Probes | None = None, activations=None,
             "most_active": most, "activation": act,
         })
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
-    table.attrs["q"] = float(q)
+    table.attrs.update(q=float(q), test=test_name, **bank)
     return table
+
+
+def tempo_shown(peak_bpm, strength, *, bpm_range: Sequence[float] = BALLROOM_BPM_RANGE):
+    """Whether a filter's peak is a tempo worth naming: strength above 0 and the peak not at
+    an end of the searched range (a slow wave or a ramp peaks there). Scalars or arrays."""
+    lo, hi = (float(b) for b in bpm_range)
+    peak = np.asarray(peak_bpm, dtype=float)
+    ok = (np.asarray(strength, dtype=float) > 0) & (peak > lo + 1) & (peak < hi - 1)
+    return bool(ok) if ok.ndim == 0 else ok
 
 
 def count_tail(chances: Sequence[float], observed: int) -> float:
@@ -195,6 +225,16 @@ class Verdict:
         The tempo of each periodic filter.
     ranges_name : str
         Where the class ranges come from (``"Ballroom"`` or ``"data-set"``).
+    test : str
+        :data:`TEST_LR` or :data:`TEST_SURROGATE`.
+    bank_p : float or None
+        Is the bank as a whole more periodic than smooth noise (the count of filters at
+        p ≤ 0.05 against a binomial)?
+    band_bank_p : tuple of float or None
+        The same per tempo band (:data:`tfcnn.interpret.periodic_lrt.BANDS`), Holm-adjusted.
+    power : tuple of PowerCurve
+        What the filter test finds at ``level`` (cosine and two-pulse filters holding 60 %
+        of the variance), measured by simulation; empty under the surrogate test.
     """
 
     n_filters: int
@@ -206,6 +246,20 @@ class Verdict:
     class_counts: tuple[tuple[str, int], ...]
     intervals: tuple[tuple[int, float, float, float], ...]
     ranges_name: str
+    test: str = TEST_SURROGATE
+    bank_p: float | None = None
+    band_bank_p: tuple[float, ...] | None = None
+    power: tuple[PowerCurve, ...] = ()
+
+    @property
+    def level(self) -> float:
+        """The per-filter p a lone discovery needs under Benjamini-Hochberg: q / n_filters
+        (the strictest level the count is made at; more discoveries relax it)."""
+        return self.q / max(self.n_filters, 1)
+
+    @property
+    def bands(self) -> tuple[tuple[float, float], ...]:
+        return BANDS
 
     def figures(self) -> dict:
         """The three counts as a flat dict (for growth tables and JSON)."""
@@ -244,7 +298,13 @@ def compute_verdict(table: pd.DataFrame, *, has_ranges: bool, ranges_name: str =
         for classes in hits["classes"]:
             for c in classes:
                 counts[c] = counts.get(c, 0) + 1
+    test = table.attrs.get("test", TEST_SURROGATE)
+    band = table.attrs.get("band_bank_p")
+    power = (tuple(power_curve(pattern, level=q / max(len(table), 1))
+                   for pattern in ("cosine", "pulses")) if test == TEST_LR else ())
     return Verdict(
+        test=test, bank_p=table.attrs.get("bank_p"),
+        band_bank_p=None if band is None else tuple(float(v) for v in band), power=power,
         n_filters=len(table), q=q, periodic=first, tuned=tuned_stmt, relevant=relevant_stmt,
         relevant_of="tuned" if tuned_stmt is not None else "periodic",
         class_counts=tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
@@ -278,6 +338,9 @@ class TempoStudy:
     ranges_name : str
     notes : tuple of str
         What the study could not do (e.g. a model without temporal filters).
+    functional : FunctionalEvidence or None
+        What the model does with tempo (probe → class always with probes; the counterfactual
+        and the ablation when asked for).
     """
 
     arch: str
@@ -293,6 +356,7 @@ class TempoStudy:
     tempi: pd.DataFrame
     ranges_name: str
     notes: tuple[str, ...] = field(default=())
+    functional: FunctionalEvidence | None = None
 
 
 def tempo_study(checkpoint, *, tempi: pd.DataFrame | None = None, ranges_name: str = "Ballroom",
@@ -300,7 +364,9 @@ def tempo_study(checkpoint, *, tempi: pd.DataFrame | None = None, ranges_name: s
                 probe_seconds: float = PROBE_SECONDS, activations=None,
                 n_baseline_models: int = N_BASELINE_MODELS,
                 n_surrogates: int = N_SURROGATES,
-                bpm_range: Sequence[float] = BALLROOM_BPM_RANGE) -> TempoStudy:
+                bpm_range: Sequence[float] = BALLROOM_BPM_RANGE,
+                functional: bool = False,
+                functional_tracks: int = CF_TRACKS_PER_CLASS) -> TempoStudy:
     """Run the whole tempo study on one checkpoint.
 
     Parameters
@@ -316,6 +382,11 @@ def tempo_study(checkpoint, *, tempi: pd.DataFrame | None = None, ranges_name: s
     activations : np.ndarray (n_filters, n_classes), optional, keyword-only
         Per-class activations for ``most_active`` (default: over the probes).
     n_baseline_models, n_surrogates, bpm_range : keyword-only
+    functional : bool, keyword-only
+        Also run the tempo counterfactual and the filter ablation on freshly rendered
+        SynthBallroom tracks (about a minute; the model's classes must be SynthBallroom's).
+    functional_tracks : int, keyword-only
+        Fresh tracks per class of the counterfactual and the ablation.
 
     Returns
     -------
@@ -329,8 +400,12 @@ def tempo_study(checkpoint, *, tempi: pd.DataFrame | None = None, ranges_name: s
     ranges = class_tempo_ranges(tempi, classes=classes)
     probes = (probe_sweep(ckpt, bpms=probe_bpms, seconds=probe_seconds)
               if with_probes else None)
+    evidence = (functional_evidence(ckpt, probes, ranges, model_tests=functional,
+                                    tracks_per_class=functional_tracks)
+                if len(ranges) and (probes is not None or functional) else None)
     common = dict(arch=ckpt.arch, classes=classes, frame_rate=frame_rate, filters=filters,
-                  probes=probes, ranges=ranges, tempi=tempi, ranges_name=ranges_name)
+                  probes=probes, ranges=ranges, tempi=tempi, ranges_name=ranges_name,
+                  functional=evidence)
     if filters["temporal"] is None:
         what = ("frequency" if filters["frequency"] is not None
                 else "blackbox" if filters["blackbox"] is not None else "none")

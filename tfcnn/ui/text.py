@@ -10,16 +10,25 @@ inline code span) on its way to the page.
 from __future__ import annotations
 
 #: Characters that start Markdown, HTML, LaTeX (``$``) or Streamlit's colour and icon
-#: directives (``:red[...]``, ``:material/x:``); CommonMark lets any of them be
-#: backslash-escaped.
-MARKDOWN_PUNCTUATION = frozenset("\\`*_{}[]()<>#+-!|~$:&\"'=")
+#: directives (``:red[...]``, ``:material/x:``) anywhere in a line; CommonMark lets any of
+#: them be backslash-escaped.
+MARKDOWN_PUNCTUATION = frozenset("\\`*_{}[]()<>!|~$:&")
+#: Characters that are Markdown only at the start of a line (a list, heading, quote).
+LINE_START = frozenset("-+=#>")
 
 
 def plain(text: object) -> str:
-    """``text`` shown as it is in Streamlit's Markdown: every Markdown character escaped,
-    line breaks as spaces."""
+    """``text`` shown as it is in Streamlit's Markdown: every Markdown character escaped
+    (list, heading and numbered-list marks at its start), line breaks as spaces."""
     flat = " ".join(str(text).splitlines())
-    return "".join("\\" + c if c in MARKDOWN_PUNCTUATION else c for c in flat)
+    out = "".join("\\" + c if c in MARKDOWN_PUNCTUATION else c for c in flat)
+    head = len(out) - len(out.lstrip())
+    digits = len(out[head:]) - len(out[head:].lstrip("0123456789"))
+    mark = head + digits
+    if mark < len(out) and (out[mark] in LINE_START and not digits
+                            or digits and out[mark] == "."):
+        out = out[:mark] + "\\" + out[mark:]
+    return out
 
 
 def code(text: object) -> str:
