@@ -8,7 +8,7 @@ PORT ?= 8501
 # TFCNN_APP_PASSWORD (see docs/security.md).
 HOST ?= 127.0.0.1
 
-.PHONY: run test venv test-deps data ballroom bench checkpoints table1 scenarios sweep-measure clean
+.PHONY: run test test-fast safety-probes venv test-deps data ballroom bench checkpoints table1 scenarios sweep-measure clean
 
 # The pinned requirements first, then tfcnn itself as an editable install (so `python -m
 # tfcnn`, the app's training subprocesses, bench/ and scripts/ import this checkout).
@@ -44,12 +44,24 @@ ballroom: venv
 	@$(if $(filter $(abspath data)/%,$(abspath $(BALLROOM))),true,echo "         (outside data/: start the app with TFCNN_ALLOWED_ROOTS=$(abspath $(BALLROOM)) make run)")
 	@echo "  train: $(BIN)/python -m tfcnn train $(BALLROOM) --arch timefreq --preset paper --out runs/ballroom-timefreq"
 
+# TLS_CERT/TLS_KEY: serve HTTPS directly (with TFCNN_APP_PASSWORD, see docs/security.md).
+TLS_CERT ?=
+TLS_KEY ?=
 run: data
-	TFCNN_DATA_DIR=$(abspath $(DATA)) $(BIN)/python -m tfcnn.ui.serve --host $(HOST) --port $(PORT)
+	TFCNN_DATA_DIR=$(abspath $(DATA)) $(BIN)/python -m tfcnn.ui.serve --host $(HOST) --port $(PORT) \
+		$(if $(TLS_CERT),--tls-cert $(TLS_CERT)) $(if $(TLS_KEY),--tls-key $(TLS_KEY))
 
 test: test-deps
 	$(BIN)/python tests/ensure_chromium.py
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q --durations=15 tests
+
+# docs/safety-probes.md from a run of the tests marked `safety`.
+safety-probes: test-deps
+	OMP_NUM_THREADS=1 $(BIN)/python -m scripts.safety_report
+
+# Development: everything but the end-to-end (`slow`) tests; `make test` still runs them all.
+test-fast: test-deps
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "not slow" tests
 
 # All benchmarks; `parity` trains on $(DATA) (about 10 min of the total).
 bench: data

@@ -8,6 +8,7 @@ from tfcnn.ui.architectures import TIMEFREQ_DOT, architecture_table
 from tfcnn.ui.data_views import cache_progress, class_counts
 from tfcnn.ui.pages import PAGES
 from tfcnn.ui.sidebar import active_dataset
+from tfcnn.ui.text import code, plain
 
 access.require_access()
 st.title("Musically motivated CNNs for Ballroom dance classification")
@@ -54,9 +55,9 @@ cols[0].metric("Data set", dataset.name)
 cols[1].metric("Tracks", dataset.n_tracks)
 cols[2].metric("Classes", len(dataset.classes))
 cols[3].metric("Features cached", f"{n_cached} / {n_total}")
-st.caption(f"`{dataset.root}` ({dataset.kind} layout)")
+st.caption(f"{code(dataset.root)} ({dataset.kind} layout)")
 st.table(class_counts(dataset).set_index("class").T)
 for remark in dataset.report:
-    st.warning(remark)
+    st.warning(plain(remark))
 if dataset.kind == "synth":
     st.info(WHAT_SYNTH_SHOWS)

@@ -7,6 +7,7 @@ from tfcnn import plots
 from tfcnn.errors import TfcnnError
 from tfcnn.locations import default_data_dir
 from tfcnn.ui import access, data_views, lab, sidebar
+from tfcnn.ui.text import code, plain
 
 access.require_access()
 st.title("Data")
@@ -15,9 +16,10 @@ with st.expander("SynthBallroom lab: generate a scenario", expanded=False):
     lab.scenarios_panel(default_data_dir().parent)
 
 dataset = sidebar.active_dataset()
-st.caption(f"**{dataset.name}** ({dataset.kind}) · `{dataset.root}` · {dataset.n_tracks} tracks")
+st.caption(f"**{plain(dataset.name)}** ({dataset.kind}) · {code(dataset.root)} · "
+           f"{dataset.n_tracks} tracks")
 for remark in dataset.report:
-    st.warning(remark)
+    st.warning(plain(remark))
 
 left, right = st.columns(2)
 left.plotly_chart(plots.class_counts_bar(dataset.tracks, classes=dataset.classes))
@@ -42,7 +44,7 @@ if n_cached < n_total and st.button("Build the feature cache", type="primary"):
         st.success("Feature cache complete.")
         st.rerun()
     except TfcnnError as exc:
-        st.error(str(exc))
+        st.error(plain(str(exc)))
 
 st.subheader("Listen")
 with st.sidebar:
@@ -51,14 +53,18 @@ with st.sidebar:
     n_show = st.slider("Tracks to show", 1, 5, 2)
 rows = dataset.tracks[dataset.tracks["dance"] == dance].head(n_show)
 if rows.empty:
-    st.info(f"No tracks of class {dance}.")
+    st.info(f"No tracks of class {plain(dance)}.")
 for row in rows.itertuples():
     bpm = "" if row.bpm != row.bpm else f" · {row.bpm:.1f} BPM"  # NaN != NaN
-    st.markdown(f"**{row.track}** ({row.dance}{bpm})")
+    st.markdown(f"**{plain(row.track)}** ({plain(row.dance)}{bpm})")
+    unplayable = data_views.playable(row.path)
+    if unplayable:
+        st.warning(plain(unplayable))
+        continue
     st.audio(row.path)
     try:
         spec = data_views.track_log_mel(row.path)
         st.plotly_chart(plots.log_mel_heatmap(spec, title="Log-mel (dotted: 80-frame patches)"),
                         key=f"mel-{row.track}")
     except TfcnnError as exc:
-        st.error(str(exc))
+        st.error(plain(str(exc)))

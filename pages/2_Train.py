@@ -15,6 +15,7 @@ from tfcnn.locations import runs_root
 from tfcnn.request import RunRequest
 from tfcnn.ui import access, architectures, run_control, sidebar
 from tfcnn.ui import sweep as sweep_ui
+from tfcnn.ui.text import code, plain
 
 access.require_access()
 st.title("Train")
@@ -33,6 +34,7 @@ with st.sidebar:
                              "branches start from the trained Time and Frequency models of "
                              "the same fold.")
     shapes = architectures.filter_controls(arch, n_classes=len(dataset.classes))
+    frames_per_beat = architectures.frames_per_beat_control()
     n_folds = st.number_input("Folds", min_value=2, max_value=10, value=10,
                               help="The paper uses 10-fold cross-validation (80/10/10).")
     preset = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("quick"),
@@ -56,10 +58,11 @@ with st.sidebar:
                              max_value=MAX_EPOCHS, value=0,
                              help=f"quick: {PRESETS['quick'].max_epochs}, paper: "
                                   f"{PRESETS['paper'].max_epochs}")
-    launch = st.button("Launch", type="primary", disabled=shapes.error is not None)
-# The sidebar's settings as a request (the paper's filters); the run adds the chosen shapes.
+# The sidebar's settings as a request (the paper's filters); the run adds the chosen shapes
+# and patch width.
 recipe = RunRequest(dataset.root, arch, n_folds=int(n_folds), preset=preset, protocol=protocol,
-                    device=device, seed=int(seed), epochs=int(epochs) or None, amp=amp)
+                    device=device, seed=int(seed), epochs=int(epochs) or None, amp=amp,
+                    frames_per_beat=frames_per_beat)
 request = recipe.replace(**shapes.arch_params) if shapes.error is None else None
 sweep_ui.sweep_launcher(recipe, arch_choices=ARCHS)
 
@@ -69,13 +72,19 @@ st.markdown(
     "best validation accuracy kept per fold, and the song label decided by a majority vote "
     "over its 1.86 s patches (paper §2). Progress is read from the run folders, so runs keep "
     "going when you close the page and show up again after a restart.")
-st.caption(f"Data set: **{dataset.name}** · {dataset.n_tracks} tracks · runs in "
-           f"`{runs_root()}`")
+st.caption(f"Data set: **{plain(dataset.name)}** · {dataset.n_tracks} tracks · runs in "
+           f"{code(runs_root())}")
+# Launch beside the estimate it depends on (the settings are in the sidebar).
+estimate, button = st.columns([5, 1], vertical_alignment="center")
+launch = button.button("Launch", key="launch", type="primary", disabled=request is None,
+                       help="Queue one `python -m tfcnn train` run with the sidebar's "
+                            "settings and this estimate")
 if request is not None:
     try:
-        st.caption("Estimated: " + run_control.estimate_text(request, runs=str(runs_root())))
+        estimate.caption("Estimated: " + run_control.estimate_text(request,
+                                                                   runs=str(runs_root())))
     except TfcnnError as exc:
-        st.warning(f"No estimate: {exc}")
+        estimate.warning(f"No estimate: {exc}")
 if launch and request is not None:
     try:
         run_dir = run_control.launch_training(request)
@@ -102,11 +111,12 @@ def show_runs() -> None:
             head, action = st.columns([5, 1])
             done = sum(1 for f in view.fold_progress.values() if f >= 1.0)
             eta = run_control.eta_text(view)
-            head.markdown(f"{STATUS_ICONS.get(view.status, '')} **{view.name}** · "
+            head.markdown(f"{STATUS_ICONS.get(view.status, '')} **{plain(view.name)}** · "
                           f"{view.arch} · `{view.status}` · {done}/{view.n_folds} folds"
                           + (f" · accuracy {view.mean:.2f} ± {view.std:.2f} %"
                              if view.mean is not None and view.std is not None else "")
                           + (f" · {eta}" if eta else ""))
+            head.caption(plain(run_control.settings_text(view)))
             run_control.run_actions(view, action)
             if view.status == "queued":
                 st.caption("Waiting for a free training slot (the operator allows "

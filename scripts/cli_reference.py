@@ -50,13 +50,20 @@ INTROS: dict[str, tuple[str, tuple[str, ...]]] = {
          "python -m tfcnn train data/synth-ballroom --arch time --folds 3 --epochs 5 "
          "--out runs/first --resume",
          "python -m tfcnn train data/ballroom --arch timefreq --preset paper --protocol paper "
-         "--device cuda")),
+         "--device cuda",
+         "python -m tfcnn train data/synth-rhythm --arch time --patch-frames 160 "
+         "--time-filter 1x120 --folds 5     # two bars at 100 BPM",
+         "python -m tfcnn train data/synth-rhythm --arch time --frames-per-beat 10 --folds 5"
+         "      # beat-synchronous: 8 beats per patch")),
     "sweep": (
-        "A grid of filter shapes × numbers of filters × seeds, every grid point one K-fold "
+        "A grid of patch widths × beat-synchronous inputs × filter shapes × numbers of filters "
+        "× seeds, every grid point one K-fold "
         "cross-validation ending as an ordinary run folder under `--out`. Takes every `train` "
         "option, with lists for the swept ones ([sweeps.md](sweeps.md)).",
         ("python -m tfcnn sweep data/synth-tempo --arch time --time-filter 1x30,1x60,1x80 "
          "--seeds 0,1,2 --out runs/sweep-time",
+         "python -m tfcnn sweep data/synth-rhythm --arch time --patch-frames 80,160 "
+         "--frames-per-beat off,10 --seeds 0,1,2 --out runs/sweep-inputs",
          "python -m tfcnn sweep data/ballroom --arch time --time-filter 1x30,1x60 --engine ray "
          "--address HOST:6379 --out runs/sweep-ray")),
     "table": (
@@ -72,7 +79,9 @@ INTROS: dict[str, tuple[str, tuple[str, ...]]] = {
          "checkpoints/table1-synth.json:time --json")),
     "predict": (
         "The dance of each audio file: majority vote over its 1.86 s patches, calibrated "
-        "confidence or \"unsure\", and the tempo estimate "
+        "confidence or \"unsure\" with the rule that decided it (each value beside its cutoff: "
+        "confidence, beat strength, at least 2 patches), and the tempo estimate with the "
+        "classes whose Ballroom range holds it "
         "([statistics.md](statistics.md#confidence-and-tempo-of-a-prediction)). The default "
         "model is the shipped Time-Frequency checkpoint, trained on SynthBallroom. Files of any "
         "length are decoded block by block.",

@@ -72,11 +72,52 @@ def _table_rows(item) -> list[dict]:
     return [rows] if isinstance(rows, dict) else list(rows)
 
 
+# ----------------------------------------------------------------------------- test tiers
+
+#: End-to-end modules: every test starts a server, a browser, a benchmark or a measured run.
+SLOW_MODULES = frozenset({"test_browser", "test_serve", "test_sweep_measure", "test_bench",
+                          "test_essentia"})
+
+#: End-to-end tests in otherwise fast modules (module → test names, parameters included):
+#: training runs in subprocesses, kills and resumes, Ray, a 3 h file, a real safety report.
+SLOW_TESTS = {
+    "test_train": {
+        "test_resume_keeps_complete_folds_and_matches_an_uninterrupted_run",
+        "test_sigterm_cancels_cleanly_and_keeps_the_epochs_for_resume",
+        "test_kill_9_mid_fold_then_resume_continues_from_the_saved_epoch",
+        "test_full_disk_fails_with_one_line_and_resumes_after_space_is_freed",
+        "test_shipped_recipe_script_on_a_tiny_set",
+    },
+    "test_sweep": {
+        "test_local_sweep_writes_run_folders_that_table_reads_and_resumes",
+        "test_ray_sweep_of_two_shapes_two_seeds_two_folds",
+        "test_ray_killed_task_is_reported_others_kept_then_resumed",
+        "test_ray_retries_a_task_whose_worker_died",
+    },
+    "test_safety_report": {"test_a_real_run_of_two_safety_tests_writes_the_table"},
+    "test_bad_inputs": {"test_cli_predicts_a_three_hour_flac_in_bounded_memory",
+                        "test_features_sigterm_leaves_no_worker"},
+    "test_app": {"test_train_launches_a_run_and_shows_it_finishing",
+                 "test_train_runs_one_at_a_time_and_queues_the_rest",
+                 "test_train_cancel_stops_the_subprocess",
+                 "test_train_resume_archive_restore_delete"},
+}
+
+
+def is_slow(module: str, test: str) -> bool:
+    """Whether ``module::test`` (without its parameter id) is in the ``slow`` tier."""
+    return module in SLOW_MODULES or test in SLOW_TESTS.get(module, ())
+
+
 def pytest_collection_modifyitems(config, items):
-    """Mark the tests of each module's :data:`SAFETY_TABLE` ``safety``, and put every safety
-    row of a test (table or ``@pytest.mark.safety(probe=..., before=..., must=...)``) in its
-    report's properties, where ``scripts/safety_report.py`` reads them (junit XML)."""
+    """Mark the end-to-end tests ``slow`` (:data:`SLOW_MODULES`, :data:`SLOW_TESTS`); mark
+    the tests of each module's :data:`SAFETY_TABLE` ``safety``, and put every safety row of a
+    test (table or ``@pytest.mark.safety(probe=..., before=..., must=...)``) in its report's
+    properties, where ``scripts/safety_report.py`` reads them (junit XML)."""
     for item in items:
+        if is_slow(item.module.__name__.rpartition(".")[2],
+                   getattr(item, "originalname", item.name)):
+            item.add_marker(pytest.mark.slow)
         for row in _table_rows(item):
             item.add_marker(pytest.mark.safety(**row))
         for mark in item.iter_markers("safety"):

@@ -204,6 +204,11 @@ def test_results_page_shows_shipped_table_and_comparison(app_env):
     assert list(table["paper #params"]) == [row.params for row in PAPER_TABLE1.values()]
     assert list(table["mean (%)"]) == pytest.approx([row.mean - 5 for row in
                                                      PAPER_TABLE1.values()])
+    # what each row was trained under, next to its name (the test table records its folds,
+    # nothing else)
+    assert list(table.columns[:4]) == ["run", "architecture", "folds", "recipe"]
+    assert list(table["folds"]) == ["10/10"] * 4
+    assert set(table["recipe"]) == {"not recorded"}
     assert [b.label for b in at.get("download_button")] == [
         "Table 1 (CSV)", "Per-fold accuracies (CSV)", "All results (JSON)",
         "Confusion matrix of shipped blackbox (CSV)", "Per-class recall of shipped blackbox (CSV)"]
@@ -273,8 +278,12 @@ def write_wav(path: Path, y: np.ndarray) -> Path:
 def predict_page(app_env) -> AppTest:
     at = page("pages/4_Predict.py").run()
     no_exception(at)
-    assert at.sidebar.selectbox[0].options[0] == (
+    # the model's whole name, in the page's width, and what it learnt before any upload
+    assert at.selectbox(key="model").options[0] == (
         "time · shipped synth-time · fold 0 · test 50.0 % · uncalibrated")
+    assert not at.sidebar.selectbox or all(s.key != "model" for s in at.sidebar.selectbox)
+    (note,) = at.info[:1]
+    assert plain(note.value).startswith("This model: time model trained on tiny; protocol clean")
     at.sidebar.radio[1].set_value("A file on this machine").run()
     return at
 
@@ -295,12 +304,18 @@ def test_predict_a_wav_shows_prediction(predict_page, tmp_path):
     assert "uncalibrated model" in " ".join(c.value for c in at.caption)
     # its calibration was never measured on test songs, and the page says so
     assert any(c.value.startswith("Calibration not measured") for c in at.caption)
-    # beside the prediction (not in a tooltip): what the model was trained on
+    # above the prediction, shown before any upload (not in a tooltip): what the model was
+    # trained on
     (model,) = at.info
-    assert model.value == ("Model: time model trained on tiny; protocol clean, preset quick; "
-                           "fold 0 test accuracy 50.00 % on its 2 held-out test songs")
+    assert plain(model.value) == ("This model: time model trained on tiny; protocol clean, preset "
+                           "quick; fold 0 test accuracy 50.00 % on its 2 held-out test songs. "
+                           "It knows only what it learnt there: audio unlike that data set "
+                           "gets a guess among its classes.")
+    # the rule that decided, each value beside the model's cutoff (uncalibrated: 50 %)
+    assert re.search(r"confidence \d+\.\d% [<≥] 50\.0%", verdict.value), verdict.value
+    assert "patches 2 ≥ 2" in verdict.value or "patches" not in verdict.value
     assert at.metric[2].value == "2 / 2" or at.metric[2].value.endswith("/ 2")
-    assert at.metric[3].value.endswith("BPM")
+    assert at.metric[3].label == "Tempo (BPM)" and float(at.metric[3].value) > 0
     assert len(at.get("plotly_chart")) == 4
 
 
@@ -312,7 +327,8 @@ def test_predict_track_of_the_data_set(app_env):
     # its true class, and why its role in the model's split is unknown here (the test model
     # records no test songs)
     (truth,) = [m.value for m in at.markdown if m.value.startswith("True class")]
-    picked = at.selectbox[0].options[at.selectbox[0].value]  # "Dance / track"
+    track = next(s for s in at.selectbox if s.label == "Track")
+    picked = track.options[track.value]  # "Dance / track"
     assert truth.startswith(f"True class: **{picked.split(' / ')[0]}**")
     assert "records no fold and test songs" in truth
     assert any("Estimated tempo" in m.value for m in at.markdown)
@@ -345,7 +361,8 @@ def test_predict_bad_audio_shows_error(predict_page, tmp_path, content, message)
 
 
 def run_states(at: AppTest) -> str:
-    return " ".join(m.value for m in at.markdown if "folds" in m.value)
+    """The run cards' headings, as text (the page escapes names for Markdown)."""
+    return plain(" ".join(m.value for m in at.markdown if "folds" in m.value))
 
 
 def poll(at: AppTest, *, until: str, timeout_s: float) -> str:
@@ -372,7 +389,7 @@ def sidebar_input(at: AppTest, label: str):
 
 
 def launch_button(at: AppTest):
-    return next(b for b in at.sidebar.button if b.label == "Launch")
+    return at.button(key="launch")
 
 
 def test_train_launches_a_run_and_shows_it_finishing(app_env):
@@ -389,12 +406,17 @@ def test_train_launches_a_run_and_shows_it_finishing(app_env):
     # the estimate before Launch: from this machine (a micro-benchmark: no runs yet)
     estimate = next(c.value for c in at.caption if c.value.startswith("Estimated: about"))
     assert "micro-benchmark of time" in estimate and "1 epoch per fold" in estimate
+    # Launch sits beside the estimate in the page, not at the bottom of the sidebar
+    assert all(b.label != "Launch" for b in at.sidebar.button)
     launch_button(at).click().run()
     no_exception(at)
     launched = list((app_env["runs"] / ".launches").iterdir())
     assert [p.name.split("-")[2] for p in launched if p.is_dir()] == ["time"]
     states = poll(at, until="`finished`", timeout_s=120)
     assert "2/2 folds" in states and "accuracy" in states
+    # the card says what the run was launched with, after a reload too
+    assert "2 folds · up to 1 epoch · preset quick · protocol clean · seed 0" in [
+        c.value for c in page("pages/2_Train.py").run().caption]
     run_dir = next(p for p in app_env["runs"].iterdir() if p.name.endswith("-time-quick"))
     assert (run_dir / "results.json").is_file()
     # The AMP box reaches the trainer: on its command line and in the run's config.
@@ -406,9 +428,12 @@ def test_train_launches_a_run_and_shows_it_finishing(app_env):
     # the finished run is now a result and a model
     results = page("pages/3_Results.py").run()
     no_exception(results)
-    assert run_dir.name in list(results.dataframe[0].value["run"])
+    table = results.dataframe[0].value.set_index("run")
+    # beside the shipped 10-fold rows, this run says it is 2 folds of 1 epoch
+    assert table.loc[run_dir.name, "folds"] == "2/2"
+    assert table.loc[run_dir.name, "recipe"] == "quick · ≤ 1 epoch · clean"
     predict = page("pages/4_Predict.py").run()
-    options = predict.sidebar.selectbox[0].options
+    options = predict.selectbox(key="model").options
     assert any(o.startswith(f"time · run {run_dir.name} · fold 0 · test ") and
                o.endswith(" · calibrated") for o in options), options
 
@@ -424,6 +449,9 @@ def test_train_runs_one_at_a_time_and_queues_the_rest(app_env):
     states = run_states(at)
     assert states.count("`queued`") == 1, states  # the default cap: one run at a time
     assert any("Waiting for a free training slot" in c.value for c in at.caption)
+    # a queued run's card shows its settings from its launch record (no config.json yet)
+    assert "2 folds · up to 1 epoch · preset quick · protocol clean" in [
+        c.value for c in at.caption]
     states = poll(at, until="`finished`", timeout_s=180)
     deadline = time.monotonic() + 180
     while states.count("`finished`") < 2:
@@ -511,7 +539,8 @@ def test_train_resume_archive_restore_delete(app_env):
     assert "`cancelled` · 1/2 folds" in run_states(at)
     caption = next(c.value for c in at.caption if "**Resume** runs" in c.value)
     assert f"python -m tfcnn train {app_env['data']} --arch time --folds 2 " in caption
-    assert caption.rstrip("`").endswith(f"--epochs 1 --time-filter 1x60 --n-filters 32 "
+    assert "--epochs 1 " in caption
+    assert caption.rstrip("`").endswith(f"--time-filter 1x60 --n-filters 32 "
                                         f"--out {run_dir} --resume")
     next(b for b in at.button if b.label == "Resume").click().run()
     no_exception(at)

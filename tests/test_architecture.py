@@ -161,3 +161,16 @@ def test_cli_parser_loads_no_torch():
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_every_slow_test_named_in_conftest_exists():
+    """The `slow` tier names real tests: a rename would otherwise move one into `make test-fast`
+    silently."""
+    from conftest import SLOW_MODULES, SLOW_TESTS
+
+    missing = [m for m in SLOW_MODULES if not (REPO / "tests" / f"{m}.py").is_file()]
+    for module, names in SLOW_TESTS.items():
+        tree = ast.parse((REPO / "tests" / f"{module}.py").read_text(encoding="utf-8"))
+        defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+        missing += [f"{module}::{name}" for name in sorted(names - defined)]
+    assert missing == []

@@ -56,7 +56,26 @@ def corpus(tmp_path_factory) -> Path:
     os.mkfifo(root / "pipe.wav")
     full = wav(root / "full.wav").read_bytes()
     (root / "trunc.wav").write_bytes(full[: len(full) * 2 // 3])
+    sf.write(root / "rate1.wav", np.zeros(20_000, np.int16), 1, subtype="PCM_16")  # 20 KB
+    sf.write(root / "ch64.wav", np.zeros((1000, 64), np.int16), SR, subtype="PCM_16")
+    lengthless_flac(root / "lengthless.flac", seconds=180.0)
     return root
+
+
+def lengthless_flac(path: Path, *, seconds: float, sample_rate: int = 8000) -> Path:
+    """A FLAC whose STREAMINFO leaves the total sample count unset (0: legal for a streamed
+    FLAC): a click track of ``seconds``."""
+    from conftest import click_track
+
+    y = click_track(bpm=120.0, seconds=seconds, sample_rate=sample_rate)
+    sf.write(path, y, sample_rate, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO first, at byte 8
+    fields = int.from_bytes(data[18:26], "big") & ~((1 << 36) - 1)  # low 36 bits: length
+    data[18:26] = fields.to_bytes(8, "big")
+    path.write_bytes(bytes(data))
+    assert sf.info(str(path)).frames > 2**62  # libsndfile: length unknown
+    return path
 
 
 def tfcnn(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -81,6 +100,15 @@ CLI_ROWS = [
      "error: {c}/junk-caf\\xe9-\\xff.wav: cannot decode audio", []),
     ("truncated-wav", ["predict", "{c}/trunc.wav"], 0,
      "warning: {c}/trunc.wav: truncated WAV file", []),
+    ("rate-1hz", ["predict", "{c}/rate1.wav"], 2,
+     "error: {c}/rate1.wav: sample rate 1 Hz is outside 1-384 kHz", []),
+    ("channels-64", ["predict", "{c}/ch64.wav"], 2,
+     "error: {c}/ch64.wav: 64 channels; at most 32 are read", []),
+    ("lengthless-flac", ["predict", "{c}/lengthless.flac"], 0, None, []),
+    ("checkpoint-dev-zero", ["predict", "{c}/full.wav", "--checkpoint", "/dev/zero"], 2,
+     "error: /dev/zero: not a regular file", []),
+    ("checkpoint-fifo", ["predict", "{c}/full.wav", "--checkpoint", "{c}/pipe.wav"], 2,
+     "error: {c}/pipe.wav: not a regular file", []),
     ("lr-nan", ["train", "{c}/ds", "--arch", "time", "--folds", "2", "--lr", "nan",
                 "--out", "{c}/run-nan"], 2, "error: lr must be a finite number > 0, got nan",
      ["run-nan"]),
@@ -118,6 +146,8 @@ def test_cli_bad_input(corpus, row, record_property):
     out = result.stdout.decode("utf-8")
     if row[0] == "non-utf8-predict":
         assert "caf\\xe9-\\xff.wav:" in out and any(cls in out for cls in CLASSES)
+    if row[0] == "lengthless-flac":  # decoded as a stream to its end: all 3 min of it
+        assert "(96 patches of 1.86 s)" in out, out
     if row[0] == "non-utf8-features":
         assert "skipped: names are not valid UTF-8 (" in out and "caf\\xe9-\\xff.wav" in out
         assert "6 tracks" in out
@@ -159,6 +189,119 @@ def test_features_sigterm_leaves_no_worker(corpus, tmp_path):
             os.kill(pid, signal.SIGKILL)
         proc.kill()
         proc.wait()
+
+
+def test_resume_on_a_changed_data_set_stops_and_leaves_the_run(tmp_path, record_property):
+    """Tracks added, then a class added, between a run and its --resume: one line naming
+    the change each time, exit 2, every file of the run as it was; the same data resumes."""
+    data = tmp_path / "ds"
+    for i, dance in enumerate(CLASSES[:2]):
+        (data / dance).mkdir(parents=True)
+        for k in range(3):
+            wav(data / dance / f"{dance}{k}.wav", 2.5, freq=300.0 + 200 * i + 10 * k)
+    run = tmp_path / "run"
+    argv = ["train", str(data), "--arch", "time", "--folds", "2", "--epochs", "1", "--quiet",
+            "--out", str(run)]
+    assert tfcnn(*argv, cwd=tmp_path).returncode == 0
+
+    def snapshot():
+        return {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+
+    before = snapshot()
+    for k in range(3, 5):
+        wav(data / CLASSES[0] / f"{CLASSES[0]}{k}.wav", 2.5, freq=333.0 + k)
+    result = tfcnn(*argv, "--resume", cwd=tmp_path)
+    err = lines(result.stderr)
+    assert result.returncode == 2 and len(err) == 1, err
+    assert err[0].startswith(f"error: cannot resume {run}: the data set changed since the run "
+                             f"started (2 track(s) added ({CLASSES[0]}/{CLASSES[0]}3, "
+                             f"{CLASSES[0]}/{CLASSES[0]}4))"), err
+    assert snapshot() == before
+    (data / CLASSES[2]).mkdir()
+    wav(data / CLASSES[2] / "new.wav", 2.5)
+    result = tfcnn(*argv, "--resume", cwd=tmp_path)
+    err = lines(result.stderr)
+    assert result.returncode == 2 and len(err) == 1 and "Traceback" not in err[0], err
+    assert f"class(es) added: {CLASSES[2]}" in err[0]
+    assert snapshot() == before
+    record_property("observed", err[0].split("changed since the run started ")[1][:120])
+    # control: the data as it was resumes
+    for extra in (data / CLASSES[0] / f"{CLASSES[0]}3.wav", data / CLASSES[0] /
+                  f"{CLASSES[0]}4.wav", data / CLASSES[2] / "new.wav"):
+        extra.unlink()
+    (data / CLASSES[2]).rmdir()
+    assert tfcnn(*argv, "--resume", cwd=tmp_path).returncode == 0
+
+
+def test_hostile_cache_entries_are_named_and_recomputed(tmp_path, record_property):
+    """`.tfcnn-cache` entries replaced by a symlink out of the data folder, a FIFO, a zip
+    bomb (a compressed member of 400 MB) and an array header announcing 10^12 frames: each
+    named in one warning line (the FIFO, not a file, is skipped) and computed again; nothing
+    hangs or fills memory."""
+    import zipfile
+
+    data = tmp_path / "ds"
+    for i, dance in enumerate(CLASSES[:2]):
+        (data / dance).mkdir(parents=True)
+        for k in range(2):
+            wav(data / dance / f"{dance}{k}.wav", 2.5, freq=300.0 + 200 * i + 10 * k)
+    assert tfcnn("features", str(data), "--quiet", "--workers", "1", cwd=tmp_path).returncode == 0
+    entries = sorted((data / ".tfcnn-cache").rglob("*.npz"))
+    assert len(entries) == 4
+    outside = tmp_path / "outside.npz"
+    outside.write_bytes(entries[0].read_bytes())
+    entries[0].unlink()
+    entries[0].symlink_to(outside)
+    entries[1].unlink()
+    os.mkfifo(entries[1])
+    with zipfile.ZipFile(entries[2], "w", zipfile.ZIP_DEFLATED) as bomb:
+        with bomb.open("spec.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": "<f4", "fortran_order": False,
+                                                          "shape": (40, 2_500_000)})
+            for _ in range(100):
+                member.write(bytes(4 * 40 * 25_000))
+    with zipfile.ZipFile(entries[3], "w", zipfile.ZIP_STORED) as liar:
+        with liar.open("spec.npy", "w") as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": "<f4", "fortran_order": False,
+                                                          "shape": (40, 10**12)})
+            member.write(bytes(64))
+    result = tfcnn("features", str(data), "--workers", "1", cwd=tmp_path, timeout=180)
+    err = lines(result.stderr)
+    assert result.returncode == 0 and "Traceback" not in result.stderr.decode(), err
+    warned = [line for line in err if "damaged feature cache entry" in line]
+    assert len(warned) == 3, err  # the FIFO is no file: never opened, simply computed again
+    for entry, why in zip([entries[0], *entries[2:]], [
+            "not a regular file", "compressed member spec.npy",
+            "announces shape (40, 1000000000000), more than it holds"]):
+        assert any(str(entry) in line and why in line for line in warned), (why, warned)
+    assert all(e.is_file() and not e.is_symlink() for e in entries)  # written again
+    assert outside.read_bytes()  # the file outside is left alone
+    record_property("observed", "3 warning lines (symlink: not a regular file; zip bomb: "
+                                "compressed member; header of 10^12 frames); FIFO skipped; "
+                                "all recomputed")
+
+
+def test_trainer_launched_by_the_app_reads_only_tracks_inside_the_roots(tmp_path):
+    from tfcnn.launches import trainer_env
+    from tfcnn.paths import ENV_CONFINE
+
+    assert trainer_env()[ENV_CONFINE] == "1"
+    data, outside = tmp_path / "allowed" / "ds", tmp_path / "outside"
+    for i, dance in enumerate(CLASSES[:2]):
+        (data / dance).mkdir(parents=True)
+        for k in range(2):
+            wav(data / dance / f"{dance}{k}.wav", 2.5, freq=300.0 + 200 * i + 10 * k)
+    (outside / CLASSES[2]).mkdir(parents=True)
+    wav(outside / CLASSES[2] / "secret.wav", 2.5)
+    (data / CLASSES[2]).symlink_to(outside / CLASSES[2], target_is_directory=True)
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", **{ENV_CONFINE: "1"})
+    run = tmp_path / "run"
+    subprocess.run([sys.executable, "-m", "tfcnn", "train", str(data), "--arch", "time",
+                    "--folds", "2", "--epochs", "1", "--quiet", "--out", str(run)], cwd=REPO,
+                   env=env, check=True, timeout=300, capture_output=True)
+    config = json.loads((run / "config.json").read_text())
+    assert config["dataset"]["classes"] == list(CLASSES[:2])
+    assert len(config["tracks"]) == 4 and not any("secret" in t for t in config["tracks"])
 
 
 # ----------------------------------------------------------------------------- the app
@@ -276,9 +419,102 @@ def test_app_data_folder_with_a_non_utf8_name_reports_it(app_env):
     at.sidebar.text_input[0].set_value(str(app_env["corpus"] / "ds")).run()
     no_exception(at)
     assert not at.error
-    assert any("names are not valid UTF-8" in w.value and "caf\\xe9" in w.value
-               for w in at.warning)
+    shown = [re.sub(r"\\(.)", r"\1", w.value) for w in at.warning]  # Markdown escapes off
+    assert any("names are not valid UTF-8" in w and "caf\\xe9" in w for w in shown)
     assert "6 tracks" in at.caption[0].value
+
+
+BEACON = "![t](http:/127.0.0.1:9/beacon)"  # a file in folders `![t](http:` and `127.0.0.1:9`
+
+
+@pytest.fixture
+def hostile_set(app_env):
+    """A data set inside the roots whose class folder is a symlink out of them, one track
+    named as a Markdown image (a beacon) and one as a spreadsheet formula; and a SynthBallroom
+    whose metadata.csv names a track `../../../outside/SECRET`."""
+    corpus, tmp = app_env["corpus"], app_env["tmp"]
+    outside = tmp / "outside"
+    (outside / "Rumba").mkdir(parents=True)
+    wav(outside / "Rumba" / "SECRET.wav", 1.0)
+    wav(outside / "SECRET.wav", 1.0)
+    ds = corpus / f"hostile-{tmp.name}"
+    for dance in CLASSES[:2]:
+        (ds / dance).mkdir(parents=True)
+        wav(ds / dance / f"{dance}-ok.wav", 1.0)
+    (ds / CLASSES[0] / BEACON).parent.mkdir(parents=True)
+    wav(ds / CLASSES[0] / f"{BEACON}.wav", 1.0)
+    wav(ds / CLASSES[1] / "=HYPERLINK(1).wav", 1.0)
+    (ds / "Rumba").symlink_to(outside / "Rumba", target_is_directory=True)
+    synth = corpus / f"synth-{tmp.name}"
+    (synth / CLASSES[0]).mkdir(parents=True)
+    wav(synth / CLASSES[0] / "ok.wav", 1.0)
+    (synth / "metadata.csv").write_text("track,dance,bpm,beats_per_bar\n"
+                                        f"ok,{CLASSES[0]},120,4\n"
+                                        f"../../../{outside.name}/SECRET,{CLASSES[0]},120,4\n")
+    return {"folder": ds, "synth": synth}
+
+
+def test_app_data_page_lists_nothing_outside_the_roots(app_env, hostile_set, record_property):
+    at = page("pages/1_Data.py").run()
+    at.sidebar.radio[0].set_value("folder").run()
+    at.sidebar.text_input[0].set_value(str(hostile_set["folder"])).run()
+    no_exception(at)
+    assert "Rumba" not in at.sidebar.selectbox[0].options
+    note = [w.value for w in at.warning if "resolve outside the allowed data folders" in w.value]
+    assert note and "SECRET" in note[0]
+    shown = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "SECRET" not in shown.replace(note[0], "")
+    at.sidebar.text_input[0].set_value(str(hostile_set["synth"])).run()
+    no_exception(at)
+    assert any("is not a plain file name" in e.value for e in at.error)
+    record_property("observed", "symlinked class folder left out with one warning; "
+                                "metadata row `../../../outside/SECRET` refused")
+
+
+def test_app_shows_names_as_text_and_neutralises_csv_formulas(app_env, hostile_set):
+    from tfcnn.export import csv_text
+    from tfcnn.ui.text import plain
+
+    at = page("pages/1_Data.py").run()
+    at.sidebar.radio[0].set_value("folder").run()
+    at.sidebar.text_input[0].set_value(str(hostile_set["folder"])).run()
+    at.sidebar.slider[0].set_value(5).run()
+    no_exception(at)
+    sources = [m.value for m in at.markdown]
+    assert not any(BEACON in m for m in sources)  # never the raw Markdown image
+    assert any(plain(BEACON) in m for m in sources)  # the name, escaped
+    assert plain("=a*b_[c](d) `e` :red[f] $g$") == \
+        "\\=a\\*b\\_\\[c\\]\\(d\\) \\`e\\` \\:red\\[f\\] \\$g\\$"
+    import pandas as pd
+
+    frame = pd.DataFrame({"track": ["=HYPERLINK(1)", "+1", "-2", "@x", "\tA", "ok"],
+                          "p": [-0.5, 1.0, 2.0, 3.0, 4.0, 5.0]})
+    text = csv_text(frame)
+    assert text.splitlines()[1:] == ["'=HYPERLINK(1),-0.5", "'+1,1.0", "'-2,2.0", "'@x,3.0",
+                                     "'\tA,4.0", "ok,5.0"]
+
+
+def test_app_data_page_bounds_what_it_decodes(app_env, record_property):
+    corpus, tmp = app_env["corpus"], app_env["tmp"]
+    ds = corpus / f"decode-{tmp.name}"
+    (ds / CLASSES[1]).mkdir(parents=True)
+    wav(ds / CLASSES[1] / "ok.wav", 3.0)
+    (ds / CLASSES[0]).mkdir()
+    sf.write(ds / CLASSES[0] / "a-rate1.wav", np.zeros(4000, np.int16), 1, subtype="PCM_16")
+    sf.write(ds / CLASSES[0] / "b-long.wav", np.zeros(12 * 60 * 1000, np.int16), 1000,
+             subtype="PCM_16")
+    lengthless_flac(ds / CLASSES[0] / "c-lengthless.flac", seconds=12 * 60.0)
+    at = page("pages/1_Data.py").run()
+    at.sidebar.radio[0].set_value("folder").run()
+    at.sidebar.text_input[0].set_value(str(ds)).run()
+    at.sidebar.slider[0].set_value(5).run()
+    no_exception(at)
+    errors = [re.sub(r"\\(.)", r"\1", e.value) for e in at.error]
+    assert any("a-rate1.wav: sample rate 1 Hz is outside 1-384 kHz" in e for e in errors), errors
+    assert any("b-long.wav: audio is 12.0 min long; the limit is 10 min" in e for e in errors)
+    assert any("c-lengthless.flac: audio is over 10.0 min long; the limit is 10 min" in e
+               for e in errors), errors
+    record_property("observed", " · ".join(e.split(": ", 1)[1] for e in errors))
 
 
 def test_app_pages_survive_a_run_with_a_non_utf8_config(app_env):
@@ -304,7 +540,56 @@ def test_app_pages_survive_a_run_with_a_non_utf8_config(app_env):
     assert "20250102-000000-time-quick" in list(results.dataframe[0].value["run"])
     predict = page("pages/4_Predict.py").run()
     no_exception(predict)
-    assert any("20250102-000000-time-quick" in o for o in predict.sidebar.selectbox[0].options)
+    assert any("20250102-000000-time-quick" in o for o in predict.selectbox(key="model").options)
+
+
+def test_app_pages_survive_hostile_run_files(app_env, record_property):
+    """Deeply nested JSON in config.json, results.json and a fold's result.json, and a
+    string where results.json has a number: each run is named with its one-line reason;
+    the good run beside them is still listed and every page renders."""
+    import shutil
+
+    runs = app_env["runs"]
+    good = runs / "20250105-000000-time-quick"
+    subprocess.run([sys.executable, "-m", "tfcnn", "train", str(app_env["corpus"] / "ds"),
+                    "--arch", "time", "--folds", "2", "--epochs", "1", "--quiet", "--out",
+                    str(good)], cwd=REPO, check=True, timeout=300, capture_output=True,
+                   env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"))
+    deep = "[" * 100_000 + "]" * 100_000
+    bad = {"20250101-000000-time-quick": ("config.json", deep),
+           "20250102-000000-time-quick": ("results.json", deep),
+           "20250103-000000-time-quick": ("fold-00/result.json", deep),
+           "20250104-000000-time-quick": ("results.json", None)}
+    for name, (file, text) in bad.items():
+        shutil.copytree(good, runs / name)
+        if text is None:  # a wrong type: the mean as text
+            results = json.loads((runs / name / file).read_text())
+            text = json.dumps({**results, "mean": "high"})
+        (runs / name / file).write_text(text)
+    from tfcnn.errors import RunError
+    from tfcnn.result_sets import run_results
+    from tfcnn.runs import list_runs, read_fold_result
+
+    # a fold's result.json is read when that fold is used, not to list the run
+    assert [r.name for r in list_runs(runs)] == [good.name, "20250103-000000-time-quick"]
+    reasons = {}
+    for name in bad:
+        with pytest.raises(RunError) as caught:
+            run_results(runs / name)
+            read_fold_result(runs / name, 0)
+        reasons[name] = str(caught.value)
+    assert all("nested too deeply" in reasons[n] for n in list(bad)[:3]), reasons
+    assert "'mean' must be a number, got \"high\"" in reasons["20250104-000000-time-quick"]
+    data = {"source": "folder", "path": str(app_env["corpus"] / "ds")}
+    for name in ("pages/2_Train.py", "pages/3_Results.py", "pages/4_Predict.py",
+                 "pages/5_Filters.py"):
+        at = page(name)
+        at.session_state["tfcnn_data"] = data
+        at.run()
+        no_exception(at)
+        assert not any("Traceback" in e.value for e in at.error)
+    record_property("observed", "; ".join(sorted({r.split(": ", 1)[1][:60]
+                                                  for r in reasons.values()})))
 
 
 def test_app_cancel_of_a_stale_pid_spares_the_process(app_env):
@@ -440,6 +725,36 @@ SAFETY_PROBES = {
         "name reported, the rest cached"),
     "test_cli_bad_input[non-utf8-train]": _row(
         "`train` on a folder with a non-UTF-8 name", "UnicodeEncodeError traceback", "trains"),
+    "test_cli_bad_input[rate-1hz]": _row(
+        "`predict` a 20 KB WAV at 1 Hz", "6.3 GB (one huge resampling block)",
+        "one-line error: rate outside 1-384 kHz"),
+    "test_cli_bad_input[channels-64]": _row(
+        "`predict` a WAV of 64 channels (a 255-channel OGG, a sparse 1024-channel WAV)",
+        "server 543 → 2,680 MB for 104 s; 5.5 GB", "one-line error: at most 32 channels"),
+    "test_cli_bad_input[lengthless-flac]": _row(
+        "`predict` a FLAC whose header leaves the length unset (streamed FLAC)",
+        "app: \"19215358410114.1 min\"; CLI decoded it all, then \"cannot decode\"",
+        "decoded as a stream to its end, predicted"),
+    "test_cli_bad_input[checkpoint-dev-zero]": _row(
+        "`predict --checkpoint /dev/zero`", "read until memory ran out (3.1 GB in 3.7 s)",
+        "one-line error: not a regular file"),
+    "test_cli_bad_input[checkpoint-fifo]": _row(
+        "`predict --checkpoint` a named pipe", "hung forever",
+        "one-line error: not a regular file"),
+    "test_app_data_page_bounds_what_it_decodes": _row(
+        "Data page: a 1 Hz WAV, a 12 min WAV and a lengthless 12 min FLAC in a class folder",
+        "decoded with no duration limit: held 386 s, +980 MB",
+        "one line each (rate; over the 10 min limit), from the header or once 10 min are "
+        "decoded"),
+    "test_hostile_cache_entries_are_named_and_recomputed": _row(
+        "`.tfcnn-cache` entries: a symlink out of the data folder, a FIFO, a zip bomb, an "
+        "array header announcing 10^12 frames", "symlink followed (the outside file used as "
+        "features); bomb inflated (400 MB); header: MemoryError traceback (146 TiB)",
+        "each named in one warning line (the FIFO skipped) and computed again"),
+    "test_trainer_launched_by_the_app_reads_only_tracks_inside_the_roots": _row(
+        "Train launched from the app on a data set with a class folder symlinked out of the "
+        "roots", "the trainer read every track the folder reached",
+        "the trainer reads only the tracks the pages show"),
     "test_features_sigterm_leaves_no_worker": _row(
         "`features --workers 2`, then SIGTERM", "orphan worker processes",
         "no orphans, one line"),
@@ -485,6 +800,25 @@ SAFETY_PROBES = {
     "test_app_pages_survive_a_run_with_a_non_utf8_config": _row(
         "a run folder with a non-UTF-8 config.json",
         "Train/Results/Predict raised for everyone", "pages render; the run is named"),
+    "test_app_data_page_lists_nothing_outside_the_roots": _row(
+        "a class folder that is a symlink out of the roots; a metadata.csv row "
+        "`../../../outside/SECRET`",
+        "listed on the Data page, audio served (SHA-1 equal to the outside file)",
+        "left out with one warning; the row refused with one line"),
+    "test_app_shows_names_as_text_and_neutralises_csv_formulas": _row(
+        "a track named `![t](https://host:port).wav`; names starting with `=` or `+`",
+        "every viewer's browser contacts the host; formulas verbatim in the CSV",
+        "shown as text; `'` before formula prefixes in every CSV"),
+    "test_app_pages_survive_hostile_run_files": _row(
+        "deeply nested JSON in config.json, results.json or a fold's result.json; a string "
+        "for results.json's mean",
+        "RecursionError / \"Unknown format code 'f'\" traceback; Train, Results, Predict and "
+        "Filters broken", "one line naming the file; every page renders"),
+    "test_resume_on_a_changed_data_set_stops_and_leaves_the_run": _row(
+        "data folder changed between a kill and `--resume` (tracks added, then a class)",
+        "finished `complete: true` over folds of two splits (3 tracks tested twice, 11 never); "
+        "a new class: traceback on every resume",
+        "one line naming what changed, the run left as it was"),
     "test_app_data_folder_with_a_non_utf8_name_reports_it": _row(
         "a data folder holding a non-UTF-8 file name", "pages raised",
         "the name reported, the rest loads"),

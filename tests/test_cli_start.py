@@ -90,6 +90,8 @@ def test_the_app_server_loads_the_pages_heavy_modules_before_it_listens():
 
     cmd = streamlit_command("127.0.0.1", 8501)
     assert cmd[1:4] == ["-m", "tfcnn.ui.preload", "run"]
+    # no source watcher: it would scan every preloaded module's files on each page load
+    assert cmd[cmd.index("--server.fileWatcherType") + 1] == "none"
     code = ("import sys; from tfcnn.ui.preload import preload; preload(); "
             "print(sorted(m for m in ('torch', 'plotly', 'scipy', 'pyarrow', 'tfcnn.ui.results')"
             " if m in sys.modules))")

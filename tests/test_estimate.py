@@ -88,6 +88,12 @@ def test_estimate_text_shows_the_costs_it_prices_with():
                            Throughput(4e-3, "benchmark", "one fold"))
     text = format_estimate(RunEstimate(FoldSizes((10,), (1,)), (slower,)), str)
     assert "1–4 ms per training patch" in text and "1–3 epochs per fold" in text
+    # a one-fold benchmark 44 times the stack's (seen on a loaded machine) is capped at the
+    # stack's size times the stack's cost: the whole stack's step does at least its work
+    noisy = StageEstimate("time", EpochRange(43, 85, "table"),
+                          Throughput(0.423e-3, "benchmark", "10 stacked folds"),
+                          Throughput(18.8e-3, "benchmark", "1 stacked fold"), n_stacked=10)
+    assert noisy.per_patch_s() == pytest.approx((0.423e-3, 4.23e-3))
 
 
 def test_benchmark_is_measured_once_per_machine_and_model(tmp_path):
@@ -131,3 +137,48 @@ def test_estimate_brackets_a_real_run(synth_dataset, tmp_path):
     again = estimate_run(dataset, request, root=root)
     assert again.stages[0].throughput.source == "runs"
     assert again.stages[0].epochs.source.startswith("folds of earlier runs")
+
+
+def test_estimate_leads_with_a_likely_value_from_measured_folds(tmp_path):
+    r = epoch_range("time", QUICK, root=tmp_path, table=TABLE)
+    assert r.likely == 50  # the median of the table's folds (40, 60)
+    assert epoch_range("time", PRESETS["paper"], root=tmp_path, table=TABLE).likely is None
+    stage = StageEstimate("time", r, Throughput(1e-3, "benchmark", "stack"))
+    estimate = RunEstimate(FoldSizes(train=(1000, 1000), val=(100, 100)), (stage,))
+    assert estimate.likely_s == pytest.approx(50 * 2000 * 1e-3)
+    text = format_estimate(estimate, lambda s: f"{s:.0f} s")
+    assert text.startswith("about 100 s, likely (80 s – 120 s) of training")
+    assert "40–60 epochs (likely 50) per fold" in text
+    # from the schedule's bounds alone there is no likely value: the range only
+    bounds = StageEstimate("time", EpochRange(10, 150, "schedule"),
+                           Throughput(1e-3, "benchmark", "stack"))
+    assert format_estimate(RunEstimate(estimate.sizes, (bounds,)),
+                           lambda s: f"{s:.0f} s").startswith("about 20 s – 300 s of")
+
+
+def test_a_run_that_disagrees_with_the_benchmark_has_it_measured_again(synth_dataset,
+                                                                       tmp_path):
+    """A cached benchmark 1000 times too slow (planted), then a real run here: the next
+    estimate measures again and says why; one measured after the run is kept."""
+    dataset = load_dataset(synth_dataset)
+    root = tmp_path / "runs"
+    two = RunRequest(synth_dataset, "time", n_folds=2, protocol="clean", preset="quick",
+                     epochs=2, device="cpu")
+    estimate_run(dataset, two, root=root)  # caches the benchmarks of this setting
+    cache_path = root / ESTIMATE_DIR / THROUGHPUT_FILE
+    cache = json.loads(cache_path.read_text())
+    for entry in cache.values():  # an old measurement, on a machine 1000 times slower
+        entry.update(seconds_per_patch=entry["seconds_per_patch"] * 1000, measured_at=0.0)
+    cache_path.write_text(json.dumps(cache))
+    train_run(two, root / "run")
+    three = two.replace(n_folds=3)  # no earlier run of 3 folds: the benchmark prices it
+    (stage,) = estimate_run(dataset, three, root=root).stages
+    assert stage.throughput.source == "benchmark"
+    assert "re-measured: run run trained at" in stage.throughput.detail
+    fresh = json.loads(cache_path.read_text())
+    assert all(e["measured_at"] > 0 for e in fresh.values())
+    assert max(e["seconds_per_patch"] for e in fresh.values()) < min(
+        e["seconds_per_patch"] for e in cache.values()) / 10
+    (again,) = estimate_run(dataset, three, root=root).stages
+    assert "re-measured" not in again.throughput.detail
+    assert again.throughput.seconds_per_patch == stage.throughput.seconds_per_patch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -130,23 +131,80 @@ def test_eta_text_gives_one_value_when_the_bounds_meet():
     assert eta_text(run) == "ETA 21 s"
 
 
-def test_run_eta_counts_down_between_epoch_records(tmp_path):
-    """Read 30 s after the last record was written, the ETA is 30 s less (never below 0)."""
+def run_read_after(tmp_path, events, seconds: float, *, config=None) -> Run:
+    """The run of ``events`` as read ``seconds`` after its last event was written."""
     import os
     import time
 
+    progress = tmp_path / "progress.jsonl"
+    progress.write_text("", encoding="utf-8")
+    os.utime(progress, (time.time() - seconds, time.time() - seconds))
+    return Run(path=tmp_path, status="running", config=config or run_config("time", 3, 80),
+               events=tuple(events))
+
+
+def test_run_eta_counts_down_the_epoch_in_progress_then_holds(tmp_path):
+    """Read within an epoch, the ETA is that much less; read after more than an epoch's
+    usual time, it has run down by one epoch and holds, saying how far the epoch is over."""
     events = simulated_events(arch="time", n_folds=3, max_epochs=80, stacked=False, seed=0)
     cut = len(events) // 2
     tracker = EtaTracker(run_config("time", 3, 80))
     for event in events[:cut]:
         tracker.feed(event)
     at_record = tracker.eta()
-    progress = tmp_path / "progress.jsonl"
-    progress.write_text("", encoding="utf-8")
-    os.utime(progress, (time.time() - 30.0, time.time() - 30.0))
-    run = Run(path=tmp_path, status="running", config=run_config("time", 3, 80),
-              events=tuple(events[:cut]))
-    now = run_eta(run)
-    assert now.high_s == pytest.approx(max(at_record.high_s - 30.0, 0.0), abs=1.0)
-    assert now.low_s == pytest.approx(max(at_record.low_s - 30.0, 0.0), abs=1.0)
-    assert at_record.after(1e9).high_s == 0.0 and at_record.after(1e9).low_s == 0.0
+    assert 0.5 < at_record.epoch_s < 2.0  # the simulated epochs take about 1 s
+    within = run_eta(run_read_after(tmp_path, events[:cut], 0.4 * at_record.epoch_s))
+    assert within.high_s == pytest.approx(at_record.high_s - 0.4 * at_record.epoch_s, abs=0.2)
+    assert within.overdue_s == pytest.approx(0.0, abs=0.2)
+    late = run_eta(run_read_after(tmp_path, events[:cut], 30.0))
+    assert late.high_s == pytest.approx(at_record.high_s - at_record.epoch_s, abs=0.2)
+    assert late.low_s == pytest.approx(at_record.low_s - at_record.epoch_s, abs=0.2)
+    assert late.low_s > 0 and late.overdue_s == pytest.approx(30.0 - at_record.epoch_s, abs=1)
+    assert at_record.after(1e9).high_s == at_record.after(30.0).high_s
+
+
+def test_eta_text_never_says_zero_while_work_remains(tmp_path):
+    from tfcnn.ui.run_control import eta_text
+
+    config = run_config("time", 1, 2)
+    first = ({"event": "fold_start", "fold": 0, "max_epochs": 2},
+             {"event": "epoch", "fold": 0, "epoch": 1, "stage": "time", "train_loss": 2.0,
+              "seconds": 20.0})
+    # the last epoch takes 45 s instead of 20: it says so, never "0 s"
+    text = eta_text(run_read_after(tmp_path, first, 45.0, config=config))
+    assert text == "ETA: finishing the last epoch (the current epoch is 25 s over its usual 20 s)"
+    # every epoch reported, the folds being tested: no countdown at all
+    done = first + ({"event": "epoch", "fold": 0, "epoch": 2, "stage": "time",
+                     "train_loss": 1.9, "seconds": 20.0},)
+    text = eta_text(run_read_after(tmp_path, done, 30.0, config=config))
+    assert text == "ETA: every epoch done, testing and saving the last folds"
+    for seconds in (0.0, 10.0, 19.0, 45.0, 600.0):
+        text = eta_text(run_read_after(tmp_path, first, seconds, config=config))
+        assert not re.search(r"(?<![\d.])0 s", text), (seconds, text)
+
+
+def test_eta_does_not_jump_up_when_a_run_is_resumed(tmp_path):
+    """Cancelled in an epoch, resumed: the folds start again (fold_start) and redo the lost
+    epoch. Read then, the ETA is where the run left it (the epoch in progress counted as
+    spent), and the first epoch record after the resume carries it on without a jump."""
+    events = simulated_events(arch="time", n_folds=3, max_epochs=80, stacked=False, seed=2)
+    cut = next(i for i, e in enumerate(events) if e.get("fold") == 1 and e.get("epoch") == 5)
+    before = events[:cut + 1]
+    tracker = EtaTracker(run_config("time", 3, 80))
+    for event in before:
+        tracker.feed(event)
+    at_cancel = tracker.eta()
+    left_at_cancel = run_eta(run_read_after(tmp_path, before, 1e4))  # fully counted down
+    resumed = before + [{"event": "fold_start", "fold": k, "max_epochs": 80} for k in (1, 2)]
+    just_resumed = run_eta(run_read_after(tmp_path, resumed, 0.0))  # the file was just written
+    assert just_resumed.resumed and just_resumed.overdue_s == 0.0
+    for value in ("low_s", "high_s", "likely_s"):
+        assert getattr(just_resumed, value) == pytest.approx(getattr(left_at_cancel, value))
+    # the redone epoch is reported: the likely value carries on from there (within its
+    # time's noise), where an unheld ETA would jump up by the whole lost epoch
+    after = run_eta(run_read_after(tmp_path, resumed + [events[cut + 1]], 0.0))
+    assert not after.resumed and at_cancel.likely_s is not None
+    for value in ("likely_s", "high_s"):
+        assert getattr(after, value) == pytest.approx(getattr(just_resumed, value),
+                                                      abs=0.5 * at_cancel.epoch_s), value
+    assert at_cancel.likely_s - just_resumed.likely_s > 0.9 * at_cancel.epoch_s

@@ -18,7 +18,8 @@ from tfcnn.request import RunRequest, SweepRequest
 ROOT = Path(__file__).resolve().parents[1]
 
 SHARED = {"--arch", "--folds", "--preset", "--protocol", "--device", "--epochs", "--lr",
-          "--batch-size", "--amp", "--time-filter", "--freq-filter", "--n-filters"}
+          "--batch-size", "--amp", "--patch-frames", "--frames-per-beat", "--time-filter",
+          "--freq-filter", "--n-filters"}
 #: Every option of each command (as before the shared options had one home).
 OPTIONS = {
     "train": SHARED | {"--only-folds", "--seed", "--out", "--resume", "--sequential",

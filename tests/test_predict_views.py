@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,10 +21,23 @@ from tfcnn.datasets import load_dataset
 from tfcnn.folds import make_folds
 from tfcnn.models import build_model
 from tfcnn.runs import CONFIG_FILE, FOLD_MODEL_FILE, fold_dir
-from tfcnn.assessment import classify
+from tfcnn.assessment import TOO_FEW_PATCHES, ballroom_tempo_ranges, classify, tempo_match
+from tfcnn.interpret import class_tempi, class_tempo_ranges
+from tfcnn.tempo import tempo_resolution_bpm
 from tfcnn.ui import assessment as views
 
 from conftest import SAMPLE_RATE, click_track
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def wav(*, bpm: float, seconds: float) -> bytes:
+    """A click track as WAV bytes."""
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, click_track(bpm=bpm, seconds=seconds), SAMPLE_RATE, format="WAV")
+    return buffer.getvalue()
 
 
 def _save(path, *, extra=None, calibration=None, accuracy=87.5):
@@ -63,7 +80,14 @@ def test_several_files_table_and_csv_keep_numbers_as_numbers(tmp_path):
     assert table["file"].tolist() == ["a.wav", "short.wav", "b.wav"]
     # the page's limit is the core's parameter: a.wav (6 s) is refused, before decoding
     assert table.loc[0, "error"] == "a.wav: audio is 0.1 min long; the limit is 0 min"
-    assert "too short" in table.loc[1, "error"] and pd.isna(table.loc[1, "prediction"])
+    assert "too short" in table.loc[1, "error"] and table.loc[1, "prediction"] == ""
+    assert table.loc[1, "status"] == "error" and table.loc[2, "error"] == ""
+    # what the page shows has no "None" and no "nan" cell: a missing number is blank
+    shown = views.shown_table(table).to_html()
+    assert "None" not in shown and "nan" not in shown.lower()
+    # the rule that decided, with the model's cutoff beside the song's value
+    assert table.loc[2, "why"] == results[2].assessment.why()
+    assert table.loc[2, "confidence cutoff (%)"] == 50.0  # uncalibrated: below 50 %
     assert results[2].signal.shape == (4 * SAMPLE_RATE,) and results[2].seconds > 0
     # what the page shows is what `python -m tfcnn predict` computes
     core = classify(files["b.wav"], ckpt, name="b.wav")
@@ -74,13 +98,70 @@ def test_several_files_table_and_csv_keep_numbers_as_numbers(tmp_path):
     assert back["tempo (BPM)"].iloc[2] == pytest.approx(120, rel=0.04)
 
 
-def test_tempo_sentence_names_classes_and_the_predicted_range():
+def test_tempo_match_uses_the_5_95_range_widened_by_the_resolution():
+    ranges = ballroom_tempo_ranges()
+    assert ranges.attrs["quantiles"] == (0.05, 0.95)
+    # a real Ballroom waltz (83.4 BPM) lies below Waltz's interquartile range (84-87) but
+    # inside its 5-95 % range
+    assert 83.4 < class_tempo_ranges(class_tempi("ballroom")).loc["Waltz", "low"]
+    assert "Waltz" in tempo_match(83.4).classes
+    # the tolerance is the estimate's resolution at that tempo, and it widens the range
+    low = float(ranges.loc["Waltz", "low"])
+    tolerance = tempo_resolution_bpm(low)
+    assert 0.3 < tolerance < 1.5
+    assert "Waltz" in tempo_match(low - 0.9 * tolerance).classes
+    assert "Waltz" not in tempo_match(low - 1.1 * tempo_resolution_bpm(low - 1.1 * tolerance)
+                                      ).classes
+    slow = tempo_match(65.0)  # below every class's range; its double is inside some
+    assert slow.classes == () and slow.text().startswith("inside no class's range; at half")
+    assert "Tango" in slow.octave_classes  # 130 BPM
+
+
+def test_tempo_sentence_names_classes_the_tolerance_and_the_predicted_range(tmp_path):
+    ckpt = load_checkpoint(_save(tmp_path / "m.safetensors"))
+    a = classify(wav(bpm=86.0, seconds=12.0), ckpt).assessment
     ranges = views.ballroom_tempo_ranges()
-    waltz = ranges.loc["Waltz"]
-    text = views.tempo_sentence(float(waltz["median"]), "Tango", ranges)
-    assert "inside the range of" in text and "Waltz" in text
+    text = views.tempo_sentence(a, "Tango", ranges)
+    assert text.startswith(f"Estimated tempo ≈ {a.tempo.bpm:.0f} BPM (beat strength "
+                           f"{a.tempo.strength:.2f}): inside the range of ")
+    assert "Waltz" in text and "5%–95% range of real Ballroom tempi" in text
+    assert f"±{a.tempo_match.tolerance_bpm:.1f} BPM" in text
     assert f"The predicted Tango spans {ranges.loc['Tango', 'low']:.0f}" in text
-    assert "inside no class's range" in views.tempo_sentence(300.0, "Jive", ranges)
+
+
+def test_a_one_patch_clip_is_never_confident(tmp_path):
+    """Even a model whose cutoffs flag nothing calls a one-patch clip unsure, and says why."""
+    ckpt = load_checkpoint(_save(tmp_path / "m.safetensors",
+                                 calibration={"temperature": 1.0, "unsure_threshold": 0.0,
+                                              "beat_threshold": 0.0, "n_songs": 40}))
+    short = classify(wav(bpm=120, seconds=2.0), ckpt).assessment
+    assert short.n_patches == 1 and short.unsure and short.status == "unsure"
+    assert short.reasons == (TOO_FEW_PATCHES,)
+    assert short.why() == "patches 1 < 2"
+    longer = classify(wav(bpm=120, seconds=6.0), ckpt).assessment
+    assert longer.n_patches == 3 and not longer.unsure
+    assert longer.why() == (f"confidence {longer.confidence:.1%} ≥ 0.0%; beat strength "
+                            f"{longer.tempo.strength:.2f} ≥ 0.00; patches 3 ≥ 2")
+    assert "fewer than 2 patches" in longer.rule()
+
+
+def test_predict_cli_prints_the_rule_that_fired_and_the_beat_strength(tmp_path):
+    import soundfile as sf
+
+    model = _save(tmp_path / "m.safetensors",
+                  calibration={"temperature": 1.0, "unsure_threshold": 0.0,
+                               "beat_threshold": 0.0, "n_songs": 40})
+    short = tmp_path / "two seconds.wav"
+    sf.write(short, click_track(bpm=120, seconds=2.0), SAMPLE_RATE)
+    out = subprocess.run([sys.executable, "-m", "tfcnn", "predict", str(short),
+                          "--checkpoint", str(model)], capture_output=True, text=True,
+                         timeout=120, check=True, cwd=REPO).stdout
+    lines = out.splitlines()
+    assert lines[2] == "  unsure: patches 1 < 2"
+    assert lines[3].startswith("  rule: unsure when the calibrated probability")
+    assert lines[3].endswith("always unsure with fewer than 2 patches (one patch is no vote)")
+    assert re.fullmatch(r"  tempo ≈ \d+\.\d BPM, beat strength \d\.\d\d: inside .*"
+                        r"\(a class matches when its 5%–95% range .*\)", lines[4]), lines[4]
 
 
 def test_track_role_rebuilds_the_split(synth_dataset, tmp_path):

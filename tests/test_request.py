@@ -20,8 +20,9 @@ from tfcnn.request import (
 
 #: A request with every field off its default.
 FULL = dict(arch="timefreq", n_folds=4, preset="paper", protocol="paper", device="cpu",
-            seed=3, epochs=7, lr=0.005, batch_size=16, amp=True, time_filter=(1, 30),
-            freq_filter=(20, 1), n_filters=8, only_folds=(0, 2), snapshots=(0, 5))
+            seed=3, epochs=7, lr=0.005, batch_size=16, amp=True, patch_frames=160,
+            frames_per_beat=10, time_filter=(1, 30), freq_filter=(20, 1), n_filters=8,
+            only_folds=(0, 2), snapshots=(0, 5))
 
 
 def _parsed(command: str, argv: list[str]):
@@ -54,7 +55,8 @@ def test_architecture_parameters_are_resolved_so_equal_runs_compare_equal(tmp_pa
     assert RunRequest(tmp_path, "time", epochs=150, lr=0.01).argv() == paper.argv()
     assert "--epochs" not in paper.argv()  # the preset's own value is not an override
     # another architecture keeps only what it takes
-    assert paper.replace(arch="frequency").arch_params == {"freq_filter": (32, 1),
+    assert paper.replace(arch="frequency").arch_params == {"patch_frames": 80,
+                                                           "freq_filter": (32, 1),
                                                            "n_filters": 32}
     assert set(paper.replace(arch="timefreq").arch_params) == set(ARCH_PARAMS)
 
@@ -72,7 +74,7 @@ def test_architecture_parameters_are_resolved_so_equal_runs_compare_equal(tmp_pa
     (dict(only_folds=[3]), r"only_folds must be fold indices in 0\.\.2, got \[3\]"),
     (dict(snapshots=[-1]), "snapshots must be epochs >= 0"),
     (dict(freq_filter=(32, 1)), "architecture 'time' has no freq_filter; it takes "
-                                "time_filter, n_filters"),
+                                "patch_frames, time_filter, n_filters"),
     (dict(n_filters=0), "n_filters must be a positive integer, got 0"),
     (dict(time_filter=(1, 99)), r"1x99 is 99 frames wide but a patch is 80 frames; the "
                                 r"largest that fits is 1x80"),

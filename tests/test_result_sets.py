@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -84,13 +85,35 @@ def test_results_table_numbers_are_numbers_beside_the_paper(table_file):
     table = results_table(sets)
     for column in ("mean (%)", "std (%)", "paper mean (%)", "paper std (%)"):
         assert table[column].dtype == np.float64, column
-    assert str(table["#params"].dtype) == "Int64" and table["folds"].dtype == np.int64
+    assert str(table["#params"].dtype) == "Int64" and table["folds complete"].dtype == np.int64
     assert list(table["mean (%)"]) == [85.0, 85.0, 65.0]
     assert table["std (%)"].iloc[0] == pytest.approx(np.std([90.0, 80.0, 85.0]))
     # timefreq-init reproduces the paper's timefreq row
     assert table["paper mean (%)"].iloc[2] == PAPER_TABLE1["timefreq"].mean
     assert table["#params"].isna().iloc[2]  # a run that did not record it
     assert not table.map(lambda v: isinstance(v, str) and "±" in v).any().any()
+
+
+def test_results_table_says_what_each_set_was_trained_under(table_file):
+    """A 2-fold, 10-epoch run beside 10-fold shipped rows: preset, epoch cap, folds complete
+    of folds planned and protocol in the table and in its CSV; unrecorded ones say so."""
+    run = result_set("small-run", {
+        "arch": "time", "per_fold": [70.0, 80.0], "folds": [0, 1], "n_folds": 2,
+        "protocol": "clean", "train_config": {"preset": "quick", "max_epochs": 10}},
+        source=RUN)
+    shipped = result_set("shipped time", {
+        "arch": "time", "per_fold": [90.0] * 9, "n_folds": 10, "preset": "paper",
+        "max_epochs": 2000, "protocol": "paper"}, source=SHIPPED)
+    bare = shipped_results(table_file)[0]  # records none of them
+    table = results_table([run, shipped, bare])
+    columns = ["folds complete", "folds planned", "preset", "max epochs", "protocol"]
+    assert table[columns].astype(object).values.tolist() == [
+        [2, 2, "quick", 10, "clean"], [9, 10, "paper", 2000, "paper"],
+        [3, 3, "—", pd.NA, "—"]]
+    back = pd.read_csv(io.StringIO(table.to_csv(index=False)))
+    assert back["max epochs"].tolist()[:2] == [10, 2000] and back["folds planned"].tolist() == [
+        2, 10, 3]
+    assert back["preset"].tolist() == ["quick", "paper", "—"]
 
 
 def test_params_points_one_per_set_with_a_count_and_a_mean(table_file):

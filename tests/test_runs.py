@@ -170,6 +170,21 @@ def test_resume_cuts_a_torn_last_line_so_new_events_stay_readable(tmp_path):
         RunFolder.create(tmp_path / "r", config)
 
 
+def test_a_resumed_run_starts_until_its_trainer_writes_then_keeps_its_word(tmp_path):
+    """Resume: the old trainer's "cancelled" reads "starting" while the new one starts; once
+    the new trainer (the launch's PID) wrote "finished", that holds while it exits."""
+    run_dir = tmp_path / "20260101-000000-time-quick"
+    RunFolder.create(run_dir, {"arch": "time", "n_folds": 2})
+    old = {"state": "cancelled", "pid": 1, "started": None, "finished": None, "error": None}
+    write_json_atomic(run_dir / "status.json", old)
+    write_launch(run_dir, {"state": STARTED, "resume": True, "arch": "time", "n_folds": 2,
+                           "pid": os.getpid(), "process": identify(os.getpid()).to_dict()})
+    assert read_run(run_dir).status == "starting"
+    write_json_atomic(run_dir / "status.json", {**old, "state": "finished",
+                                                "pid": os.getpid()})
+    assert read_run(run_dir).status == "finished"  # its process is still alive (this one)
+
+
 def test_read_run_of_a_launch_without_a_folder_yet(tmp_path):
     run_dir = tmp_path / "20260101-000000-time-quick"
     (tmp_path / ".launches" / run_dir.name).mkdir(parents=True)

@@ -88,7 +88,8 @@ def test_cli_bad_list_gives_one_error_line(synth_dataset, tmp_path):
                 "--out", tmp_path / "s")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [
-        "error: architecture 'time' has no freq_filter; it takes time_filter, n_filters"]
+        "error: architecture 'time' has no freq_filter; it takes patch_frames, time_filter, "
+        "n_filters"]
 
 
 # --------------------------------------------------------------------------- local engine

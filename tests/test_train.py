@@ -53,7 +53,7 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-def _cli(*args, timeout=120) -> subprocess.CompletedProcess:
+def _cli(*args, timeout=600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tfcnn", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout, env=ENV)
 
@@ -510,9 +510,19 @@ def test_where_stacking_does_not_pay_each_fold_is_saved_as_it_ends(folder_datase
 
     assert fold_schedule("blackbox", "cpu", 10, lanes=2) == Schedule(lanes=2, stack_size=1)
     out = tmp_path / "blackbox"
+    seen = []  # results.json as the third fold starts: a summary of the folds finished so far
+
+    def progress(event: dict) -> None:
+        if event.get("event") == "epoch" and event.get("fold") == 2 and not seen:
+            seen.append(read_results(out))
+
     with torch_threads(2):  # two lanes
         train_run(RunRequest(folder_dataset, **{**RUN_ARGS, "arch": "blackbox", "n_folds": 3,
-                                                "epochs": 1}), out, sequential=False)
+                                                "epochs": 1}), out, sequential=False,
+                  progress=progress)
+    assert seen[0] is not None and seen[0]["complete"] is False
+    assert 1 <= len(seen[0]["folds"]) <= 2 and seen[0]["mean"] is not None
+    assert read_results(out)["complete"] is True and read_results(out)["folds"] == [0, 1, 2]
     events = [(e["event"], e["fold"]) for e in read_progress(out)
               if e["event"] in ("epoch", "fold_end")]
     assert sorted(events) == sorted([(k, f) for f in range(3) for k in ("epoch", "fold_end")])

@@ -134,7 +134,7 @@ def test_train_page_queues_a_sweep_behind_a_run_then_follows_it(app_env, monkeyp
     inputs = {n.label: n for n in at.sidebar.number_input}
     inputs["Folds"].set_value(2)
     inputs["Max epochs (0 = preset's)"].set_value(1)
-    next(b for b in at.sidebar.button if b.label == "Launch").click().run()
+    at.button(key="launch").click().run()
     run_dir = app_env / next((app_env / runs.LAUNCHES_DIR).glob("*-time-quick")).name
     assert runs.read_launch(run_dir)["state"] == runs.STARTED
 

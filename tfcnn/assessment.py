@@ -5,22 +5,112 @@ Predict page shows).
 :func:`assess` takes a :class:`~tfcnn.inference.Prediction` and the checkpoint that made it
 and adds what a user needs to judge it: the calibrated song probabilities and the confidence
 of the predicted class (:mod:`tfcnn.calibration`), whether the prediction is unsure (weak
-confidence or no steady beat, by the checkpoint's thresholds), and the tempo estimated from the same log-mel
-(:mod:`tfcnn.tempo`), to set beside the classes' tempo ranges.
+confidence or no steady beat, by the checkpoint's thresholds; too few patches to vote), and the
+tempo estimated from the same log-mel
+(:mod:`tfcnn.tempo`), matched against the classes' tempo ranges in real Ballroom
+(:class:`TempoMatch`). A clip of fewer than :data:`MIN_VOTE_PATCHES` patches is always unsure:
+one patch is no vote, whatever its probability.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-from tfcnn.calibration import Calibration, tempered_song_probabilities
+from tfcnn.calibration import Calibration, Check, tempered_song_probabilities
 from tfcnn.checkpoint import as_checkpoint
+from tfcnn.config import FRONT_END, FrontEnd
 from tfcnn.inference import Prediction, predict
-from tfcnn.tempo import TempoEstimate, estimate_tempo
+from tfcnn.interpret.tempi import class_tempi, class_tempo_ranges, classes_at
+from tfcnn.tempo import TempoEstimate, estimate_tempo, tempo_resolution_bpm
 from tfcnn.threads import per_request
+
+#: A song of fewer patches is unsure whatever its confidence: one patch is no vote.
+MIN_VOTE_PATCHES = 2
+#: Why a song is unsure when it has fewer than :data:`MIN_VOTE_PATCHES` patches.
+TOO_FEW_PATCHES = "too few patches to vote"
+#: A predicted song's tempo is matched against these quantiles of each class's real Ballroom
+#: tempi, widened by the estimate's resolution (the interquartile range leaves real tracks
+#: out: the Ballroom waltz at 83.4 BPM lies below Waltz's 84-87).
+TEMPO_MATCH_QUANTILES: tuple[float, float] = (0.05, 0.95)
+
+
+@functools.lru_cache(maxsize=1)
+def _ballroom_ranges() -> pd.DataFrame:
+    return class_tempo_ranges(class_tempi("ballroom"), quantiles=TEMPO_MATCH_QUANTILES)
+
+
+def ballroom_tempo_ranges() -> pd.DataFrame:
+    """Each dance's tempo range in the real Ballroom annotations: the
+    :data:`TEMPO_MATCH_QUANTILES` of its tracks (index ``dance``; ``low``, ``median``,
+    ``high``, ``n``; ``attrs["quantiles"]``)."""
+    return _ballroom_ranges().copy()
+
+
+@dataclass(frozen=True)
+class TempoMatch:
+    """Which classes' tempo ranges hold a song's estimated tempo.
+
+    Attributes
+    ----------
+    bpm : float
+        The estimated tempo.
+    tolerance_bpm : float
+        Each range is widened by this much on both sides (the estimate's resolution at
+        ``bpm``, :func:`tfcnn.tempo.tempo_resolution_bpm`).
+    classes : tuple of str
+        Classes whose widened range holds ``bpm``.
+    octave_classes : tuple of str
+        Other classes whose widened range holds half or double ``bpm``.
+    quantiles : (float, float)
+        The quantiles of each class's tempi that make its range.
+    """
+
+    bpm: float
+    tolerance_bpm: float
+    classes: tuple[str, ...]
+    octave_classes: tuple[str, ...]
+    quantiles: tuple[float, float]
+
+    def rule(self) -> str:
+        """How the match is made, in words."""
+        lo, hi = self.quantiles
+        return (f"a class matches when its {lo:.0%}–{hi:.0%} range of real Ballroom tempi, "
+                f"widened by the estimate's resolution (±{self.tolerance_bpm:.1f} BPM here), "
+                "holds the tempo")
+
+    def text(self) -> str:
+        """``"inside the range of Waltz; at half or double tempo: ..."``."""
+        text = (f"inside the range of {', '.join(self.classes)}" if self.classes
+                else "inside no class's range")
+        if self.octave_classes:
+            text += f"; at half or double tempo: {', '.join(self.octave_classes)}"
+        return text
+
+
+def tempo_match(bpm: float, ranges: pd.DataFrame | None = None, *,
+                front_end: FrontEnd = FRONT_END) -> TempoMatch:
+    """Classes whose tempo range (:func:`ballroom_tempo_ranges` by default) holds ``bpm``,
+    each range widened by the estimate's resolution at that tempo, and the classes whose
+    range holds its half or double instead."""
+    ranges = ballroom_tempo_ranges() if ranges is None else ranges
+
+    def at(tempo: float) -> list[str]:
+        tolerance = tempo_resolution_bpm(tempo, front_end=front_end)
+        widened = ranges.assign(low=ranges["low"] - tolerance, high=ranges["high"] + tolerance)
+        return classes_at(tempo, widened)
+
+    tolerance = tempo_resolution_bpm(bpm, front_end=front_end)
+
+    inside = at(bpm)
+    octave = [c for f in (0.5, 2.0) for c in at(bpm * f) if c not in inside]
+    quantiles = tuple(ranges.attrs.get("quantiles", TEMPO_MATCH_QUANTILES))
+    return TempoMatch(bpm=float(bpm), tolerance_bpm=tolerance, classes=tuple(inside),
+                      octave_classes=tuple(dict.fromkeys(octave)), quantiles=quantiles)
 
 
 @dataclass(frozen=True)
@@ -36,20 +126,29 @@ class Assessment:
         The class the vote chose (as in the prediction).
     confidence : float
         Calibrated probability of ``predicted``.
-    reasons : tuple of str
-        Why the song is unsure (:meth:`Calibration.reasons`); empty when it is not.
     calibration : Calibration
         The checkpoint's calibration (the uncalibrated fallback if it has none).
     tempo : TempoEstimate
+    n_patches : int
+        Patches the song vote had.
+    tempo_match : TempoMatch
+        The classes whose real Ballroom tempo range holds the tempo.
     """
 
     classes: tuple[str, ...]
     probabilities: np.ndarray
     predicted: str
     confidence: float
-    reasons: tuple[str, ...]
     calibration: Calibration
     tempo: TempoEstimate
+    n_patches: int
+    tempo_match: TempoMatch
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Why the song is unsure (the rules of :meth:`checks` that fired); empty when it
+        is not."""
+        return tuple(c.reason for c in self.checks() if c.fired)
 
     @property
     def unsure(self) -> bool:
@@ -60,6 +159,25 @@ class Assessment:
         """``"confident"``, ``"unsure"``, or either with ``" (uncalibrated)"``."""
         word = "unsure" if self.unsure else "confident"
         return word if self.calibration.calibrated else f"{word} (uncalibrated)"
+
+    def checks(self) -> tuple[Check, ...]:
+        """Each rule of the unsure flag on this song: confidence, beat strength (when the
+        checkpoint has a beat rule) and the number of patches."""
+        return self.calibration.checks(self.confidence, self.tempo.strength) + (
+            Check("patches", str(self.n_patches), str(MIN_VOTE_PATCHES),
+                  self.n_patches < MIN_VOTE_PATCHES, TOO_FEW_PATCHES),)
+
+    def why(self) -> str:
+        """Which rule decided: the ones that fired (``"confidence 31 % < 34 %"``), or, for a
+        confident song, every rule it passed."""
+        checks = self.checks()
+        fired = [c for c in checks if c.fired]
+        return "; ".join(c.text() for c in (fired or checks))
+
+    def rule(self) -> str:
+        """The whole unsure rule in words: the calibration's and the patch count's."""
+        return (f"{self.calibration.rule()}; always unsure with fewer than "
+                f"{MIN_VOTE_PATCHES} patches (one patch is no vote)")
 
     def to_dict(self) -> dict:
         """JSON fields added to a prediction's (``predict --json``)."""
@@ -73,9 +191,14 @@ class Assessment:
             "calibrated": cal.calibrated,
             "temperature": cal.temperature,
             "unsure_threshold": cal.unsure_threshold,
-            "unsure_rule": cal.rule(),
+            "beat_threshold": cal.beat_threshold,
+            "unsure_rule": self.rule(),
+            "unsure_why": self.why(),
             "tempo_bpm": self.tempo.bpm,
             "tempo_strength": self.tempo.strength,
+            "tempo_classes": list(self.tempo_match.classes),
+            "tempo_octave_classes": list(self.tempo_match.octave_classes),
+            "tempo_tolerance_bpm": self.tempo_match.tolerance_bpm,
         }
 
 
@@ -101,8 +224,9 @@ def assess(prediction, checkpoint) -> Assessment:
     tempo = estimate_tempo(prediction.log_mel, front_end=checkpoint.front_end)
     return Assessment(classes=classes, probabilities=np.asarray(probs),
                       predicted=prediction.prediction, confidence=confidence,
-                      reasons=calibration.reasons(confidence, tempo.strength),
-                      calibration=calibration, tempo=tempo)
+                      calibration=calibration, tempo=tempo,
+                      n_patches=int(prediction.n_patches),
+                      tempo_match=tempo_match(tempo.bpm, front_end=checkpoint.front_end))
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,20 @@ _DECODE_ERRORS = (sf.SoundFileError, RuntimeError, ValueError, EOFError, TypeErr
 _UNDECODABLE = "{label}: cannot decode audio (not a WAV/FLAC/OGG/Opus/MP3 file, or corrupt)"
 
 #: Frames decoded per block by :func:`iter_audio` (about 24 s at 44.1 kHz, 4 MB as float32).
+#: A block never holds more than this many samples over all channels, nor gives more than
+#: this many samples after resampling: memory is bounded by it, never by header fields.
 BLOCK_FRAMES = 1 << 20
+#: Frames per read of a file whose header does not state its length (a streamed FLAC):
+#: libsndfile fails the read that meets the end of such a file, so at most this much of its
+#: last moment (0.09 s at 44.1 kHz) is dropped.
+STREAM_BLOCK_FRAMES = 1 << 12
+
+#: Sample rates a file may have (1 kHz to 384 kHz) and how many channels.
+MIN_FILE_RATE_HZ = 1_000
+MAX_FILE_RATE_HZ = 384_000
+MAX_CHANNELS = 32
+#: libsndfile's frame count for a file whose header leaves the length unset.
+_UNKNOWN_FRAMES = 1 << 62
 
 
 _STDERR_LOCK = threading.Lock()
@@ -196,7 +209,9 @@ def iter_audio(
         Refuse longer audio: first by the duration the header states (before anything is
         decoded), then by the samples actually decoded (a header may lie).
     block_frames : int, keyword-only
-        Frames decoded per block (at the file's own rate).
+        Samples per block: a read holds at most this many over all channels, and gives at
+        most about this many once resampled. A file whose header leaves its length unset
+        (a streamed FLAC) is read to its end in :data:`STREAM_BLOCK_FRAMES` frames.
 
     Yields
     ------
@@ -206,7 +221,8 @@ def iter_audio(
     Raises
     ------
     AudioError
-        As :func:`load_audio`, and audio over ``max_duration_s``.
+        As :func:`load_audio`, and audio over ``max_duration_s``, a sample rate outside
+        1-384 kHz or more than :data:`MAX_CHANNELS` channels.
 
     Warns
     -----
@@ -223,8 +239,16 @@ def iter_audio(
         except _DECODE_ERRORS:
             raise AudioError(_UNDECODABLE.format(label=label)) from None
         with audio:
-            file_rate = int(audio.samplerate)
-            if max_duration_s is not None and audio.frames / file_rate > max_duration_s:
+            file_rate, channels = int(audio.samplerate), int(audio.channels)
+            if not MIN_FILE_RATE_HZ <= file_rate <= MAX_FILE_RATE_HZ:
+                raise AudioError(f"{label}: sample rate {file_rate} Hz is outside "
+                                 f"{MIN_FILE_RATE_HZ // 1000}-{MAX_FILE_RATE_HZ // 1000} kHz")
+            if not 1 <= channels <= MAX_CHANNELS:
+                raise AudioError(f"{label}: {channels} channels; at most {MAX_CHANNELS} are "
+                                 "read")
+            streamed = audio.frames >= _UNKNOWN_FRAMES  # length unset in the header
+            if (max_duration_s is not None and not streamed
+                    and audio.frames / file_rate > max_duration_s):
                 raise AudioError(_too_long(label, audio.frames / file_rate, max_duration_s))
             note = _truncation_note(audio.extra_info)
             if note:
@@ -234,15 +258,24 @@ def iter_audio(
             if file_rate != sample_rate:
                 resampler = soxr.ResampleStream(file_rate, int(sample_rate), 1,
                                                 dtype="float32", quality=RESAMPLE_QUALITY)
+            # frames per read: at most block_frames samples over all channels, and at most
+            # block_frames samples once resampled up (a 1 kHz file gives 44 x more)
+            step = max(1, block_frames // channels)
+            step = max(1, min(step, block_frames * file_rate // int(sample_rate)))
+            if streamed:
+                step = min(step, STREAM_BLOCK_FRAMES)
             n_read = 0
             while True:
                 try:
                     with _quiet_c_stderr():
                         # always_2d: (frames, channels), so the mix-down has one code path.
-                        data = audio.read(block_frames, dtype="float32", always_2d=True)
+                        data = audio.read(step, dtype="float32", always_2d=True)
                 except _DECODE_ERRORS:
-                    raise AudioError(_UNDECODABLE.format(label=label)) from None
-                last = data.shape[0] < block_frames
+                    if not (streamed and n_read and _at_end(fh)):
+                        raise AudioError(_UNDECODABLE.format(label=label)) from None
+                    # a lengthless stream ends with a failed read at the end of the file
+                    data = np.zeros((0, channels), dtype=np.float32)
+                last = data.shape[0] < step
                 if data.shape[1] == 0 or (n_read == 0 and last and data.shape[0] == 0):
                     raise AudioError(f"{label}: audio has zero length (no samples)")
                 n_read += data.shape[0]
@@ -261,6 +294,16 @@ def iter_audio(
                     return
     finally:
         fh.close()
+
+
+def _at_end(fh: BinaryIO) -> bool:
+    """Whether the decoder has read ``fh`` to its end."""
+    try:
+        position = fh.tell()
+        size = fh.seek(0, os.SEEK_END)
+        return position >= size
+    except (OSError, ValueError):
+        return False
 
 
 def _too_long(label: str, seconds: float, limit_s: float, *, at_least: bool = False) -> str:

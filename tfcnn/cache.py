@@ -2,9 +2,10 @@
 
 Layout: ``<dataset.root>/.tfcnn-cache/<front-end hash>/<entry>.npz``, one float32 array of
 shape (n_mels, T) per track, stored with the SHA-256 of its bytes and the front-end settings
-it was computed with. The folder name hashes the front end's parameters and
+it was computed with. The folder name hashes the log-mel's parameters and
 :data:`FORMAT_VERSION`, so another front end (or a change of the file format) never reads
-stale features. An entry's name hashes the track's path relative to the root, its size and
+stale features; the model's input options (patch width, beat-synchronous frames) are cut
+from the cached log-mel and do not enter the key. An entry's name hashes the track's path relative to the root, its size and
 its mtime in nanoseconds: an edited, replaced or added file gets a new name and is computed
 again, the others are read back.
 
@@ -26,6 +27,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import stat
 import tempfile
 import threading
 import warnings
@@ -85,8 +87,14 @@ class FeatureSet:
 # --------------------------------------------------------------------------- locations
 
 def front_end_key(front_end: FrontEnd = FRONT_END) -> str:
-    """Hash of the front end's parameters and :data:`FORMAT_VERSION` (16 hex digits)."""
-    payload = json.dumps({"front_end": front_end.to_dict(), "format": FORMAT_VERSION},
+    """Hash of the log-mel's parameters and :data:`FORMAT_VERSION` (16 hex digits).
+
+    Only what decides the log-mel (:meth:`FrontEnd.log_mel_part`): a longer patch or a
+    beat-synchronous input is cut from the same cached log-mel, at training and prediction
+    (:func:`tfcnn.features.model_input`), so it shares the paper input's cache.
+    """
+    payload = json.dumps({"front_end": front_end.log_mel_part().to_dict(),
+                          "format": FORMAT_VERSION},
                          sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -130,7 +138,7 @@ def cache_dir(dataset: Dataset, *, front_end: FrontEnd = FRONT_END) -> Path:
         if _writable_dir(path):
             if not (path / "front_end.json").exists():
                 write_bytes_atomic(path / "front_end.json", json.dumps(
-                    {"front_end": front_end.to_dict(), "format": FORMAT_VERSION,
+                    {"front_end": front_end.log_mel_part().to_dict(), "format": FORMAT_VERSION,
                      "data_root": str(Path(dataset.root).resolve())}, indent=2).encode())
             return path
     raise ConfigError(f"cannot write a feature cache in {primary} nor in {fallback}; "
@@ -161,7 +169,7 @@ def _checksum(spec: np.ndarray) -> str:
 
 
 def _front_end_json(front_end: FrontEnd) -> str:
-    return json.dumps(front_end.to_dict(), sort_keys=True)
+    return json.dumps(front_end.log_mel_part().to_dict(), sort_keys=True)
 
 
 def _write_entry(path: Path, spec: np.ndarray, front_end: FrontEnd) -> None:
@@ -174,6 +182,28 @@ def _write_entry(path: Path, spec: np.ndarray, front_end: FrontEnd) -> None:
         pass  # a full or vanished disk costs a recomputation later, never a corrupt entry
 
 
+def _entry_shape_problem(path: Path) -> str | None:
+    """Why an entry may not be loaded, judged before any array is allocated: it must be a
+    regular file in the cache folder (an entry is always written as one: a symlink may
+    point out of the allowed folders, a device or FIFO never ends), its members stored
+    uncompressed (no zip bomb), and each array's header may not announce more bytes than
+    its member holds (numpy allocates what the header says before reading)."""
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file (a symlink, device or pipe)"
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.infolist():
+            if member.compress_type != zipfile.ZIP_STORED:
+                return f"compressed member {member.filename}"
+            with archive.open(member) as fh:
+                version = np.lib.format.read_magic(fh)
+                shape, _, dtype = (np.lib.format.read_array_header_1_0(fh) if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0(fh))
+            if int(np.prod(shape, dtype=object)) * dtype.itemsize > member.file_size:
+                return f"{member.filename} announces shape {shape}, more than it holds"
+    return None
+
+
 def _read_entry(path: Path, front_end: FrontEnd) -> np.ndarray | None:
     """The stored spectrogram, or None if it is unusable (then it is computed again).
 
@@ -181,15 +211,17 @@ def _read_entry(path: Path, front_end: FrontEnd) -> np.ndarray | None:
     :class:`CacheWarning`.
     """
     try:
-        entry = np.load(path, allow_pickle=False)
-        if not isinstance(entry, np.lib.npyio.NpzFile):
-            raise ValueError("not an .npz archive")
-        with entry:
-            spec, digest = entry["spec"], str(entry["sha256"])
-            made_with = str(entry["front_end"])
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        problem = _entry_shape_problem(path)
+        if problem is None:
+            entry = np.load(path, allow_pickle=False)
+            if not isinstance(entry, np.lib.npyio.NpzFile):
+                raise ValueError("not an .npz archive")
+            with entry:
+                spec, digest = entry["spec"], str(entry["sha256"])
+                made_with = str(entry["front_end"])
+    except (OSError, ValueError, EOFError, KeyError, MemoryError, zipfile.BadZipFile) as exc:
         problem = f"unreadable: {type(exc).__name__}"
-    else:
+    if problem is None:
         # (n_mels, T) float32 with at least one frame, the bytes that were written, made
         # with this front end; anything else is a damaged entry.
         if (spec.dtype != np.float32 or spec.ndim != 2 or spec.shape[0] != front_end.n_mels
@@ -206,14 +238,19 @@ def _read_entry(path: Path, front_end: FrontEnd) -> np.ndarray | None:
     return None
 
 
-def compute_spec(path: str | os.PathLike, *, front_end: FrontEnd = FRONT_END) -> np.ndarray:
+def compute_spec(path: str | os.PathLike, *, front_end: FrontEnd = FRONT_END,
+                 max_duration_s: float | None = None) -> np.ndarray:
     """Decode one file and compute its log-mel: the one front end (load_audio → log_mel).
+
+    ``max_duration_s``: refuse longer audio (:func:`tfcnn.audio.load_audio`; the app's
+    limit on the Data page).
 
     Returns
     -------
     np.ndarray, shape (n_mels, T), float32
     """
-    y = load_audio(path, sample_rate=front_end.sample_rate)  # (n_samples,) mono
+    y = load_audio(path, sample_rate=front_end.sample_rate,
+                   max_duration_s=max_duration_s)  # (n_samples,) mono
     return log_mel(y, front_end.sample_rate, front_end=front_end)
 
 

@@ -50,6 +50,33 @@ _TINY = float(np.finfo(np.float32).tiny)
 
 
 @dataclass(frozen=True)
+class Check:
+    """One rule of the unsure flag applied to one song.
+
+    Attributes
+    ----------
+    name : str
+        What is compared (``"confidence"``, ``"beat strength"``, ``"patches"``).
+    value, cutoff : str
+        The song's value and the rule's cutoff, as text.
+    fired : bool
+        Whether this rule flags the song unsure.
+    reason : str
+        The reason it gives when it fires.
+    """
+
+    name: str
+    value: str
+    cutoff: str
+    fired: bool
+    reason: str
+
+    def text(self) -> str:
+        """``"confidence 31 % < 34 %"`` / ``"beat strength 0.45 ≥ 0.20"``."""
+        return f"{self.name} {self.value} {'<' if self.fired else '≥'} {self.cutoff}"
+
+
+@dataclass(frozen=True)
 class Calibration:
     """A checkpoint's calibration.
 
@@ -122,15 +149,21 @@ class Calibration:
         return (f"{rule}: each the {share:.1%} quantile of the {self.n_songs} validation "
                 f"songs (temperature {self.temperature:.2f})")
 
-    def reasons(self, confidence: float, beat_strength: float | None = None) -> tuple[str, ...]:
-        """Why a song is unsure (empty: it is not)."""
-        out = []
-        if confidence < self.unsure_threshold:
-            out.append("weak evidence for any class")
-        if (self.beat_threshold is not None and beat_strength is not None
-                and beat_strength < self.beat_threshold):
-            out.append("no steady beat")
+    def checks(self, confidence: float, beat_strength: float | None = None
+               ) -> tuple[Check, ...]:
+        """Each rule applied to one song: the confidence, and the beat strength when there
+        is a beat rule and a strength."""
+        out = [Check("confidence", f"{confidence:.1%}", f"{self.unsure_threshold:.1%}",
+                     confidence < self.unsure_threshold, "weak evidence for any class")]
+        if self.beat_threshold is not None and beat_strength is not None:
+            out.append(Check("beat strength", f"{beat_strength:.2f}",
+                             f"{self.beat_threshold:.2f}",
+                             beat_strength < self.beat_threshold, "no steady beat"))
         return tuple(out)
+
+    def reasons(self, confidence: float, beat_strength: float | None = None) -> tuple[str, ...]:
+        """Why a song is unsure (the :meth:`checks` that fire; empty: it is not)."""
+        return tuple(c.reason for c in self.checks(confidence, beat_strength) if c.fired)
 
 
 def _log_probs(patch_probs) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import struct
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,6 +27,7 @@ import tfcnn
 from tfcnn.atomic import write_bytes_atomic
 from tfcnn.config import FrontEnd
 from tfcnn.errors import CheckpointError, ConfigError, TfcnnError
+from tfcnn.jsonfile import parse_json
 from tfcnn.models import ARCHITECTURES, build_model
 
 #: Version of the metadata layout; files with a larger number need a newer tfcnn.
@@ -33,6 +35,9 @@ FORMAT_VERSION = 1
 FORMAT_NAME = "tfcnn-checkpoint"
 META_KEY = "tfcnn"
 SUFFIX = ".safetensors"
+#: Largest checkpoint file read (the paper's models are under 10 MB; a header may not make
+#: us read a device or a multi-GB file).
+MAX_CHECKPOINT_BYTES = 512 * 2**20
 
 
 @dataclass
@@ -239,26 +244,32 @@ def _read_header(data: bytes, where: str) -> dict:
             f"file has {len(data)} bytes)"
         )
     try:
-        header = json.loads(data[8:8 + n_header].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(
-            f"{where}: corrupt header, not a safetensors checkpoint"
-        ) from None
+        header = parse_json(data[8:8 + n_header], where=where, error=CheckpointError,
+                            max_bytes=MAX_CHECKPOINT_BYTES)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{where}: corrupt header, not a safetensors checkpoint "
+                              f"({str(exc).removeprefix(where + ': ')})") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{where}: corrupt header, not a safetensors checkpoint")
     return header
 
 
 def _read_meta(header: dict, where: str) -> dict:
-    raw = (header.get("__metadata__") or {}).get(META_KEY)
+    raw = header.get("__metadata__") or {}
+    raw = raw.get(META_KEY) if isinstance(raw, dict) else None
     if raw is None:
         raise CheckpointError(
             f"{where}: a safetensors file without tfcnn metadata; not a tfcnn checkpoint"
         )
+    if not isinstance(raw, str):
+        raise CheckpointError(f"{where}: corrupt tfcnn metadata (not a JSON string)")
     try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError:
-        raise CheckpointError(f"{where}: corrupt tfcnn metadata (invalid JSON)") from None
+        meta = parse_json(raw, where=where, error=CheckpointError)
+    except CheckpointError as exc:
+        why = str(exc).removeprefix(where + ": ")
+        raise CheckpointError(f"{where}: corrupt tfcnn metadata "
+                              f"({'invalid JSON' if why.startswith('not valid') else why})"
+                              ) from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{where}: corrupt tfcnn metadata (not an object)")
     version = meta.get("format_version")
@@ -286,15 +297,39 @@ def read_metadata(path) -> dict:
         Missing or unreadable file, not a tfcnn checkpoint.
     """
     where = str(path)
-    try:
-        with open(path, "rb") as f:
+    with _open_checkpoint(path) as f:
+        try:
             head = f.read(8)
             n_header = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
             # a corrupt length must not make us read (or allocate) more than the file holds
             data = head + f.read(min(n_header, os.fstat(f.fileno()).st_size))
+        except OSError as exc:
+            raise CheckpointError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    return _read_meta(_read_header(data, where), where)
+
+
+def _open_checkpoint(path):
+    """``path`` opened for reading, if it is a regular file of at most
+    :data:`MAX_CHECKPOINT_BYTES` (opened non-blocking, so a FIFO cannot hang us; the type
+    and size are checked on the open file)."""
+    where = str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise CheckpointError(f"{where}: no such checkpoint file") from None
     except OSError as exc:
         raise CheckpointError(f"{where}: cannot read ({exc.strerror or exc})") from None
-    return _read_meta(_read_header(data, where), where)
+    info = os.fstat(fd)
+    problem = ("is a directory, not a checkpoint file" if stat.S_ISDIR(info.st_mode) else
+               "not a regular file (a device, pipe or socket)"
+               if not stat.S_ISREG(info.st_mode) else
+               f"{info.st_size / 2**20:.0f} MB; a checkpoint may be at most "
+               f"{MAX_CHECKPOINT_BYTES / 2**20:.0f} MB"
+               if info.st_size > MAX_CHECKPOINT_BYTES else None)
+    if problem:
+        os.close(fd)
+        raise CheckpointError(f"{where}: {problem}")
+    return os.fdopen(fd, "rb")
 
 
 def update_metadata(path, updates: dict, *, out=None) -> Path:
@@ -353,22 +388,24 @@ def load_checkpoint(path, *, device="cpu") -> Checkpoint:
     Raises
     ------
     CheckpointError
-        Missing file, not a safetensors file, truncated or corrupt, no tfcnn metadata, newer
-        format, unknown architecture, or weights that do not fit the architecture.
+        Missing file, not a regular file (a device or FIFO), over
+        :data:`MAX_CHECKPOINT_BYTES`, not a safetensors file, truncated or corrupt (JSON
+        nested too deeply included), no tfcnn metadata, newer format, unknown architecture,
+        or weights that do not fit the architecture.
     """
     if isinstance(path, (bytes, bytearray, memoryview)):
         data, where, file_path = bytes(path), "checkpoint", None
     else:
         file_path = Path(path)
         where = str(file_path)
-        if not file_path.exists():
-            raise CheckpointError(f"{where}: no such checkpoint file")
-        if file_path.is_dir():
-            raise CheckpointError(f"{where}: is a directory, not a checkpoint file")
-        try:
-            data = file_path.read_bytes()
-        except OSError as exc:
-            raise CheckpointError(f"{where}: cannot read ({exc.strerror or exc})") from None
+        with _open_checkpoint(file_path) as f:
+            try:
+                data = f.read(MAX_CHECKPOINT_BYTES + 1)
+            except OSError as exc:
+                raise CheckpointError(f"{where}: cannot read ({exc.strerror or exc})") from None
+        if len(data) > MAX_CHECKPOINT_BYTES:  # grew since it was opened
+            raise CheckpointError(f"{where}: over the {MAX_CHECKPOINT_BYTES / 2**20:.0f} MB "
+                                  "a checkpoint may have")
 
     meta = _read_meta(_read_header(data, where), where)
     arch = meta["arch"]

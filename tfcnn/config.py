@@ -38,6 +38,7 @@ class Limits:
     min_hop_length: int = 64  # 1024
     max_n_mels: int = 256  # 40
     max_patch_frames: int = 1024  # 80
+    max_frames_per_beat: int = 256  # off (the paper's input is not tempo-normalised)
     max_filters: int = 1024  # 32 per branch
     max_hidden: int = 4096  # 200
     max_classes: int = 1000  # 8
@@ -60,6 +61,14 @@ class FrontEnd:
 
     Blackman-Harris window of 2048 samples, 50 % overlap at 44.1 kHz, 40 HTK mel bands,
     compression log10(1 + C x) with C = 10 000, patches of 80 frames.
+
+    Two fields say what the model's patches are cut from, not how the log-mel is computed
+    (:meth:`log_mel_part` leaves them out, so every input shares one feature cache):
+    ``patch_frames``, the patch's width (the paper's 80 frames ≈ 1.86 s), and
+    ``frames_per_beat``: None for the paper's frames, else the log-mel resampled in time so
+    that one beat of the track's estimated tempo spans that many frames (a tempo-normalised,
+    beat-synchronous input; :func:`tfcnn.features.model_input`). With 10, an 80-frame patch
+    holds 8 beats whatever the tempo.
     """
 
     sample_rate: int = 44100
@@ -71,6 +80,7 @@ class FrontEnd:
     compression: float = 10000.0
     window_sum: float = 2.0
     patch_frames: int = 80
+    frames_per_beat: int | None = None
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0:
@@ -96,6 +106,12 @@ class FrontEnd:
             raise ConfigError(
                 f"hop_length must be >= {LIMITS.min_hop_length}, got {self.hop_length}"
             )
+        if self.frames_per_beat is not None:
+            if (isinstance(self.frames_per_beat, bool) or not isinstance(self.frames_per_beat, int)
+                    or not 1 <= self.frames_per_beat <= LIMITS.max_frames_per_beat):
+                raise ConfigError(
+                    f"frames_per_beat must be an integer in 1..{LIMITS.max_frames_per_beat} "
+                    f"(or None: the paper's frames), got {self.frames_per_beat!r}")
 
     @property
     def frame_rate_hz(self) -> float:
@@ -123,8 +139,23 @@ class FrontEnd:
         """
         return (self.patch_frames - 2) * self.hop_length + 1
 
+    @property
+    def beat_synchronous(self) -> bool:
+        """Whether patches are cut from a tempo-normalised log-mel (``frames_per_beat``)."""
+        return self.frames_per_beat is not None
+
+    def log_mel_part(self) -> "FrontEnd":
+        """This front end with the patch fields at the paper's values: what decides the
+        log-mel itself (the feature cache's key), whatever the model's input."""
+        return replace(self, patch_frames=FrontEnd.patch_frames, frames_per_beat=None)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Its fields; ``frames_per_beat`` only when set, so the paper's front end writes
+        as it always has (checkpoint headers, ``config.json``, cache keys)."""
+        out = asdict(self)
+        if out["frames_per_beat"] is None:
+            del out["frames_per_beat"]
+        return out
 
 
 @dataclass(frozen=True)

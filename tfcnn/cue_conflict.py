@@ -31,6 +31,7 @@ from tfcnn.config import CLASSES
 from tfcnn.datasets import SCENARIO_FILE, load_dataset
 from tfcnn.errors import ConfigError, RunError
 from tfcnn.evaluate import song_vote
+from tfcnn.features import model_input
 from tfcnn.fold_training import EVAL_BATCH_SIZE
 from tfcnn.inference import song_probabilities
 from tfcnn.runs import FOLD_MODEL_FILE, complete_folds, fold_dir
@@ -95,7 +96,8 @@ def predicted_classes(checkpoints: Sequence[str | os.PathLike], data_dir, *,
         if key not in features:
             features[key] = load_features(dataset, front_end=ckpt.front_end)
         fs = features[key]
-        probs = song_probabilities(ckpt.model, fs.specs, mean=ckpt.norm_mean, std=ckpt.norm_std,
+        inputs = [model_input(spec, front_end=ckpt.front_end).frames for spec in fs.specs]
+        probs = song_probabilities(ckpt.model, inputs, mean=ckpt.norm_mean, std=ckpt.norm_std,
                                    patch_frames=ckpt.front_end.patch_frames,
                                    batch_size=EVAL_BATCH_SIZE, device=device)
         out.append([song_vote(p) for p in probs])

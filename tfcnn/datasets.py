@@ -22,7 +22,8 @@ from __future__ import annotations
 import json
 import warnings
 from collections import Counter
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,7 +32,7 @@ import pandas as pd
 
 from tfcnn.config import CLASSES
 from tfcnn.errors import DatasetError
-from tfcnn.paths import display
+from tfcnn.paths import display, is_inside
 
 #: Audio files a reader picks up (decoded by content later; the extension only selects files).
 AUDIO_EXTENSIONS: frozenset[str] = frozenset({".wav", ".flac", ".ogg", ".mp3", ".opus"})
@@ -329,7 +330,10 @@ def _read_synth(root: Path) -> Dataset:
         raise DatasetError(f"{meta_path}: track ids must be present and unique, "
                            f"duplicates: {dup[:5]}")
     rows = []
-    for rec in meta.itertuples(index=False):
+    for i, rec in enumerate(meta.itertuples(index=False)):
+        if not _plain_name(rec.track):
+            raise DatasetError(f"{meta_path} row {i + 2}: track id {rec.track!r} is not a "
+                               "plain file name (no folders, no leading dot)")
         f = root / rec.dance / f"{rec.track}.wav"
         if not f.is_file():
             raise DatasetError(f"{meta_path} lists track {rec.track!r} but {f} is missing")
@@ -398,6 +402,12 @@ def synth_sets(data_root: str | Path) -> list[SynthSet]:
     return out
 
 
+def _plain_name(name: str) -> bool:
+    """Whether ``name`` names a file in its folder (not a path: no separator, no ``..``)."""
+    return bool(name) and "/" not in name and "\\" not in name and "\0" not in name \
+        and not name.startswith(".")
+
+
 # --------------------------------------------------------------------------- folder per class
 
 def _read_folder(root: Path) -> Dataset:
@@ -434,7 +444,27 @@ def _read_folder(root: Path) -> Dataset:
 
 # --------------------------------------------------------------------------- entry points
 
-def load_dataset(path: str | Path) -> Dataset:
+def confined_to(dataset: Dataset, roots) -> Dataset:
+    """``dataset`` without the tracks whose files resolve outside ``roots`` (a class folder
+    or a file that is a symlink out of the allowed folders), with one report line naming
+    them (a folder-per-class set also loses a class left without tracks); the data set is
+    unchanged when every track is inside."""
+    inside = [is_inside(p, roots) for p in dataset.tracks["path"]]
+    if all(inside):
+        return dataset
+    outside = dataset.tracks.loc[[not i for i in inside], "path"].tolist()
+    shown = ", ".join(display(os.path.relpath(p, dataset.root)) for p in outside[:3])
+    note = (f"{len(outside)} track(s) left out: they resolve outside the allowed data folders "
+            f"({shown}{', ...' if len(outside) > 3 else ''})")
+    tracks = dataset.tracks[inside].reset_index(drop=True)
+    classes = dataset.classes
+    if dataset.kind == "folder":  # its classes are its folders: a class left empty goes
+        classes = tuple(c for c in classes if (tracks["dance"] == c).any())
+        tracks["label"] = tracks["dance"].map({c: i for i, c in enumerate(classes)})
+    return replace(dataset, classes=classes, tracks=tracks, report=(*dataset.report, note))
+
+
+def load_dataset(path: str | Path, *, roots=None) -> Dataset:
     """Read a data set folder, detecting its layout.
 
     Parameters
@@ -455,6 +485,13 @@ def load_dataset(path: str | Path) -> Dataset:
     DatasetError
         The folder is missing, not a folder, has no audio, a ``metadata.csv`` is malformed or
         lists a missing file, or a Ballroom layout holds none of the known tracks.
+
+    Other Parameters
+    ----------------
+    roots : iterable of Path, keyword-only, optional
+        Allowed folders (:func:`tfcnn.paths.allowed_roots`): tracks whose files resolve
+        outside them are left out (:func:`confined_to`). The app passes them; the CLI reads
+        what its user names.
     """
     root = Path(path).expanduser()
     if not root.exists():
@@ -462,6 +499,11 @@ def load_dataset(path: str | Path) -> Dataset:
     if not root.is_dir():
         raise DatasetError(f"data set path {root} is not a folder")
     root = root.resolve()
+    dataset = _read_layout(root)
+    return dataset if roots is None else confined_to(dataset, tuple(roots))
+
+
+def _read_layout(root: Path) -> Dataset:
     if (root / SYNTH_METADATA).is_file():
         return _read_synth(root)
     where = _ballroom_root(root)
@@ -470,6 +512,13 @@ def load_dataset(path: str | Path) -> Dataset:
         if dataset is not None:
             return dataset
     return _read_folder(root)
+
+
+def track_list(dataset: Dataset) -> list[str]:
+    """Every track of ``dataset`` as ``"<class>/<track>"``, sorted: what a run was drawn
+    from (its config.json keeps it, so ``--resume`` can tell a changed data set)."""
+    return sorted(t if t.startswith(f"{d}/") else f"{d}/{t}"  # folder layout: ids hold it
+                  for d, t in zip(dataset.tracks["dance"], dataset.tracks["track"].astype(str)))
 
 
 def require_two_classes(dataset: Dataset) -> None:

@@ -15,11 +15,18 @@ with each factor taken from what this machine and this data set say:
   model on this machine (their epoch records over their folds' training patches), else by a
   micro-benchmark of the real model through the trainer's own loops (three short epochs on
   random patches, about a second), cached per machine, model, batch size and thread count
-  in ``<runs>/.estimate/``. Folds trained as a stack are priced at the full stack for the
-  low end and at a stack of one for the high end (the stack shrinks as folds stop);
+  in ``<runs>/.estimate/``, and measured again when a run here, finished after it, trained
+  :data:`REMEASURE_RATIO` times faster or slower per patch than it said (the machine's load
+  changed). Folds trained as a stack are priced at the full stack for the low end and at a
+  stack of one for the high end (the stack shrinks as folds stop);
 - **epochs per fold** (:class:`EpochRange`, a range, not a point): the folds of earlier runs
   of the same recipe here, else the shipped Table 1 of the same preset, else the schedule's
-  own bounds (the fewest epochs it can stop after, and the epoch cap).
+  own bounds (the fewest epochs it can stop after, and the epoch cap). The median of the
+  measured folds, where there are some, gives a likely value inside the range.
+
+Longer than 600 lines: the three factors (fold sizes, the throughput from runs or from a
+cached micro-benchmark kept honest by those runs, the epochs) are read together by one
+estimate, and each needs the others' settings.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from tfcnn.models import build_model, resolve_arch_params, stage_params
 from tfcnn.parallel import stacking_pays, train_folds_parallel
 from tfcnn.request import RunRequest
 from tfcnn.result_sets import TableFile
-from tfcnn.runs import list_runs
+from tfcnn.runs import STATUS_FILE, list_runs
 from tfcnn.threads import torch_threads
 
 #: Folder of the micro-benchmark cache, in the runs root.
@@ -59,6 +66,9 @@ BENCH_TRAIN_PATCHES = 60
 BENCH_EPOCHS = 3
 #: At most this many earlier runs (most recent first) measure a model's throughput.
 MAX_MEASURED_RUNS = 3
+#: A cached micro-benchmark is measured again when a run here disagrees with it by more
+#: than this factor, either way.
+REMEASURE_RATIO = 2.0
 
 
 @dataclass(frozen=True)
@@ -105,11 +115,15 @@ class EpochRange:
     low, high : int
     source : str
         Where the numbers come from, for the page.
+    likely : int or None
+        The median of the measured folds (within ``low``–``high``); None for the
+        schedule's bounds alone.
     """
 
     low: int
     high: int
     source: str
+    likely: int | None = None
 
 
 @dataclass(frozen=True)
@@ -118,25 +132,39 @@ class StageEstimate:
 
     ``throughput`` prices the low end; ``slowest`` (when given) the high end: folds trained
     as a stack get slower per patch as the stack shrinks (folds stop at different epochs),
-    down to one fold alone.
+    down to one fold alone. ``n_stacked``: the folds of the full stack.
     """
 
     stage: str
     epochs: EpochRange
     throughput: Throughput
     slowest: Throughput | None = None
+    n_stacked: int | None = None
 
     def per_patch_s(self) -> tuple[float, float]:
         """``(low, high)`` seconds per training patch: the stack's cost, and the one-fold
-        cost when that is higher (a benchmark on a busy machine can find it lower)."""
+        cost when that is higher (a benchmark on a busy machine can find it lower), at most
+        ``n_stacked`` times the stack's: a step of the whole stack does at least the work of
+        one fold's step, so one fold alone costs at most that per patch (a one-fold
+        benchmark slowed down by other work cannot inflate the high end past it)."""
         fast = self.throughput.seconds_per_patch
-        return fast, max(fast, self.slowest.seconds_per_patch if self.slowest else fast)
+        slow = max(fast, self.slowest.seconds_per_patch if self.slowest else fast)
+        if self.n_stacked:
+            slow = min(slow, self.n_stacked * fast)
+        return fast, slow
 
     def seconds(self, sizes: FoldSizes) -> tuple[float, float]:
         """``(low, high)`` seconds of this stage over every fold."""
         fast, slow = self.per_patch_s()
         return (self.epochs.low * sizes.total_train * fast,
                 self.epochs.high * sizes.total_train * slow)
+
+    def likely_seconds(self, sizes: FoldSizes) -> float | None:
+        """Seconds of this stage at its likely epochs and the stack's cost (None without a
+        likely epoch count)."""
+        if self.epochs.likely is None:
+            return None
+        return self.epochs.likely * sizes.total_train * self.per_patch_s()[0]
 
 
 @dataclass(frozen=True)
@@ -163,12 +191,20 @@ class RunEstimate:
     def high_s(self) -> float:
         return sum(s.seconds(self.sizes)[1] for s in self.stages)
 
+    @property
+    def likely_s(self) -> float | None:
+        """At every stage's likely epochs; None when a stage has none."""
+        values = [s.likely_seconds(self.sizes) for s in self.stages]
+        return None if any(v is None for v in values) else sum(values)
+
 
 # ----------------------------------------------------------------------------- fold sizes
 
 
-def track_patch_counts(dataset: Dataset) -> np.ndarray:
+def track_patch_counts(dataset: Dataset, *,
+                       patch_frames: int = FRONT_END.patch_frames) -> np.ndarray:
     """Patches each track gives (``T // patch_frames``), from the audio headers.
+
 
     Returns
     -------
@@ -186,7 +222,7 @@ def track_patch_counts(dataset: Dataset) -> np.ndarray:
         except (RuntimeError, OSError) as exc:
             raise DatasetError(f"cannot read the length of {path}: {exc}") from None
         samples = int(round(info.frames * FRONT_END.sample_rate / info.samplerate))
-        counts.append(FRONT_END.n_frames(samples) // FRONT_END.patch_frames)
+        counts.append(FRONT_END.n_frames(samples) // patch_frames)
     return np.asarray(counts, dtype=np.int64)
 
 
@@ -231,6 +267,36 @@ def _stage_records(run, stage: str) -> list[dict]:
     return [e for e in run.epochs if e.get("stage", run.arch) == stage]
 
 
+def _run_measurements(stage: str, arch_params: dict, *, batch_size: int, device: str,
+                      root: Path):
+    """``(run, seconds, patches, n_epochs)`` of each earlier run in ``root`` that trained model
+    ``stage`` with these parameters and ``batch_size`` on this host and device type with
+    this process's thread count and is not running now, most recent first: its epoch
+    records' seconds and training patches, summed."""
+    wanted = _resolved_params(stage, arch_params)
+    host, kind = socket.gethostname(), select_device(device).type
+    threads = torch.get_num_threads()
+    for run in list_runs(root):
+        config = run.config
+        if (run.status in ("running", "queued", "starting")
+                or (config.get("machine") or {}).get("host") != host
+                or (config.get("machine") or {}).get("torch_threads", threads) != threads
+                or str(config.get("device", "")).split(":")[0] != kind
+                or (config.get("train_config") or {}).get("batch_size") != batch_size):
+            continue
+        try:
+            params = _resolved_params(stage, config.get("arch_params") or {})
+        except ConfigError:
+            continue
+        records = _stage_records(run, stage) if params == wanted else []
+        n_train = {int(e["fold"]): int(e.get("n_train_patches") or 0) for e in run.events
+                   if e.get("event") == "fold_start" and "fold" in e}
+        found = [(float(r["seconds"]), n_train[int(r["fold"])]) for r in records
+                 if isinstance(r.get("seconds"), (int, float)) and n_train.get(int(r["fold"]))]
+        if found:
+            yield run, sum(s for s, _ in found), sum(n for _, n in found), len(found)
+
+
 def measured_throughput(stage: str, arch_params: dict, *, n_classes: int, batch_size: int,
                         n_folds: int, device: str, root: Path) -> Throughput | None:
     """Seconds per training patch of model ``stage`` from earlier runs in ``root``.
@@ -245,41 +311,75 @@ def measured_throughput(stage: str, arch_params: dict, *, n_classes: int, batch_
     stack of folds that shrinks as folds stop is priced as it ran). None when no such run
     exists.
     """
-    wanted = _resolved_params(stage, arch_params)
-    host, kind = socket.gethostname(), select_device(device).type
-    threads = torch.get_num_threads()
     seconds = patches = 0.0
     n_epochs = n_runs = 0
-    for run in list_runs(root):
-        config = run.config
-        if (run.status in ("running", "queued", "starting")
-                or (config.get("machine") or {}).get("host") != host
-                or (config.get("machine") or {}).get("torch_threads", threads) != threads
-                or str(config.get("device", "")).split(":")[0] != kind
-                or (config.get("train_config") or {}).get("batch_size") != batch_size
-                or run.n_folds != n_folds):
+    for run, run_seconds, run_patches, run_epochs in _run_measurements(
+            stage, arch_params, batch_size=batch_size, device=device, root=root):
+        if run.n_folds != n_folds:
             continue
-        try:
-            params = _resolved_params(stage, config.get("arch_params") or {})
-        except ConfigError:
-            continue
-        records = _stage_records(run, stage) if params == wanted else []
-        n_train = {int(e["fold"]): int(e.get("n_train_patches") or 0) for e in run.events
-                   if e.get("event") == "fold_start" and "fold" in e}
-        found = [(float(r["seconds"]), n_train[int(r["fold"])]) for r in records
-                 if isinstance(r.get("seconds"), (int, float)) and n_train.get(int(r["fold"]))]
-        if found:
-            seconds += sum(s for s, _ in found)
-            patches += sum(n for _, n in found)
-            n_epochs += len(found)
-            n_runs += 1
-            if n_runs == MAX_MEASURED_RUNS:
-                break
+        seconds += run_seconds
+        patches += run_patches
+        n_epochs += run_epochs
+        n_runs += 1
+        if n_runs == MAX_MEASURED_RUNS:
+            break
     if not n_epochs:
         return None
     return Throughput(seconds / patches, "runs",
                       f"{n_runs} earlier run{'s' if n_runs > 1 else ''} of {stage} here, "
                       f"{n_epochs} fold epochs")
+
+
+def _ended_at(run) -> float:
+    """When a stopped run last wrote its status (0.0 when unknown)."""
+    try:
+        return (run.path / STATUS_FILE).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def stale_benchmark(stage: str, arch_params: dict, *, config: TrainConfig,
+                    n_stacked: int | None, device: str, root: Path) -> str | None:
+    """Why the cached micro-benchmarks of model ``stage`` no longer hold, or None.
+
+    They do not when one of the :data:`MAX_MEASURED_RUNS` most recent runs here of that
+    model (:func:`_run_measurements`), ended after the benchmark of its own setting (its
+    stack of folds, its AMP) was measured, trained more than :data:`REMEASURE_RATIO` times
+    faster or slower per patch than that benchmark said.
+    """
+    path = Path(root) / ESTIMATE_DIR / THROUGHPUT_FILE
+    cache = _read_cache(path)
+    if not cache:
+        return None
+    dev = select_device(device)
+    params = _resolved_params(stage, arch_params)
+    threads = int(torch.get_num_threads())
+    runs = _run_measurements(stage, arch_params, batch_size=int(config.batch_size),
+                             device=device, root=root)
+    for _, (run, seconds, patches, _n) in zip(range(MAX_MEASURED_RUNS), runs):
+        amp = bool((run.config.get("train_config") or {}).get("amp", config.amp))
+        stack = run.n_folds if n_stacked and run.n_folds > 1 else None
+        key = _bench_key(stage, params, config=config.with_overrides(amp=amp), device=dev,
+                         threads=threads, n_stacked=stack)
+        entry = cache.get(key)
+        if not entry or float(entry.get("measured_at", 0.0)) > _ended_at(run):
+            continue
+        said, took = float(entry["seconds_per_patch"]), seconds / patches
+        if max(said / took, took / said) > REMEASURE_RATIO:
+            return (f"re-measured: run {run.name} trained at {took * 1e3:.3g} ms per patch "
+                    f"where the benchmark of {entry['measured']} said {said * 1e3:.3g} ms")
+    return None
+
+
+def _forget_benchmarks(root: Path, stage: str) -> None:
+    """Drop the cached micro-benchmarks of model ``stage`` on this host (measured again)."""
+    path = Path(root) / ESTIMATE_DIR / THROUGHPUT_FILE
+    cache = _read_cache(path)
+    host = socket.gethostname()
+    kept = {k: v for k, v in cache.items()
+            if not (json.loads(k).get("host") == host and json.loads(k).get("model") == stage)}
+    if len(kept) != len(cache):
+        write_json_atomic(path, kept)
 
 
 def _bench_key(stage: str, params: dict, *, config: TrainConfig, device: torch.device,
@@ -328,7 +428,7 @@ def benchmark_throughput(stage: str, arch_params: dict, *, n_classes: int,
     if path is not None:
         cache = _read_cache(path)  # another page may have added entries meanwhile
         cache[key] = {"seconds_per_patch": per_patch,
-                      "measured": time.strftime("%Y-%m-%d %H:%M")}
+                      "measured": time.strftime("%Y-%m-%d %H:%M"), "measured_at": time.time()}
         write_json_atomic(path, cache)
     return Throughput(per_patch, "benchmark", f"{what}, just now")
 
@@ -391,10 +491,18 @@ def stage_estimate(stage: str, arch_params: dict, *, n_classes: int, config: Tra
                                    device=device, root=root)
     if measured is not None:
         return StageEstimate(stage, epochs, measured)
+    stale = stale_benchmark(stage, arch_params, config=config, n_stacked=n_stacked,
+                            device=device, root=root)
+    if stale:
+        _forget_benchmarks(root, stage)
     bench = [benchmark_throughput(stage, arch_params, n_classes=n_classes, config=config,
                                   n_stacked=k, device=device, root=root)
              for k in ([n_stacked, 1] if n_stacked and n_stacked > 1 else [n_stacked])]
-    return StageEstimate(stage, epochs, bench[0], bench[1] if len(bench) > 1 else None)
+    if stale:
+        bench = [Throughput(b.seconds_per_patch, b.source, f"{b.detail}; {stale}")
+                 for b in bench]
+    return StageEstimate(stage, epochs, bench[0], bench[1] if len(bench) > 1 else None,
+                         n_stacked=n_stacked if len(bench) > 1 else None)
 
 
 # ----------------------------------------------------------------------------- epochs
@@ -431,7 +539,8 @@ def epoch_range(stage: str, config: TrainConfig, *, root: Path,
             epochs += _fold_epochs(run, stage)
     if epochs:
         return EpochRange(min(epochs), max(epochs),
-                          f"folds of earlier runs here with this recipe ({len(epochs)} folds)")
+                          f"folds of earlier runs here with this recipe ({len(epochs)} folds)",
+                          likely=int(round(float(np.median(epochs)))))
     rows = table.rows if table is not None else []
     recipe = table.recipe if table is not None else {}
     table_model = "timefreq" if stage == "timefreq-init" else stage
@@ -447,8 +556,9 @@ def epoch_range(stage: str, config: TrainConfig, *, root: Path,
         where = f"in the shipped Table 1 ({table.label or 'shipped'}, {config.preset} preset)"
         if min(trained) >= cap:
             return EpochRange(cap, cap, f"the epoch cap: {what} {where} all trained "
-                                        f"{min(trained)} or more")
-        return EpochRange(min(trained), min(max(trained), cap), f"{what} {where}")
+                                        f"{min(trained)} or more", likely=cap)
+        return EpochRange(min(trained), min(max(trained), cap), f"{what} {where}",
+                          likely=min(int(round(float(np.median(trained)))), cap))
     low = min(int(config.stop_patience) + 2, cap)
     return EpochRange(low, cap, "the schedule's bounds (no run of this recipe to learn from)")
 
@@ -472,7 +582,10 @@ def estimate_run(dataset: Dataset, request: RunRequest, *, root: Path,
     table : TableFile, optional
         The shipped Table 1 (``checkpoints/table1-synth.json``) for epoch counts.
     patch_counts : np.ndarray, optional
-        :func:`track_patch_counts` of ``dataset`` when already known.
+        :func:`track_patch_counts` of ``dataset`` at the paper's patch width, when already
+        known (counted again for another width). A beat-synchronous input's counts, which
+        depend on each track's tempo, are taken as the log-mel's: more patches than it gives
+        when a beat spans fewer frames than in the log-mel (10 frames per beat below 258 BPM).
 
     Raises
     ------
@@ -483,6 +596,9 @@ def estimate_run(dataset: Dataset, request: RunRequest, *, root: Path,
     config = request.train_config()
     arch_params = request.arch_params
     n_classes = len(dataset.classes)
+    patch_frames = request.front_end().patch_frames
+    if patch_counts is None or patch_frames != FRONT_END.patch_frames:
+        patch_counts = track_patch_counts(dataset, patch_frames=patch_frames)
     sizes = fold_sizes(dataset, n_folds=request.n_folds, protocol=request.protocol,
                        seed=request.seed, patch_counts=patch_counts)
     # the trainer stacks all folds when that pays (tfcnn.train.train_run)
@@ -505,19 +621,24 @@ def _span(low: str, high: str) -> str:
 
 
 def format_estimate(estimate: RunEstimate, format_seconds) -> str:
-    """One line for the page: ``about 18 min – 30 min on this machine (measured: ...)``.
+    """One line for the page: ``about 22 min, likely (18 min – 30 min) of training on this
+    machine: ...`` (the likely value first when the epochs are measured).
 
     ``format_seconds`` turns seconds into text (the page's own formatter).
     """
-    low, high = estimate.low_s, estimate.high_s
+    low, high, likely = estimate.low_s, estimate.high_s, estimate.likely_s
     span = (format_seconds(low) if math.isclose(low, high, rel_tol=0.05)
             else f"{format_seconds(low)} – {format_seconds(high)}")
+    if likely is not None and span != format_seconds(low):
+        span = f"{format_seconds(likely)}, likely ({span})"
     parts = []
     for s in estimate.stages:
         cost = _span(*(f"{v * 1e3:.3g}" for v in s.per_patch_s()))
         detail = s.throughput.detail + (f"; {s.slowest.detail}" if s.slowest else "")
         epochs = (f"{_span(str(s.epochs.low), str(s.epochs.high))} "
-                  f"epoch{'' if s.epochs.high == 1 else 's'}")
+                  f"epoch{'' if s.epochs.high == 1 else 's'}"
+                  + (f" (likely {s.epochs.likely})"
+                     if s.epochs.likely is not None and s.epochs.low != s.epochs.high else ""))
         parts.append(f"{s.stage}: {cost} ms per training patch ({detail}); "
                      f"{epochs} per fold ({s.epochs.source})")
     text = (f"about {span} of training on this machine: "

@@ -15,6 +15,13 @@ The upper end is the smallest bound made so far in the run (its finish time neve
 later on noise in the epoch times), and a likely value comes from the epochs the run's
 finished folds took. Only the epoch count of the bounds is certain: a fold that runs to its
 cap while the machine slows down can outlast the upper end.
+
+Between two epoch records the clock runs down by at most one epoch (the one in progress,
+at its typical time): an epoch slower than usual holds the estimate, and says by how much it
+is over (:attr:`Eta.overdue_s`), instead of reaching 0 with work left. A resumed run (its
+folds started again after their epoch records) has lost the epoch that was in progress and
+redoes it; its estimate is read as at the end of that epoch, where the run left it, so it
+does not jump up when Resume is pressed.
 """
 
 from __future__ import annotations
@@ -58,21 +65,33 @@ class Eta:
         (median, within the bounds); None before a fold has finished each stage.
     epochs_left : tuple of int
         ``(fewest, most)`` epoch records still to come, over all folds and stages.
+    epoch_s : float
+        Typical seconds of the epoch in progress (the median of its stage's recent ones).
+    overdue_s : float
+        How far the epoch in progress runs over ``epoch_s`` (0 when it does not).
+    resumed : bool
+        The run was resumed and has not reported an epoch since.
     """
 
     low_s: float
     high_s: float
     likely_s: float | None
     epochs_left: tuple[int, int]
+    epoch_s: float = 0.0
+    overdue_s: float = 0.0
+    resumed: bool = False
 
     def after(self, seconds: float) -> "Eta":
-        """The same estimate ``seconds`` later (the clock runs on between epoch records);
-        never below zero."""
+        """The same estimate ``seconds`` after the last epoch record: the epoch in progress
+        counts down, by at most its typical time ``epoch_s``; the rest is ``overdue_s``."""
+        seconds = max(seconds, 0.0)
+        spent = min(seconds, self.epoch_s)
+
         def less(value: float | None) -> float | None:
-            return None if value is None else max(value - max(seconds, 0.0), 0.0)
+            return None if value is None else max(value - spent, 0.0)
 
         return replace(self, low_s=less(self.low_s), high_s=less(self.high_s),
-                       likely_s=less(self.likely_s))
+                       likely_s=less(self.likely_s), overdue_s=seconds - spent)
 
 
 @dataclass
@@ -105,10 +124,18 @@ class _Replay:
         self.complete: set[int] = set()
         self.seconds: dict[str, list[float]] = {s: [] for s in self.stages}
         self.finished_epochs: dict[str, list[int]] = {s: [] for s in self.stages}
+        self.last_stage = self.stages[0] if self.stages else ""
+        #: a fold started again after its epoch records (--resume), no epoch since
+        self.resumed = False
 
     def feed(self, event: dict) -> bool:
         """Take one progress event; True when it was an epoch record."""
         kind = event.get("event")
+        if kind == "fold_start" and "fold" in event:
+            fold = int(event["fold"])
+            if any(key[0] == fold for key in self.state) and fold not in self.complete:
+                self.resumed = True
+            return False
         if kind == "fold_end" and "fold" in event:
             fold = int(event["fold"])
             self.complete.add(fold)
@@ -121,6 +148,7 @@ class _Replay:
         if kind != "epoch" or "fold" not in event:
             return False
         stage = str(event.get("stage") or self.stages[-1])
+        self.last_stage, self.resumed = stage, False
         key = (int(event["fold"]), stage)
         st = self.state.get(key)
         if st is None or int(event.get("epoch", 0)) == 1:  # a fold trained again from scratch
@@ -144,6 +172,10 @@ class _Replay:
         fallback = _quantile(everything[-RECENT_EPOCHS:], q)
         return {stage: _quantile(values[-RECENT_EPOCHS:], q) if values else fallback
                 for stage, values in self.seconds.items()}
+
+    def epoch_s(self) -> float:
+        """Typical seconds of the epoch in progress (its stage's median so far)."""
+        return self._epoch_seconds(0.5).get(self.last_stage, 0.0)
 
     def remaining(self) -> tuple[float, float, float | None, int, int]:
         """``(low_s, high_s, likely_s, fewest epochs, most epochs)`` still to come."""
@@ -208,7 +240,8 @@ class EtaTracker:
         low = min(low, high)
         if likely is not None:
             likely = min(max(likely, low), high)
-        return Eta(low_s=low, high_s=high, likely_s=likely, epochs_left=(n_low, n_high))
+        return Eta(low_s=low, high_s=high, likely_s=likely, epochs_left=(n_low, n_high),
+                   epoch_s=self._replay.epoch_s(), resumed=self._replay.resumed)
 
 
 def run_eta(run: Run) -> Eta | None:
@@ -220,8 +253,12 @@ def run_eta(run: Run) -> Eta | None:
     for event in run.events:
         tracker.feed(event)
     eta = tracker.eta()
+    if eta is None:
+        return None
+    if eta.resumed:  # the lost epoch is being redone: where the run left off, held
+        return replace(eta.after(eta.epoch_s), overdue_s=0.0)
     try:  # counted from the last record written, so it counts down between epochs
         since = time.time() - (run.path / PROGRESS_FILE).stat().st_mtime
     except OSError:
         return eta
-    return None if eta is None else eta.after(since)
+    return eta.after(since)

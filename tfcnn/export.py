@@ -86,6 +86,31 @@ def recall_frame(rs: ResultSet) -> pd.DataFrame:
                          "correct": correct, "recall (%)": recall})
 
 
+#: First characters a spreadsheet reads as a formula (or a hidden one: tab, carriage return).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutral_cell(value):
+    """``value``, with a ``'`` put before a string a spreadsheet would run as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def csv_text(frame: pd.DataFrame, *, index: bool = False) -> str:
+    """``frame`` as CSV for a user to download: every text cell, column name and index label
+    that starts with ``= + - @``, a tab or a carriage return gets a leading ``'`` (a track
+    named ``=HYPERLINK(...)`` stays text in a spreadsheet); numbers are written as they are."""
+    safe = frame.copy()
+    safe.columns = [neutral_cell(c) for c in safe.columns]
+    if index:
+        safe.index = [neutral_cell(i) for i in safe.index]
+    for column in safe.columns[[dt == object or pd.api.types.is_string_dtype(dt)
+                                for dt in safe.dtypes]]:
+        safe[column] = safe[column].map(neutral_cell)
+    return safe.to_csv(index=index)
+
+
 def results_json(sets: Sequence[ResultSet]) -> str:
     """Every set's identity, Table 1 numbers and per-fold accuracies, as a JSON list."""
     return json.dumps([{"label": r.label, "source": r.source, "dataset": r.dataset,

@@ -26,6 +26,7 @@ kernels would compile on a user's first request.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from collections.abc import Iterable
 
 import numpy as np
@@ -34,6 +35,7 @@ import torch
 from tfcnn.audio import resample
 from tfcnn.config import FRONT_END, FrontEnd
 from tfcnn.errors import AudioError, ConfigError
+from tfcnn.tempo import estimate_tempo
 from tfcnn.threads import per_request
 
 #: Coefficients of Essentia's "blackmanharris62" window (3-term, -62 dB side lobes).
@@ -405,6 +407,71 @@ def log_mel_stream(
     if out.shape[1] == total:
         return out  # (n_mels, T)
     return np.ascontiguousarray(out[:, :total])  # (n_mels, T)
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """The frames a model's patches are cut from (:func:`model_input`).
+
+    Attributes
+    ----------
+    frames : np.ndarray, shape (n_mels, T'), float32
+        The log-mel itself (the paper's input, ``T' = T``) or resampled in time so that one
+        beat spans ``front_end.frames_per_beat`` frames.
+    frame_seconds : float
+        Seconds of audio one frame spans (``1 / frame_rate_hz`` for the paper's input).
+    bpm : float or None
+        The tempo estimate the frames were resampled with (None: not resampled).
+    """
+
+    frames: np.ndarray
+    frame_seconds: float
+    bpm: float | None = None
+
+
+def model_input(spec: np.ndarray, *, front_end: FrontEnd = FRONT_END) -> ModelInput:
+    """The frames the model's patches are cut from: ``spec`` itself, or with
+    ``front_end.frames_per_beat`` a beat-synchronous (tempo-normalised) version of it.
+
+    The one place both training (:mod:`tfcnn.train`) and prediction
+    (:func:`tfcnn.inference.predict_features`) turn a log-mel into the model's frames, so a
+    checkpoint always sees the input it was trained on. The tempo is the track's estimate
+    from its own log-mel (:func:`tfcnn.tempo.estimate_tempo`), never an annotation: a song
+    to predict has none. Every band is resampled by the same factor
+    ``frames_per_beat / (frame_rate_hz · 60 / bpm)`` with an antialiasing (area-weighted)
+    linear filter when it shrinks, as beat-synchronous features in the MIR literature
+    (there by averaging between beats; here at a fixed number of frames per beat, so a
+    temporal filter of ``n`` frames spans ``n / frames_per_beat`` beats at any tempo).
+
+    Parameters
+    ----------
+    spec : np.ndarray, shape (n_mels, T)
+        Log-mel (not normalised) of the front end's log-mel part.
+    front_end : FrontEnd, keyword-only
+
+    Returns
+    -------
+    ModelInput
+        ``frames`` of shape ``(n_mels, round(T · factor))`` when beat-synchronous.
+    """
+    spec = np.asarray(spec, dtype=np.float32)
+    if spec.ndim != 2:
+        raise ConfigError(f"model_input expects a log-mel (n_mels, T), got shape {spec.shape}")
+    frame_s = 1.0 / front_end.frame_rate_hz
+    if not front_end.beat_synchronous:
+        return ModelInput(frames=spec, frame_seconds=frame_s)
+    bpm = estimate_tempo(spec, front_end=front_end).bpm
+    native = front_end.frame_rate_hz * 60.0 / bpm  # frames per beat in the log-mel
+    factor = front_end.frames_per_beat / native
+    n_out = max(1, int(round(spec.shape[1] * factor)))
+    with torch.inference_mode():
+        x = torch.from_numpy(np.ascontiguousarray(spec))[None, None]  # (1, 1, n_mels, T)
+        # bilinear over (bands, frames) with the bands' size unchanged: linear in time only;
+        # antialias widens the kernel when frames are dropped (area-like averaging).
+        y = torch.nn.functional.interpolate(x, size=(spec.shape[0], n_out), mode="bilinear",
+                                            align_corners=False, antialias=True)
+    return ModelInput(frames=y[0, 0].numpy().astype(np.float32, copy=False),
+                      frame_seconds=frame_s / factor, bpm=float(bpm))
 
 
 def to_patches(spec, *, patch_frames: int = FRONT_END.patch_frames):

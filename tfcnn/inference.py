@@ -20,7 +20,7 @@ from tfcnn.audio import iter_audio, require_sound
 from tfcnn.checkpoint import Checkpoint, as_checkpoint
 from tfcnn.errors import AudioError, CheckpointError, ConfigError
 from tfcnn.evaluate import song_vote
-from tfcnn.features import log_mel_stream
+from tfcnn.features import log_mel_stream, model_input
 from tfcnn.locations import checkpoints_dir
 from tfcnn.models import ARCHITECTURES
 from tfcnn.paths import display
@@ -42,7 +42,7 @@ class Prediction:
     classes : tuple of str
         Class names in output order.
     patch_probs : np.ndarray, shape (n_patches, n_classes)
-        Softmax output per 80-frame patch.
+        Softmax output per patch (80 frames in the paper).
     probabilities : np.ndarray, shape (n_classes,)
         Mean of ``patch_probs`` over patches.
     prediction : str
@@ -50,7 +50,8 @@ class Prediction:
     log_mel : np.ndarray, shape (n_mels, T)
         The (not normalised) log-mel spectrogram.
     patch_seconds : float
-        Duration of one patch (≈ 1.86 s).
+        Duration of one patch (≈ 1.86 s for the paper's input; a beat-synchronous patch's
+        at the song's estimated tempo).
     index : int
         Index of ``prediction`` in ``classes``.
     model : dict
@@ -258,13 +259,24 @@ def predict_features(spec: np.ndarray, checkpoint, *, name: str | None = None,
             f"least {fe.min_patch_samples / fe.sample_rate:.2f} s (one patch of "
             f"{fe.patch_frames} frames)"
         )
-    probs, = song_probabilities(ckpt.model, [spec], mean=ckpt.norm_mean, std=ckpt.norm_std,
-                                patch_frames=fe.patch_frames, device=device)  # (n, n_classes)
+    # the frames the model was trained on: the log-mel, or beat-synchronous (as in training)
+    frames = model_input(spec, front_end=fe)  # frames (n_mels, T')
+    if frames.frames.shape[1] < fe.patch_frames:
+        raise AudioError(
+            f"{label}: audio is too short for this model's beat-synchronous input: "
+            f"{frames.frames.shape[1] / fe.frames_per_beat:.1f} beats at the estimated "
+            f"{frames.bpm:.0f} BPM, and a patch holds {fe.patch_frames / fe.frames_per_beat:g} "
+            f"beats ({fe.patch_frames} frames of {fe.frames_per_beat} per beat)"
+        )
+    probs, = song_probabilities(ckpt.model, [frames.frames], mean=ckpt.norm_mean,
+                                std=ckpt.norm_std, patch_frames=fe.patch_frames,
+                                device=device)  # (n, n_classes)
     vote = song_vote(probs)
     return Prediction(
         path=name, classes=tuple(ckpt.classes), patch_probs=probs,
         probabilities=probs.mean(axis=0), prediction=ckpt.classes[vote], log_mel=spec,
-        patch_seconds=fe.patch_seconds, index=vote, model=ckpt.provenance,
+        patch_seconds=fe.patch_frames * frames.frame_seconds, index=vote,
+        model=ckpt.provenance,
     )
 
 

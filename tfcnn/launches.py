@@ -29,6 +29,7 @@ from pathlib import Path
 from tfcnn.config import ENGINE_NAMES
 from tfcnn.errors import ConfigError, RunError
 from tfcnn.locations import REPO_ROOT
+from tfcnn.paths import ENV_CONFINE
 from tfcnn.procs import GONE, ProcessIdentity, identify, signal_run
 from tfcnn.request import RunRequest, SweepRequest
 from tfcnn.runs import (
@@ -190,6 +191,7 @@ def submit_sweep(sweep: SweepRequest, *, engine: str, root: Path) -> Path:
 def _summary(request: RunRequest) -> dict:
     """What a launch record shows of a run before its folder exists."""
     return {"arch": request.arch, "n_folds": request.n_folds, "preset": request.preset,
+            "max_epochs": int(request.train_config().max_epochs),
             "protocol": request.protocol, "data_dir": request.data_dir}
 
 
@@ -226,11 +228,18 @@ def submit_resume(run_dir: str | os.PathLike) -> list[str]:
     return cmd
 
 
+def trainer_env() -> dict[str, str]:
+    """The environment of a launched trainer: this one, unbuffered output, and
+    :data:`tfcnn.paths.ENV_CONFINE`, so it reads only the tracks inside the allowed roots,
+    as the app's pages do."""
+    return dict(os.environ, PYTHONUNBUFFERED="1", **{ENV_CONFINE: "1"})
+
+
 def _start(run_dir: Path, record: dict) -> None:
     """Start a queued launch's process (trainer or sweep) in its own session and record its
     identity."""
     side = launch_dir(run_dir)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = trainer_env()
     with open(side / LOG_FILE, "ab") as log:
         # start_new_session: the run is its own process group, so Cancel can signal the
         # whole group and closing the app does not kill training. cwd: `-m tfcnn` finds

@@ -30,6 +30,9 @@ class PatchBank:
         For messages.
     patch_frames : int
     device : torch.device
+    frames_per_beat : int, optional
+        Set when ``specs`` are beat-synchronous (:func:`tfcnn.features.model_input`): a
+        track too short for one patch is then named in beats.
 
     Attributes
     ----------
@@ -41,16 +44,19 @@ class PatchBank:
     """
 
     def __init__(self, specs: list[np.ndarray], track_ids: list[str], *, patch_frames: int,
-                 device: torch.device):
+                 device: torch.device, frames_per_beat: int | None = None):
         patches = [to_patches(np.asarray(s, dtype=np.float32), patch_frames=patch_frames)
                    for s in specs]  # each (n_i, n_mels, patch_frames)
         self.counts = np.array([p.shape[0] for p in patches], dtype=np.int64)
         short = [track_ids[i] for i in np.flatnonzero(self.counts == 0)]
         if short:
+            patch = (f"{patch_frames / frames_per_beat:g} beats = {patch_frames} frames of "
+                     f"{frames_per_beat} per beat" if frames_per_beat else
+                     f"{patch_frames * FRONT_END.hop_length / FRONT_END.sample_rate:.2f} s "
+                     f"= {patch_frames} frames")
             raise DatasetError(
-                f"{len(short)} track(s) shorter than one patch ({FRONT_END.patch_seconds:.2f} s "
-                f"= {patch_frames} frames): {', '.join(short[:5])}"
-                + (" ..." if len(short) > 5 else "")
+                f"{len(short)} track(s) shorter than one patch ({patch}): "
+                f"{', '.join(short[:5])}" + (" ..." if len(short) > 5 else "")
             )
         self.offsets = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
         self.track = np.repeat(np.arange(len(specs)), self.counts)  # (n_patches,)

@@ -21,13 +21,16 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from tfcnn.errors import AccessError
-from tfcnn.locations import DATA_DIR, REPO_ROOT
+from tfcnn.locations import DATA_DIR, REPO_ROOT, default_data_dir
 
 #: The project's own data folder: always an allowed root.
 PROJECT_DATA_DIR = DATA_DIR
 
 #: Operator-set extra roots, separated by ``os.pathsep``.
 ENV_ALLOWED_ROOTS = "TFCNN_ALLOWED_ROOTS"
+#: Set (to ``1``) in the environment of the trainers the app launches: they then read only
+#: the tracks inside the allowed roots, as the app's pages do (:func:`confinement`).
+ENV_CONFINE = "TFCNN_CONFINE_DATA"
 
 #: The answer for every refused path (the same for missing, forbidden or outside files).
 REFUSED = ("this path cannot be used: only regular files and folders inside the allowed "
@@ -116,6 +119,27 @@ def allowed_roots(extra: Iterable[str | os.PathLike] = (),
         if resolved not in roots:
             roots.append(resolved)
     return tuple(roots)
+
+
+def is_inside(path: str | os.PathLike, roots: Iterable[Path]) -> bool:
+    """Whether ``path``, every symlink resolved, lies inside one of ``roots``."""
+    try:
+        confine(path, roots)
+    except AccessError:
+        return False
+    return True
+
+
+def confinement(extra: Iterable[str | os.PathLike] = (),
+                env: Mapping[str, str] | None = None) -> tuple[Path, ...] | None:
+    """The roots a process must keep its tracks in: the app's (:func:`allowed_roots` plus
+    the default data set) and ``extra`` (the data folder itself, which the app checked
+    when it was chosen) when :data:`ENV_CONFINE` is set, else None (the CLI reads what
+    its user names)."""
+    env = os.environ if env is None else env
+    if env.get(ENV_CONFINE) != "1":
+        return None
+    return allowed_roots(extra=[default_data_dir(), *extra], env=env)
 
 
 def confine(path: str | os.PathLike, roots: Iterable[Path]) -> Path:

@@ -190,8 +190,9 @@ def tempo_ranges(ranges: pd.DataFrame, *, tempo_bpm: float | None = None,
             if BALLROOM_BPM_RANGE[0] / 1.5 <= tempo_bpm * factor <= BALLROOM_BPM_RANGE[1] * 1.5:
                 fig.add_vline(x=tempo_bpm * factor, line=dict(color="#d62728", width=1,
                                                                 dash="dot"))
-    fig.update_layout(title=f"Class tempo ranges ({source}: middle half of the tracks; "
-                            "dotted: half and double the track's tempo)",
+    lo, hi = ranges.attrs.get("quantiles", (0.25, 0.75))
+    fig.update_layout(title=f"Class tempo ranges ({source}, {lo:.0%}–{hi:.0%} of tracks; "
+                            "dotted: ½× and 2× this track)",
                       xaxis=dict(title="tempo (BPM)"), yaxis=_class_axis(classes),
                       showlegend=False, **_LAYOUT)
     return fig

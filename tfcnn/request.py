@@ -13,6 +13,10 @@ A request validates once, when it is made, and converts itself:
 Adding an option is one field of :class:`RunRequest` (with its :class:`Option`) plus its use
 in training. Torch-free at import (``--help`` reads the options); checking the architecture's
 parameters builds the model, which loads torch.
+
+Longer than 600 lines: the run request, the option table the CLI is generated from and the
+sweep's grid of requests stay together, so every conversion (argv, ``config.json``,
+``sweep.json``) is written beside the fields it converts and cannot drift from them.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from tfcnn.config import ARCHS, FRONT_END, PRESETS, PROTOCOLS, TrainConfig
+from tfcnn.config import ARCHS, FRONT_END, LIMITS, PRESETS, PROTOCOLS, FrontEnd, TrainConfig
 from tfcnn.errors import ConfigError, TfcnnError
 
 # ----------------------------------------------------------------------------- values as text
@@ -51,6 +55,42 @@ def format_value(value) -> str:
     if isinstance(value, float):
         return repr(value)
     return str(value)
+
+
+def parse_patch_frames(text: str) -> int:
+    """``"160"`` → 160: a patch width in frames (:class:`ConfigError` naming ``text``)."""
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        value = 0
+    if not 1 <= value <= LIMITS.max_patch_frames:
+        raise ConfigError(f"patch frames must be an integer in 1..{LIMITS.max_patch_frames} "
+                          f"(paper: {FRONT_END.patch_frames}), got {text!r}")
+    return value
+
+
+#: How the paper's input (no tempo normalisation) is written for ``--frames-per-beat``.
+BEATS_OFF = "off"
+
+
+def parse_frames_per_beat(text: str) -> int | None:
+    """``"10"`` → 10, ``"off"`` → None (the paper's frames): frames per beat of a
+    beat-synchronous input (:class:`ConfigError` naming ``text``)."""
+    word = str(text).strip().lower()
+    if word == BEATS_OFF:
+        return None
+    try:
+        value = int(word)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= LIMITS.max_frames_per_beat:
+        raise ConfigError(f"frames per beat must be an integer in 1..{LIMITS.max_frames_per_beat} "
+                          f"or {BEATS_OFF!r}, got {text!r}")
+    return value
+
+
+def _show_frames_per_beat(value) -> str:
+    return BEATS_OFF if value is None else str(int(value))
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -155,6 +195,15 @@ class RunRequest:
         preset's; a value equal to the preset's is stored as None).
     amp : bool
         bfloat16 where it pays.
+    patch_frames : int, optional
+        Width of the model's input patch in frames (None: the paper's 80, ≈ 1.86 s). An
+        architecture parameter: the model's layers are sized by it, and a filter may be as
+        wide as it.
+    frames_per_beat : int, optional
+        None (default, the paper's input): patches of the log-mel's frames. Else the log-mel
+        is resampled so one beat of the track's estimated tempo spans this many frames, at
+        training and prediction alike (:func:`tfcnn.features.model_input`); 10 puts 8
+        beats in an 80-frame patch.
     time_filter, freq_filter : (int, int), optional
         Filter shapes (bands × frames) of the architectures that have them.
     n_filters : int, optional
@@ -186,11 +235,24 @@ class RunRequest:
     amp: bool = _option(False, "--amp", "bfloat16 where it pays: autocast on CUDA, and the "
                         "fold-parallel kernel's products on CPUs with native bf16 "
                         "(AVX512-BF16, AMX)", switch=True)
+    patch_frames: int | None = _option(
+        None, "--patch-frames", f"width of the input patch in frames (paper: {_WIDTH} "
+        f"≈ {FRONT_END.patch_seconds:.2f} s; e.g. 160 or 240 for more than one bar)",
+        parse=parse_patch_frames, metavar="N", sweep="grid",
+        grid_help=f"patch widths to sweep, in frames, e.g. {_WIDTH},160,240")
+    frames_per_beat: int | None = _option(
+        None, "--frames-per-beat", "tempo-normalised (beat-synchronous) input: resample each "
+        "track's log-mel so one beat of its estimated tempo spans N frames, e.g. 10 (8 beats "
+        f"in an {_WIDTH}-frame patch); {BEATS_OFF} (default): the paper's frames",
+        parse=parse_frames_per_beat, show=_show_frames_per_beat, metavar="N", sweep="grid",
+        grid_help=f"frames per beat to sweep, e.g. {BEATS_OFF},10 ({BEATS_OFF}: the paper's "
+        "frames)")
     time_filter: tuple[int, int] | None = _option(
         None, "--time-filter", "temporal filter shape, bands x frames (paper: 1x60; at most "
-        f"1x{_WIDTH}, the patch's width)", parse=parse_filter_shape, metavar="HxW",
+        f"as wide as the patch, {_WIDTH} frames unless --patch-frames)",
+        parse=parse_filter_shape, metavar="HxW",
         sweep="grid", grid_help="temporal filter shapes to sweep, bands x frames, e.g. "
-        f"1x30,1x60,1x80 (at most 1x{_WIDTH}, the patch's width)")
+        f"1x30,1x60,1x80 (at most the patch's width, {_WIDTH} unless --patch-frames)")
     freq_filter: tuple[int, int] | None = _option(
         None, "--freq-filter", "frequency filter shape, bands x frames (paper: 32x1)",
         parse=parse_filter_shape, metavar="HxW", sweep="grid",
@@ -246,8 +308,12 @@ class RunRequest:
             if not epochs or epochs[0] < 0:
                 raise ConfigError(f"snapshots must be epochs >= 0, got {list(self.snapshots)!r}")
             self._set("snapshots", epochs)
+        if self.frames_per_beat is not None and not _is_int(self.frames_per_beat):
+            raise ConfigError(f"frames_per_beat must be an integer or None, got "
+                              f"{self.frames_per_beat!r}")
         for name, value in resolved_arch_params(self.arch, self.arch_params).items():
             self._set(name, value)
+        self.front_end()  # frames_per_beat as FrontEnd checks it
 
     def _set(self, name: str, value) -> None:
         object.__setattr__(self, name, value)  # frozen: only while it is being made
@@ -259,6 +325,13 @@ class RunRequest:
         """The architecture parameters it sets (``{"time_filter": (1, 60), ...}``)."""
         return {name: getattr(self, name) for name in ARCH_PARAMS
                 if getattr(self, name) is not None}
+
+    def front_end(self) -> FrontEnd:
+        """The paper's front end with this request's input: patch width and
+        beat-synchronous frames (what the run's checkpoints record and predict uses)."""
+        return FrontEnd(**{**FRONT_END.to_dict(),
+                           "patch_frames": self.patch_frames or FRONT_END.patch_frames,
+                           "frames_per_beat": self.frames_per_beat})
 
     def train_config(self) -> TrainConfig:
         """The preset with this request's replacements and seed (:class:`ConfigError` for a
@@ -274,10 +347,11 @@ class RunRequest:
             range(self.n_folds))
 
     def replace(self, **changes) -> "RunRequest":
-        """A copy with ``changes`` (checked again). An architecture change drops the
-        architecture parameters the new one does not take."""
+        """A copy with ``changes`` (checked again). An architecture change resets the filter
+        parameters to the new one's own (the patch width is kept)."""
         if "arch" in changes and changes["arch"] != self.arch:
-            changes = {**{name: None for name in ARCH_PARAMS}, **changes}
+            changes = {**{name: None for name in ARCH_PARAMS if name != "patch_frames"},
+                       **changes}
         return replace(self, **changes)
 
     # ---- the command line
@@ -308,7 +382,8 @@ class RunRequest:
                 "train_config": self.train_config().to_dict(), "protocol": self.protocol,
                 "n_folds": self.n_folds,
                 "only_folds": None if self.only_folds is None else list(self.only_folds),
-                "seed": self.seed, "device": self.device}
+                "seed": self.seed, "device": self.device,
+                "frames_per_beat": self.frames_per_beat}
 
     @classmethod
     def from_config(cls, config: dict) -> "RunRequest":
@@ -322,13 +397,15 @@ class RunRequest:
         train = config.get("train_config") or {}
         params = config.get("arch_params") or {}
         snapshots = (config.get("snapshots") or {}).get("epochs")
+        beats = config.get("frames_per_beat", (config.get("front_end") or {}).get(
+            "frames_per_beat"))
         return cls(data_dir=config.get("data") or "", arch=config.get("arch"),
                    n_folds=config.get("n_folds", 0), preset=config.get("preset"),
                    protocol=config.get("protocol"), device=str(config.get("device", "auto")),
                    seed=config.get("seed", 0), epochs=train.get("max_epochs"),
                    lr=train.get("lr"), batch_size=train.get("batch_size"),
                    amp=bool(train.get("amp")), only_folds=config.get("only_folds"),
-                   snapshots=snapshots,
+                   snapshots=snapshots, frames_per_beat=beats,
                    **{k: _frozen(params[k]) for k in ARCH_PARAMS if k in params})
 
 
@@ -345,14 +422,24 @@ def _options() -> list[tuple[object, Option]]:
     return [(f, f.metadata["option"]) for f in fields(RunRequest)]
 
 
+def show_value(name: str, value) -> str:
+    """A field's value as the CLI writes it (``(1, 60)`` → ``1x60``, a
+    ``frames_per_beat`` of None → ``off``)."""
+    return next(option for f, option in _options() if f.name == name).show(value)
+
+
 def options() -> list[tuple[str, Option, object]]:
     """Every field of :class:`RunRequest` as ``(name, Option, default)``, in field order: what
     the CLI turns into ``train``'s and ``sweep``'s options (:mod:`tfcnn.commands.options`)."""
     return [(f.name, option, f.default) for f, option in _options()]
 
 
-#: The architecture parameters a request may set, in the order they name a sweep's grid point.
-ARCH_PARAMS: tuple[str, ...] = ("time_filter", "freq_filter", "n_filters")
+#: The architecture parameters a request may set, in the order they name a sweep's grid point
+#: (the patch's width sizes every architecture's layers).
+ARCH_PARAMS: tuple[str, ...] = ("patch_frames", "time_filter", "freq_filter", "n_filters")
+
+#: What a sweep's grid may vary besides the seed: the architecture parameters and the input.
+SWEPT_PARAMS: tuple[str, ...] = (*ARCH_PARAMS, "frames_per_beat")
 
 
 def resolved_arch_params(arch: str, params: dict) -> dict:
@@ -379,7 +466,8 @@ def resolved_arch_params(arch: str, params: dict) -> dict:
 # ----------------------------------------------------------------------------- sweeps
 
 #: Short tags of the swept parameters in grid point names (``t1x60-n16-s0``).
-_TAGS = {"time_filter": "t", "freq_filter": "f", "n_filters": "n"}
+_TAGS = {"patch_frames": "p", "time_filter": "t", "freq_filter": "f", "n_filters": "n",
+         "frames_per_beat": "b"}
 
 
 @dataclass(frozen=True)
@@ -389,7 +477,8 @@ class GridPoint:
     Attributes
     ----------
     params : tuple of (name, value)
-        Swept architecture parameters in :data:`ARCH_PARAMS` order; shapes as int tuples.
+        Swept parameters in :data:`SWEPT_PARAMS` order; shapes as int tuples,
+        ``frames_per_beat`` None for the paper's frames.
     seed : int
     """
 
@@ -398,12 +487,13 @@ class GridPoint:
 
     @property
     def name(self) -> str:
-        """Its run folder's name, e.g. ``t1x60-n16-s0``."""
-        parts = [f"{_TAGS[k]}{format_value(v)}" for k, v in self.params]
+        """Its run folder's name, e.g. ``t1x60-n16-s0``, ``p160-boff-s0``."""
+        parts = [f"{_TAGS[k]}{show_value(k, v)}" for k, v in self.params]
         return "-".join([*parts, f"s{self.seed}"])
 
     @property
     def arch_params(self) -> dict:
+        """The point's swept values as request fields (``frames_per_beat`` included)."""
         return dict(self.params)
 
     def to_dict(self) -> dict:
@@ -413,7 +503,7 @@ class GridPoint:
     @classmethod
     def from_dict(cls, data: dict) -> "GridPoint":
         params = data["params"]
-        return cls(params=tuple((k, _frozen(params[k])) for k in ARCH_PARAMS if k in params),
+        return cls(params=tuple((k, _frozen(params[k])) for k in SWEPT_PARAMS if k in params),
                    seed=int(data["seed"]))
 
 
@@ -432,7 +522,7 @@ class Task:
 
 @dataclass(frozen=True)
 class SweepRequest:
-    """A grid of architecture parameters × seeds over one :class:`RunRequest`.
+    """A grid of architecture parameters and inputs × seeds over one :class:`RunRequest`.
 
     Every grid point is ``base`` with the point's values and seed
     (:meth:`request`), checked when the sweep is made: a shape that does not fit is refused
@@ -441,10 +531,10 @@ class SweepRequest:
     Attributes
     ----------
     base : RunRequest
-        Everything but the swept values and the seed; its architecture parameters are the
-        architecture's own (a fixed non-default value is a grid of one value).
+        Everything but the swept values and the seed; its architecture parameters and input
+        are the paper's (a fixed non-default value is a grid of one value).
     grid : tuple of (name, tuple of values)
-        The swept parameters (a subset of :data:`ARCH_PARAMS`, in that order).
+        The swept parameters (a subset of :data:`SWEPT_PARAMS`, in that order).
     seeds : tuple of int
     """
 
@@ -459,16 +549,16 @@ class SweepRequest:
         if len(set(seeds)) != len(seeds):
             raise ConfigError(f"seeds lists a seed twice: {seeds!r}")
         given = dict(self.grid)
-        unknown = [name for name in given if name not in ARCH_PARAMS]
+        unknown = [name for name in given if name not in SWEPT_PARAMS]
         if unknown:
             raise ConfigError(f"cannot sweep {unknown[0]}; a sweep varies "
-                              f"{', '.join(ARCH_PARAMS)} and the seed")
+                              f"{', '.join(SWEPT_PARAMS)} and the seed")
         accepted = self.base.arch_params
         grid = []
-        for name in ARCH_PARAMS:
+        for name in SWEPT_PARAMS:
             if given.get(name) is None:
                 continue
-            if name not in accepted:
+            if name in ARCH_PARAMS and name not in accepted:
                 raise ConfigError(
                     f"architecture {self.base.arch!r} has no {name}; it takes "
                     f"{', '.join(p for p in ARCH_PARAMS if p in accepted) or 'none of them'}")
@@ -477,10 +567,10 @@ class SweepRequest:
                 raise ConfigError(f"{name}: no value to sweep")
             grid.append((name, values))
         base = self.base.replace(seed=seeds[0], only_folds=None, snapshots=None,
-                                 **{name: None for name in ARCH_PARAMS})
+                                 **{name: None for name in SWEPT_PARAMS})
         if base != self.base.replace(seed=seeds[0], only_folds=None, snapshots=None):
-            raise ConfigError("a sweep's fixed architecture parameters are the architecture's "
-                              "own; sweep a list of one value to change one")
+            raise ConfigError("a sweep's fixed architecture parameters and input are the "
+                              "paper's; sweep a list of one value to change one")
         object.__setattr__(self, "base", base)
         object.__setattr__(self, "grid", tuple(grid))
         object.__setattr__(self, "seeds", tuple(seeds))
@@ -521,21 +611,22 @@ class SweepRequest:
         values = {f.name: getattr(args, f.name) for f, option in _options()
                   if option.sweep is not None and hasattr(args, f.name)}
         seeds = values.pop("seed") or [0]
-        grid = tuple((name, tuple(values.pop(name))) for name in ARCH_PARAMS
+        grid = tuple((name, tuple(values.pop(name))) for name in SWEPT_PARAMS
                      if values.get(name) is not None)
-        for name in ARCH_PARAMS:
+        for name in SWEPT_PARAMS:
             values.pop(name, None)
         return cls(base=RunRequest(**values), grid=grid, seeds=tuple(seeds))
 
     @classmethod
     def from_text(cls, base: RunRequest, *, grid: dict[str, str], seeds: str) -> "SweepRequest":
         """The sweep of the app's text fields: ``grid`` maps swept parameters to lists as on
-        the command line (``{"time_filter": "1x30,1x60"}``; empty text: not swept)."""
+        the command line (``{"time_filter": "1x30,1x60"}``, ``{"frames_per_beat":
+        "off,10"}``; empty text: not swept)."""
         options = {f.name: option for f, option in _options()}
         parsed = tuple((name, tuple(parse_list(text, name=name.replace("_", " "),
                                                item=options[name].parse)))
                        for name, text in grid.items() if str(text).strip())
-        return cls(base=base.replace(**{name: None for name in ARCH_PARAMS}), grid=parsed,
+        return cls(base=base.replace(**{name: None for name in SWEPT_PARAMS}), grid=parsed,
                    seeds=tuple(parse_list(seeds, name="seeds", item=int)))
 
     # ---- sweep.json
@@ -562,5 +653,5 @@ class SweepRequest:
                           batch_size=overrides.get("batch_size"),
                           amp=bool(overrides.get("amp")))
         grid = data.get("grid") or {}
-        return cls(base=base, grid=tuple((k, tuple(grid[k])) for k in ARCH_PARAMS if k in grid),
+        return cls(base=base, grid=tuple((k, tuple(grid[k])) for k in SWEPT_PARAMS if k in grid),
                    seeds=tuple(int(s) for s in data["seeds"]))

@@ -44,6 +44,8 @@ from tfcnn.table1 import paper_row_for, table_row
 SHIPPED, RUN = "shipped", "run"
 #: ``ResultSet.dataset`` of results that did not record their data set.
 UNKNOWN_DATASET = "unknown"
+#: A Table 1 cell whose setting the result did not record.
+UNRECORDED = "—"
 #: Separator between a Table 1 file and the key of one of its entries (``FILE.json:time``).
 TABLE_SEPARATOR = ":"
 #: results.json keys a table row keeps so two rows can be compared fold by fold.
@@ -124,6 +126,10 @@ class ResultSet:
         Training time.
     seed : int or None
         Training seed (it also draws the folds); None when not recorded.
+    preset : str or None
+        The training recipe's preset (``quick``, ``paper``); None when not recorded.
+    max_epochs : int or None
+        The epoch cap each fold trained under; None when not recorded.
     """
 
     label: str
@@ -148,6 +154,8 @@ class ResultSet:
     n_tracks: int | None = None
     wall_s: float | None = None
     seed: int | None = None
+    preset: str | None = None
+    max_epochs: int | None = None
 
     @property
     def series(self) -> str:
@@ -212,7 +220,17 @@ def result_set(label: str, results: dict, *, source: str, arch: str | None = Non
         n_train_tracks=None if n_train is None else tuple(int(v) for v in n_train),
         n_test_tracks=None if n_test is None else tuple(int(v) for v in n_test),
         protocol=results.get("protocol"), n_folds=int(results.get("n_folds") or n),
-        n_tracks=n_tracks, wall_s=results.get("wall_s"), seed=_seed_of(results))
+        n_tracks=n_tracks, wall_s=results.get("wall_s"), seed=_seed_of(results),
+        preset=_recipe_of(results, "preset"), max_epochs=_recipe_of(results, "max_epochs"))
+
+
+def _recipe_of(results: dict, key: str):
+    """``key`` of the training recipe: a table row's own, else the run's ``train_config``'s
+    (None when neither records it)."""
+    value = results.get(key)
+    if value is None and isinstance(results.get("train_config"), dict):
+        value = results["train_config"].get(key)
+    return value
 
 
 def _seed_of(results: dict) -> int | None:
@@ -443,14 +461,17 @@ def sweep_reports(folder: str | os.PathLike) -> list[tuple[str, dict, dict]]:
 
 
 def results_table(sets: Sequence[ResultSet]) -> pd.DataFrame:
-    """Our Table 1 beside the paper's: one row per result set, numbers as numbers.
+    """Our Table 1 beside the paper's: one row per set, numbers as numbers, with what each
+    was trained under (a 2-fold, 10-epoch run beside 10-fold rows says so).
 
     Returns
     -------
     pd.DataFrame, one row per set
         ``run``, ``architecture``, ``mean (%)``, ``std (%)``, ``paper mean (%)``,
         ``paper std (%)`` (the paper's Ballroom row, NaN for an architecture it lacks),
-        ``folds`` (complete), ``#params``, ``paper #params``, ``dataset``, ``source``.
+        ``folds complete``, ``folds planned``, ``preset``, ``max epochs`` (the cap),
+        ``protocol`` ("—" when a set does not record one), ``#params``, ``paper #params``,
+        ``dataset``, ``source``.
     """
     rows = []
     for rs in sets:
@@ -458,20 +479,25 @@ def results_table(sets: Sequence[ResultSet]) -> pd.DataFrame:
         rows.append({
             "run": rs.label, "source": rs.source, "dataset": rs.dataset,
             "architecture": rs.arch, "#params": rs.n_params,
-            "mean (%)": rs.mean, "std (%)": rs.std, "folds": len(rs.accuracies),
+            "mean (%)": rs.mean, "std (%)": rs.std, "folds complete": len(rs.accuracies),
+            "folds planned": max(rs.n_folds, len(rs.accuracies)),
+            "preset": rs.preset or UNRECORDED, "max epochs": rs.max_epochs,
+            "protocol": rs.protocol or UNRECORDED,
             "paper #params": paper.params if paper else None,
             "paper mean (%)": paper.mean if paper else None,
             "paper std (%)": paper.std if paper else None,
         })
     # ours beside the paper's first, so a narrow view shows the comparison
     table = pd.DataFrame(rows, columns=["run", "architecture", "mean (%)", "std (%)",
-                                        "paper mean (%)", "paper std (%)", "folds", "#params",
-                                        "paper #params", "dataset", "source"])
-    for column in ("#params", "paper #params"):
+                                        "paper mean (%)", "paper std (%)", "folds complete",
+                                        "folds planned", "preset", "max epochs", "protocol",
+                                        "#params", "paper #params", "dataset", "source"])
+    for column in ("#params", "paper #params", "max epochs"):
         table[column] = table[column].astype("Int64")  # counts stay integers, None → <NA>
     for column in ("mean (%)", "std (%)", "paper mean (%)", "paper std (%)"):
         table[column] = table[column].astype(float)
-    table["folds"] = table["folds"].astype(int)
+    for column in ("folds complete", "folds planned"):
+        table[column] = table[column].astype(int)
     return table
 
 

@@ -43,6 +43,7 @@ import pandas as pd
 from tfcnn.atomic import FILE_MODE, write_json_atomic
 from tfcnn.config import training_stages
 from tfcnn.errors import RunError
+from tfcnn.jsonfile import parse_json
 from tfcnn.procs import ProcessIdentity, identify, is_alive
 
 #: The states :func:`run_status` can return.
@@ -201,15 +202,22 @@ class RunFolder:
     @classmethod
     def reopen(cls, path: str | os.PathLike, config: dict, *,
                progress: Callable[[dict], None] | None = None) -> "RunFolder":
-        """The run in ``path`` to continue; its config must agree on :data:`RESUME_KEYS`.
+        """The run in ``path`` to continue; its config must agree on :data:`RESUME_KEYS`
+        and its tracks (:func:`track_change`).
 
-        Raises :class:`RunError` for a folder that is not a run, a different configuration,
-        or a run whose trainer is still alive.
+        Raises :class:`RunError` (one line, nothing written) for a folder that is not a
+        run, a changed data set, a different configuration, or a run whose trainer is
+        still alive.
         """
         path = Path(path)
         if not (path / CONFIG_FILE).is_file():
             raise RunError(f"cannot resume {path}: no {CONFIG_FILE} there (not a run folder)")
         old = read_config(path)
+        changed = track_change(old, config)
+        if changed:
+            raise RunError(f"cannot resume {path}: the data set changed since the run started "
+                           f"({changed}); its complete folds were drawn from the old tracks, "
+                           "so the run is left as it was: restore the data or start a new run")
         diffs = [f"{k}: run has {old.get(k)!r}, now {config.get(k)!r}"
                  for k in RESUME_KEYS if old.get(k) != config.get(k)]
         if diffs:
@@ -298,6 +306,35 @@ class RunFolder:
         write_json_atomic(self.path / RESULTS_FILE, results)
 
 
+def track_change(old: dict, new: dict) -> str | None:
+    """What changed between the tracks (and classes) of two run configurations, in words
+    (``"2 tracks added (Jive/x, Jive/y); class added: Tango"``), or None when the same.
+
+    A run recorded before the track list was kept (no ``tracks``) is compared by its track
+    count and classes only.
+    """
+    old_classes = (old.get("dataset") or {}).get("classes") or []
+    new_classes = (new.get("dataset") or {}).get("classes") or []
+    parts = []
+    old_tracks, new_tracks = old.get("tracks"), new.get("tracks")
+    if isinstance(old_tracks, list) and isinstance(new_tracks, list):
+        for verb, names in (("added", sorted(set(new_tracks) - set(old_tracks))),
+                            ("removed", sorted(set(old_tracks) - set(new_tracks)))):
+            if names:
+                shown = ", ".join(map(str, names[:3])) + (", ..." if len(names) > 3 else "")
+                parts.append(f"{len(names)} track(s) {verb} ({shown})")
+    else:
+        n_old = (old.get("dataset") or {}).get("n_tracks")
+        n_new = (new.get("dataset") or {}).get("n_tracks")
+        if n_old != n_new:
+            parts.append(f"{n_old} tracks then, {n_new} now")
+    for verb, names in (("added", [c for c in new_classes if c not in old_classes]),
+                        ("removed", [c for c in old_classes if c not in new_classes])):
+        if names:
+            parts.append(f"class(es) {verb}: {', '.join(map(str, names))}")
+    return "; ".join(parts) or None
+
+
 def write_launch(run_dir: str | os.PathLike, record: dict) -> None:
     """The app's launch record of ``run_dir`` (state, command, process, ...), written
     atomically in :func:`launch_dir`."""
@@ -307,8 +344,9 @@ def write_launch(run_dir: str | os.PathLike, record: dict) -> None:
 def read_launch(run_dir: str | os.PathLike) -> dict | None:
     """The launch record of a run, or None (absent, unreadable or not a JSON object)."""
     try:
-        record = json.loads((launch_dir(run_dir) / LAUNCH_FILE).read_bytes())
-    except (OSError, ValueError):  # ValueError: bad JSON or bytes that are not UTF-8
+        record = parse_json((launch_dir(run_dir) / LAUNCH_FILE).read_bytes(),
+                            where=LAUNCH_FILE, error=RunError)
+    except (OSError, RunError):
         return None
     return record if isinstance(record, dict) else None
 
@@ -327,20 +365,55 @@ def running_identity(record: dict) -> ProcessIdentity | None:
 # --------------------------------------------------------------------------- reading
 
 
+_NUMBER, _INT, _TEXT, _OBJECT, _LIST = "a number", "an integer", "text", "an object", "a list"
+
+#: The type of each field a reader formats or computes with, per run file: a file holding
+#: another type is refused with one line (not a traceback on the page that formats it).
+FIELD_TYPES = {
+    CONFIG_FILE: {"arch": _TEXT, "preset": _TEXT, "protocol": _TEXT, "n_folds": _INT,
+                  "dataset": _OBJECT, "n_params": _INT, "seed": _INT, "tracks": _LIST},
+    STATUS_FILE: {"state": _TEXT, "started": _TEXT, "finished": _TEXT, "wall_s": _NUMBER,
+                  "error": _TEXT},
+    RESULTS_FILE: {"mean": _NUMBER, "std": _NUMBER, "wall_s": _NUMBER, "n_params": _INT,
+                   "n_folds": _INT, "n_tracks": _INT, "per_fold": _LIST, "folds": _LIST,
+                   "classes": _LIST, "confusion": _LIST, "dataset": _OBJECT, "arch": _TEXT,
+                   "protocol": _TEXT, "patch_mean": _NUMBER, "patch_std": _NUMBER},
+    FOLD_RESULT_FILE: {"fold": _INT, "accuracy": _NUMBER, "norm_mean": _NUMBER,
+                       "norm_std": _NUMBER, "epochs": _INT, "seconds": _NUMBER,
+                       "test_track_ids": _LIST, "test_labels": _LIST},
+}
+
+
+def _is(value, kind: str) -> bool:
+    if kind == _NUMBER:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == _INT:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, {_TEXT: str, _OBJECT: dict, _LIST: list}[kind])
+
+
 def _read_json(path: Path) -> dict | None:
-    """Parsed JSON of ``path``, or None when the file does not exist."""
+    """Parsed JSON object of ``path`` (size, depth and the types of :data:`FIELD_TYPES`
+    checked), or None when the file does not exist; :class:`RunError` (one line naming
+    the file) when it cannot be used."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
-    except UnicodeDecodeError as exc:
-        raise RunError(f"{path}: not UTF-8 text (byte {exc.start}); not a run record") from None
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RunError(f"{path}: not valid JSON ({exc})") from None
+        value = parse_json(data, where=str(path), error=RunError)
+    except RunError as exc:
+        if "not UTF-8" in str(exc):
+            raise RunError(f"{exc}; not a run record") from None
+        raise
     if not isinstance(value, dict):
         raise RunError(f"{path}: not a JSON object")
+    for key, kind in FIELD_TYPES.get(path.name, {}).items():
+        if value.get(key) is not None and not _is(value[key], kind):
+            raise RunError(f"{path}: {key!r} must be {kind}, got "
+                           f"{json.dumps(value[key])[:40]}")
     return value
 
 
@@ -382,11 +455,15 @@ def read_progress(run_dir: str | os.PathLike) -> list[dict]:
         if not line.strip():
             continue
         try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:
+            event = parse_json(line, where=f"{path}: line {i + 1}", error=RunError)
+        except RunError as exc:
+            if i == len(lines) - 1 and "not valid JSON" in str(exc):
                 break  # a line the trainer is writing right now
-            raise RunError(f"{path}: line {i + 1} is not valid JSON: {line[:80]!r}") from None
+            raise RunError(f"{exc}: {line[:80]!r}" if "not valid JSON" in str(exc) else
+                           str(exc)) from None
+        if not isinstance(event, dict):
+            raise RunError(f"{path}: line {i + 1} is not a JSON object")
+        events.append(event)
     return events
 
 
@@ -639,8 +716,11 @@ def read_run(run_dir: str | os.PathLike) -> Run:
         if status != "running" and launch.get("state") == QUEUED:
             status = "queued"  # a stopped run queued again (--resume)
         elif status != "running" and launch.get("resume") and launch.get("state") == STARTED \
+                and record.get("pid") != launch.get("pid") \
                 and running_identity(launch) is not None:
-            status = "starting"  # its trainer has not written its status yet
+            # its trainer has not written its status yet (once it has, its own last word
+            # holds, while its process exits too: no "starting" between it and "finished")
+            status = "starting"
     if status in ("interrupted", "failed") and launch.get("cancelled"):
         status, error = "cancelled", None  # stopped by the app's Cancel (SIGTERM)
     if status == "failed" and error is None:
@@ -654,6 +734,14 @@ def read_run(run_dir: str | os.PathLike) -> Run:
                log_tail=log_tail(path))
 
 
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False where it cannot be looked at (an unreadable folder)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def run_paths(root: str | os.PathLike = "runs", *, launched: bool = False) -> list[Path]:
     """The run folders directly under ``root`` (those with a ``config.json``), newest name
     first (names start with the launch time); [] when ``root`` is missing.
@@ -664,7 +752,7 @@ def run_paths(root: str | os.PathLike = "runs", *, launched: bool = False) -> li
     root = Path(root)
     if not root.is_dir():
         return []
-    paths = {child for child in root.iterdir() if (child / CONFIG_FILE).is_file()}
+    paths = {child for child in root.iterdir() if _is_file(child / CONFIG_FILE)}
     launches = root / LAUNCHES_DIR
     if launched and launches.is_dir():
         paths |= {root / p.name for p in launches.iterdir() if (p / LAUNCH_FILE).is_file()

@@ -34,7 +34,7 @@ import numpy as np
 from tfcnn.atomic import write_json_atomic
 from tfcnn.device import select_device
 from tfcnn.errors import ConfigError, RunError
-from tfcnn.request import GridPoint, SweepRequest, Task, format_value
+from tfcnn.request import GridPoint, SweepRequest, Task, show_value
 from tfcnn.runs import (
     CONFIG_FILE,
     complete_folds,
@@ -373,7 +373,7 @@ def grid_rows(out) -> list[dict]:
     rows = []
     for point in spec.points():
         run_dir = Path(out) / point.name
-        row = {"point": point.name, **{k: format_value(v) for k, v in point.params},
+        row = {"point": point.name, **{k: show_value(k, v) for k, v in point.params},
                "seed": point.seed, "mean": None, "std": None, "n_folds_complete": 0,
                "n_folds": spec.base.n_folds, "accuracies": [], "status": "pending"}
         if (run_dir / CONFIG_FILE).is_file():

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import signal
@@ -36,16 +37,18 @@ import torch
 from tfcnn.cache import load_features
 from tfcnn.calibration import fit_calibration, folds_reliability, song_confidences
 from tfcnn.checkpoint import save_checkpoint
-from tfcnn.config import FRONT_END, TIMEFREQ_INIT, TrainConfig, training_stages
-from tfcnn.datasets import Dataset, load_dataset, require_two_classes
+from tfcnn.config import FrontEnd, TIMEFREQ_INIT, TrainConfig, training_stages
+from tfcnn.datasets import Dataset, load_dataset, require_two_classes, track_list
 from tfcnn.device import select_device
 from tfcnn.errors import RunError, TfcnnError
 from tfcnn.evaluate import fold_metrics, summarise
 from tfcnn.fold_training import EVAL_BATCH_SIZE, FoldData, FoldTraining, fold_seed, train_fold
 from tfcnn.folds import Fold, assignment_fingerprint, fold_fingerprint, make_folds, song_keys
+from tfcnn.features import model_input
 from tfcnn.inference import song_probabilities
 from tfcnn.models import build_model, count_parameters, init_timefreq_from, stage_params
 from tfcnn.parallel import stacking_pays, train_folds_parallel
+from tfcnn.paths import confinement
 from tfcnn.patch_bank import PatchBank, fold_data
 from tfcnn.provenance import code_version, machine_info
 from tfcnn.request import RunRequest
@@ -94,6 +97,8 @@ class _Training:
     run: RunFolder
     dataset: Dataset
     specs: list[np.ndarray]  # each (n_mels, T_i): log-mel of every track, not normalised
+    inputs: list[np.ndarray]  # each (n_mels, T'_i): the frames patches are cut from
+    front_end: FrontEnd  # the request's: log-mel, patch width, beat-synchronous or not
     labels: np.ndarray  # (n_tracks,) class index
     track_ids: list[str]
     bank: PatchBank
@@ -101,6 +106,9 @@ class _Training:
     config: TrainConfig
     device: torch.device
     snapshots: dict | None = None  # {"epochs": [...], "folds": [...]} to save weights of
+    # rewrites results.json over the complete folds, after each fold (a stopped run keeps a
+    # summary of what it finished)
+    summarise: Callable[[], dict] | None = None
 
     @property
     def arch(self) -> str:
@@ -173,9 +181,13 @@ def train_run(request: RunRequest, out_dir, *, resume: bool = False,
         training = _load(run, request, plan)
         folds = make_folds(training.labels, groups=plan.dataset.tracks["replica_group"].tolist(),
                            n_folds=request.n_folds, seed=request.seed, protocol=request.protocol)
+        training.summarise = functools.partial(
+            _write_results, training, n_params=plan.n_params,
+            assignment=assignment_fingerprint(folds, training.song_keys))
+        if run.complete_folds():  # resumed: the summary is current from the start
+            training.summarise()
         _train_pending(training, folds, sequential=sequential)
-        results = _write_results(training, n_params=plan.n_params,
-                                 assignment=assignment_fingerprint(folds, training.song_keys))
+        results = training.summarise()
     run.emit({"event": "run_end", "mean": results.get("mean"), "std": results.get("std"),
               "wall_s": results.get("wall_s")})
     run.set_status("finished")
@@ -187,7 +199,8 @@ def _plan(request: RunRequest) -> _Plan:
     """The device, data set, model size and ``config.json`` of ``request``, checked before
     anything is written."""
     device = select_device(request.device)
-    dataset = load_dataset(request.data_dir)
+    # launched by the app: only the tracks inside its allowed roots (tfcnn.paths.confinement)
+    dataset = load_dataset(request.data_dir, roots=confinement(extra=[request.data_dir]))
     require_two_classes(dataset)
     model = build_model(request.arch, len(dataset.classes), **request.arch_params)
     config = {
@@ -195,10 +208,13 @@ def _plan(request: RunRequest) -> _Plan:
         "data": str(dataset.root),
         "dataset": {"name": dataset.name, "kind": dataset.kind, "root": str(dataset.root),
                     "n_tracks": int(dataset.n_tracks), "classes": list(dataset.classes)},
+        # the exact tracks: --resume refuses a data set that changed (runs.track_change),
+        # since the folds are drawn from them
+        "tracks": track_list(dataset),
         "arch_params": json.loads(json.dumps(model.arch_params)),  # resolved, JSON types
         "n_params": count_parameters(model),
         "device": str(device),
-        "front_end": FRONT_END.to_dict(),
+        "front_end": request.front_end().to_dict(),
         "code_version": code_version(),
         "machine": machine_info(device),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -317,11 +333,14 @@ def _load(run: RunFolder, request: RunRequest, plan: _Plan) -> _Training:
             last[0] = now
             run.emit({"event": "features", "done": int(done), "total": int(total)})
 
-    features = load_features(plan.dataset, front_end=FRONT_END, progress=on_features)
-    bank = PatchBank(features.specs, list(features.track_ids),
-                     patch_frames=FRONT_END.patch_frames, device=plan.device)
+    front_end = request.front_end()
+    features = load_features(plan.dataset, front_end=front_end, progress=on_features)
+    # The model's frames (the log-mel, or beat-synchronous), as predict makes them.
+    inputs = [model_input(spec, front_end=front_end).frames for spec in features.specs]
+    bank = PatchBank(inputs, list(features.track_ids), patch_frames=front_end.patch_frames,
+                     device=plan.device, frames_per_beat=front_end.frames_per_beat)
     return _Training(request=request, run=run, dataset=plan.dataset,
-                     specs=list(features.specs),
+                     specs=list(features.specs), inputs=inputs, front_end=front_end,
                      labels=np.asarray(features.labels, dtype=np.int64),
                      track_ids=list(features.track_ids), bank=bank,
                      arch_params=plan.config["arch_params"], config=request.train_config(),
@@ -395,6 +414,8 @@ def _train_folds(t: _Training, folds: list[Fold], *, stacked: bool) -> None:
                 _finish_fold(t, fold, model, outcome, norm=(mean, std), stages=stages,
                              seconds=seconds or (time.perf_counter() - t0) / len(folds))
                 t.run.drop_state(fold.index)
+                if t.summarise is not None:
+                    t.summarise()
 
         if stacked:
             train_folds_parallel(models, datas, t.config, device=t.device, on_epoch=on_epoch,
@@ -439,7 +460,7 @@ def _snapshot_saver(t: _Training, fold: int, model: torch.nn.Module,
     def save(epoch: int) -> None:
         save_checkpoint(snapshot_path(t.run.path, fold, epoch), model,
                         classes=tuple(t.dataset.classes), norm_mean=mean, norm_std=std,
-                        front_end=FRONT_END, train_config=t.config.to_dict(), metrics={},
+                        front_end=t.front_end, train_config=t.config.to_dict(), metrics={},
                         extra={"fold": fold, "epoch": epoch, "snapshot": True})
 
     if 0 in epochs and initial:
@@ -459,14 +480,14 @@ def _finish_fold(t: _Training, fold: Fold, model: torch.nn.Module, outcome: Fold
     mean, std = norm
     tracks = fold.test
     per_track = song_probabilities(
-        model, [t.specs[i] for i in tracks], mean=mean, std=std,
-        patch_frames=FRONT_END.patch_frames, batch_size=EVAL_BATCH_SIZE,
+        model, [t.inputs[i] for i in tracks], mean=mean, std=std,
+        patch_frames=t.front_end.patch_frames, batch_size=EVAL_BATCH_SIZE,
         device=next(model.parameters()).device)  # each (n_patches_i, n_classes)
     metrics = fold_metrics(per_track, t.labels[tracks], n_classes=t.n_classes)
     # Temperature and unsure threshold from the validation songs (none in the paper protocol).
     calibration = fit_calibration(
-        song_probabilities(model, [t.specs[i] for i in fold.val], mean=mean, std=std,
-                           patch_frames=FRONT_END.patch_frames, batch_size=EVAL_BATCH_SIZE,
+        song_probabilities(model, [t.inputs[i] for i in fold.val], mean=mean, std=std,
+                           patch_frames=t.front_end.patch_frames, batch_size=EVAL_BATCH_SIZE,
                            device=next(model.parameters()).device),
         t.labels[fold.val],
         beat_strengths=[estimate_tempo(t.specs[i]).strength for i in fold.val],
@@ -478,7 +499,7 @@ def _finish_fold(t: _Training, fold: Fold, model: torch.nn.Module, outcome: Fold
     model.cpu()
     save_checkpoint(
         t.run.model_path(fold.index), model, classes=tuple(t.dataset.classes), norm_mean=mean,
-        norm_std=std, front_end=FRONT_END, train_config=t.config.to_dict(), metrics=metrics,
+        norm_std=std, front_end=t.front_end, train_config=t.config.to_dict(), metrics=metrics,
         extra={"fold": fold.index, "protocol": t.protocol, "test_track_ids": test_ids,
                "best_epoch": outcome.best_epoch, "stage_best_epochs": stages,
                "dataset": {"name": t.dataset.name, "kind": t.dataset.kind},

@@ -1,7 +1,9 @@
 """``python -m tfcnn predict AUDIO... [--checkpoint P] [--json]``: classify audio files.
 
 Per file: the class chosen by the song vote, the mean probability of every class, the
-calibrated confidence with the unsure flag, and the estimated tempo. A file
+calibrated confidence with the unsure flag and the rule that decided it (each value beside its
+cutoff), and the estimated tempo with its beat strength and the classes whose tempo range holds
+it. A file
 that fails prints one ``error: <file>: problem`` line on stderr; the others are still
 processed and the exit code is 2.
 """
@@ -37,11 +39,13 @@ def _format(result, model: str) -> str:
     """A classified song (:class:`tfcnn.assessment.Classification`) as text; ``model`` says
     what the model was trained on."""
     pred, assessment = result.prediction, result.assessment
+    tempo, match = assessment.tempo, assessment.tempo_match
     lines = [f"{pred.path}: {pred.prediction}  ({pred.n_patches} patches of "
              f"{pred.patch_seconds:.2f} s)", f"  model: {model}",
-             f"  confidence {assessment.confidence:.1%}: {assessment.status} "
-             f"({assessment.calibration.rule()})",
-             f"  tempo ≈ {assessment.tempo.bpm:.1f} BPM",
+             f"  {assessment.status}: {assessment.why()}",
+             f"  rule: {assessment.rule()}",
+             f"  tempo ≈ {tempo.bpm:.1f} BPM, beat strength {tempo.strength:.2f}: "
+             f"{match.text()} ({match.rule()})",
              f"    {'class':<16s} {'mean':>7s} {'calibrated':>10s}"]
     for name, p, q in zip(pred.classes, pred.probabilities, assessment.probabilities):
         mark = "*" if name == pred.prediction else " "

@@ -67,22 +67,13 @@ def periodogram(filters: np.ndarray) -> np.ndarray:
 
 
 def nonincreasing_fit(power: np.ndarray) -> np.ndarray:
-    """Least-squares non-increasing fit of each row (antitonic regression), same shape.
+    """Least-squares non-increasing fit of each row (antitonic regression, pool-adjacent-
+    violators: :func:`scipy.optimize.isotonic_regression`), same shape. power : (n, K)."""
+    from scipy.optimize import isotonic_regression
 
-    Uses the min-max formula ``f(k) = min_{i≤k} max_{j≥k} mean(power[i..j])``, which equals
-    pool-adjacent-violators and vectorises over rows. power : (n, K) → (n, K).
-    """
     p = np.asarray(power, dtype=np.float64)
-    n, k = p.shape
-    c = np.concatenate([np.zeros((n, 1)), np.cumsum(p, axis=1)], axis=1)   # (n, K+1)
-    idx = np.arange(k)
-    length = idx[None, :] - idx[:, None] + 1                                # (K, K): j-i+1
-    means = (c[:, None, 1:] - c[:, :k, None]) / np.maximum(length, 1)[None]  # (n, i, j)
-    means = np.where((length >= 1)[None], means, -np.inf)
-    out = np.empty_like(p)
-    for j in range(k):
-        out[:, j] = means[:, :j + 1, j:].max(axis=2).min(axis=1)
-    return out
+    return np.stack([isotonic_regression(row, increasing=False).x for row in p]) \
+        if len(p) else p.copy()
 
 
 def smooth_surrogates(spectrum: np.ndarray, n_surrogates: int, *, width: int,
@@ -148,19 +139,16 @@ def smooth_null_pvalues(filters: np.ndarray, *, n_surrogates: int = N_SURROGATES
 
 
 def benjamini_hochberg(p_values) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (q-values), same order as ``p_values``.
+    """Benjamini-Hochberg adjusted p-values (q-values), same order as ``p_values``
+    (:func:`scipy.stats.false_discovery_control`).
 
     A filter is a discovery at false discovery rate q when its q-value is ≤ q.
     """
+    from scipy.stats import false_discovery_control
+
     p = np.asarray(p_values, dtype=np.float64)
     if p.ndim != 1 or not np.all((p >= 0) & (p <= 1)):
         raise ConfigError(f"p-values must be a 1-D array in [0, 1], got {p!r}")
-    m = len(p)
-    if m == 0:
+    if len(p) == 0:
         return p.copy()
-    order = np.argsort(p)
-    ranked = p[order] * m / np.arange(1, m + 1)
-    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
+    return false_discovery_control(p, method="bh")

@@ -56,15 +56,22 @@ def architecture_table() -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- filter shapes
 
+#: Largest value of each number control (:class:`tfcnn.config.Limits`).
+_MAXIMA = {"n_filters": LIMITS.max_filters, "patch_frames": LIMITS.max_patch_frames}
+
 #: Labels of the filter options a run request may set (:data:`tfcnn.request.ARCH_PARAMS`).
 FILTER_LABELS: dict[str, str] = {
+    "patch_frames": "Patch width (frames)",
     "time_filter": "Temporal filter (bands × frames)",
     "freq_filter": "Frequency filter (bands × frames)",
     "n_filters": "Filters per convolution",
 }
 FILTER_HELP: dict[str, str] = {
-    "time_filter": "Paper: 1x60 (60 frames ≈ 1.4 s, one beat at 60 BPM). A patch is 40 bands "
-                   "× 80 frames, so up to 40x80; e.g. 1x30 (shorter) or 1x80.",
+    "patch_frames": "Paper: 80 frames ≈ 1.86 s, less than a 4/4 bar below 129 BPM. 160 or 240 "
+                    "let the model (and a filter as wide) see two or three bars at 100 BPM.",
+    "time_filter": "Paper: 1x60 (60 frames ≈ 1.4 s, one beat at 60 BPM). At most 40 bands × "
+                   "the patch's width (80 frames in the paper); e.g. 1x30 or 1x80, or 1x120 "
+                   "with a 160-frame patch.",
     "freq_filter": "Paper: 32x1 (32 of the 40 bands, so a filter can slide in pitch).",
     "n_filters": "Paper: 32 in every convolution.",
 }
@@ -128,9 +135,9 @@ def filter_controls(arch: str, *, n_classes: int = len(CLASSES), key: str = "tra
         # Streamlit forgets a widget's value while it is not drawn (another architecture
         # chosen); the last value is kept beside it so coming back restores it.
         kept = f"{key}-{name}-kept"
-        if name == "n_filters":
+        if name in ("n_filters", "patch_frames"):
             chosen[name] = st.session_state[kept] = int(st.number_input(
-                FILTER_LABELS[name], min_value=1, max_value=LIMITS.max_filters,
+                FILTER_LABELS[name], min_value=1, max_value=_MAXIMA[name],
                 value=int(st.session_state.get(kept, paper[name])), key=f"{key}-{name}",
                 help=FILTER_HELP[name]))
             continue
@@ -157,3 +164,18 @@ def filter_controls(arch: str, *, n_classes: int = len(CLASSES), key: str = "tra
         st.caption(f"**{n_params:,}** trainable parameters · the paper's {arch}: "
                    f"{paper_count:,}")
     return choice
+
+
+# ----------------------------------------------------------------------------- input
+
+
+def frames_per_beat_control(*, key: str = "train") -> int | None:
+    """The beat-synchronous input's control: frames per beat, 0 for the paper's frames;
+    returns the request's ``frames_per_beat`` (None: off)."""
+    value = int(st.number_input(
+        "Beat-synchronous input (frames per beat, 0 = off)", min_value=0,
+        max_value=LIMITS.max_frames_per_beat, value=0, key=f"{key}-frames-per-beat",
+        help="0 (paper): patches of the log-mel's frames. N: each track's log-mel resampled so "
+             "one beat of its estimated tempo spans N frames, in training and prediction "
+             "alike; 10 puts 8 beats in an 80-frame patch at any tempo."))
+    return value or None

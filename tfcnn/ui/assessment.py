@@ -11,17 +11,24 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from tfcnn.assessment import Assessment, classify as classify_song
+from tfcnn.assessment import Assessment, ballroom_tempo_ranges  # noqa: F401 (the page's)
+from tfcnn.assessment import classify as classify_song
 from tfcnn.checkpoint import read_metadata
 from tfcnn.errors import TfcnnError
+from tfcnn.export import csv_text
 from tfcnn.inference import Prediction
-from tfcnn.interpret import class_tempi, class_tempo_ranges, classes_at
 from tfcnn.recalibrate import checkpoint_split
 from tfcnn.runs import CONFIG_FILE
 
-#: Columns of the several-files table (and of its CSV export), numbers as numbers.
-TABLE_COLUMNS: tuple[str, ...] = ("file", "prediction", "confidence (%)", "status",
-                                  "tempo (BPM)", "patches", "error")
+#: Columns of the several-files table (and of its CSV export), numbers as numbers: the
+#: verdict, the rule that decided it (``why``) and the cutoffs it compared against.
+TABLE_COLUMNS: tuple[str, ...] = ("file", "prediction", "status", "confidence (%)",
+                                  "confidence cutoff (%)", "beat strength", "beat cutoff",
+                                  "patches", "why", "tempo (BPM)", "tempo classes", "error")
+#: Numeric columns of the table and how the page shows them (an empty cell shows as blank).
+_NUMBER_FORMATS = {"confidence (%)": "{:.1f}", "confidence cutoff (%)": "{:.1f}",
+                   "beat strength": "{:.2f}", "beat cutoff": "{:.2f}", "tempo (BPM)": "{:.1f}",
+                   "patches": "{:.0f}"}
 
 
 def checkpoint_label(path: str | os.PathLike) -> str:
@@ -60,13 +67,22 @@ class FileResult:
     error: str | None = None
 
     def row(self) -> dict:
-        """The file's row of :data:`TABLE_COLUMNS`."""
+        """The file's row of :data:`TABLE_COLUMNS` (a text cell without a value is empty,
+        a number without one NaN)."""
+        empty = {c: "" for c in TABLE_COLUMNS if c not in _NUMBER_FORMATS}
         if self.error is not None:
-            return {"file": self.name, "error": self.error}
+            return {**empty, "file": self.name, "status": "error", "error": self.error}
         a, p = self.assessment, self.prediction
-        return {"file": self.name, "prediction": p.prediction,
+        cal = a.calibration
+        return {**empty, "file": self.name, "prediction": p.prediction,
                 "confidence (%)": round(100.0 * a.confidence, 1), "status": a.status,
-                "tempo (BPM)": round(a.tempo.bpm, 1), "patches": p.n_patches, "error": None}
+                "why": a.why(), "confidence cutoff (%)": round(100.0 * cal.unsure_threshold, 1),
+                "beat strength": round(a.tempo.strength, 3),
+                "beat cutoff": (float("nan") if cal.beat_threshold is None
+                                else round(cal.beat_threshold, 3)),
+                "tempo (BPM)": round(a.tempo.bpm, 1),
+                "tempo classes": ", ".join(a.tempo_match.classes) or "none",
+                "patches": p.n_patches}
 
 
 def classify(data: bytes, name: str, checkpoint, *, max_duration_s: float) -> FileResult:
@@ -84,35 +100,42 @@ def classify(data: bytes, name: str, checkpoint, *, max_duration_s: float) -> Fi
 
 def results_table(results: list[FileResult]) -> pd.DataFrame:
     """One row per file, columns :data:`TABLE_COLUMNS` (numeric columns numeric)."""
-    return pd.DataFrame([r.row() for r in results], columns=list(TABLE_COLUMNS))
+    table = pd.DataFrame([r.row() for r in results], columns=list(TABLE_COLUMNS))
+    return table.astype({c: float for c in _NUMBER_FORMATS})
+
+
+def shown_table(table: pd.DataFrame):
+    """The table as the page shows it: numbers rounded, a missing number blank (never
+    "None"), the values underneath still numbers."""
+    return table.style.format(_NUMBER_FORMATS, na_rep="")
+
+
+#: Column widths of the shown table: the numbers narrow, so the cutoffs sit beside the
+#: confidence in the first screen and the long "why" follows them.
+_SHORT = {"confidence (%)": "conf. %", "confidence cutoff (%)": "cutoff %",
+          "beat strength": "beat", "beat cutoff": "cutoff", "tempo (BPM)": "BPM",
+          "patches": "patches"}
+SHOWN_COLUMNS = {c: st.column_config.Column(_SHORT[c], width="small", help=c)
+                 for c in _NUMBER_FORMATS}
 
 
 def results_csv(table: pd.DataFrame) -> bytes:
-    """The table as UTF-8 CSV (numbers unformatted, one header line)."""
-    return table.to_csv(index=False).encode("utf-8")
+    """The table as UTF-8 CSV (numbers unformatted, one header line, formula prefixes of
+    names neutralised: :func:`tfcnn.export.csv_text`)."""
+    return csv_text(table).encode("utf-8")
 
 
-@st.cache_data(show_spinner=False)
-def ballroom_tempo_ranges() -> pd.DataFrame:
-    """Each dance's tempo range in the real Ballroom annotations (middle half of its tracks)."""
-    return class_tempo_ranges(class_tempi("ballroom"))
-
-
-def tempo_sentence(tempo_bpm: float, predicted: str, ranges: pd.DataFrame) -> str:
-    """Whether the tempo explains the prediction, in one sentence with the numbers."""
-    inside = classes_at(tempo_bpm, ranges)
-    octave = [c for f in (0.5, 2.0) for c in classes_at(tempo_bpm * f, ranges)
-              if c not in inside]
-    text = f"Estimated tempo ≈ {tempo_bpm:.0f} BPM: "
-    text += (f"inside the range of {', '.join(inside)}" if inside
-             else "inside no class's range")
-    if octave:
-        text += f"; at half or double tempo: {', '.join(dict.fromkeys(octave))}"
+def tempo_sentence(assessment: Assessment, predicted: str, ranges: pd.DataFrame) -> str:
+    """Whether the tempo explains the prediction, in one sentence with the numbers and the
+    tolerance of the match (:class:`tfcnn.assessment.TempoMatch`)."""
+    match = assessment.tempo_match
+    text = (f"Estimated tempo ≈ {match.bpm:.0f} BPM (beat strength "
+            f"{assessment.tempo.strength:.2f}): {match.text()}")
     if predicted in ranges.index:
         r = ranges.loc[predicted]
         text += (f". The predicted {predicted} spans {r['low']:.0f}–{r['high']:.0f} BPM "
                  f"in Ballroom")
-    return text + "."
+    return f"{text}. ({match.rule()[0].upper()}{match.rule()[1:]}.)"
 
 
 @st.cache_data(show_spinner="Rebuilding the model's cross-validation split…", max_entries=8)

@@ -7,16 +7,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from tfcnn import export, plots
 from tfcnn.errors import TfcnnError
-from tfcnn.result_sets import RUN, ResultSet, results_table, run_results
+from tfcnn.result_sets import RUN, UNRECORDED, ResultSet, results_table, run_results
 
 #: How the table's numbers are shown (the CSV keeps them unrounded).
 _TABLE_COLUMNS = {
     "#params": st.column_config.NumberColumn(format="localized"),
     "paper #params": st.column_config.NumberColumn(format="localized"),
+    "folds": st.column_config.TextColumn(help="complete / planned"),
+    "recipe": st.column_config.TextColumn(help="preset · epoch cap · protocol"),
     **{c: st.column_config.NumberColumn(format="%.2f")
        for c in ("mean (%)", "std (%)", "paper mean (%)", "paper std (%)")},
 }
@@ -37,10 +40,29 @@ def run_result_sets(folders: Sequence[Path]) -> dict[str, tuple[ResultSet, Path]
     return found
 
 
+def shown_table(sets: Sequence[ResultSet]) -> pd.DataFrame:
+    """Table 1 as the page shows it: :func:`tfcnn.result_sets.results_table` with what each
+    row was trained under folded into two short columns next to its name, so they are in
+    the first screen (``folds`` "2/10": complete of planned; ``recipe`` "quick · ≤ 10 epochs ·
+    clean"). The CSV keeps them as separate columns."""
+    table = results_table(sets)
+    folds = [f"{c}/{p}" for c, p in zip(table["folds complete"], table["folds planned"])]
+    recipe = []
+    for preset, cap, protocol in zip(table["preset"], table["max epochs"], table["protocol"]):
+        epochs = None if pd.isna(cap) else f"≤ {cap} epoch{'' if cap == 1 else 's'}"
+        parts = [p for p in (preset, epochs, protocol) if p and p != UNRECORDED]
+        recipe.append(" · ".join(parts) or "not recorded")
+    table = table.drop(columns=["source", "folds complete", "folds planned", "preset",
+                                "max epochs", "protocol"])
+    table.insert(2, "folds", folds)
+    table.insert(3, "recipe", recipe)
+    return table
+
+
 def table_view(sets: Sequence[ResultSet]) -> None:
-    """Table 1 of ``sets`` beside the paper's, numbers in their own columns."""
-    st.dataframe(results_table(sets).drop(columns=["source"]), hide_index=True,
-                 column_config=_TABLE_COLUMNS)
+    """Table 1 of ``sets`` beside the paper's, numbers in their own columns
+    (:func:`shown_table`)."""
+    st.dataframe(shown_table(sets), hide_index=True, column_config=_TABLE_COLUMNS)
 
 
 def detail_view(sets: Sequence[ResultSet]) -> ResultSet:
@@ -74,10 +96,10 @@ def export_view(sets: Sequence[ResultSet], detail: ResultSet) -> None:
     the confusion matrix and per-class recall of ``detail``."""
     datasets = export.datasets_of(sets)
     c1, c2, c3 = st.columns(3)
-    c1.download_button("Table 1 (CSV)", results_table(sets).to_csv(index=False),
+    c1.download_button("Table 1 (CSV)", export.csv_text(results_table(sets)),
                        file_name=export.csv_name("table1", dataset=datasets), mime="text/csv")
     c2.download_button("Per-fold accuracies (CSV)",
-                       export.per_fold_frame(sets).to_csv(index=False),
+                       export.csv_text(export.per_fold_frame(sets)),
                        file_name=export.csv_name("per-fold", dataset=datasets),
                        mime="text/csv")
     c3.download_button("All results (JSON)", export.results_json(sets),
@@ -86,10 +108,10 @@ def export_view(sets: Sequence[ResultSet], detail: ResultSet) -> None:
         return
     d1, d2 = st.columns(2)
     d1.download_button(f"Confusion matrix of {detail.label} (CSV)",
-                       export.confusion_frame(detail).to_csv(),
+                       export.csv_text(export.confusion_frame(detail), index=True),
                        file_name=export.csv_name("confusion", dataset=detail.dataset,
                                                  label=detail.label), mime="text/csv")
     d2.download_button(f"Per-class recall of {detail.label} (CSV)",
-                       export.recall_frame(detail).to_csv(index=False),
+                       export.csv_text(export.recall_frame(detail)),
                        file_name=export.csv_name("recall", dataset=detail.dataset,
                                                  label=detail.label), mime="text/csv")

@@ -145,16 +145,40 @@ def archived_runs() -> None:
             _delete_button(delete, folder, f"delete-archived-{folder.name}")
 
 
+def settings_text(view: Run) -> str:
+    """``10 folds · up to 150 epochs · preset quick · protocol clean · seed 0``: what the run
+    was launched with (its ``config.json``, or its launch record before that exists)."""
+    train = view.config.get("train_config") or {}
+    epochs = train.get("max_epochs", view.launch.get("max_epochs"))
+    only = view.config.get("only_folds")
+    parts = [f"{view.n_folds} folds" + (f" (only {', '.join(map(str, only))})" if only else ""),
+             f"up to {epochs} epoch{'' if epochs == 1 else 's'}" if epochs else "epochs: preset's",
+             f"preset {view.preset}", f"protocol {view.protocol}"]
+    seed = train.get("seed", view.config.get("seed"))
+    if seed is not None:
+        parts.append(f"seed {seed}")
+    return " · ".join(parts)
+
+
 def eta_text(view: Run) -> str | None:
-    """``ETA ~4 min (2 min – 9 min)`` for a running run (:func:`tfcnn.eta.run_eta`)."""
+    """``ETA ~4 min (2 min – 9 min)`` for a running run (:func:`tfcnn.eta.run_eta`); never
+    "0 s" while work remains: past the last epoch it says the folds are being tested, and an
+    epoch slower than usual says how far over it is."""
     eta: Eta | None = run_eta(view)
     if eta is None:
         return None
+    if eta.epochs_left[1] == 0:
+        return "ETA: every epoch done, testing and saving the last folds"
+    over = (f"the current epoch is {format_seconds(eta.overdue_s)} over its usual "
+            f"{format_seconds(eta.epoch_s)}" if eta.overdue_s >= 1.0 else "")
+    if eta.high_s < 0.5:  # only the epoch in progress is left
+        return "ETA: finishing the last epoch" + (f" ({over})" if over else "")
     low, high = format_seconds(eta.low_s), format_seconds(eta.high_s)
-    span = low if low == high else f"{low} – {high}"
-    if eta.likely_s is None:
-        return f"ETA {span}"
-    return f"ETA ~{format_seconds(eta.likely_s)} ({span})"
+    span = (low if low == high else f"up to {high}" if eta.low_s < 0.5
+            else f"{low} – {high}")
+    text = (f"ETA {span}" if eta.likely_s is None
+            else f"ETA ~{format_seconds(eta.likely_s)} ({span})")
+    return text + (f" after the current epoch ({over})" if over else "")
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -17,6 +17,7 @@ from tfcnn.datasets import Dataset, load_dataset, synth_sets
 from tfcnn.errors import AccessError, TfcnnError
 from tfcnn.locations import default_data_dir
 from tfcnn.ui.serve import ENV_PASSWORD, is_loopback
+from tfcnn.ui.text import code, plain
 
 #: The sidebar's data-set sources: key -> label.
 DATA_SOURCES: dict[str, str] = {
@@ -82,24 +83,15 @@ def serves_this_machine_only() -> bool:
 
 
 #: Characters Streamlit's Markdown may read as markup (CommonMark lets each be escaped).
-_MARKDOWN_PUNCTUATION = frozenset("\\`*_{}[]()<>#+-!|~$:")
-
-
-def _plain(text: str) -> str:
-    """``text`` shown as it is in Streamlit's Markdown (links, emphasis, code, LaTeX, colour
-    and icon directives escaped): paths from disk and from the user are data, not markup."""
-    return "".join("\\" + c if c in _MARKDOWN_PUNCTUATION else c for c in text)
-
-
 def _refused(chosen: Path, exc: TfcnnError) -> Path:
     """Say on the page that ``chosen`` was refused and which data set stays active; return it."""
-    st.error(_plain(str(exc)))
+    st.error(plain(str(exc)))
     active = Path(st.session_state.get(_ACTIVE_KEY) or default_data_dir())
     try:
         name = f"{_cached_dataset(str(active), _stamp(active)).name} at {active}"
     except TfcnnError:
         name = str(active)
-    st.info(_plain(f"The active data set did not change: {name}."))
+    st.info(plain(f"The active data set did not change: {name}."))
     return active
 
 
@@ -164,7 +156,8 @@ def _stamp(path: Path) -> float:
 
 @st.cache_data(show_spinner="Reading the data set…", max_entries=8)
 def _cached_dataset(path: str, stamp: float) -> Dataset:
-    return load_dataset(path)
+    # every track, not only the folder, must resolve inside the allowed roots
+    return load_dataset(path, roots=allowed_roots())
 
 
 def load_dataset_cached(path: str | os.PathLike) -> Dataset:
@@ -195,11 +188,11 @@ def active_dataset() -> Dataset:
         st.info("Enter the data set's folder in the sidebar.")
         st.stop()
     if not path.exists() and (data_choice()["source"] == "synth" or path == default_data_dir()):
-        st.info(f"The embedded SynthBallroom is not generated yet at `{path}`. Create it with "
-                f"`make data` or `python -m tfcnn synth {path}` (a few minutes).")
+        st.info(f"The embedded SynthBallroom is not generated yet at {code(path)}. Create it "
+                f"with `make data` or {code(f'python -m tfcnn synth {path}')} (a few minutes).")
         st.stop()
     try:
         return load_dataset_cached(path)
     except TfcnnError as exc:
-        st.error(_plain(str(exc)))
+        st.error(plain(str(exc)))
         st.stop()

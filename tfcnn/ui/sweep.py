@@ -20,7 +20,7 @@ from tfcnn.config import ENGINE_NAMES, FRONT_END
 from tfcnn.contrasts import cv_test_train_ratio, family_sentence, setting_contrasts
 from tfcnn.errors import ConfigError, TfcnnError
 from tfcnn.locations import checkpoints_dir, runs_root
-from tfcnn.request import RunRequest, SweepRequest, format_value
+from tfcnn.request import BEATS_OFF, RunRequest, SweepRequest, show_value
 from tfcnn.result_sets import sweep_reports
 from tfcnn.runs import (
     LAUNCH_FILE,
@@ -45,9 +45,12 @@ from tfcnn.sweep import (
 )
 
 #: Where a shape's length lies and its unit: ``1x60`` → 60 frames, ``32x1`` → 32 bands.
-LENGTH_AXES = {"time_filter": (1, "temporal filter length (frames)"),
+LENGTH_AXES = {"patch_frames": (None, "patch width (frames)"),
+               "time_filter": (1, "temporal filter length (frames)"),
                "freq_filter": (0, "frequency filter height (mel bands)"),
-               "n_filters": (None, "filters per branch")}
+               "n_filters": (None, "filters per branch"),
+               "frames_per_beat": (None, f"frames per beat (0: the paper's frames, "
+                                         f"'{BEATS_OFF}')")}
 
 #: Sweep states in which the monitor offers Cancel.
 CANCELLABLE = ("queued", "starting", "running")
@@ -73,10 +76,11 @@ def sweep_folders(root: Path | None = None, *, launched: bool = False) -> list[P
 
 
 def grid_request(base: RunRequest, *, arch: str, time_filters: str = "",
-                 freq_filters: str = "", n_filters: str = "", seeds: str = "0") -> SweepRequest:
+                 freq_filters: str = "", n_filters: str = "", patch_frames: str = "",
+                 frames_per_beat: str = "", seeds: str = "0") -> SweepRequest:
     """The sweep the Train page's controls describe: ``base``'s recipe (folds, preset,
     protocol, device, epochs, AMP) for ``arch``, over the lists as written on the command
-    line (``1x30,1x60``, ``0,1,2``; empty: not swept).
+    line (``1x30,1x60``, ``80,160``, ``off,10``, ``0,1,2``; empty: not swept).
 
     Raises
     ------
@@ -85,7 +89,8 @@ def grid_request(base: RunRequest, *, arch: str, time_filters: str = "",
         does not fit the patch names the patch and the largest shape that fits).
     """
     return SweepRequest.from_text(base.replace(arch=arch), seeds=seeds, grid={
-        "time_filter": time_filters, "freq_filter": freq_filters, "n_filters": n_filters})
+        "patch_frames": patch_frames, "time_filter": time_filters, "freq_filter": freq_filters,
+        "n_filters": n_filters, "frames_per_beat": frames_per_beat})
 
 
 def launch_sweep(sweep: SweepRequest, *, engine: str, root: Path | None = None) -> Path:
@@ -205,6 +210,8 @@ def grid_frame(out: Path) -> tuple[pd.DataFrame, list[str]]:
 
 
 def _length(value: str, index: int | None) -> float:
+    if value == BEATS_OFF:
+        return 0.0  # the paper's frames, at the origin of the frames-per-beat axis
     return float(value) if index is None else float(str(value).split("x")[index])
 
 
@@ -218,25 +225,36 @@ def sweep_launcher(base: RunRequest, *, arch_choices) -> None:
     The grid is checked as it is typed, with the CLI's messages (a filter wider than the
     patch names the patch and the widest filter that fits); Launch stays off until it fits.
     """
-    with st.sidebar.expander("Sweep (grid of filter shapes × seeds)"):
+    with st.sidebar.expander("Sweep (grid of inputs × filter shapes × seeds)"):
         arch = st.selectbox("Architecture", list(arch_choices),
                             index=list(arch_choices).index("time") if "time" in arch_choices
                             else 0, key="sweep-arch")
         time_filters = st.text_input("Temporal filters (bands x frames)", "1x30,1x60,1x80",
                                      help=f"Comma-separated; a patch is {FRONT_END.n_mels} "
-                                          f"bands x {FRONT_END.patch_frames} frames, so the "
-                                          f"widest is 1x{FRONT_END.patch_frames}.")
+                                          f"bands x {FRONT_END.patch_frames} frames (unless "
+                                          "swept below), so the widest is "
+                                          f"1x{FRONT_END.patch_frames}.")
         freq_filters = st.text_input("Frequency filters (bands x frames)", "",
                                      help="e.g. 20x1,32x1 (frequency or timefreq models); "
                                           f"at most {FRONT_END.n_mels} bands high.")
         n_filters = st.text_input("Filters per branch", "", help="e.g. 16,32; empty: 32")
+        patch_frames = st.text_input("Patch widths (frames)", "",
+                                     help=f"e.g. {FRONT_END.patch_frames},160,240; empty: the "
+                                          f"paper's {FRONT_END.patch_frames}. Every filter "
+                                          "must fit the narrowest.")
+        frames_per_beat = st.text_input("Frames per beat", "",
+                                        help=f"e.g. {BEATS_OFF},10: the paper's frames, and "
+                                             "each track resampled to 10 frames per beat of "
+                                             f"its estimated tempo; empty: {BEATS_OFF}.")
         seeds = st.text_input("Seeds", "0,1,2", help="One cross-validation per seed.")
         engine = st.selectbox("Engine", list(ENGINE_NAMES), key="sweep-engine",
                               help="local: this machine, folds of a grid point together; "
                                    "ray: one task per grid point × fold on a local Ray.")
         try:
             sweep = grid_request(base, arch=arch, time_filters=time_filters,
-                                 freq_filters=freq_filters, n_filters=n_filters, seeds=seeds)
+                                 freq_filters=freq_filters, n_filters=n_filters,
+                                 patch_frames=patch_frames, frames_per_beat=frames_per_beat,
+                                 seeds=seeds)
         except ConfigError as exc:
             sweep = None
             st.error(str(exc))
@@ -391,4 +409,4 @@ def sweep_results() -> None:
     st.caption("Each point is one seed's cross-validation mean (song accuracy over its "
                "complete folds); the line is the mean over seeds with np.std over seeds. "
                f"Swept: {', '.join(params)}; values as on the command line "
-               f"({', '.join(format_value(v) for v in spec.grid[0][1])}).")
+               f"({', '.join(show_value(spec.grid[0][0], v) for v in spec.grid[0][1])}).")
