@@ -8,7 +8,7 @@ PORT ?= 8501
 # TFCNN_APP_PASSWORD (see docs/security.md).
 HOST ?= 127.0.0.1
 
-.PHONY: run test test-fast safety-probes venv test-deps data ballroom bench checkpoints table1 scenarios sweep-measure clean
+.PHONY: run test test-fast safety-probes studies venv test-deps data ballroom bench checkpoints table1 scenarios sweep-measure clean
 
 # The pinned requirements first, then tfcnn itself as an editable install (so `python -m
 # tfcnn`, the app's training subprocesses, bench/ and scripts/ import this checkout).
@@ -54,6 +54,10 @@ run: data
 test: test-deps
 	$(BIN)/python tests/ensure_chromium.py
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q --durations=15 tests
+
+# The Filters page's default study of each shipped model (git add -f the printed files).
+studies: venv
+	$(BIN)/python -m scripts.shipped_studies
 
 # docs/safety-probes.md from a run of the tests marked `safety`.
 safety-probes: test-deps

@@ -219,3 +219,19 @@ def test_page_uses_the_chosen_data_sets_tempi(page_env, synth_dataset, folder_da
     assert not at.exception
     assert "no tempo annotations" in at.warning[0].value
     assert "Ballroom tempo range" in at.info[0].value
+
+
+def test_the_shipped_models_default_studies_ship_and_are_current():
+    """A fresh checkout's first Filters render reads the shipped study (`make studies`):
+    missing or stale entries (new checkpoint, null tables or study format) fail here."""
+    from scripts.shipped_studies import STUDIED, default_study_args
+
+    from tfcnn import interpret
+    from tfcnn.locations import checkpoints_dir
+
+    for stem in STUDIED:
+        path = checkpoints_dir() / f"{stem}.safetensors"
+        entry = interpret.study_cache_path(path, **default_study_args())
+        assert entry.is_file(), f"{entry} missing: run `make studies` and git add -f it"
+        study = interpret.cache.study_from_json(json.loads(entry.read_text(encoding="utf-8")))
+        assert study.arch == stem.removeprefix("synth-") and study.verdict is not None

@@ -25,7 +25,7 @@ The names below are the public entry points, re-exported for ``from tfcnn import
 """
 
 from tfcnn.interpret.baseline import N_BASELINE_MODELS, RandomBaseline, random_baseline
-from tfcnn.interpret.cache import cached_study
+from tfcnn.interpret.cache import cached_study, study_cache_path
 from tfcnn.interpret.functional import (Ablation, Counterfactual, FunctionalEvidence,
                                         ProbeClassTest, probe_class_test)
 from tfcnn.interpret.growth import growth_table
@@ -56,6 +56,7 @@ __all__ = [
     "dataset_class_activations", "filter_table", "filter_tempi", "filter_tempo",
     "growth_table", "lag1_correlation", "overlap_chance", "periodicity_map",
     "probe_class_activations", "probe_patches", "probe_sweep", "random_baseline",
-    "smooth_null_pvalues", "tempi_for", "tempo_class_agreement", "tempo_study",
+    "smooth_null_pvalues", "study_cache_path", "tempi_for", "tempo_class_agreement",
+    "tempo_study",
     "tuned_filters",
 ]

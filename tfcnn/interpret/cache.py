@@ -128,6 +128,22 @@ def cache_path(checkpoint_path: str | os.PathLike, key: str) -> Path:
     return Path(checkpoint_path).parent / CACHE_DIRNAME / STUDIES_DIR / f"{key}.json"
 
 
+def study_cache_path(checkpoint_path: str | os.PathLike, *,
+                     tempi: pd.DataFrame | None = None, **params) -> Path:
+    """Where :func:`cached_study` keeps the study of ``checkpoint_path`` with these arguments.
+
+    The key holds every parameter as the study will use it, defaults included, so the CLI
+    and the page share entries whichever arguments they spell out.
+    """
+    defaults = {k: p.default for k, p in inspect.signature(tempo_study).parameters.items()
+                if p.default is not inspect.Parameter.empty and k not in ("tempi", "activations")}
+    tempi = class_tempi("ballroom") if tempi is None else tempi
+    key_params = {k: [float(b) for b in v] if k == "probe_bpms" else v
+                  for k, v in {**defaults, **params}.items()}
+    key_params["tempi"] = hashlib.sha256(tempi.to_csv(index=False).encode("utf-8")).hexdigest()
+    return cache_path(checkpoint_path, study_key(checkpoint_path, key_params))
+
+
 def cached_study(checkpoint_path: str | os.PathLike, *, tempi: pd.DataFrame | None = None,
                  **params) -> TempoStudy:
     """:func:`tfcnn.interpret.study.tempo_study` of a checkpoint file, read from disk if done.
@@ -146,15 +162,8 @@ def cached_study(checkpoint_path: str | os.PathLike, *, tempi: pd.DataFrame | No
         Computed once per checkpoint content and parameters; a cache folder that cannot be
         written only costs the recomputation.
     """
-    # the key holds every parameter as the study will use it, defaults included, so the CLI
-    # and the page share entries whichever arguments they spell out
-    defaults = {k: p.default for k, p in inspect.signature(tempo_study).parameters.items()
-                if p.default is not inspect.Parameter.empty and k not in ("tempi", "activations")}
     tempi = class_tempi("ballroom") if tempi is None else tempi
-    key_params = {k: [float(b) for b in v] if k == "probe_bpms" else v
-                  for k, v in {**defaults, **params}.items()}
-    key_params["tempi"] = hashlib.sha256(tempi.to_csv(index=False).encode("utf-8")).hexdigest()
-    path = cache_path(checkpoint_path, study_key(checkpoint_path, key_params))
+    path = study_cache_path(checkpoint_path, tempi=tempi, **params)
     try:
         return study_from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError):
