@@ -40,7 +40,7 @@ st.caption("Accuracy: song-level majority vote over 1.86 s patches, mean and std
 if use_shipped and shipped:
     st.info(WHAT_SYNTH_SHOWS)
     for arch, why in shipped_table.not_retrained.items():
-        st.caption(f"Not in the shipped table: **{arch}**. {why}")
+        st.caption(f"**{arch}**: {why}")
 
 st.plotly_chart(plots.fold_strip({rs.label: rs.accuracies for rs in sets if rs.accuracies}))
 st.plotly_chart(plots.accuracy_vs_params(params_points(sets)))

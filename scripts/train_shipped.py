@@ -126,6 +126,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{arch}: {row['mean']:.2f} ± {row['std']:.2f} % "
                   f"({row['wall_s']:.0f} s)", file=sys.stderr)
         order = [a for a in ARCHS if a in rows]
+        # why a row is missing or partial: kept for rows still missing, said for partial rows
+        not_retrained = {a: why for a, why in previous.get("not_retrained", {}).items()
+                         if a not in rows}
+        for arch in order:
+            done, planned = rows[arch].get("n_folds_complete"), rows[arch].get("n_folds")
+            if done is not None and planned is not None and done < planned:
+                not_retrained[arch] = (
+                    f"{done} of {planned} folds trained so far; the row and its comparisons "
+                    f"use those folds. The rest resume with `python -m scripts.train_shipped "
+                    f"--data {args.data} --archs {arch}`.")
         table = TableFile.of_runs(
             label=LABEL,
             note="Models and accuracies from SynthBallroom, a synthetic data set generated "
@@ -135,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                     "protocol": args.protocol, "seed": args.seed, "epochs": args.epochs},
             rows=[rows[a] for a in order],
             runs={a: results_by_arch[a] for a in order if a in results_by_arch},
-            device=device, curves={a: curves[a] for a in order if a in curves})
+            device=device, curves={a: curves[a] for a in order if a in curves},
+            **({"not_retrained": not_retrained} if not_retrained else {}))
         table.write(ckpt_root / SHIPPED_TABLE)
         print(format_table(table.rows))
     except TfcnnError as exc:
