@@ -624,6 +624,17 @@ def test_shipped_recipe_script_on_a_tiny_set(folder_dataset, tmp_path):
     rebuilt = json.loads((ckpts / "table1-synth.json").read_text())
     assert rebuilt["rows"] == table["rows"] and rebuilt["runs"] == table["runs"]
 
+    # A row still missing keeps its reason; a partial row (a stopped run) says so.
+    rebuilt["not_retrained"] = {"blackbox": "not trained in this test"}
+    (ckpts / "table1-synth.json").write_text(json.dumps(rebuilt))
+    (fold_dir(tmp_path / "runs" / "shipped-frequency", 2) / "result.json").unlink()
+    assert main(["--archs", "frequency", "--folds", "3", "--table-only",
+                 "--runs", str(tmp_path / "runs"), "--checkpoints", str(ckpts)]) == 0
+    partial = json.loads((ckpts / "table1-synth.json").read_text())
+    assert partial["not_retrained"]["blackbox"] == "not trained in this test"
+    assert partial["not_retrained"]["frequency"].startswith("2 of 3 folds trained so far")
+    assert "time" not in partial["not_retrained"]
+
 
 #: The safety probes these tests answer (tests/conftest.py marks them ``safety``;
 #: ``scripts/safety_report.py`` writes docs/safety-probes.md from their results).
