@@ -54,6 +54,9 @@ lab.scenario_matrix(lab.matrix_sets(locations.checkpoints_dir(),
 lab.conflict_panel(locations.checkpoints_dir())
 sweep_ui.sweep_results()
 
+st.subheader("The paper's headline comparisons")
+compare_view.headline_panel(sets)
+
 st.subheader("Comparing two results (A − B over folds)")
 compare_view.comparison_panel({rs.label: rs for rs in sets})
 

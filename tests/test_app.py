@@ -213,6 +213,18 @@ def test_results_page_shows_shipped_table_and_comparison(app_env):
         "Table 1 (CSV)", "Per-fold accuracies (CSV)", "All results (JSON)",
         "Confusion matrix of shipped blackbox (CSV)", "Per-class recall of shipped blackbox (CSV)"]
 
+    # the paper's headline comparisons, each the numbers of `python -m tfcnn compare`
+    path = app_env["checkpoints"] / "table1-synth.json"
+    headline = at.dataframe[1].value
+    first = headline.iloc[0]
+    assert first["A vs B"] == "timefreq vs blackbox"
+    tf_bb = compare_scores(load_result_set(f"{path}:timefreq"), load_result_set(f"{path}:blackbox"))
+    assert first["A − B (points)"] == pytest.approx(round(tf_bb.mean_difference, 2))
+    assert first["95 % interval"] == f"[{tf_bb.ci95[0]:+.2f}, {tf_bb.ci95[1]:+.2f}]"
+    assert first["detectable (80 % power)"] == f"±{tf_bb.mdd:.1f}"
+    assert first["verdict"] in {"inconclusive", "timefreq better", "blackbox better",
+                                "equivalent within ±2 points"}
+
     # A = shipped blackbox, B = shipped timefreq: same folds, so paired; the numbers are
     # those of `python -m tfcnn compare TABLE:blackbox TABLE:timefreq --margin 3`
     assert [s.value for s in at.selectbox[:2]] == ["shipped blackbox", "shipped timefreq"]

@@ -37,6 +37,50 @@ def _p(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
 
 
+#: The paper's headline comparisons (A, B), by architecture: Time-Frequency against Black-box
+#: (its efficiency claim), the original code's initialisation against plain Time-Frequency,
+#: and Time alone against Black-box.
+HEADLINE_PAIRS: tuple[tuple[str, str], ...] = (("timefreq", "blackbox"),
+                                               ("timefreq-init", "timefreq"),
+                                               ("time", "blackbox"))
+
+
+def headline_rows(sets: list[ResultSet], *, margin: float = DEFAULT_MARGIN) -> list[dict]:
+    """One row per :data:`HEADLINE_PAIRS` pair whose architectures are both in ``sets``
+    (the first set of each architecture): A − B, its 95 % interval, the verdict and what
+    the design could have detected; the numbers of ``python -m tfcnn compare``."""
+    by_arch: dict[str, ResultSet] = {}
+    for rs in sets:
+        if len(rs.accuracies) >= 2:
+            by_arch.setdefault(rs.arch, rs)
+    rows = []
+    for a, b in HEADLINE_PAIRS:
+        if a not in by_arch or b not in by_arch:
+            continue
+        try:
+            result, unpaired_because = _compare(by_arch[a], by_arch[b], margin)
+        except TfcnnError:
+            continue
+        rows.append({"A vs B": f"{a} vs {b}", "A − B (points)": round(result.mean_difference, 2),
+                     "95 % interval": f"[{result.ci95[0]:+.2f}, {result.ci95[1]:+.2f}]",
+                     "verdict": result.verdict.replace("A better", f"{a} better")
+                                              .replace("B better", f"{b} better"),
+                     "detectable (80 % power)": f"±{result.mdd:.1f}",
+                     "paired": "yes" if unpaired_because is None else "no"})
+    return rows
+
+
+def headline_panel(sets: list[ResultSet]) -> None:
+    """The headline comparisons of :func:`headline_rows` as a table, with the rule."""
+    rows = headline_rows(sets)
+    if not rows:
+        return
+    st.dataframe(rows, hide_index=True)
+    st.caption(f"Folds paired by their test songs; equivalence margin ±{DEFAULT_MARGIN:g} "
+               f"points. {RULE} Same numbers: `python -m tfcnn compare "
+               "checkpoints/table1-synth.json:A checkpoints/table1-synth.json:B`.")
+
+
 def comparison_panel(options: dict[str, ResultSet]) -> None:
     """Pick A and B among ``options`` and a margin; show the comparison of A − B."""
     options = {label: s for label, s in options.items() if len(s.accuracies) >= 2}
