@@ -17,7 +17,7 @@ from tfcnn import interpret
 from tfcnn.locations import checkpoints_dir
 
 #: The shipped models whose temporal filters the Filters page studies.
-STUDIED = ("synth-time", "synth-timefreq")
+STUDIED = ("synth-time", "synth-timefreq", "synth-timefreq-init")
 
 
 def default_study_args() -> dict:

@@ -54,7 +54,7 @@ def null_samples(n: int, seed: int = SEED) -> dict[str, np.ndarray]:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=40000, help="null filters per family")
+    parser.add_argument("--n", type=int, default=100000, help="null filters per family")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     tables = build_tables(null_samples(args.n), seed=SEED, frame_rate=DEFAULT_FRAME_RATE_HZ)

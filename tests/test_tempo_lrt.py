@@ -40,13 +40,15 @@ def bank_found(pattern: str, bpm: float, n_banks: int, rng) -> tuple[float, int]
 
 
 @pytest.mark.parametrize("pattern, tempi, min_found", [
-    ("cosine", (204.0, 212.0, 224.0), 0.75),
-    ("pulses", (124.0, 150.0, 200.0), 0.5),
+    ("cosine", (172.0, 196.0, 224.0), 0.75),
+    ("cosine", (116.0, 132.0), 0.25),
+    ("pulses", (124.0, 150.0, 200.0), 0.55),
 ])
 def test_a_bank_of_planted_patterns_is_found_at_the_verdicts_level(pattern, tempi, min_found):
-    # measured (scripts/tempo_power.py, 4 banks per tempo): cosines 0.89-0.95 at 204-224 BPM,
-    # pulses 0.56-0.81 at 108-212 BPM; the target of 0.75 over all of 100-224 BPM is
-    # not met below ~180 BPM (docs/tempo-study.md), so this guards what the test does reach
+    # measured (scripts/tempo_power.py, 8 banks per tempo): cosines 0.81-0.98 at 164-224 BPM,
+    # 0.32-0.52 at 108-148, pulses 0.60-0.77 at 108-224; the target of 0.75 over all
+    # of 100-224 BPM is met for cosines from ~164 BPM only (docs/tempo-study.md), so this
+    # guards what the test does reach, slow tempi included
     rng = np.random.default_rng(20 if pattern == "cosine" else 21)
     results = {bpm: bank_found(pattern, bpm, 3, rng) for bpm in tempi}
     assert np.mean([f for f, _ in results.values()]) >= min_found, results
@@ -114,12 +116,37 @@ def test_tables_round_trip_and_p_values_are_monotone(tmp_path):
                           frame_rate=44100 / 1024)
     back = periodic_lrt.NullTables.from_json(json.loads(json.dumps(tables.to_json())))
     assert back.tables == tables.tables
-    row = next(r for r in tables.tables["all"]["ar"] if r is not None)
+    row = next(r for r in tables.tables["sinusoid alt"]["ar"] if r is not None)
     ps = [p_from_quantiles(row, v) for v in np.linspace(0, row[-1] * 1.5, 50)]
     assert all(a >= b for a, b in zip(ps, ps[1:]))
     assert p_from_quantiles(row, row[10]) == pytest.approx(P_LEVELS[10], rel=1e-6)
     with pytest.raises(ConfigError, match="another test design"):
         periodic_lrt.NullTables.from_json({**tables.to_json(), "edges": [0.5]})
+    with pytest.raises(ConfigError, match="another test design"):
+        periodic_lrt.NullTables.from_json({**tables.to_json(), "design": 1})
+
+
+def test_each_pattern_search_has_its_own_statistic_and_the_p_value_is_bonferroni_of_both():
+    rng = np.random.default_rng(11)
+    x = np.concatenate([planted_filters("cosine", 150.0, 0.6, 6, rng),
+                        planted_filters("pulses", 150.0, 0.6, 6, rng)])
+    test = periodic_test(x)
+    stats = test.stats
+    # the headline statistic is the better of the two searches, and each search's winner
+    # is the planted one
+    assert np.allclose(stats.lr, np.maximum(stats.pattern_lr["sinusoid"],
+                                            stats.pattern_lr["pulses"]))
+    assert np.all(stats.pattern_lr["sinusoid"][:6] > stats.pattern_lr["pulses"][:6])
+    assert np.all(stats.pattern_lr["pulses"][6:] > stats.pattern_lr["sinusoid"][6:])
+    tables = shipped_tables()
+    per_pattern = []
+    for name in periodic_lrt.PATTERNS:
+        alt = stats.pattern_member[name]
+        cells = periodic_lrt.smoothness_cell(alt, stats.null_member)
+        bins = periodic_lrt.smoothness_bin(alt)
+        per_pattern.append([tables.p_value(name, v, c, fallback=(f"{name} alt", b))
+                            for v, c, b in zip(stats.pattern_lr[name], cells, bins)])
+    assert np.allclose(test.p_value, np.minimum(1, 2 * np.min(per_pattern, axis=0)))
 
 
 def test_shipped_tables_cover_both_families_and_reject_other_widths():

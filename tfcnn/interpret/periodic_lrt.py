@@ -9,14 +9,22 @@ likelihood over the family's members and every pattern; the statistic is
 
     LR = 2 (max ℓ(noise + pattern) - max ℓ(noise))
 
-Its null distribution is not a textbook one (the maximum over tempi, positions and members,
-and smooth noises outside the family such as Gaussian-smoothed noise), so it is tabulated by
-simulation (``scripts/tempo_null_tables.py``, fixed seeds, shipped as
+computed twice: once over the sinusoids, once over the pulse pairs. The two searches differ in
+size (a few independent frequencies against thousands of pulse positions), so one statistic
+over both would test a cosine at the threshold the pulse search sets; each gets its own null
+table and the filter's p-value is ``min(1, 2 min(p_sinusoid, p_pulses))`` (Bonferroni over
+the two).
+
+Their null distributions are not textbook ones (the maximum over tempi, positions and
+members, and smooth noises outside the family such as Gaussian-smoothed noise), so they are
+tabulated by simulation (``scripts/tempo_null_tables.py``, fixed seeds, shipped as
 ``tfcnn/data/tempo_null.json``): AR(1) noise with φ uniform in 0-0.98 and Gaussian-smoothed
-noise with σ uniform in 0.5-8 frames. The p-value is read conditionally on the smoothness of
-the member the alternative fitted (a periodic filter's own noise decides how smooth a null it
-is compared with, not the pattern, which would make it look smooth), and it is the larger of
-the two families' (valid for either).
+noise with σ log-uniform in 0.5-8 frames, split into sub-families by the parameter. Each
+p-value is read conditionally on two smoothnesses (lag-1 correlation): of the member the
+alternative fitted (a periodic filter's own noise, which the pattern does not make look
+smooth) and of the member the null fitted (smooth noise is smooth to both fits; a periodic
+filter over rough noise looks smooth only to the null's). It is the largest p over the
+sub-families that cover that cell (valid for each).
 
 Per tempo band the same statistic restricted to the band's patterns gives band p-values; the
 bank-level test counts the filters with p ≤ 0.05 against a binomial (an excess of small
@@ -64,6 +72,12 @@ BANDS: tuple[tuple[float, float], ...] = ((60.0, 100.0), (100.0, 140.0), (140.0,
 TABLE_WIDTH: int = 60
 #: Smoothness bins of the conditional tables: lag-1 correlation of the alternative's member.
 SMOOTHNESS_EDGES: tuple[float, ...] = (0.1, 0.3, 0.45, 0.6, 0.7, 0.8, 0.87, 0.93, 0.97)
+#: ... and of the null's member (the second axis of the per-pattern tables).
+NULL_EDGES: tuple[float, ...] = (0.5, 0.7, 0.8, 0.87, 0.93, 0.97)
+#: The two pattern searches, each with its own statistic and tables.
+PATTERNS: tuple[str, ...] = ("sinusoid", "pulses")
+#: Version of the tables' layout (tables of another design are refused).
+TABLE_DESIGN: int = 2
 #: A family's bin is used only with at least this many simulated filters in it.
 MIN_BIN_FILTERS: int = 200
 #: Tail probabilities at which the tables store the statistic.
@@ -78,10 +92,16 @@ def member_lag1(a: float, b: float) -> float:
     return (a + b) / (1.0 + a * b)
 
 
-def smoothness_bin(member: np.ndarray) -> np.ndarray:
-    """Bin of each fitted member (indices into MEMBERS) on :data:`SMOOTHNESS_EDGES`."""
+def smoothness_bin(member: np.ndarray, edges: Sequence[float] = SMOOTHNESS_EDGES) -> np.ndarray:
+    """Bin of each fitted member (indices into MEMBERS) on ``edges``."""
     lag1 = np.array([member_lag1(*m) for m in MEMBERS])
-    return np.digitize(lag1[np.asarray(member, dtype=int)], SMOOTHNESS_EDGES)
+    return np.digitize(lag1[np.asarray(member, dtype=int)], edges)
+
+
+def smoothness_cell(alt_member: np.ndarray, null_member: np.ndarray) -> np.ndarray:
+    """Cell of the per-pattern tables: alternative's bin × null's bin, flattened."""
+    return (smoothness_bin(alt_member) * (len(NULL_EDGES) + 1)
+            + smoothness_bin(null_member, NULL_EDGES))
 
 
 def _whitener(a: float, b: float, width: int) -> np.ndarray:
@@ -140,7 +160,15 @@ class LRStatistics:
     Attributes
     ----------
     lr : np.ndarray, shape (n,)
-        Over the patterns at :data:`HEADLINE_MIN_BPM` and faster.
+        Over the patterns at :data:`HEADLINE_MIN_BPM` and faster (the larger of the two
+        below).
+    pattern_lr : dict of str to np.ndarray, shape (n,)
+        Per pattern search of :data:`PATTERNS`: over its patterns at
+        :data:`HEADLINE_MIN_BPM` and faster.
+    pattern_member : dict of str to np.ndarray of int, shape (n,)
+        Index into :data:`MEMBERS` of the noise each search's alternative fitted.
+    null_member : np.ndarray of int, shape (n,)
+        Index into :data:`MEMBERS` of the noise the null fitted.
     band_lr : np.ndarray, shape (n, n_bands)
         Over the patterns of each band of :data:`BANDS`.
     member : np.ndarray of int, shape (n,)
@@ -152,6 +180,9 @@ class LRStatistics:
     """
 
     lr: np.ndarray
+    pattern_lr: dict
+    pattern_member: dict
+    null_member: np.ndarray
     band_lr: np.ndarray
     member: np.ndarray
     bpm: np.ndarray
@@ -183,6 +214,9 @@ def lr_statistics(filters, *, frame_rate: float = DEFAULT_FRAME_RATE_HZ,
     n = width - 2
     lr, band_lr = np.zeros(n_f), np.zeros((n_f, len(BANDS)))
     member, bpm = np.zeros(n_f, dtype=int), np.zeros(n_f)
+    null_member = np.zeros(n_f, dtype=int)
+    pattern_lr = {k: np.zeros(n_f) for k in PATTERNS}
+    pattern_member = {k: np.zeros(n_f, dtype=int) for k in PATTERNS}
     pattern = np.empty(n_f, dtype=object)
     for start in range(0, n_f, chunk):
         xs = x[start:start + chunk]
@@ -190,18 +224,26 @@ def lr_statistics(filters, *, frame_rate: float = DEFAULT_FRAME_RATE_HZ,
         l0 = np.full(m, -np.inf)
         l1 = np.full((m, len(BANDS)), -np.inf)
         best = np.full(m, -np.inf)
+        best_of = {k: np.full(m, -np.inf) for k in PATTERNS}
         for i, (li, q0, qs, p) in enumerate(members):
             y = xs @ li.T                                             # (m, n) innovations
             y -= np.outer(y @ q0, q0)
             r0 = np.maximum(np.sum(y * y, axis=1), 1e-300)
             es = np.sum(np.einsum("mv,kvj->mkj", y, qs) ** 2, axis=2)  # (m, K)
             ep = (y @ p.T) ** 2                                        # (m, M)
+            null_better = -n / 2 * np.log(r0) > l0
+            null_member[start:start + m][null_better] = i
             l0 = np.maximum(l0, -n / 2 * np.log(r0))
             for k in range(len(BANDS)):
                 e = np.maximum(es[:, sin_band == k].max(axis=1, initial=0.0),
                                ep[:, pul_band == k].max(axis=1, initial=0.0))
                 l1[:, k] = np.maximum(l1[:, k], -n / 2 * np.log(np.maximum(r0 - e, 1e-300 * r0)))
             es_h, ep_h = es[:, sin_head], ep[:, pul_head]              # resolvable tempi
+            for name, e in (("sinusoid", es_h.max(axis=1)), ("pulses", ep_h.max(axis=1))):
+                a = -n / 2 * np.log(np.maximum(r0 - e, 1e-300 * r0))
+                won = a > best_of[name]
+                best_of[name][won] = a[won]
+                pattern_member[name][start:start + m][won] = i
             e_all = np.maximum(es_h.max(axis=1), ep_h.max(axis=1))
             a1 = -n / 2 * np.log(np.maximum(r0 - e_all, 1e-300 * r0))
             better = a1 > best
@@ -213,9 +255,13 @@ def lr_statistics(filters, *, frame_rate: float = DEFAULT_FRAME_RATE_HZ,
             bpm[start:start + m][better] = tempo[better]
             pattern[start:start + m][better] = np.where(sin_win, "sinusoid", "pulses")[better]
         lr[start:start + m] = 2 * (best - l0)
+        for name in PATTERNS:
+            pattern_lr[name][start:start + m] = np.maximum(2 * (best_of[name] - l0), 0.0)
         band_lr[start:start + m] = 2 * (l1 - l0[:, None])
-    return LRStatistics(lr=np.maximum(lr, 0.0), band_lr=np.maximum(band_lr, 0.0),
-                        member=member, bpm=bpm, pattern=tuple(pattern))
+    return LRStatistics(lr=np.maximum(lr, 0.0), pattern_lr=pattern_lr,
+                        pattern_member=pattern_member, null_member=null_member,
+                        band_lr=np.maximum(band_lr, 0.0), member=member, bpm=bpm,
+                        pattern=tuple(pattern))
 
 
 # ---------------------------------------------------------------- the null tables
@@ -238,7 +284,7 @@ def tail_quantiles(values: np.ndarray) -> list[float] | None:
     for p in P_LEVELS:
         q = float(np.quantile(v, 1 - p)) if p * n >= 5 else t05 + scale * math.log(0.05 / p)
         out.append(max(q, out[-1]) if out else q)
-    return out
+    return [round(q, 3) for q in out]  # 3 decimals: the shipped tables stay small
 
 
 def p_from_quantiles(quantiles: Sequence[float], value: float) -> float:
@@ -259,8 +305,10 @@ def p_from_quantiles(quantiles: Sequence[float], value: float) -> float:
 @dataclass(frozen=True)
 class NullTables:
     """Simulated null quantiles: ``tables[name][family][bin]`` is a :func:`tail_quantiles`
-    row or None; ``name`` is ``"all"`` or ``"band0"``..``"band3"``; ``counts``: simulated
-    filters per (sub-)family."""
+    row or None. ``name`` is a pattern of :data:`PATTERNS` (bins: :func:`smoothness_cell`),
+    ``"<pattern> alt"`` (bins: the alternative's :func:`smoothness_bin` alone, the fallback
+    of a cell no sub-family covers) or ``"band0"``..``"band3"`` (bins: the alternative's
+    :func:`smoothness_bin`); ``counts``: simulated filters per sub-family."""
 
     tables: dict
     families: tuple[str, ...]
@@ -269,26 +317,47 @@ class NullTables:
     width: int
     frame_rate: float
 
-    def p_value(self, name: str, value: float, bin_: int) -> float:
-        """Largest p over the families that cover ``bin_``; a bin no family covers uses the
-        largest p over every bin (the conservative fallback)."""
+    def p_value(self, name: str, value: float, bin_: int, *,
+                fallback: tuple[str, int] | None = None) -> float:
+        """Largest p over the families that cover ``bin_``; a bin no family covers uses
+        ``fallback`` (another table and bin) when given and covered, else the largest p over
+        every bin (the conservative fallback)."""
         rows = [self.tables[name][f][int(bin_)] for f in self.families]
         rows = [r for r in rows if r is not None]
+        if not rows and fallback is not None:
+            rows = [self.tables[fallback[0]][f][int(fallback[1])] for f in self.families]
+            rows = [r for r in rows if r is not None]
         if not rows:
             rows = [r for f in self.families for r in self.tables[name][f] if r is not None]
         return max(p_from_quantiles(r, value) for r in rows)
+
+    def filter_p_values(self, stats: LRStatistics) -> np.ndarray:
+        """Each filter's p-value: ``min(1, 2 min(p_sinusoid, p_pulses))``, each read in its
+        pattern's cell (:func:`smoothness_cell`), shape (n,)."""
+        out = np.ones(len(stats.lr))
+        for name in PATTERNS:
+            alt = stats.pattern_member[name]
+            cells = smoothness_cell(alt, stats.null_member)
+            bins = smoothness_bin(alt)
+            p = np.array([self.p_value(name, v, c, fallback=(f"{name} alt", b))
+                          for v, c, b in zip(stats.pattern_lr[name], cells, bins)])
+            out = np.minimum(out, p)
+        return np.minimum(1.0, len(PATTERNS) * out)
 
     def to_json(self) -> dict:
         return {"tables": self.tables, "families": list(self.families),
                 "counts": dict(self.counts), "seed": self.seed, "width": self.width,
                 "frame_rate": self.frame_rate, "p_levels": list(P_LEVELS),
                 "members": [list(m) for m in MEMBERS], "edges": list(SMOOTHNESS_EDGES),
+                "null_edges": list(NULL_EDGES), "design": TABLE_DESIGN,
                 "headline_min_bpm": HEADLINE_MIN_BPM}
 
     @classmethod
     def from_json(cls, doc: dict) -> "NullTables":
         if (doc.get("members") != [list(m) for m in MEMBERS]
                 or doc.get("edges") != list(SMOOTHNESS_EDGES)
+                or doc.get("null_edges") != list(NULL_EDGES)
+                or doc.get("design") != TABLE_DESIGN
                 or doc.get("p_levels") != list(P_LEVELS)
                 or doc.get("headline_min_bpm") != HEADLINE_MIN_BPM):
             raise ConfigError(f"{TABLE_FILE} was built for another test design; rebuild it "
@@ -301,15 +370,24 @@ class NullTables:
 def build_tables(samples: dict[str, np.ndarray], *, seed: int, frame_rate: float
                  ) -> NullTables:
     """Tables from simulated null filters ``{family: (n, width)}``."""
-    tables: dict = {"all": {}, **{f"band{k}": {} for k in range(len(BANDS))}}
+    tables: dict = {**{k: {} for k in PATTERNS}, **{f"{k} alt": {} for k in PATTERNS},
+                    **{f"band{k}": {} for k in range(len(BANDS))}}
     n_bins = len(SMOOTHNESS_EDGES) + 1
+    n_cells = n_bins * (len(NULL_EDGES) + 1)
     widths = {s.shape[1] for s in samples.values()}
     for family, x in samples.items():
         stats = lr_statistics(x, frame_rate=frame_rate)
         bins = smoothness_bin(stats.member)
-        for name in tables:
-            v = stats.lr if name == "all" else stats.band_lr[:, int(name[4:])]
-            tables[name][family] = [tail_quantiles(v[bins == b]) for b in range(n_bins)]
+        for k in range(len(BANDS)):
+            v = stats.band_lr[:, k]
+            tables[f"band{k}"][family] = [tail_quantiles(v[bins == b]) for b in range(n_bins)]
+        for name in PATTERNS:
+            v, alt = stats.pattern_lr[name], stats.pattern_member[name]
+            cells = smoothness_cell(alt, stats.null_member)
+            tables[name][family] = [tail_quantiles(v[cells == c]) for c in range(n_cells)]
+            alt_bins = smoothness_bin(alt)
+            tables[f"{name} alt"][family] = [tail_quantiles(v[alt_bins == b])
+                                             for b in range(n_bins)]
     return NullTables(tables=tables, families=tuple(samples),
                       counts={k: len(v) for k, v in samples.items()}, seed=seed,
                       width=widths.pop(), frame_rate=float(frame_rate))
@@ -333,7 +411,8 @@ class PeriodicTest:
     ----------
     stats : LRStatistics
     p_value : np.ndarray, shape (n,)
-        Against the smooth-noise family, any tempo of the tested range.
+        Against the smooth-noise family, any tempo of the tested range:
+        ``min(1, 2 min(p_sinusoid, p_pulses))`` (:meth:`NullTables.filter_p_values`).
     band_p : np.ndarray, shape (n, n_bands)
         The same restricted to each band of :data:`BANDS`.
     bank_p : float
@@ -404,8 +483,7 @@ def periodic_test(filters, *, frame_rate: float = DEFAULT_FRAME_RATE_HZ,
     stats = lr_statistics(x, frame_rate=frame_rate)
     bins = smoothness_bin(stats.member)
     flat = np.ptp(x, axis=1) <= 1e-12 * np.maximum(np.abs(x).max(axis=1), 1e-300)
-    p = np.array([1.0 if flat[i] else tables.p_value("all", stats.lr[i], bins[i])
-                  for i in range(len(x))])
+    p = np.where(flat, 1.0, tables.filter_p_values(stats))
     band_p = np.array([[1.0 if flat[i] else tables.p_value(f"band{k}", stats.band_lr[i, k],
                                                            bins[i])
                         for k in range(len(BANDS))] for i in range(len(x))])

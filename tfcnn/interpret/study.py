@@ -221,8 +221,10 @@ class Verdict:
         ``"tuned"`` or ``"periodic"``: which statement ``relevant`` narrows.
     class_counts : tuple of (class, count)
         How many of ``relevant``'s filters overlap each class (a filter may overlap two).
-    intervals : tuple of (filter, peak_bpm, low, high)
-        The tempo of each periodic filter.
+    intervals : tuple of (filter, bpm, low, high)
+        The tempo of each periodic filter: under the likelihood-ratio test the tempo of the
+        pattern it fitted (what made the filter periodic), else the periodicity score's
+        peak; ``low``-``high``: the score's half-power interval.
     ranges_name : str
         Where the class ranges come from (``"Ballroom"`` or ``"data-set"``).
     test : str
@@ -308,7 +310,10 @@ def compute_verdict(table: pd.DataFrame, *, has_ranges: bool, ranges_name: str =
         n_filters=len(table), q=q, periodic=first, tuned=tuned_stmt, relevant=relevant_stmt,
         relevant_of="tuned" if tuned_stmt is not None else "periodic",
         class_counts=tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
-        intervals=tuple((int(r.filter), float(r.peak_bpm), float(r.bpm_low), float(r.bpm_high))
+        intervals=tuple((int(r.filter),
+                         float(r.pattern_bpm if test == TEST_LR and np.isfinite(r.pattern_bpm)
+                               else r.peak_bpm),
+                         float(r.bpm_low), float(r.bpm_high))
                         for r in periodic.itertuples()),
         ranges_name=ranges_name,
     )
