@@ -51,13 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fold_line(event: dict) -> None:
-    if event.get("event") == "fold_end":
-        acc = event.get("accuracy")
-        print(f"  fold {event['fold']}: {'-' if acc is None else f'{acc:.1f} %'}",
-              file=sys.stderr, flush=True)
-
-
 def run_dir(args, name: str, seed: int) -> Path:
     return Path(args.runs) / f"{name}-s{seed}"
 
@@ -65,6 +58,7 @@ def run_dir(args, name: str, seed: int) -> Path:
 def train_variants(args, names: list[str], seeds: list[int]) -> None:
     """Train every variant and seed not finished yet (resuming an interrupted one), seed by
     seed so an interrupted session leaves whole seeds."""
+    from tfcnn.commands.train import fold_end_line
     from tfcnn.request import RunRequest
     from tfcnn.runs import read_results
     from tfcnn.train import train_run
@@ -82,7 +76,7 @@ def train_variants(args, names: list[str], seeds: list[int]) -> None:
             print(f"{out.name}: training ({' '.join(request.argv()[1:])})", file=sys.stderr,
                   flush=True)
             train_run(request, out, resume=(out / "config.json").is_file(),
-                      progress=_fold_line)
+                      progress=fold_end_line)
 
 
 #: An estimate within this fraction of the annotated tempo counts as right (MIREX's 4 %).

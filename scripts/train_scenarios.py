@@ -68,14 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fold_line(event: dict) -> None:
-    """One stderr line per finished fold (the run's progress.jsonl has the details)."""
-    if event.get("event") == "fold_end":
-        acc = event.get("accuracy")
-        print(f"  fold {event['fold']}: {'-' if acc is None else f'{acc:.1f} %'}",
-              file=sys.stderr, flush=True)
-
-
 def _names(text: str, valid, what: str) -> list[str]:
     from tfcnn.errors import ConfigError
 
@@ -205,6 +197,7 @@ def conflict_report(args, *, archs: list[str], seeds: list[int], device) -> dict
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tfcnn.commands.train import fold_end_line
     from tfcnn.datasets import load_dataset
     from tfcnn.errors import ConfigError, TfcnnError
     from tfcnn.models import ARCHITECTURES
@@ -261,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                         n_folds=args.folds, preset=args.preset, protocol=args.protocol,
                         device=str(device), seed=seed, epochs=args.epochs)
                     results = train_run(request, out, resume=resume,
-                                        progress=None if args.quiet else _fold_line)
+                                        progress=None if args.quiet else fold_end_line)
                     print(f"{sc} / {arch} / seed {seed}: {results['mean']:.2f} ± "
                           f"{results['std']:.2f} % ({results.get('wall_s', 0):.0f} s)",
                           file=sys.stderr)

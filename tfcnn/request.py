@@ -57,16 +57,22 @@ def format_value(value) -> str:
     return str(value)
 
 
-def parse_patch_frames(text: str) -> int:
-    """``"160"`` → 160: a patch width in frames (:class:`ConfigError` naming ``text``)."""
+def _int_in(text: str, high: int, what: str, allowed: str) -> int:
+    """``text`` as an integer in 1..``high``, else :class:`ConfigError`: "``what`` must be
+    an integer in 1..high ``allowed``, got ``text``"."""
     try:
         value = int(str(text).strip())
     except ValueError:
         value = 0
-    if not 1 <= value <= LIMITS.max_patch_frames:
-        raise ConfigError(f"patch frames must be an integer in 1..{LIMITS.max_patch_frames} "
-                          f"(paper: {FRONT_END.patch_frames}), got {text!r}")
+    if not 1 <= value <= high:
+        raise ConfigError(f"{what} must be an integer in 1..{high}{allowed}, got {text!r}")
     return value
+
+
+def parse_patch_frames(text: str) -> int:
+    """``"160"`` → 160: a patch width in frames (:class:`ConfigError` naming ``text``)."""
+    return _int_in(text, LIMITS.max_patch_frames, "patch frames",
+                   f" (paper: {FRONT_END.patch_frames})")
 
 
 #: How the paper's input (no tempo normalisation) is written for ``--frames-per-beat``.
@@ -76,17 +82,9 @@ BEATS_OFF = "off"
 def parse_frames_per_beat(text: str) -> int | None:
     """``"10"`` → 10, ``"off"`` → None (the paper's frames): frames per beat of a
     beat-synchronous input (:class:`ConfigError` naming ``text``)."""
-    word = str(text).strip().lower()
-    if word == BEATS_OFF:
+    if str(text).strip().lower() == BEATS_OFF:
         return None
-    try:
-        value = int(word)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= LIMITS.max_frames_per_beat:
-        raise ConfigError(f"frames per beat must be an integer in 1..{LIMITS.max_frames_per_beat} "
-                          f"or {BEATS_OFF!r}, got {text!r}")
-    return value
+    return _int_in(text, LIMITS.max_frames_per_beat, "frames per beat", f" or {BEATS_OFF!r}")
 
 
 def _show_frames_per_beat(value) -> str:

@@ -37,6 +37,15 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
+def fold_end_line(event: dict) -> None:
+    """A training ``progress`` callback that prints one stderr line per finished fold
+    (long scripted runs: the run's ``progress.jsonl`` has the details)."""
+    if event.get("event") == "fold_end":
+        acc = event.get("accuracy")
+        print(f"  fold {event['fold']}: {'-' if acc is None else f'{acc:.1f} %'}",
+              file=sys.stderr, flush=True)
+
+
 class ProgressBars:
     """tqdm bars fed by the run's progress events: one bar per fold (stage), over epochs."""
 
