@@ -63,3 +63,19 @@ def test_state_save_prints_bytes_ms_and_the_share_of_an_epoch(synth_dataset):
     assert set(rows) == {"time", "frequency"}
     for cols in rows.values():
         assert int(cols[1].replace(",", "")) > 0 and cols[4].endswith("%")
+
+
+def test_filters_bench_times_both_thread_policies_idle_and_busy():
+    out = run_bench("bench.filters", "--repeats", "1")
+    assert "tempo study of an untrained time model" in out
+    rows = [line.split() for line in out.splitlines()
+            if line.startswith(("torch default", "one per request"))]
+    assert len(rows) == 2 and all(r[-1].endswith("x") for r in rows), out
+    assert "busy: default / one per request:" in out
+
+
+def test_matmul_bench_prints_both_peaks_and_the_black_box_step_cost():
+    out = run_bench("bench.matmul", "--n", "256")
+    assert "matmul peak float32" in out and "matmul peak bfloat16" in out
+    # 2·(2·29·73·3072 + 3·3,270,400) multiply-add FLOPs: the kernel's step, from the shapes
+    assert "Black-box training step: 45.6 MFLOP per patch" in out, out

@@ -8,6 +8,7 @@ import torch
 
 from tfcnn import assessment, features, inference
 from tfcnn.errors import ConfigError
+from tfcnn.interpret import study
 from tfcnn.threads import REQUEST_THREADS, per_request, torch_threads
 
 
@@ -33,7 +34,8 @@ def test_per_request_restores_the_count_when_the_call_raises():
 
 
 @pytest.mark.parametrize("fn", [features.log_mel, inference.predict, inference.predict_features,
-                                assessment.classify], ids=lambda f: f.__qualname__)
+                                assessment.classify, study.tempo_study],
+                         ids=lambda f: f.__qualname__)
 def test_the_library_one_song_calls_are_per_request(fn):
     """A notebook calling these gets one thread per request (fast on a busy machine)."""
     assert getattr(fn, "__wrapped__", None) is not None and fn.__name__ == fn.__wrapped__.__name__

@@ -183,8 +183,9 @@ def verdict_summary(verdict: Verdict, evidence: FunctionalEvidence | None = None
     if uses:
         return (f"The model's predictions follow tempo beyond chance (functional tests above); "
                 f"{held}" + ("." if periodic else
-                             ", so tempo is carried some other way (e.g. onset detectors "
-                             "combined by the dense layer)."))
+                             " (a weak no where its power is low, see above): periodic "
+                             "filters the test missed, or onset detectors combined by the "
+                             "dense layer, may carry it."))
     return f"The model's predictions are not shown to follow tempo; {held}."
 
 

@@ -39,6 +39,7 @@ from tfcnn.interpret.smooth_null import (FDR_Q, N_SURROGATES, benjamini_hochberg
 from tfcnn.interpret.tempi import (class_tempi, class_tempo_ranges, classes_overlapping,
                                    overlap_chance)
 from tfcnn.models import conv_filters, frequency_filters, temporal_filters
+from tfcnn.threads import per_request
 
 #: Columns of :func:`filter_table`, in order.
 TABLE_COLUMNS: tuple[str, ...] = (
@@ -364,6 +365,7 @@ class TempoStudy:
     functional: FunctionalEvidence | None = None
 
 
+@per_request  # one model's probes and renders: too little work to split over busy cores
 def tempo_study(checkpoint, *, tempi: pd.DataFrame | None = None, ranges_name: str = "Ballroom",
                 with_probes: bool = True, probe_bpms: Sequence[float] = PROBE_BPMS,
                 probe_seconds: float = PROBE_SECONDS, activations=None,
