@@ -101,7 +101,9 @@ INTROS: dict[str, tuple[str, tuple[str, ...]]] = {
         "verdict ([tempo-study.md](tempo-study.md)).",
         ("python -m tfcnn filters checkpoints/synth-time.safetensors --tempi data/synth-ballroom",
          "python -m tfcnn filters runs/RUN --growth                        # a run trained with "
-         "--snapshots 0,1,5,25")),
+         "--snapshots 0,1,5,25",
+         "python -m tfcnn filters checkpoints/synth-time.safetensors --stretch my-song.flac   "
+         "# your track, time-stretched to each class tempo")),
 }
 
 HEADER = """# CLI reference

@@ -437,3 +437,35 @@ def test_a_refused_data_folder_says_why_and_every_page_keeps_the_data_set(server
     page.get_by_text("The active data set did not change").first.wait_for()
     assert_no_exception(page)
 
+
+
+def test_filters_stretches_an_uploaded_track_to_the_class_tempi(server, browser_page, tmp_path):
+    t = np.arange(int(12.0 * 44100)) / 44100
+    beat = (np.sin(2 * np.pi * 2.0 * t) > 0.95).astype(float)  # 120 BPM clicks
+    wav = tmp_path / "my *song*.wav"                           # a name with Markdown in it
+    sf.write(wav, (0.3 * np.sin(2 * np.pi * 330 * t) * (0.3 + beat)).astype(np.float32),
+             44100, subtype="PCM_16")
+    page = browser_page
+    page.goto(f"{server['url']}/Filters")
+    rendered(page)
+    page.get_by_text("Your own tracks: does the prediction follow").click()
+    uploader = page.locator('[data-testid="stExpander"] [data-testid="stFileUploader"] '
+                            'input[type="file"]')
+    uploader.wait_for(state="attached")
+    uploader.set_input_files(str(wav))
+    line = page.get_by_text("Your tracks, time-stretched")
+    line.wait_for(timeout=PAGE_TIMEOUT_MS)
+    assert "stretches of 1 track" in line.inner_text()
+    assert "one track: no interval over tracks" in line.inner_text()
+    settle(page)
+    assert_no_exception(page)
+    # the track's name is data: shown as typed in the stretches table, never as emphasis
+    assert page.locator('[data-testid="stMain"] em').filter(has_text="song").count() == 0
+    uploader.set_input_files([])
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF not really a wave file" * 20)
+    uploader.set_input_files(str(bad))
+    error = page.get_by_text("cannot decode audio")
+    error.wait_for(timeout=PAGE_TIMEOUT_MS)
+    assert "broken.wav" in error.inner_text()
+    assert_no_exception(page)

@@ -464,14 +464,39 @@ def model_input(spec: np.ndarray, *, front_end: FrontEnd = FRONT_END) -> ModelIn
     native = front_end.frame_rate_hz * 60.0 / bpm  # frames per beat in the log-mel
     factor = front_end.frames_per_beat / native
     n_out = max(1, int(round(spec.shape[1] * factor)))
+    return ModelInput(frames=resample_frames(spec, n_out), frame_seconds=frame_s / factor,
+                      bpm=float(bpm))
+
+
+def resample_frames(spec: np.ndarray, n_out: int) -> np.ndarray:
+    """``spec`` resampled in time to ``n_out`` frames, every band by the same factor: a
+    time stretch of the log-mel that keeps its bands (pitch) where they are.
+
+    Linear interpolation between frames; when frames are dropped the kernel widens
+    (antialiasing, area-like averaging). The one implementation behind beat-synchronous
+    inputs (:func:`model_input`) and the time-stretch counterfactual
+    (:mod:`tfcnn.interpret.stretch`).
+
+    Parameters
+    ----------
+    spec : np.ndarray, shape (n_mels, T)
+    n_out : int
+        Frames of the result (≥ 1).
+
+    Returns
+    -------
+    np.ndarray, shape (n_mels, n_out), float32
+    """
+    if isinstance(n_out, bool) or not isinstance(n_out, (int, np.integer)) or n_out < 1:
+        raise ConfigError(f"n_out must be a positive integer, got {n_out!r}")
+    spec = np.asarray(spec, dtype=np.float32)
     with torch.inference_mode():
         x = torch.from_numpy(np.ascontiguousarray(spec))[None, None]  # (1, 1, n_mels, T)
-        # bilinear over (bands, frames) with the bands' size unchanged: linear in time only;
-        # antialias widens the kernel when frames are dropped (area-like averaging).
-        y = torch.nn.functional.interpolate(x, size=(spec.shape[0], n_out), mode="bilinear",
-                                            align_corners=False, antialias=True)
-    return ModelInput(frames=y[0, 0].numpy().astype(np.float32, copy=False),
-                      frame_seconds=frame_s / factor, bpm=float(bpm))
+        # bilinear over (bands, frames) with the bands' size unchanged: linear in time only
+        y = torch.nn.functional.interpolate(x, size=(spec.shape[0], int(n_out)),
+                                            mode="bilinear", align_corners=False,
+                                            antialias=True)
+    return y[0, 0].numpy().astype(np.float32, copy=False)
 
 
 def to_patches(spec, *, patch_frames: int = FRONT_END.patch_frames):

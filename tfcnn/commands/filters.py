@@ -45,6 +45,9 @@ def add_parser(subparsers) -> None:
                         "at other tempi) and the filter ablation (about a minute)")
     p.add_argument("--functional-tracks", type=int, default=2, metavar="N",
                    help="fresh tracks per class for --functional (default 2)")
+    p.add_argument("--stretch", nargs="+", metavar="AUDIO", default=None,
+                   help="tempo counterfactual on your own tracks: each time-stretched (pitch "
+                        "kept) to every class tempo and predicted")
     p.add_argument("--tempi", metavar="DATA_DIR", default=None,
                    help="match against this data set's annotated tempi (e.g. a SynthBallroom "
                         "folder: exact tempi) instead of the shipped Ballroom table")
@@ -75,6 +78,19 @@ def _probes_record(probes) -> dict | None:
             "meters": [f"{m}/4" for m in probes.meters],
             "predicted": {kind: [probes.classes[int(c)] for c in probes.predicted[k]]
                           for k, kind in enumerate(probes.kinds)}}
+
+
+def _stretch(paths, checkpoint_path, ranges):
+    """The time-stretch counterfactual of ``paths`` (decoded and checked as ``predict``
+    does: a bad file stops with one line naming it)."""
+    from tfcnn.checkpoint import load_checkpoint
+    from tfcnn.inference import predict
+    from tfcnn.interpret.stretch import stretch_counterfactual
+
+    checkpoint = load_checkpoint(Path(checkpoint_path))
+    predictions = [predict(p, checkpoint) for p in paths]
+    return stretch_counterfactual(checkpoint, [p.log_mel for p in predictions],
+                                  [Path(p).name for p in paths], ranges)
 
 
 def run(args) -> int:
@@ -111,6 +127,10 @@ def run(args) -> int:
         load_checkpoint(Path(args.checkpoint))      # a bad file fails here, with its name
         study = cached_study(args.checkpoint, tempi=tempi, **params)
     lines = report.study_text(study)
+    stretch = None
+    if args.stretch:
+        stretch = _stretch(args.stretch, args.checkpoint, study.ranges)
+        lines = lines + [report.stretch_line(stretch)]
     if args.json:
         print(json.dumps({
             "checkpoint": str(args.checkpoint), "arch": study.arch,
@@ -118,6 +138,7 @@ def run(args) -> int:
             "verdict": (None if study.verdict is None
                         else report.verdict_record(study.verdict, study.functional)),
             "functional": report.functional_record(study.functional),
+            "stretch": None if stretch is None else report.counterfactual_record(stretch),
             "text": lines,
             "probes": _probes_record(study.probes),
         }, indent=2))

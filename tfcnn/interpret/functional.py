@@ -105,7 +105,8 @@ class Counterfactual:
     null_rate : float
         The same expected under the within-track permutation null.
     difference_interval : (float, float)
-        95 % bootstrap interval (tracks resampled) of ``hit_rate - null_rate``.
+        95 % bootstrap interval (tracks resampled) of ``hit_rate - null_rate``; NaN with one
+        track.
     p_value : float
         Share of permutations with at least as many hits (the observed one included).
     stay_rate : float
@@ -214,10 +215,12 @@ def summarise_counterfactual(renders: pd.DataFrame, ranges: pd.DataFrame, *,
     for _ in range(n_bootstrap):
         pick = rng.integers(0, len(mats), len(mats))
         diffs.append((observed[pick].sum() - expected[pick].sum()) / sizes[pick].sum())
+    # one track: resampling tracks gives no interval (the difference is reported alone)
+    interval = ((float(np.quantile(diffs, 0.025)), float(np.quantile(diffs, 0.975)))
+                if len(mats) >= 2 else (float("nan"), float("nan")))
     return Counterfactual(
         renders=renders.reset_index(drop=True), hit_rate=float(observed.sum() / total),
-        null_rate=float(expected.sum() / total),
-        difference_interval=(float(np.quantile(diffs, 0.025)), float(np.quantile(diffs, 0.975))),
+        null_rate=float(expected.sum() / total), difference_interval=interval,
         p_value=float((1 + np.sum(perm_hits >= observed.sum())) / (1 + n_permutations)),
         stay_rate=float(renders["stays"].mean()))
 

@@ -136,6 +136,24 @@ def functional_lines(evidence: FunctionalEvidence | None, ranges_name: str) -> l
     return lines
 
 
+def stretch_line(cf) -> str:
+    """The time-stretch counterfactual on the user's tracks in words
+    (:func:`tfcnn.interpret.stretch.stretch_counterfactual`)."""
+    n_tracks = cf.renders["seed"].nunique()
+    lo, hi = cf.difference_interval
+    diff = 100 * (cf.hit_rate - cf.null_rate)
+    interval = ("one track: no interval over tracks" if n_tracks < 2 or math.isnan(lo)
+                else f"95 % interval {100 * lo:+.0f} to {100 * hi:+.0f}")
+    return (f"Your tracks, time-stretched (pitch kept) from their estimated tempo to "
+            f"{cf.renders['bpm'].nunique()} class tempi: {_pct(cf.hit_rate)} of "
+            f"{len(cf.renders)} stretches of {n_tracks} track{'s' if n_tracks != 1 else ''} "
+            f"land in a class whose range holds the new tempo, against {_pct(cf.null_rate)} if "
+            f"the prediction ignored tempo (difference {diff:+.0f} points, {interval}; "
+            f"permutation {_p(cf.p_value)}); {_pct(cf.stay_rate)} keep the track's own "
+            f"prediction. A stretch also smears or sharpens onsets, so this follows pace and "
+            f"articulation together.")
+
+
 def ablation_line(evidence: FunctionalEvidence | None) -> str:
     """Which filters matter for which class? The ablation's largest drops."""
     ab = None if evidence is None else evidence.ablation
@@ -258,6 +276,16 @@ def verdict_record(verdict: Verdict, evidence: FunctionalEvidence | None = None)
             "summary": verdict_summary(verdict, evidence)}
 
 
+def counterfactual_record(cf) -> dict:
+    """A :class:`~tfcnn.interpret.functional.Counterfactual` as JSON (NaN interval: None)."""
+    return {"hit_rate": cf.hit_rate, "null_rate": cf.null_rate,
+            "difference": cf.hit_rate - cf.null_rate,
+            "difference_interval": [None if math.isnan(v) else v
+                                    for v in cf.difference_interval],
+            "p_value": cf.p_value, "stay_rate": cf.stay_rate,
+            "renders": plain_records(cf.renders)}
+
+
 def functional_record(evidence: FunctionalEvidence | None) -> dict | None:
     """The functional tests' numbers as JSON (None when not measured)."""
     if evidence is None:
@@ -267,11 +295,7 @@ def functional_record(evidence: FunctionalEvidence | None) -> dict | None:
         "probe_class": [{"kind": t.kind, "meter": t.meter, "hits": t.hits, "n": t.n,
                          "expected": t.expected, "null_range": list(t.null_range),
                          "p_value": t.p_value} for t in evidence.probe_class],
-        "counterfactual": None if cf is None else {
-            "hit_rate": cf.hit_rate, "null_rate": cf.null_rate,
-            "difference": cf.hit_rate - cf.null_rate,
-            "difference_interval": list(cf.difference_interval), "p_value": cf.p_value,
-            "stay_rate": cf.stay_rate, "renders": plain_records(cf.renders)},
+        "counterfactual": None if cf is None else counterfactual_record(cf),
         "ablation": None if ab is None else {
             "classes": list(ab.classes), "base_accuracy": ab.base.tolist(),
             "n_tracks_per_class": ab.n_tracks, "drop": ab.drop.tolist(),
