@@ -135,8 +135,8 @@ def render_specs(dances: Sequence[str], seeds: Sequence[int], bpms: Sequence[flo
     return np.stack([s[:, :frames] for s in out])
 
 
-def _predict(ckpt, specs, front_end) -> np.ndarray:
-    """Song-vote class index of each spectrogram, (n,)."""
+def song_vote_classes(ckpt, specs, front_end) -> np.ndarray:
+    """Song-vote class index of each spectrogram (as ``predict``), (n,)."""
     probs = song_probabilities(ckpt.model.eval(), list(specs), mean=ckpt.norm_mean,
                                std=ckpt.norm_std, patch_frames=front_end.patch_frames)
     return np.array([song_vote(p) for p in probs])
@@ -187,7 +187,7 @@ def tempo_counterfactual(checkpoint, ranges: pd.DataFrame, *, renders: pd.DataFr
     """Predict every render of :func:`render_grid` and test whether the class follows tempo."""
     ckpt = as_checkpoint(checkpoint)
     front_end = getattr(ckpt, "front_end", None) or FRONT_END
-    predicted = _predict(ckpt, specs, front_end)
+    predicted = song_vote_classes(ckpt, specs, front_end)
     renders = renders.assign(predicted=[ckpt.classes[int(i)] for i in predicted])
     renders["hit"] = [p in classes_at(b, ranges) for p, b in zip(renders["predicted"],
                                                                  renders["bpm"])]
@@ -296,11 +296,11 @@ def filter_ablation(checkpoint, *, renders: pd.DataFrame, specs: np.ndarray) -> 
         return np.array([np.mean(pred[truth == c] == c) if np.any(truth == c) else np.nan
                          for c in range(n_classes)])
 
-    base = per_class(_predict(ckpt, specs, front_end))
+    base = per_class(song_vote_classes(ckpt, specs, front_end))
     drop = np.zeros((len(filters), n_classes))
     for i in range(len(filters)):
         with zeroed_filter(ckpt.model, i, len(filters)):
-            drop[i] = base - per_class(_predict(ckpt, specs, front_end))
+            drop[i] = base - per_class(song_vote_classes(ckpt, specs, front_end))
     n_tracks = int(renders.loc[own].groupby("dance").size().min())
     return Ablation(classes=tuple(ckpt.classes), base=base, drop=np.nan_to_num(drop),
                     n_tracks=n_tracks)

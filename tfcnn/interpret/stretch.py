@@ -28,8 +28,8 @@ from tfcnn.checkpoint import as_checkpoint
 from tfcnn.config import FRONT_END
 from tfcnn.errors import ConfigError
 from tfcnn.features import resample_frames
-from tfcnn.interpret.functional import (Counterfactual, _predict, counterfactual_tempi,
-                                        summarise_counterfactual)
+from tfcnn.interpret.functional import (Counterfactual, counterfactual_tempi,
+                                        song_vote_classes, summarise_counterfactual)
 from tfcnn.interpret.tempi import classes_at
 from tfcnn.tempo import estimate_tempo
 from tfcnn.threads import per_request
@@ -97,12 +97,13 @@ def stretch_counterfactual(checkpoint, specs: Sequence[np.ndarray], names: Seque
                               f"({', '.join(f'{t:.0f}' for t in tempi)}) lie within a factor "
                               f"of {MAX_FACTOR:g} of the track's own with a whole patch "
                               f"left ({frames} frames)")
-        own = _predict(ckpt, [spec], front_end)[0]
+        own = song_vote_classes(ckpt, [spec], front_end)[0]
         for t in targets:
             rows.append({"dance": str(name), "seed": i, "bpm": float(t), "own": round(bpm, 1),
                          "factor": t / bpm, "own_class": ckpt.classes[int(own)]})
             stretches.append(stretched(spec, t / bpm))
-    predicted = [ckpt.classes[int(k)] for s in stretches for k in _predict(ckpt, [s], front_end)]
+    predicted = [ckpt.classes[int(song_vote_classes(ckpt, [s], front_end)[0])]
+                 for s in stretches]
     renders = pd.DataFrame(rows).assign(predicted=predicted)
     renders["hit"] = [p in classes_at(b, ranges) for p, b in zip(renders["predicted"],
                                                                  renders["bpm"])]
