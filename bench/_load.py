@@ -23,3 +23,16 @@ def busy_processes(n: int = BUSY_PROCESSES, *, settle_s: float = 0.5):
             proc.kill()
         for proc in procs:
             proc.wait(timeout=10)
+
+
+def print_idle_busy(idle: dict, busy: dict, threads: dict, *, unit: str, scale: float) -> None:
+    """The idle/busy table of a thread-policy benchmark: one row per mode in ``threads``
+    (``{mode: thread count}``), times in ``unit`` (seconds × ``scale``), then the busy ratio
+    of torch's default threads to one thread per request."""
+    print(f"{'threads':<32s} {'idle ' + unit:>8s} {'busy ' + unit:>8s} {'busy/idle':>9s}  "
+          f"(busy: {BUSY_PROCESSES} spinning processes)")
+    for name, n in threads.items():
+        print(f"{name + f' ({n})':<32s} {scale * idle[name]:8.2f} {scale * busy[name]:8.2f} "
+              f"{busy[name] / idle[name]:8.1f}x")
+    print(f"busy: default / one per request: "
+          f"{busy['torch default'] / busy['one per request']:.1f}x")

@@ -24,7 +24,7 @@ from tfcnn.interpret import probes, study
 from tfcnn.models import build_model
 from tfcnn.threads import REQUEST_THREADS, torch_threads
 
-from bench._load import BUSY_PROCESSES, busy_processes
+from bench._load import busy_processes, print_idle_busy
 
 
 def untrained_time_checkpoint():
@@ -68,13 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         busy = {name: study_s(checkpoint, n, args.repeats) for name, n in modes.items()}
     print(f"tempo study of an untrained time model (3 probe kinds x 83 tempi, cold), cpu, "
           f"{os.cpu_count()} cores")
-    print(f"{'threads':<32s} {'idle s':>7s} {'busy s':>7s} {'busy/idle':>9s}  "
-          f"(busy: {BUSY_PROCESSES} spinning processes)")
-    for name, n in modes.items():
-        print(f"{name + f' ({n})':<32s} {idle[name]:7.2f} {busy[name]:7.2f} "
-              f"{busy[name] / idle[name]:8.1f}x")
-    print(f"busy: default / one per request: "
-          f"{busy['torch default'] / busy['one per request']:.1f}x")
+    print_idle_busy(idle, busy, modes, unit="s", scale=1.0)
     return 0
 
 

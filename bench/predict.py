@@ -33,7 +33,7 @@ from tfcnn.inference import predict
 from tfcnn.models import build_model
 from tfcnn.threads import REQUEST_THREADS, torch_threads
 
-from bench._load import BUSY_PROCESSES, busy_processes
+from bench._load import busy_processes, print_idle_busy
 
 TRACK_SECONDS = 30.0
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,13 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cached model (predict with a loaded Checkpoint): {1000 * cached:8.1f} ms")
     print(f"cold start (fresh `python -m tfcnn predict`):    {1000 * cold:8.1f} ms")
     print(f"cold / cached: {cold / cached:.1f}x")
-    print(f"{'threads':<32s} {'idle ms':>8s} {'busy ms':>8s} {'busy/idle':>9s}  "
-          f"(busy: {BUSY_PROCESSES} spinning processes)")
-    for name, n in modes.items():
-        print(f"{name + f' ({n})':<32s} {1000 * idle[name]:8.1f} {1000 * busy[name]:8.1f} "
-              f"{busy[name] / idle[name]:8.1f}x")
-    print(f"busy: default / one per request: "
-          f"{busy['torch default'] / busy['one per request']:.1f}x")
+    print_idle_busy(idle, busy, modes, unit="ms", scale=1000.0)
     return 0
 
 
