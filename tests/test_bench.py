@@ -72,6 +72,7 @@ def test_filters_bench_times_both_thread_policies_idle_and_busy():
             if line.startswith(("torch default", "one per request"))]
     assert len(rows) == 2 and all(r[-1].endswith("x") for r in rows), out
     assert "busy: default / one per request:" in out
+    assert "Filters page, first render of a model never analysed" in out and "(target < 8 s)" in out
 
 
 def test_matmul_bench_prints_both_peaks_and_the_black_box_step_cost():
