@@ -456,7 +456,7 @@ def test_filters_stretches_an_uploaded_track_to_the_class_tempi(server, browser_
     line = page.get_by_text("Your tracks, time-stretched")
     line.wait_for(timeout=PAGE_TIMEOUT_MS)
     assert "stretches of 1 track" in line.inner_text()
-    assert "one track: no interval over tracks" in line.inner_text()
+    assert "1 track: too few for an interval over tracks" in line.inner_text()
     settle(page)
     assert_no_exception(page)
     # the track's name is data: shown as typed in the stretches table, never as emphasis

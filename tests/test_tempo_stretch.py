@@ -66,9 +66,10 @@ def test_shipped_time_model_follows_the_tempo_of_stretched_audio_files(tmp_path)
     cf = out["stretch"]
     assert {r["dance"] for r in cf["renders"]} == {Path(f).name for f in files}
     assert cf["hit_rate"] > cf["null_rate"] and cf["p_value"] <= 0.05, cf
-    # three tracks: the bootstrap over tracks is wide (one track may not move at all)
-    lo, hi = cf["difference_interval"]
-    assert lo <= cf["difference"] <= hi and cf["difference"] > 0.1, cf
+    # three tracks: too few for a bootstrap interval over tracks (it would under-cover)
+    assert cf["difference_interval"] == [None, None] and cf["difference"] > 0.1, cf
+    # every stretch of a track votes over the same number of patches
+    assert len({r["frames"] for r in cf["renders"] if r["dance"] == Path(files[0]).name}) == 1
     assert any(line.startswith("Your tracks, time-stretched") for line in out["text"])
 
 

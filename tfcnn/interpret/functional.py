@@ -45,6 +45,9 @@ CF_SEED: int = 7_700_000
 N_PERMUTATIONS: int = 2000
 N_BOOTSTRAP: int = 2000
 STAT_SEED: int = 20161207
+#: Fewer tracks than this get no bootstrap interval over tracks (it would cover far less
+#: than its nominal 95 %).
+MIN_TRACKS_FOR_INTERVAL: int = 8
 
 
 @dataclass(frozen=True)
@@ -105,8 +108,8 @@ class Counterfactual:
     null_rate : float
         The same expected under the within-track permutation null.
     difference_interval : (float, float)
-        95 % bootstrap interval (tracks resampled) of ``hit_rate - null_rate``; NaN with one
-        track.
+        95 % bootstrap interval (tracks resampled) of ``hit_rate - null_rate``; NaN with
+        fewer than :data:`MIN_TRACKS_FOR_INTERVAL` tracks.
     p_value : float
         Share of permutations with at least as many hits (the observed one included).
     stay_rate : float
@@ -215,9 +218,10 @@ def summarise_counterfactual(renders: pd.DataFrame, ranges: pd.DataFrame, *,
     for _ in range(n_bootstrap):
         pick = rng.integers(0, len(mats), len(mats))
         diffs.append((observed[pick].sum() - expected[pick].sum()) / sizes[pick].sum())
-    # one track: resampling tracks gives no interval (the difference is reported alone)
+    # few tracks: a percentile bootstrap over them covers far less than 95 % (simulated:
+    # 45 % with 2 tracks, 70 % with 3, 83 % with 5), so the difference is reported alone
     interval = ((float(np.quantile(diffs, 0.025)), float(np.quantile(diffs, 0.975)))
-                if len(mats) >= 2 else (float("nan"), float("nan")))
+                if len(mats) >= MIN_TRACKS_FOR_INTERVAL else (float("nan"), float("nan")))
     return Counterfactual(
         renders=renders.reset_index(drop=True), hit_rate=float(observed.sum() / total),
         null_rate=float(expected.sum() / total), difference_interval=interval,

@@ -77,7 +77,7 @@ NULL_EDGES: tuple[float, ...] = (0.5, 0.7, 0.8, 0.87, 0.93, 0.97)
 #: The two pattern searches, each with its own statistic and tables.
 PATTERNS: tuple[str, ...] = ("sinusoid", "pulses")
 #: Version of the tables' layout (tables of another design are refused).
-TABLE_DESIGN: int = 2
+TABLE_DESIGN: int = 3
 #: A family's bin is used only with at least this many simulated filters in it.
 MIN_BIN_FILTERS: int = 200
 #: Tail probabilities at which the tables store the statistic.
@@ -318,14 +318,14 @@ class NullTables:
     frame_rate: float
 
     def p_value(self, name: str, value: float, bin_: int, *,
-                fallback: tuple[str, int] | None = None) -> float:
-        """Largest p over the families that cover ``bin_``; a bin no family covers uses
-        ``fallback`` (another table and bin) when given and covered, else the largest p over
-        every bin (the conservative fallback)."""
+                fallback: Sequence[tuple[str, int]] = ()) -> float:
+        """Largest p over the families that cover ``bin_``; a bin no family covers uses the
+        largest p over every ``(table, bin)`` of ``fallback`` that some family covers, else
+        the largest p over every bin of ``name`` (the most conservative)."""
         rows = [self.tables[name][f][int(bin_)] for f in self.families]
         rows = [r for r in rows if r is not None]
-        if not rows and fallback is not None:
-            rows = [self.tables[fallback[0]][f][int(fallback[1])] for f in self.families]
+        if not rows:
+            rows = [self.tables[t][f][int(b)] for t, b in fallback for f in self.families]
             rows = [r for r in rows if r is not None]
         if not rows:
             rows = [r for f in self.families for r in self.tables[name][f] if r is not None]
@@ -333,13 +333,21 @@ class NullTables:
 
     def filter_p_values(self, stats: LRStatistics) -> np.ndarray:
         """Each filter's p-value: ``min(1, 2 min(p_sinusoid, p_pulses))``, each read in its
-        pattern's cell (:func:`smoothness_cell`), shape (n,)."""
+        pattern's cell (:func:`smoothness_cell`), shape (n,).
+
+        A cell that no sub-family covers (too few simulated filters land there) is read
+        against every covered cell of its row (same alternative's smoothness, any null's)
+        and the row's one-axis table, whichever gives the largest p: rare cells are where
+        the statistic runs large, so the row's unconditioned table alone would be too
+        liberal there."""
         out = np.ones(len(stats.lr))
+        n_null = len(NULL_EDGES) + 1
         for name in PATTERNS:
             alt = stats.pattern_member[name]
             cells = smoothness_cell(alt, stats.null_member)
             bins = smoothness_bin(alt)
-            p = np.array([self.p_value(name, v, c, fallback=(f"{name} alt", b))
+            p = np.array([self.p_value(name, v, c, fallback=[(f"{name} alt", b)] + [
+                              (name, b * n_null + j) for j in range(n_null)])
                           for v, c, b in zip(stats.pattern_lr[name], cells, bins)])
             out = np.minimum(out, p)
         return np.minimum(1.0, len(PATTERNS) * out)
@@ -528,7 +536,9 @@ def _power_doc() -> dict:
 
 
 def power_curve(pattern: str, *, level: float, noise_phi: float = 0.5) -> PowerCurve:
-    """The shipped power curve at the largest measured level ≤ ``level`` (conservative).
+    """The shipped power curve at the largest measured level ≤ ``level`` (conservative);
+    below every measured level, the strictest one measured (then ``curve.level > level``
+    and the power quoted is an upper bound: the verdict says so).
 
     Raises
     ------

@@ -31,6 +31,25 @@ def ar1_noise(phi, n: int, rng: np.random.Generator, *, width: int = WIDTH) -> n
     return x
 
 
+def ar2_noise(a, b, n: int, rng: np.random.Generator, *, width: int = WIDTH,
+              burn_in: int = 200) -> np.ndarray:
+    """AR(2) sequences with real roots ``a``, ``b`` (numbers or (n,), each in (-1, 1)):
+    ``x_t = (a+b) x_{t-1} - ab x_{t-2} + e_t``, started ``burn_in`` steps early so the kept
+    frames are stationary: (n, width). With positive roots the spectrum falls with frequency
+    like ω⁻⁴ (smoother than AR(1))."""
+    a = np.broadcast_to(np.asarray(a, dtype=float), (n,))
+    b = np.broadcast_to(np.asarray(b, dtype=float), (n,))
+    if np.any(np.abs(a) >= 1) or np.any(np.abs(b) >= 1):
+        raise ConfigError(f"AR(2) roots must be in (-1, 1), got {a.max()!r}, {b.max()!r}")
+    c1, c2 = a + b, -a * b
+    x = np.zeros((n, burn_in + width))
+    e = rng.standard_normal((n, burn_in + width))
+    for t in range(burn_in + width):
+        x[:, t] = e[:, t] + (c1 * x[:, t - 1] if t >= 1 else 0) + (c2 * x[:, t - 2] if t >= 2
+                                                                    else 0)
+    return x[:, burn_in:]
+
+
 def gauss_noise(sigma, n: int, rng: np.random.Generator, *, width: int = WIDTH) -> np.ndarray:
     """White noise smoothed by a Gaussian of ``sigma`` frames (a number or (n,)), no edge
     effects: (n, width)."""

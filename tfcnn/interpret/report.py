@@ -73,8 +73,10 @@ def power_sentence(verdict: Verdict) -> str:
         parts.append(f"{name} in {_span(*curve.over(100, 224))} of filters at 100-224 BPM")
     cos = verdict.power[0]
     slow = ", ".join(f"{_pct(cos.at(b))} at {b:.0f}" for b in cos.tempi if b < 100)
+    looser = (f" (measured at p ≤ {cos.level:.2g}, looser than this level: at most)"
+              if cos.level > verdict.level * (1 + 1e-9) else "")
     return (f"At that level (p ≤ {verdict.level:.2g}, a lone discovery among "
-            f"{verdict.n_filters}) the test finds a pattern holding "
+            f"{verdict.n_filters}) the test finds{looser} a pattern holding "
             f"{_pct(cos.share)} of a filter's variance (the rest AR(1) noise, φ = "
             f"{cos.noise_phi:g}): " + "; ".join(parts)
             + f". Below 100 BPM the window holds under 2.3 beats: the filter test searches "
@@ -97,8 +99,9 @@ def bank_sentence(verdict: Verdict) -> str | None:
 def periodic_line(verdict: Verdict) -> str:
     """Is tempo held in periodic filters? The count, its filters and its test."""
     v = verdict
-    test = ("likelihood ratio of a sinusoid or two onsets a beat apart against fitted "
-            "smooth noise"
+    test = ("likelihood ratio of a sinusoid or two onsets a beat apart at 100-224 BPM "
+            "against fitted smooth noise, calibrated on simulated AR(1), AR(2) and "
+            "Gaussian-smoothed noise"
             if v.test == TEST_LR else "smoothness-matched surrogates")
     where = ", ".join(f"{f} (~{b:.0f} BPM)" for f, b, _, _ in v.intervals)
     return (f"Periodic filters: {v.periodic.count} of {v.n_filters} "
@@ -142,13 +145,15 @@ def stretch_line(cf) -> str:
     n_tracks = cf.renders["seed"].nunique()
     lo, hi = cf.difference_interval
     diff = 100 * (cf.hit_rate - cf.null_rate)
-    interval = ("one track: no interval over tracks" if n_tracks < 2 or math.isnan(lo)
+    interval = (f"{n_tracks} track{'s' if n_tracks != 1 else ''}: too few for an interval "
+                f"over tracks" if math.isnan(lo)
                 else f"95 % interval {100 * lo:+.0f} to {100 * hi:+.0f}")
     return (f"Your tracks, time-stretched (pitch kept) from their estimated tempo to "
             f"{cf.renders['bpm'].nunique()} class tempi: {_pct(cf.hit_rate)} of "
             f"{len(cf.renders)} stretches of {n_tracks} track{'s' if n_tracks != 1 else ''} "
             f"land in a class whose range holds the new tempo, against {_pct(cf.null_rate)} if "
-            f"the prediction ignored tempo (difference {diff:+.0f} points, {interval}; "
+            f"the prediction did not depend on the stretch (difference {diff:+.0f} points, "
+            f"{interval}; "
             f"permutation {_p(cf.p_value)}); {_pct(cf.stay_rate)} keep the track's own "
             f"prediction. A stretch also smears or sharpens onsets, so this follows pace and "
             f"articulation together.")
@@ -162,8 +167,9 @@ def ablation_line(evidence: FunctionalEvidence | None) -> str:
                 "the page's toggle).")
     top = ab.top(3)
     if not top:
-        return (f"Which filters matter: zeroing any one filter costs no class any accuracy "
-                f"({ab.n_tracks} fresh tracks per class): the model does not rest on one filter.")
+        return (f"Which filters matter: zeroing any one filter changed no class's accuracy on "
+                f"{ab.n_tracks} fresh tracks per class (steps of {100 / ab.n_tracks:.0f} "
+                f"points: smaller effects go unseen).")
     drops = "; ".join(f"filter {i} → {c} -{100 * d:.0f} points" for i, c, d in top)
     return (f"Which filters matter: zeroing one filter at a time ({ab.n_tracks} fresh tracks "
             f"per class, steps of {100 / ab.n_tracks:.0f} points), the largest drops: {drops}.")
@@ -195,7 +201,7 @@ def verdict_summary(verdict: Verdict, evidence: FunctionalEvidence | None = None
     periodic = verdict.periodic.count
     held = (f"{periodic} of its {verdict.n_filters} temporal filters "
             f"{'holds' if periodic == 1 else 'hold'} periodic structure"
-            if periodic else "no temporal filter holds periodic structure the test can detect")
+            if periodic else "the filter test detected no periodic temporal filter")
     if uses is None:
         return f"Whether the model uses tempo was not measured; {held}."
     if uses:

@@ -12,9 +12,15 @@ whether the prediction moves into the class whose range holds the new tempo
 track, bootstrap over tracks).
 
 What a stretch changes besides the tempo: onsets are smeared or sharpened by the
-interpolation (a 2× stretch halves every note's attack slope), so a "yes" here is the
-model following pace and articulation together; SynthBallroom's renders separate them. With
-one track there is no interval over tracks (the difference is reported alone).
+interpolation (a 2× stretch halves every note's attack slope), and the factor rises with the
+target tempo, so anything that changes with the factor lines up with tempo. The permutation
+null is "the prediction does not depend on the stretch", not "the model ignores tempo": a
+"yes" here is the model following pace and articulation together (SynthBallroom's renders
+separate them). Every stretch of a track is cut to the same whole patches, so the song vote
+counts as many patches at every tempo. An octave error of the tempo estimate shifts every
+target's factor by 2 (the estimate is in the renders table, column ``own``). With fewer
+than :data:`~tfcnn.interpret.functional.MIN_TRACKS_FOR_INTERVAL` tracks there is no interval
+over tracks (the difference is reported alone).
 """
 
 from __future__ import annotations
@@ -70,8 +76,9 @@ def stretch_counterfactual(checkpoint, specs: Sequence[np.ndarray], names: Seque
     -------
     Counterfactual
         ``renders``: ``dance`` (the track's name), ``seed`` (its index), ``bpm`` (the
-        stretch's tempo), ``own`` (the track's tempo), ``factor``, ``predicted``, ``hit``,
-        ``stays`` (predicted as at the track's own tempo).
+        stretch's tempo), ``own`` (the track's tempo), ``factor``, ``frames`` (every
+        stretch of a track is cut to the same whole patches), ``predicted``, ``hit``,
+        ``stays`` (predicted as the unstretched track cut to those frames).
 
     Raises
     ------
@@ -97,11 +104,17 @@ def stretch_counterfactual(checkpoint, specs: Sequence[np.ndarray], names: Seque
                               f"({', '.join(f'{t:.0f}' for t in tempi)}) lie within a factor "
                               f"of {MAX_FACTOR:g} of the track's own with a whole patch "
                               f"left ({frames} frames)")
-        own = song_vote_classes(ckpt, [spec], front_end)[0]
-        for t in targets:
+        # every stretch (and the track itself) votes over the same whole patches: a faster
+        # stretch is shorter, and fewer patches alone would change the vote with the tempo
+        versions = [stretched(spec, t / bpm) for t in targets]
+        keep = min(v.shape[1] for v in versions) // front_end.patch_frames * \
+            front_end.patch_frames
+        own = song_vote_classes(ckpt, [spec[:, :keep]], front_end)[0]
+        for t, v in zip(targets, versions):
             rows.append({"dance": str(name), "seed": i, "bpm": float(t), "own": round(bpm, 1),
-                         "factor": t / bpm, "own_class": ckpt.classes[int(own)]})
-            stretches.append(stretched(spec, t / bpm))
+                         "factor": t / bpm, "frames": keep,
+                         "own_class": ckpt.classes[int(own)]})
+            stretches.append(v[:, :keep])
     predicted = [ckpt.classes[int(song_vote_classes(ckpt, [s], front_end)[0])]
                  for s in stretches]
     renders = pd.DataFrame(rows).assign(predicted=predicted)
