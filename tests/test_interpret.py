@@ -481,3 +481,18 @@ def test_run_with_snapshots_finds_the_run_of_a_fold_checkpoint(tmp_path):
     save(seeded("time"), snapshot_path(tmp_path / "run", 0, 5))
     assert run_with_snapshots(fold_model) == tmp_path / "run"
     assert run_with_snapshots(snapshot_path(tmp_path / "run", 0, 5)) == tmp_path / "run"
+
+
+def test_the_summary_names_what_was_and_was_not_run(tmp_path):
+    from tfcnn.interpret.functional import FunctionalEvidence, ProbeClassTest
+
+    path = save(seeded("time", seed=11), tmp_path / "random.safetensors")
+    verdict = interpret.compute_verdict(interpret.filter_table(path, **FAST), has_ranges=False)
+    weak = ProbeClassTest(kind="drums", meter="4/4", hits=3, n=83, expected=2.5,
+                          null_range=(0.0, 6.0), p_value=0.4)
+    probes_only = FunctionalEvidence(probe_class=(weak,), counterfactual=None, ablation=None)
+    text = report.verdict_summary(verdict, probes_only)
+    # probes alone are the weak test: the summary says the counterfactual was not run
+    assert text.startswith("The probes alone do not show") and "--functional" in text
+    assert "not shown to follow tempo" not in text
+    assert report.verdict_summary(verdict).startswith("Whether the model uses tempo was not")

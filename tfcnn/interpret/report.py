@@ -210,6 +210,10 @@ def verdict_summary(verdict: Verdict, evidence: FunctionalEvidence | None = None
                              " (a weak no where its power is low, see above): periodic "
                              "filters the test missed, or onset detectors combined by the "
                              "dense layer, may carry it."))
+    if evidence.counterfactual is None:
+        return (f"The probes alone do not show the predictions following tempo (the "
+                f"counterfactual, the stronger test, was not run: --functional or the page's "
+                f"toggle); {held}.")
     return f"The model's predictions are not shown to follow tempo; {held}."
 
 
