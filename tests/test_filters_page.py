@@ -231,7 +231,11 @@ def test_the_shipped_models_default_studies_ship_and_are_current():
 
     for stem in STUDIED:
         path = checkpoints_dir() / f"{stem}.safetensors"
-        entry = interpret.study_cache_path(path, **default_study_args())
-        assert entry.is_file(), f"{entry} missing: run `make studies` and git add -f it"
-        study = interpret.cache.study_from_json(json.loads(entry.read_text(encoding="utf-8")))
-        assert study.arch == stem.removeprefix("synth-") and study.verdict is not None
+        for functional in (False, True):
+            entry = interpret.study_cache_path(path, **default_study_args(functional))
+            assert entry.is_file(), f"{entry} missing: run `make studies` and git add -f it"
+            study = interpret.cache.study_from_json(
+                json.loads(entry.read_text(encoding="utf-8")))
+            assert study.arch == stem.removeprefix("synth-") and study.verdict is not None
+            # the toggle's study holds the counterfactual the verdict's first question needs
+            assert (study.functional.counterfactual is not None) == functional
