@@ -31,7 +31,7 @@ from tfcnn.interpret.study import Statement, TempoStudy, Verdict, tempo_study
 from tfcnn.interpret.tempi import class_tempi
 
 #: Bump when the study's method or this format changes: old entries are then ignored.
-STUDY_FORMAT: int = 3
+STUDY_FORMAT: int = 4
 STUDIES_DIR = "studies"
 _TYPES = {cls.__name__: cls for cls in (TempoStudy, Verdict, Statement, Probes, RandomBaseline,
                                          PowerCurve, FunctionalEvidence, ProbeClassTest,

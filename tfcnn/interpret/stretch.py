@@ -9,7 +9,7 @@ takes the track from its estimated tempo (:func:`tfcnn.tempo.estimate_tempo`) to
 median tempo; the model predicts each stretch, and the same test as for SynthBallroom asks
 whether the prediction moves into the class whose range holds the new tempo
 (:func:`tfcnn.interpret.functional.summarise_counterfactual`: permutation null within each
-track, bootstrap over tracks).
+track, a t interval over tracks).
 
 What a stretch changes besides the tempo: onsets are smeared or sharpened by the
 interpolation (a 2× stretch halves every note's attack slope), and the factor rises with the
