@@ -8,7 +8,6 @@ from tfcnn import interpret
 from tfcnn.errors import TfcnnError
 from tfcnn.interpret import plots as iplots
 from tfcnn.interpret import report
-from tfcnn import inference as infer
 from tfcnn.interpret.growth import run_with_snapshots
 from tfcnn.interpret.stretch import stretch_counterfactual
 from tfcnn.ui import access, predict, sidebar
@@ -55,23 +54,6 @@ def growth(run_dir: str, tempi_dir: str | None):
     return interpret.growth_table(run_dir, tempi=tempi, ranges_name=name)
 
 
-#: Uploads the stretch counterfactual takes at once (each is stretched to ~8 tempi).
-MAX_STRETCH_TRACKS = 4
-
-
-def stretch_uploads(files: list[tuple[bytes, str]], checkpoint_path: str, ranges):
-    """The time-stretch counterfactual of uploaded ``(bytes, name)`` files (decoded with the
-    Predict page's limits; a bad file raises one TfcnnError naming it)."""
-    checkpoint = predict.load_checkpoint_cached(checkpoint_path)
-    specs, names = [], []
-    for data, name in files:
-        data, name = predict.read_audio_source(data, name=name)
-        specs.append(infer.predict(data, checkpoint, name=name,
-                                   max_duration_s=predict.MAX_DURATION_S).log_mel)
-        names.append(name)
-    return stretch_counterfactual(checkpoint, specs, names, ranges)
-
-
 tempi_dir = str(data_dir) if tempi_key == "data" and data_dir and Path(data_dir).exists() else None
 if tempi_key == "data" and tempi_dir is None:
     st.warning("The chosen data set is not available; using the real Ballroom tempi.")
@@ -91,6 +73,9 @@ if result.functional is not None and result.functional.counterfactual is not Non
     st.plotly_chart(iplots.counterfactual_figure(result.functional.counterfactual,
                                                  result.classes))
 
+#: Uploads the stretch counterfactual takes at once (each is stretched to ~8 tempi).
+MAX_STRETCH_TRACKS = 4
+
 with st.expander("Your own tracks: does the prediction follow their tempo when stretched?"):
     st.caption("Each track is time-stretched (pitch kept: its log-mel resampled in time) from "
                "its estimated tempo to every class's median tempo within a factor of 2, and "
@@ -101,8 +86,10 @@ with st.expander("Your own tracks: does the prediction follow their tempo when s
                                accept_multiple_files=True, key="stretch_uploads")
     if uploads:
         try:
-            cf = stretch_uploads([(u.getvalue(), u.name) for u in uploads[:MAX_STRETCH_TRACKS]],
-                                 str(path), result.ranges)
+            checkpoint = predict.load_checkpoint_cached(path)
+            specs, names = predict.uploaded_log_mels(
+                [(u.getvalue(), u.name) for u in uploads[:MAX_STRETCH_TRACKS]], checkpoint)
+            cf = stretch_counterfactual(checkpoint, specs, names, result.ranges)
         except TfcnnError as exc:
             st.error(plain(str(exc)))
         else:

@@ -118,7 +118,7 @@ def test_the_interval_over_tracks_covers_the_true_difference(ranges):
 
     rng = np.random.default_rng(20261205)
     tempi = sorted({float(round(m)) for m in ranges["median"]})
-    hits_at = [np.array([[p in classes_at(b, ranges) for p in CLASSES] for b in tempi])]
+    hits_at = np.array([[p in classes_at(b, ranges) for p in CLASSES] for b in tempi])
 
     def draw(n_tracks):
         obs, exp = [], []
@@ -129,7 +129,7 @@ def test_the_interval_over_tracks_covers_the_true_difference(ranges):
                 at = classes_at(b, ranges)
                 pred.append(CLASSES.index(at[0]) if at and rng.random() < q else
                             own if rng.random() < 0.5 else int(rng.integers(len(CLASSES))))
-            m = hits_at[0][:, pred]                       # m[i, j]: render j's class at tempo i
+            m = hits_at[:, pred]                       # m[i, j]: render j's class at tempo i
             obs.append(np.trace(m))
             exp.append(m.mean(axis=1).sum())
         return np.array(obs, float), np.array(exp, float), np.full(n_tracks, len(tempi), float)

@@ -115,8 +115,7 @@ def stretch_counterfactual(checkpoint, specs: Sequence[np.ndarray], names: Seque
                          "factor": t / bpm, "frames": keep,
                          "own_class": ckpt.classes[int(own)]})
             stretches.append(v[:, :keep])
-    predicted = [ckpt.classes[int(song_vote_classes(ckpt, [s], front_end)[0])]
-                 for s in stretches]
+    predicted = [ckpt.classes[int(k)] for k in song_vote_classes(ckpt, stretches, front_end)]
     renders = pd.DataFrame(rows).assign(predicted=predicted)
     renders["hit"] = [p in classes_at(b, ranges) for p, b in zip(renders["predicted"],
                                                                  renders["bpm"])]

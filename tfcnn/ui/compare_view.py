@@ -37,6 +37,11 @@ def _p(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
 
 
+def named_verdict(verdict: str, a: str, b: str) -> str:
+    """``verdict`` with "A better" / "B better" naming the side (``a`` or ``b``)."""
+    return {"A better": f"{a} better", "B better": f"{b} better"}.get(verdict, verdict)
+
+
 #: The paper's headline comparisons (A, B), by architecture: Time-Frequency against Black-box
 #: (its efficiency claim), the original code's initialisation against plain Time-Frequency,
 #: and Time alone against Black-box.
@@ -63,8 +68,7 @@ def headline_rows(sets: list[ResultSet], *, margin: float = DEFAULT_MARGIN) -> l
             continue
         rows.append({"A vs B": f"{a} vs {b}", "A − B (points)": round(result.mean_difference, 2),
                      "95 % interval": f"[{result.ci95[0]:+.2f}, {result.ci95[1]:+.2f}]",
-                     "verdict": result.verdict.replace("A better", f"{a} better")
-                                              .replace("B better", f"{b} better"),
+                     "verdict": named_verdict(result.verdict, a, b),
                      "detectable (80 % power)": f"±{result.mdd:.1f}",
                      "paired": "yes" if unpaired_because is None else "no"})
     return rows
@@ -102,8 +106,7 @@ def comparison_panel(options: dict[str, ResultSet]) -> None:
         st.caption(f"Paired: both tested the same songs in each of {result.n_folds[0]} folds.")
     else:
         st.warning(f"Unpaired comparison: {unpaired_because}.")
-    verdict = {"A better": f"A ({a}) better", "B better": f"B ({b}) better"}.get(
-        result.verdict, result.verdict)
+    verdict = named_verdict(result.verdict, f"A ({a})", f"B ({b})")
     st.markdown(f"**Verdict: {verdict}**: {result.power_sentence}.")
     # two rows: the interval needs the width of two p values to show in full
     cols = st.columns([1, 2, 1])

@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 import streamlit as st
 
-from tfcnn import paths
+from tfcnn import inference, paths
 from tfcnn.checkpoint import Checkpoint, load_checkpoint
 from tfcnn.config import FRONT_END
 from tfcnn.errors import AudioError
@@ -85,6 +85,20 @@ def read_audio_source(source: str | os.PathLike | bytes, *, name: str | None = N
         raise AudioError(f"{label}: file is {len(data) / 2**20:.1f} MB; the limit is "
                          f"{MAX_UPLOAD_MB} MB")
     return data, label
+
+
+def uploaded_log_mels(files: list[tuple[bytes, str]], checkpoint: Checkpoint
+                      ) -> tuple[list[np.ndarray], list[str]]:
+    """Log-mel and name of each uploaded ``(bytes, name)`` file, decoded with this page's
+    limits (:data:`MAX_UPLOAD_MB`, :data:`MAX_DURATION_S`) and checked as ``predict``
+    checks a song; a bad file raises one TfcnnError naming it."""
+    specs, names = [], []
+    for data, name in files:
+        data, name = read_audio_source(data, name=name)
+        specs.append(inference.predict(data, checkpoint, name=name,
+                                       max_duration_s=MAX_DURATION_S).log_mel)
+        names.append(name)
+    return specs, names
 
 
 def wav_bytes(y: np.ndarray, *, sample_rate: int = FRONT_END.sample_rate) -> bytes:
