@@ -138,7 +138,8 @@ st.caption("Tempo: the score's peak and its half-power interval (a 60-frame wind
            "about 43 BPM). Periodicity strength: 0 = a typical white-noise filter, 1 = "
            "perfectly periodic; '-' where the strength is 0 or the peak sits at an end of "
            "60-224 BPM (a slow wave, not a tempo). p: likelihood ratio of a periodic pattern "
-           "against fitted smooth noise, read from simulated null tables; q: "
+           "against smooth noise (each averaged over its family), read from simulated null "
+           "tables; q: "
            "Benjamini-Hochberg over the filters. Tuned: the strongest probe response lies "
            "in the tempo interval, or half or double it.")
 

@@ -18,7 +18,8 @@ from tfcnn.interpret import periodic_lrt
 from tfcnn.interpret.periodic_lrt import (BANDS, P_LEVELS, build_tables, count_combination,
                                           holm, p_from_quantiles, periodic_test, power_curve,
                                           shipped_tables, tail_quantiles)
-from tfcnn.interpret.planted import ar1_noise, ar2_noise, gauss_noise, planted_filters
+from tfcnn.interpret.planted import (ar1_noise, ar2_noise, gauss_noise, pattern_rows,
+                                     planted_filters)
 from tfcnn.interpret.smooth_null import benjamini_hochberg
 
 N_BANK = 32
@@ -40,19 +41,31 @@ def bank_found(pattern: str, bpm: float, n_banks: int, rng) -> tuple[float, int]
 
 
 @pytest.mark.parametrize("pattern, tempi, min_found", [
+    ("cosine", (124.0, 140.0, 164.0), 0.75),
     ("cosine", (188.0, 204.0, 224.0), 0.75),
-    ("cosine", (132.0, 140.0), 0.2),
-    ("pulses", (124.0, 150.0, 200.0), 0.45),
+    ("cosine", (100.0, 108.0, 116.0), 0.45),
+    ("pulses", (164.0, 188.0, 204.0), 0.75),
+    ("pulses", (100.0, 108.0, 124.0), 0.4),
 ])
 def test_a_bank_of_planted_patterns_is_found_at_the_verdicts_level(pattern, tempi, min_found):
-    # measured (scripts/tempo_power.py, 8 banks per tempo): cosines 0.81-0.94 at 188-224 BPM,
-    # 0.32-0.46 at 132-140, pulses 0.48-0.73 at 108-224; the target of 0.75 over all
-    # of 100-224 BPM is met for cosines from ~180 BPM only (docs/tempo-study.md), so this
-    # guards what the test does reach, slower tempi included
+    # the target: 75 % of planted filters found (BH q <= 0.05 in the bank)
+    # at every tempo; measured (scripts/tempo_power.py, 8 banks per tempo) it is reached for
+    # cosines at 124-224 BPM (0.81-0.99) and pulses at 116-220 (0.73-0.91); cosines at
+    # 100-116 are found in 0.60-0.72, pulses at 100-124 in 0.27-0.88: guarded at that level
     rng = np.random.default_rng(20 if pattern == "cosine" else 21)
     results = {bpm: bank_found(pattern, bpm, 3, rng) for bpm in tempi}
     assert np.mean([f for f, _ in results.values()]) >= min_found, results
     assert sum(fd for _, fd in results.values()) <= len(tempi), results
+
+
+def test_a_clean_cosine_is_periodic_at_headline_tempi_between_grid_points():
+    # a noise-free period is the clearest "yes": before the alternative held a 97 % share, a
+    # clean cosine at 100 BPM scored as Gaussian-smoothed noise (T = -26). Clean two-pulse
+    # filters are not guaranteed (the pulse templates sit on a grid; docs/tempo-study.md)
+    rng = np.random.default_rng(5)
+    x = np.concatenate([pattern_rows("cosine", bpm, 2, rng)
+                        for bpm in (100.0, 101.5, 140.7, 224.0)])
+    assert np.all(periodic_test(x).p_value <= LEVEL)
 
 
 def test_the_shipped_power_curve_is_what_a_fresh_simulation_finds():
@@ -122,46 +135,44 @@ def test_tables_round_trip_and_p_values_are_monotone(tmp_path):
                           frame_rate=44100 / 1024)
     back = periodic_lrt.NullTables.from_json(json.loads(json.dumps(tables.to_json())))
     assert back.tables == tables.tables
-    row = next(r for r in tables.tables["sinusoid alt"]["ar"] if r is not None)
-    ps = [p_from_quantiles(row, v) for v in np.linspace(0, row[-1] * 1.5, 50)]
+    row = tables.tables["filter"]["ar"]
+    ps = [p_from_quantiles(row, v) for v in np.linspace(row[0] - 1, row[-1] * 1.5, 50)]
     assert all(a >= b for a, b in zip(ps, ps[1:]))
     assert p_from_quantiles(row, row[10]) == pytest.approx(P_LEVELS[10], rel=1e-6)
+    doc = tables.to_json()
     with pytest.raises(ConfigError, match="another test design"):
-        periodic_lrt.NullTables.from_json({**tables.to_json(), "edges": [0.5]})
+        periodic_lrt.NullTables.from_json({**doc, "constants": {**doc["constants"],
+                                                                 "nugget": 0.5}})
     with pytest.raises(ConfigError, match="another test design"):
-        periodic_lrt.NullTables.from_json({**tables.to_json(), "design": 1})
+        periodic_lrt.NullTables.from_json({**doc, "constants": {**doc["constants"],
+                                                                 "design": 1}})
 
 
-def test_each_pattern_search_has_its_own_statistic_and_the_p_value_is_bonferroni_of_both():
+def test_the_statistic_is_the_better_search_and_the_p_value_the_largest_over_families():
     rng = np.random.default_rng(11)
     x = np.concatenate([planted_filters("cosine", 150.0, 0.6, 6, rng),
                         planted_filters("pulses", 150.0, 0.6, 6, rng)])
     test = periodic_test(x)
     stats = test.stats
-    # the headline statistic is the better of the two searches, and each search's winner
-    # is the planted one
     assert np.allclose(stats.lr, np.maximum(stats.pattern_lr["sinusoid"],
                                             stats.pattern_lr["pulses"]))
-    assert np.all(stats.pattern_lr["sinusoid"][:6] > stats.pattern_lr["pulses"][:6])
-    assert np.all(stats.pattern_lr["pulses"][6:] > stats.pattern_lr["sinusoid"][6:])
+    # each search's winner is the planted pattern, and its tempo the planted one
+    assert stats.pattern[:6] == ("sinusoid",) * 6 and stats.pattern[6:] == ("pulses",) * 6
+    assert np.all(np.abs(stats.bpm - 150) <= 25), stats.bpm
     tables = shipped_tables()
-    per_pattern = []
-    for name in periodic_lrt.PATTERNS:
-        alt = stats.pattern_member[name]
-        cells = periodic_lrt.smoothness_cell(alt, stats.null_member)
-        bins = periodic_lrt.smoothness_bin(alt)
-        n_null = len(periodic_lrt.NULL_EDGES) + 1
-        per_pattern.append([tables.p_value(name, v, c, fallback=[(f"{name} alt", b)] + [
-                                (name, b * n_null + j) for j in range(n_null)])
-                            for v, c, b in zip(stats.pattern_lr[name], cells, bins)])
-    assert np.allclose(test.p_value, np.minimum(1, 2 * np.min(per_pattern, axis=0)))
+    per_family = [[p_from_quantiles(tables.tables["filter"][f], v) for v in stats.lr]
+                  for f in tables.families if tables.tables["filter"][f] is not None]
+    assert np.allclose(test.p_value, np.max(per_family, axis=0))
+    # the statistic ignores a filter's scale and offset
+    again = periodic_test(3.0 * x + 7.0)
+    assert np.allclose(again.stats.lr, stats.lr) and np.allclose(again.p_value, test.p_value)
 
 
 def test_shipped_tables_cover_both_families_and_reject_other_widths():
     tables = shipped_tables()
     assert {f.split()[0] for f in tables.families} == {"ar", "ar2", "gauss"}
     assert tables.width == 60
-    assert sum(tables.counts.values()) >= 60000
+    assert sum(tables.counts.values()) >= 80000
     with pytest.raises(ConfigError, match="1×60 filters"):
         periodic_test(np.random.default_rng(0).standard_normal((4, 40)))
 

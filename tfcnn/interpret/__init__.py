@@ -5,7 +5,7 @@ The study, one module per part:
 * :mod:`~tfcnn.interpret.periodicity`: each filter's dominant tempo, its interval and its
   periodicity strength (statistics of the weights);
 * :mod:`~tfcnn.interpret.periodic_lrt`: the filter test, a likelihood ratio of a periodic
-  pattern against fitted smooth noise with simulated null tables, and the bank-level test;
+  pattern against smooth noise (each averaged over its family) with simulated null tables, and the bank-level test;
 * :mod:`~tfcnn.interpret.planted`: filters of known truth (smooth noises, planted periods);
 * :mod:`~tfcnn.interpret.smooth_null`: the surrogate test for filters of other shapes, and
   Benjamini-Hochberg FDR control over filters;

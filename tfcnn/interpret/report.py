@@ -100,8 +100,8 @@ def periodic_line(verdict: Verdict) -> str:
     """Is tempo held in periodic filters? The count, its filters and its test."""
     v = verdict
     test = ("likelihood ratio of a sinusoid or two onsets a beat apart at 100-224 BPM "
-            "against fitted smooth noise, calibrated on simulated AR(1), AR(2) and "
-            "Gaussian-smoothed noise"
+            "against smooth noise, each averaged over its family, calibrated on simulated "
+            "AR(1), AR(2) and Gaussian-smoothed noise"
             if v.test == TEST_LR else "smoothness-matched surrogates")
     where = ", ".join(f"{f} (~{b:.0f} BPM)" for f, b, _, _ in v.intervals)
     return (f"Periodic filters: {v.periodic.count} of {v.n_filters} "
